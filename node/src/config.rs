@@ -1,0 +1,345 @@
+//! `vexil serve` options: one [`DEFAULTS`] source feeds clap and `Default`,
+//! and [`ServeArgs::validate`] turns raw options into a checked [`ServeConfig`]
+//! or an error naming the bad option.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Every default, in one place.
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults {
+    pub id: u64,
+    pub data_dir: &'static str,
+    pub listen: &'static str,
+    pub peer_listen: &'static str,
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub snapshot_every: u64,
+    pub keep_logs: u64,
+    pub write_timeout_ms: u64,
+    pub min_free_mb: u64,
+}
+
+pub const DEFAULTS: Defaults = Defaults {
+    id: 1,
+    data_dir: "vexil-data",
+    listen: "127.0.0.1:7070",
+    peer_listen: "127.0.0.1:7071",
+    heartbeat_ms: 100,
+    election_timeout_min_ms: 400,
+    election_timeout_max_ms: 800,
+    snapshot_every: 10_000,
+    keep_logs: 1_000,
+    write_timeout_ms: 5_000,
+    min_free_mb: 64,
+};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Options of `vexil serve`. Each also reads from a `VEXIL_…` variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// This node's id, unique in the cluster (1, 2, 3 …).
+    #[arg(long, env = "VEXIL_ID", default_value_t = DEFAULTS.id)]
+    pub id: u64,
+    /// Where the RocksDB store, snapshots and the first admin token live.
+    #[arg(long, env = "VEXIL_DATA_DIR", default_value = DEFAULTS.data_dir)]
+    pub data_dir: PathBuf,
+    /// Address for the API, the change feed and the UI.
+    #[arg(long, env = "VEXIL_LISTEN", default_value = DEFAULTS.listen)]
+    pub listen: String,
+    /// Address for Raft traffic between nodes.
+    #[arg(long, env = "VEXIL_PEER_LISTEN", default_value = DEFAULTS.peer_listen)]
+    pub peer_listen: String,
+    /// host:port clients should use for this node (defaults to --listen).
+    #[arg(long, env = "VEXIL_ADVERTISE_CLIENT")]
+    pub advertise_client: Option<String>,
+    /// host:port peers should use for this node (defaults to --peer-listen).
+    #[arg(long, env = "VEXIL_ADVERTISE_PEER")]
+    pub advertise_peer: Option<String>,
+    /// Members of a new cluster, `1=host:port,2=host:port,…` (peer addresses);
+    /// every member starts with the same list. Ignored on restart.
+    #[arg(long, env = "VEXIL_INITIAL_CLUSTER")]
+    pub initial_cluster: Option<String>,
+    /// Start empty and wait to be added with `POST /v1/cluster/members`.
+    #[arg(long, env = "VEXIL_JOIN", default_value_t = false)]
+    pub join: bool,
+    /// Shared secret every peer request must carry. Required for clusters of
+    /// more than one node; a single node generates one into its data dir.
+    #[arg(long, env = "VEXIL_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<String>,
+    /// The first admin token's secret, used on the cluster's first start only.
+    /// Without it Vexil generates one and writes it to <data-dir>/admin-token.
+    #[arg(long, env = "VEXIL_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    #[arg(long, env = "VEXIL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Raft heartbeat interval.
+    #[arg(long, env = "VEXIL_HEARTBEAT_MS", default_value_t = DEFAULTS.heartbeat_ms)]
+    pub heartbeat_ms: u64,
+    #[arg(long, env = "VEXIL_ELECTION_TIMEOUT_MIN_MS", default_value_t = DEFAULTS.election_timeout_min_ms)]
+    pub election_timeout_min_ms: u64,
+    #[arg(long, env = "VEXIL_ELECTION_TIMEOUT_MAX_MS", default_value_t = DEFAULTS.election_timeout_max_ms)]
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot (and purge the log behind it) every N entries.
+    #[arg(long, env = "VEXIL_SNAPSHOT_EVERY", default_value_t = DEFAULTS.snapshot_every)]
+    pub snapshot_every: u64,
+    /// Log entries kept behind the latest snapshot.
+    #[arg(long, env = "VEXIL_KEEP_LOGS", default_value_t = DEFAULTS.keep_logs)]
+    pub keep_logs: u64,
+    /// How long a write may wait for commit before answering 503.
+    #[arg(long, env = "VEXIL_WRITE_TIMEOUT_MS", default_value_t = DEFAULTS.write_timeout_ms)]
+    pub write_timeout_ms: u64,
+    /// Refuse writes while the data directory has less free space than this.
+    #[arg(long, env = "VEXIL_MIN_FREE_MB", default_value_t = DEFAULTS.min_free_mb)]
+    pub min_free_mb: u64,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub id: u64,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub peer_listen: SocketAddr,
+    pub advertise_client: String,
+    pub advertise_peer: String,
+    /// Peer addresses by id, when bootstrapping a new multi-node cluster.
+    pub initial_cluster: Option<BTreeMap<u64, String>>,
+    pub join: bool,
+    pub cluster_secret: Option<String>,
+    pub admin_token: Option<String>,
+    pub log_format: LogFormat,
+    pub heartbeat: Duration,
+    pub election_timeout: (Duration, Duration),
+    pub snapshot_every: u64,
+    pub keep_logs: u64,
+    pub write_timeout: Duration,
+    pub min_free_bytes: u64,
+}
+
+/// An invalid option: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid --{field}: {message}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field,
+        message: message.into(),
+    }
+}
+
+fn addr(field: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
+    s.parse()
+        .map_err(|e| bad(field, format!("{s:?} is not host:port with an IP ({e})")))
+}
+
+fn advertised(field: &'static str, given: &Option<String>, bound: SocketAddr) -> Result<String, ConfigError> {
+    match given {
+        Some(a) if a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) => Ok(a.clone()),
+        Some(a) => Err(bad(field, format!("{a:?} is not host:port"))),
+        None if bound.ip().is_unspecified() => Err(bad(
+            field,
+            format!("required when listening on {bound}: other nodes cannot dial an unspecified address"),
+        )),
+        None => Ok(bound.to_string()),
+    }
+}
+
+/// Parses `1=host:port,2=host:port`.
+pub fn parse_initial_cluster(s: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
+    let field = "initial-cluster";
+    let mut out = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, peer) = part
+            .split_once('=')
+            .ok_or_else(|| bad(field, format!("{part:?} is not id=host:port")))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| bad(field, format!("{id:?} is not a node id")))?;
+        if id == 0 {
+            return Err(bad(field, "node ids start at 1"));
+        }
+        if !peer.contains(':') {
+            return Err(bad(field, format!("{peer:?} is not host:port")));
+        }
+        if out.insert(id, peer.trim().to_owned()).is_some() {
+            return Err(bad(field, format!("node {id} is listed twice")));
+        }
+    }
+    if out.is_empty() {
+        return Err(bad(field, "lists no members"));
+    }
+    Ok(out)
+}
+
+impl ServeArgs {
+    /// Checks every option and their combinations.
+    pub fn validate(&self) -> Result<ServeConfig, ConfigError> {
+        if self.id == 0 {
+            return Err(bad("id", "node ids start at 1"));
+        }
+        let listen = addr("listen", &self.listen)?;
+        let peer_listen = addr("peer-listen", &self.peer_listen)?;
+        if listen == peer_listen {
+            return Err(bad("peer-listen", "must differ from --listen"));
+        }
+        let advertise_client = advertised("advertise-client", &self.advertise_client, listen)?;
+        let advertise_peer = advertised("advertise-peer", &self.advertise_peer, peer_listen)?;
+        let initial_cluster = match &self.initial_cluster {
+            Some(s) if self.join => {
+                let _ = s;
+                return Err(bad("join", "cannot be combined with --initial-cluster"));
+            }
+            Some(s) => {
+                let members = parse_initial_cluster(s)?;
+                match members.get(&self.id) {
+                    None => return Err(bad("initial-cluster", format!("does not list this node's --id {}", self.id))),
+                    Some(p) if *p != advertise_peer => {
+                        return Err(bad(
+                            "initial-cluster",
+                            format!("lists node {} at {p}, but its --advertise-peer is {advertise_peer}", self.id),
+                        ));
+                    }
+                    Some(_) => Some(members),
+                }
+            }
+            None => None,
+        };
+        let multi = self.join || initial_cluster.as_ref().is_some_and(|m| m.len() > 1);
+        match &self.cluster_secret {
+            Some(s) if s.len() < 16 => return Err(bad("cluster-secret", "must be at least 16 characters")),
+            None if multi => {
+                return Err(bad("cluster-secret", "is required to run or join a cluster of more than one node"));
+            }
+            _ => {}
+        }
+        if let Some(t) = &self.admin_token {
+            if t.len() < 16 {
+                return Err(bad("admin-token", "must be at least 16 characters"));
+            }
+        }
+        if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.election_timeout_min_ms {
+            return Err(bad("heartbeat-ms", "must be above 0 and below --election-timeout-min-ms"));
+        }
+        if self.election_timeout_min_ms >= self.election_timeout_max_ms {
+            return Err(bad("election-timeout-max-ms", "must be above --election-timeout-min-ms"));
+        }
+        if self.snapshot_every == 0 {
+            return Err(bad("snapshot-every", "must be at least 1"));
+        }
+        if self.write_timeout_ms < 100 {
+            return Err(bad("write-timeout-ms", "must be at least 100"));
+        }
+        Ok(ServeConfig {
+            id: self.id,
+            data_dir: self.data_dir.clone(),
+            listen,
+            peer_listen,
+            advertise_client,
+            advertise_peer,
+            initial_cluster,
+            join: self.join,
+            cluster_secret: self.cluster_secret.clone(),
+            admin_token: self.admin_token.clone(),
+            log_format: self.log_format,
+            heartbeat: Duration::from_millis(self.heartbeat_ms),
+            election_timeout: (
+                Duration::from_millis(self.election_timeout_min_ms),
+                Duration::from_millis(self.election_timeout_max_ms),
+            ),
+            snapshot_every: self.snapshot_every,
+            keep_logs: self.keep_logs,
+            write_timeout: Duration::from_millis(self.write_timeout_ms),
+            min_free_bytes: self.min_free_mb.saturating_mul(1 << 20),
+        })
+    }
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        ServeArgs {
+            id: DEFAULTS.id,
+            data_dir: PathBuf::from(DEFAULTS.data_dir),
+            listen: DEFAULTS.listen.into(),
+            peer_listen: DEFAULTS.peer_listen.into(),
+            advertise_client: None,
+            advertise_peer: None,
+            initial_cluster: None,
+            join: false,
+            cluster_secret: None,
+            admin_token: None,
+            log_format: LogFormat::Text,
+            heartbeat_ms: DEFAULTS.heartbeat_ms,
+            election_timeout_min_ms: DEFAULTS.election_timeout_min_ms,
+            election_timeout_max_ms: DEFAULTS.election_timeout_max_ms,
+            snapshot_every: DEFAULTS.snapshot_every,
+            keep_logs: DEFAULTS.keep_logs,
+            write_timeout_ms: DEFAULTS.write_timeout_ms,
+            min_free_mb: DEFAULTS.min_free_mb,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs::default()
+    }
+
+    #[test]
+    fn defaults_are_valid_single_node() {
+        let c = args().validate().unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7070");
+        assert_eq!(c.advertise_peer, "127.0.0.1:7071");
+        assert!(c.initial_cluster.is_none());
+    }
+
+    #[test]
+    fn each_bad_option_is_named() {
+        let cases: Vec<(Box<dyn Fn(&mut ServeArgs)>, &str)> = vec![
+            (Box::new(|a| a.id = 0), "id"),
+            (Box::new(|a| a.listen = "nope".into()), "listen"),
+            (Box::new(|a| a.peer_listen = a.listen.clone()), "peer-listen"),
+            (Box::new(|a| a.listen = "0.0.0.0:7070".into()), "advertise-client"),
+            (Box::new(|a| a.initial_cluster = Some("1=127.0.0.1:7071,2=x:1".into())), "cluster-secret"),
+            (Box::new(|a| a.initial_cluster = Some("2=127.0.0.1:7071".into())), "initial-cluster"),
+            (Box::new(|a| a.initial_cluster = Some("1=127.0.0.1:9999".into())), "initial-cluster"),
+            (Box::new(|a| a.initial_cluster = Some("1=a:1,1=b:2".into())), "initial-cluster"),
+            (Box::new(|a| { a.join = true; a.initial_cluster = Some("1=127.0.0.1:7071".into()); }), "join"),
+            (Box::new(|a| a.admin_token = Some("short".into())), "admin-token"),
+            (Box::new(|a| a.heartbeat_ms = 1000), "heartbeat-ms"),
+            (Box::new(|a| a.election_timeout_max_ms = 100), "election-timeout-max-ms"),
+        ];
+        for (mutate, field) in cases {
+            let mut a = args();
+            mutate(&mut a);
+            let err = a.validate().unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+        }
+    }
+
+    #[test]
+    fn three_node_cluster_parses() {
+        let mut a = args();
+        a.cluster_secret = Some("0123456789abcdef".into());
+        a.initial_cluster = Some("1=127.0.0.1:7071, 2=127.0.0.1:7171,3=127.0.0.1:7271".into());
+        let c = a.validate().unwrap();
+        assert_eq!(c.initial_cluster.unwrap().len(), 3);
+    }
+}

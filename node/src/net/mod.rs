@@ -1,0 +1,8 @@
+//! Node-to-node networking: how we dial, the peer RPC client and server.
+
+pub mod dial;
+pub mod peer_client;
+pub mod peer_server;
+
+/// The header that carries the cluster secret on every peer request.
+pub const SECRET_HEADER: &str = "x-vexil-cluster-secret";

@@ -1,0 +1,191 @@
+//! The public, openraft-free face of a replica: configuration, errors and
+//! status. `node/` and the simulation use only these.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::member::Member;
+use crate::state::FeedConfig;
+
+/// Where "now" comes from: the wall clock in production, simulated time in
+/// the simulation (so a seed replays exactly).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Tunables of one replica. `Default` gives the production values.
+#[derive(Clone)]
+pub struct RaftConfig {
+    pub id: u64,
+    /// This node's own addresses, as other members should reach it.
+    pub member: Member,
+    pub heartbeat: Duration,
+    pub election_timeout: (Duration, Duration),
+    /// Build a snapshot after this many log entries since the last one.
+    pub snapshot_every: u64,
+    /// Entries kept in the log behind the last snapshot, so that a briefly
+    /// lagging follower catches up from the log rather than a snapshot.
+    pub keep_logs: u64,
+    /// The longest a write may wait for commit before it answers "timed out".
+    pub write_timeout: Duration,
+    /// Deadline of one peer RPC that is not a snapshot.
+    pub rpc_timeout: Duration,
+    /// Deadline of a whole snapshot transfer.
+    pub snapshot_timeout: Duration,
+    pub feed: FeedConfig,
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for RaftConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftConfig")
+            .field("id", &self.id)
+            .field("member", &self.member)
+            .field("heartbeat", &self.heartbeat)
+            .field("election_timeout", &self.election_timeout)
+            .field("snapshot_every", &self.snapshot_every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RaftConfig {
+    pub fn new(id: u64, member: Member) -> Self {
+        RaftConfig {
+            id,
+            member,
+            heartbeat: Duration::from_millis(100),
+            election_timeout: (Duration::from_millis(400), Duration::from_millis(800)),
+            snapshot_every: 10_000,
+            keep_logs: 1_000,
+            write_timeout: Duration::from_secs(5),
+            rpc_timeout: Duration::from_secs(2),
+            snapshot_timeout: Duration::from_secs(120),
+            feed: FeedConfig::default(),
+            clock: Arc::new(Utc::now),
+        }
+    }
+}
+
+/// Why a write was not acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WriteError {
+    /// There is no leader right now (an election is under way, or this node
+    /// is cut off from a majority). Safe to retry.
+    #[error("no leader: the cluster is electing one or this node cannot reach a majority")]
+    NoLeader,
+    /// This node leads but has not heard from a majority recently.
+    #[error("no quorum: this leader reaches {reachable} of {voters} voters")]
+    NoQuorum { reachable: usize, voters: usize },
+    /// Asked a node that is not the leader (internal: callers retry).
+    #[error("not the leader; leader is {leader:?}")]
+    NotLeader { leader: Option<u64> },
+    /// Not committed in time. It may still commit: retry with the same
+    /// idempotency key to learn the outcome.
+    #[error("the write was not committed within {0} ms; its outcome is unknown")]
+    Timeout(u64),
+    /// Forwarding to the leader failed.
+    #[error("could not reach the leader: {0}")]
+    Forward(String),
+    /// This node's Raft stopped (shutdown or a storage failure).
+    #[error("raft stopped: {0}")]
+    Stopped(String),
+}
+
+/// Why a linearizable read could not be served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReadError {
+    #[error("no leader to confirm the read against")]
+    NoLeader,
+    #[error("not the leader; leader is {leader:?}")]
+    NotLeader { leader: Option<u64> },
+    #[error("could not confirm leadership with a quorum: {0}")]
+    NoQuorum(String),
+    #[error("this node did not catch up within {0} ms")]
+    Timeout(u64),
+    #[error("could not reach the leader: {0}")]
+    Forward(String),
+    #[error("raft stopped: {0}")]
+    Stopped(String),
+}
+
+/// Why a membership change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MembershipError {
+    #[error("node {0} is already a voter")]
+    AlreadyMember(u64),
+    #[error("node {0} is not a member")]
+    NotMember(u64),
+    #[error(
+        "refused: after this change {healthy} of {voters} voters would be healthy, fewer than the {needed} a quorum needs"
+    )]
+    WouldLoseQuorum {
+        voters: usize,
+        healthy: usize,
+        needed: usize,
+    },
+    #[error("the new member did not catch up: {0}")]
+    CatchUp(String),
+    #[error("no leader")]
+    NoLeader,
+    #[error("not the leader; leader is {leader:?}")]
+    NotLeader { leader: Option<u64> },
+    #[error("membership change failed: {0}")]
+    Failed(String),
+}
+
+/// One node's view of itself, served by `Rpc::Status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: u64,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub state: String,
+    pub term: u64,
+    pub leader: Option<u64>,
+    pub last_log_index: Option<u64>,
+    pub commit_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
+    pub member: Member,
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
+    pub members: BTreeMap<u64, Member>,
+    /// Leader only: each follower's highest replicated index.
+    pub replication: Option<BTreeMap<u64, Option<u64>>>,
+    /// Live change-feed subscribers on this node.
+    pub subscribers: usize,
+}
+
+/// A member as `GET /v1/cluster` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub id: u64,
+    /// `voter` or `learner`.
+    pub role: String,
+    pub peer_addr: String,
+    pub client_addr: String,
+    pub is_leader: bool,
+    /// Answered a status call within the deadline.
+    pub healthy: bool,
+    pub term: Option<u64>,
+    pub commit_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    /// How far this member's applied index trails the leader's commit index.
+    pub lag: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// The cluster as one node sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// The node that answered.
+    pub node: u64,
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub members: Vec<MemberView>,
+}

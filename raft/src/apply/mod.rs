@@ -1,0 +1,258 @@
+//! Applying a command: deterministic, openraft-free.
+//!
+//! [`apply_command`] reads the current state (the mirror and the engine) and
+//! returns a [`WriteBatch`] holding the change, its version, its audit entry
+//! and its idempotency record, plus the [`Effect`]s to make on the mirror once
+//! the batch is written. Either all of it is committed or none of it.
+
+mod audit;
+mod tokens;
+mod versioned;
+
+use chrono::{DateTime, TimeZone, Utc};
+use vexil_storage::{Cf, Engine, StorageError, WriteBatch};
+
+use crate::command::{Change, Command, Op, Rejection, Response, SYSTEM_ACTOR};
+use crate::keys;
+use crate::records::TokenRecord;
+use crate::state::State;
+
+pub(crate) use audit::AuditDraft;
+
+/// How many recent request ids are remembered for idempotency. A retry
+/// arriving after this many later writes is applied again.
+pub const DEDUPE_WINDOW: u64 = 100_000;
+
+/// A change to make on the mirror after the batch is written.
+#[derive(Debug, Clone)]
+pub(crate) enum Effect {
+    UpsertFlag(vexil_flags::Flag),
+    RemoveFlag(String),
+    UpsertSegment(vexil_flags::Segment),
+    RemoveSegment(String),
+    UpsertToken(TokenRecord),
+    RemoveToken(String),
+    LastAt(i64),
+}
+
+/// The outcome of applying one command.
+#[derive(Debug)]
+pub(crate) struct Applied {
+    pub batch: WriteBatch,
+    pub response: Response,
+    pub effects: Vec<Effect>,
+}
+
+/// Everything one apply needs, and what it accumulates.
+pub(crate) struct Ctx<'a> {
+    pub engine: &'a dyn Engine,
+    pub state: &'a State,
+    pub index: u64,
+    pub cmd: &'a Command,
+    /// `cmd.at`, clamped so audit time never goes backwards.
+    pub at: DateTime<Utc>,
+    pub batch: WriteBatch,
+    pub effects: Vec<Effect>,
+}
+
+/// Applies `cmd`, committed at log `index`, against the current state.
+pub(crate) fn apply_command(
+    engine: &dyn Engine,
+    state: &State,
+    index: u64,
+    cmd: &Command,
+) -> Result<Applied, StorageError> {
+    if let Some(previous) = engine.get(Cf::Meta, &keys::request(&cmd.request_id))? {
+        let mut response: Response = decode(&previous)?;
+        response.duplicate = true;
+        return Ok(Applied {
+            batch: WriteBatch::new(),
+            response,
+            effects: Vec::new(),
+        });
+    }
+    let at = clamp_time(cmd.at, state.last_at_ms);
+    let mut ctx = Ctx {
+        engine,
+        state,
+        index,
+        cmd,
+        at,
+        batch: WriteBatch::new(),
+        effects: vec![Effect::LastAt(at.timestamp_millis())],
+    };
+    let result = match authorize(state, cmd) {
+        Ok(()) => dispatch(&mut ctx)?,
+        Err(rejection) => Err(rejection),
+    };
+    let response = Response {
+        index,
+        duplicate: false,
+        result,
+    };
+    let mut ctx = if response.result.is_ok() {
+        ctx
+    } else {
+        // A rejected command changes nothing but its idempotency record.
+        Ctx {
+            batch: WriteBatch::new(),
+            effects: Vec::new(),
+            ..ctx
+        }
+    };
+    if response.result.is_ok() {
+        ctx.batch.put(
+            Cf::Meta,
+            keys::META_LAST_AT.to_vec(),
+            encode(&ctx.at.timestamp_millis())?,
+        );
+    }
+    remember_request(&mut ctx, &response)?;
+    Ok(Applied {
+        batch: ctx.batch,
+        response,
+        effects: ctx.effects,
+    })
+}
+
+fn dispatch(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageError> {
+    use versioned::{FLAGS, SEGMENTS};
+    let op = &ctx.cmd.op;
+    match op {
+        Op::CreateFlag { flag } => versioned::create(ctx, &FLAGS, flag.clone()),
+        Op::UpdateFlag {
+            flag,
+            expected_version,
+        } => versioned::update(ctx, &FLAGS, flag.clone(), *expected_version),
+        Op::ToggleFlag { key, enabled } => versioned::toggle(ctx, key, *enabled),
+        Op::DeleteFlag {
+            key,
+            expected_version,
+        } => versioned::delete(ctx, &FLAGS, key, *expected_version),
+        Op::RollbackFlag { key, version } => versioned::rollback(ctx, &FLAGS, key, *version),
+        Op::CreateSegment { segment } => versioned::create(ctx, &SEGMENTS, segment.clone()),
+        Op::UpdateSegment {
+            segment,
+            expected_version,
+        } => versioned::update(ctx, &SEGMENTS, segment.clone(), *expected_version),
+        Op::DeleteSegment {
+            key,
+            expected_version,
+        } => versioned::delete(ctx, &SEGMENTS, key, *expected_version),
+        Op::RollbackSegment { key, version } => {
+            versioned::rollback(ctx, &SEGMENTS, key, *version)
+        }
+        Op::CreateToken {
+            name,
+            role,
+            secret_hash,
+        } => tokens::create(ctx, name, *role, secret_hash),
+        Op::DeleteToken { name } => tokens::delete(ctx, name),
+    }
+}
+
+/// The actor must still hold a token with the role the change needs, so a
+/// revoked token stops working cluster-wide the moment its revocation applies.
+fn authorize(state: &State, cmd: &Command) -> Result<(), Rejection> {
+    if cmd.actor == SYSTEM_ACTOR {
+        return Ok(());
+    }
+    let needs = cmd.op.required_role();
+    match state.tokens.get(&cmd.actor) {
+        Some(token) if token.role.allows(needs) => Ok(()),
+        _ => Err(Rejection::Forbidden {
+            actor: cmd.actor.clone(),
+            needs,
+        }),
+    }
+}
+
+/// Stores the response under the request id, and forgets ids older than
+/// [`DEDUPE_WINDOW`] entries (a few per apply, so the cost stays flat).
+fn remember_request(ctx: &mut Ctx<'_>, response: &Response) -> Result<(), StorageError> {
+    let id = &ctx.cmd.request_id;
+    ctx.batch
+        .put(Cf::Meta, keys::request(id), encode(response)?);
+    ctx.batch
+        .put(Cf::Meta, keys::request_index(ctx.index), id.as_bytes().to_vec());
+    let Some(horizon) = ctx.index.checked_sub(DEDUPE_WINDOW) else {
+        return Ok(());
+    };
+    let start = [keys::META_REQUEST_INDEX];
+    let end = keys::request_index(horizon);
+    let old = ctx.engine.scan(
+        Cf::Meta,
+        vexil_storage::engine::Scan {
+            start: &start,
+            end: Some(&end),
+            reverse: false,
+            limit: 4,
+        },
+    )?;
+    for (k, v) in old {
+        ctx.batch.delete(Cf::Meta, k);
+        let old_id = String::from_utf8_lossy(&v);
+        ctx.batch.delete(Cf::Meta, keys::request(&old_id));
+    }
+    Ok(())
+}
+
+fn clamp_time(at: DateTime<Utc>, last_ms: i64) -> DateTime<Utc> {
+    if at.timestamp_millis() >= last_ms {
+        at
+    } else {
+        Utc.timestamp_millis_opt(last_ms).single().unwrap_or(at)
+    }
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
+    serde_json::to_vec(value).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
+    serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+/// Makes a written batch's effects visible: updates the mirror and publishes
+/// feed events, all under the write lock.
+pub(crate) fn commit_effects(shared: &crate::state::Shared, index: u64, effects: Vec<Effect>) {
+    use vexil_flags::wire::Change as Feed;
+    let mut state = shared.write();
+    for effect in effects {
+        match effect {
+            Effect::UpsertFlag(flag) => {
+                let key = flag.key.clone();
+                state.flags.upsert_flag(flag);
+                if let Some(f) = state.flags.get_flag(&key).map(|f| f.flag().clone()) {
+                    shared.publish(&mut state, index, Feed::FlagUpsert { flag: f });
+                }
+            }
+            Effect::RemoveFlag(key) => {
+                state.flags.remove_flag(&key);
+                shared.publish(&mut state, index, Feed::FlagDelete { key });
+            }
+            Effect::UpsertSegment(segment) => {
+                let key = segment.key.clone();
+                state.flags.upsert_segment(segment);
+                if let Some(s) = state.flags.get_segment(&key).map(|s| s.segment().clone()) {
+                    shared.publish(&mut state, index, Feed::SegmentUpsert { segment: s });
+                }
+            }
+            Effect::RemoveSegment(key) => {
+                state.flags.remove_segment(&key);
+                shared.publish(&mut state, index, Feed::SegmentDelete { key });
+            }
+            Effect::UpsertToken(token) => {
+                state.token_hashes.insert(token.hash.clone(), token.name.clone());
+                state.tokens.insert(token.name.clone(), token);
+            }
+            Effect::RemoveToken(name) => {
+                if let Some(t) = state.tokens.remove(&name) {
+                    state.token_hashes.remove(&t.hash);
+                }
+            }
+            Effect::LastAt(ms) => state.last_at_ms = state.last_at_ms.max(ms),
+        }
+    }
+    state.applied = state.applied.max(index);
+}

@@ -1,0 +1,82 @@
+//! Token creation and revocation.
+
+use vexil_storage::{Cf, StorageError};
+
+use super::audit::{self, AuditDraft};
+use super::{Ctx, Effect, encode};
+use crate::command::{Change, Rejection};
+use crate::keys;
+use crate::records::{Role, TokenInfo, TokenRecord, target};
+
+type Outcome = Result<Result<Change, Rejection>, StorageError>;
+
+pub(super) fn create(ctx: &mut Ctx<'_>, name: &str, role: Role, hash: &str) -> Outcome {
+    if let Some(err) = vexil_flags::validate_key("name", name) {
+        return Ok(Err(Rejection::Invalid {
+            kind: "token".into(),
+            errors: vec![err],
+        }));
+    }
+    if ctx.state.tokens.contains_key(name) {
+        return Ok(Err(Rejection::AlreadyExists {
+            kind: "token".into(),
+            key: name.into(),
+        }));
+    }
+    let record = TokenRecord {
+        name: name.to_owned(),
+        role,
+        hash: hash.to_owned(),
+        created_at: ctx.at,
+        created_by: ctx.cmd.actor.clone(),
+    };
+    let info = TokenInfo::from(&record);
+    ctx.batch.put(Cf::Tokens, keys::token_name(name), encode(&record)?);
+    ctx.batch
+        .put(Cf::Tokens, keys::token_hash(hash), name.as_bytes().to_vec());
+    audit::record(
+        ctx,
+        AuditDraft {
+            action: "token.create".into(),
+            target: target("token", name),
+            version: None,
+            before: None,
+            after: Some(serde_json::to_value(&info).map_err(|e| StorageError::Corrupt(e.to_string()))?),
+        },
+    )?;
+    ctx.effects.push(Effect::UpsertToken(record));
+    Ok(Ok(Change::Token {
+        token: info,
+        revoked: false,
+    }))
+}
+
+pub(super) fn delete(ctx: &mut Ctx<'_>, name: &str) -> Outcome {
+    let Some(record) = ctx.state.tokens.get(name).cloned() else {
+        return Ok(Err(Rejection::NotFound {
+            kind: "token".into(),
+            key: name.into(),
+        }));
+    };
+    if record.role == Role::Admin && ctx.state.admin_count() <= 1 {
+        return Ok(Err(Rejection::LastAdmin));
+    }
+    let info = TokenInfo::from(&record);
+    ctx.batch.delete(Cf::Tokens, keys::token_name(name));
+    ctx.batch.delete(Cf::Tokens, keys::token_hash(&record.hash));
+    audit::record(
+        ctx,
+        AuditDraft {
+            action: "token.revoke".into(),
+            target: target("token", name),
+            version: None,
+            before: Some(serde_json::to_value(&info).map_err(|e| StorageError::Corrupt(e.to_string()))?),
+            after: None,
+        },
+    )?;
+    ctx.effects.push(Effect::RemoveToken(name.to_owned()));
+    Ok(Ok(Change::Token {
+        token: info,
+        revoked: true,
+    }))
+}

@@ -1,0 +1,340 @@
+//! Create, update, delete and roll back flags and segments: both are
+//! versioned records with a full history, so one generic path serves both.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use vexil_flags::{FieldError, Flag, Segment};
+use vexil_storage::engine::Scan;
+use vexil_storage::{Cf, StorageError};
+
+use super::audit::{self, AuditDraft};
+use super::{Ctx, Effect, decode, encode};
+use crate::command::{Change, Rejection};
+use crate::keys;
+use crate::records::{VersionEntry, target};
+use crate::state::State;
+
+type Outcome = Result<Result<Change, Rejection>, StorageError>;
+
+/// What differs between flags and segments.
+pub(super) trait Kind {
+    type T: Clone + Serialize + DeserializeOwned;
+    const NAME: &'static str;
+    const CF: Cf;
+    const HISTORY: u8;
+    fn key(t: &Self::T) -> &str;
+    fn version(t: &Self::T) -> u64;
+    fn created_at(t: &Self::T) -> Option<DateTime<Utc>>;
+    /// Sets the server-owned metadata of a new version.
+    fn stamp(t: &mut Self::T, version: u64, created: DateTime<Utc>, at: DateTime<Utc>, actor: &str);
+    fn current(state: &State, key: &str) -> Option<Self::T>;
+    fn validate(t: &Self::T, state: &State) -> Vec<FieldError>;
+    /// Keys of flags that would break if this record were deleted.
+    fn users(state: &State, key: &str) -> Vec<String>;
+    fn upsert(t: Self::T) -> Effect;
+    fn remove(key: String) -> Effect;
+    fn change(before: Option<Self::T>, after: Option<Self::T>) -> Change;
+}
+
+pub(super) struct Flags;
+pub(super) struct Segments;
+pub(super) const FLAGS: Flags = Flags;
+pub(super) const SEGMENTS: Segments = Segments;
+
+impl Kind for Flags {
+    type T = Flag;
+    const NAME: &'static str = "flag";
+    const CF: Cf = Cf::Flags;
+    const HISTORY: u8 = keys::HISTORY_FLAG;
+    fn key(t: &Flag) -> &str {
+        &t.key
+    }
+    fn version(t: &Flag) -> u64 {
+        t.version
+    }
+    fn created_at(t: &Flag) -> Option<DateTime<Utc>> {
+        t.created_at
+    }
+    fn stamp(t: &mut Flag, version: u64, created: DateTime<Utc>, at: DateTime<Utc>, actor: &str) {
+        t.version = version;
+        t.created_at = Some(created);
+        t.updated_at = Some(at);
+        t.updated_by = Some(actor.to_owned());
+        if t.salt.is_empty() {
+            // Documented default: a flag's salt is its key.
+            t.salt = t.key.clone();
+        }
+    }
+    fn current(state: &State, key: &str) -> Option<Flag> {
+        state.flags.get_flag(key).map(|f| Flag::clone(f.flag()))
+    }
+    fn validate(t: &Flag, state: &State) -> Vec<FieldError> {
+        vexil_flags::validate_flag(t, &state.flags)
+    }
+    fn users(state: &State, key: &str) -> Vec<String> {
+        state.flags.flags_requiring(key)
+    }
+    fn upsert(t: Flag) -> Effect {
+        Effect::UpsertFlag(t)
+    }
+    fn remove(key: String) -> Effect {
+        Effect::RemoveFlag(key)
+    }
+    fn change(before: Option<Flag>, after: Option<Flag>) -> Change {
+        Change::Flag {
+            before: before.map(Box::new),
+            after: after.map(Box::new),
+        }
+    }
+}
+
+impl Kind for Segments {
+    type T = Segment;
+    const NAME: &'static str = "segment";
+    const CF: Cf = Cf::Segments;
+    const HISTORY: u8 = keys::HISTORY_SEGMENT;
+    fn key(t: &Segment) -> &str {
+        &t.key
+    }
+    fn version(t: &Segment) -> u64 {
+        t.version
+    }
+    fn created_at(t: &Segment) -> Option<DateTime<Utc>> {
+        t.created_at
+    }
+    fn stamp(t: &mut Segment, version: u64, created: DateTime<Utc>, at: DateTime<Utc>, actor: &str) {
+        t.version = version;
+        t.created_at = Some(created);
+        t.updated_at = Some(at);
+        t.updated_by = Some(actor.to_owned());
+    }
+    fn current(state: &State, key: &str) -> Option<Segment> {
+        state
+            .flags
+            .get_segment(key)
+            .map(|s| Segment::clone(s.segment()))
+    }
+    fn validate(t: &Segment, state: &State) -> Vec<FieldError> {
+        vexil_flags::validate_segment(t, &state.flags)
+    }
+    fn users(state: &State, key: &str) -> Vec<String> {
+        state.flags.flags_using_segment(key)
+    }
+    fn upsert(t: Segment) -> Effect {
+        Effect::UpsertSegment(t)
+    }
+    fn remove(key: String) -> Effect {
+        Effect::RemoveSegment(key)
+    }
+    fn change(before: Option<Segment>, after: Option<Segment>) -> Change {
+        Change::Segment {
+            before: before.map(Box::new),
+            after: after.map(Box::new),
+        }
+    }
+}
+
+fn not_found<K: Kind>(key: &str) -> Rejection {
+    Rejection::NotFound {
+        kind: K::NAME.into(),
+        key: key.into(),
+    }
+}
+
+fn to_value<T: Serialize>(t: &T) -> Result<serde_json::Value, StorageError> {
+    serde_json::to_value(t).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+/// The newest version in the history (a deleted record keeps its history,
+/// so a re-created record continues the numbering instead of restarting it).
+fn last_version<K: Kind>(ctx: &Ctx<'_>, key: &str) -> Result<u64, StorageError> {
+    let start = keys::scoped(K::HISTORY, key);
+    let end = vexil_storage::engine::prefix_end(&start);
+    let last = ctx.engine.scan(
+        Cf::History,
+        Scan {
+            start: &start,
+            end: Some(&end),
+            reverse: true,
+            limit: 1,
+        },
+    )?;
+    Ok(last
+        .first()
+        .and_then(|(k, _)| keys::trailing_u64(k))
+        .unwrap_or(0))
+}
+
+/// Writes `after` (or its deletion) as a new version, with history and audit.
+fn commit<K: Kind>(
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    action: &str,
+    before: Option<K::T>,
+    after: Option<K::T>,
+    version: u64,
+) -> Outcome {
+    let after_json = after.as_ref().map(to_value).transpose()?;
+    match &after {
+        Some(t) => ctx.batch.put(K::CF, key, encode(t)?),
+        None => ctx.batch.delete(K::CF, key),
+    }
+    let entry = VersionEntry {
+        version,
+        at: ctx.at,
+        actor: ctx.cmd.actor.clone(),
+        action: format!("{}.{action}", K::NAME),
+        index: ctx.index,
+        state: after_json.clone(),
+    };
+    ctx.batch.put(
+        Cf::History,
+        keys::scoped_u64(K::HISTORY, key, version),
+        encode(&entry)?,
+    );
+    audit::record(
+        ctx,
+        AuditDraft {
+            action: entry.action,
+            target: target(K::NAME, key),
+            version: Some(version),
+            before: before.as_ref().map(to_value).transpose()?,
+            after: after_json,
+        },
+    )?;
+    ctx.effects.push(match &after {
+        Some(t) => K::upsert(t.clone()),
+        None => K::remove(key.to_owned()),
+    });
+    Ok(Ok(K::change(before, after)))
+}
+
+fn invalid<K: Kind>(errors: Vec<FieldError>) -> Rejection {
+    Rejection::Invalid {
+        kind: K::NAME.into(),
+        errors,
+    }
+}
+
+pub(super) fn create<K: Kind>(ctx: &mut Ctx<'_>, _kind: &K, mut item: K::T) -> Outcome {
+    let key = K::key(&item).to_owned();
+    if K::current(ctx.state, &key).is_some() {
+        return Ok(Err(Rejection::AlreadyExists {
+            kind: K::NAME.into(),
+            key,
+        }));
+    }
+    let errors = K::validate(&item, ctx.state);
+    if !errors.is_empty() {
+        return Ok(Err(invalid::<K>(errors)));
+    }
+    let version = last_version::<K>(ctx, &key)? + 1;
+    K::stamp(&mut item, version, ctx.at, ctx.at, &ctx.cmd.actor);
+    commit::<K>(ctx, &key, "create", None, Some(item), version)
+}
+
+pub(super) fn update<K: Kind>(
+    ctx: &mut Ctx<'_>,
+    _kind: &K,
+    mut item: K::T,
+    expected: u64,
+) -> Outcome {
+    let key = K::key(&item).to_owned();
+    let Some(current) = K::current(ctx.state, &key) else {
+        return Ok(Err(not_found::<K>(&key)));
+    };
+    if K::version(&current) != expected {
+        return Ok(Err(Rejection::Conflict {
+            kind: K::NAME.into(),
+            key,
+            expected,
+            actual: K::version(&current),
+        }));
+    }
+    let errors = K::validate(&item, ctx.state);
+    if !errors.is_empty() {
+        return Ok(Err(invalid::<K>(errors)));
+    }
+    let version = K::version(&current) + 1;
+    let created = K::created_at(&current).unwrap_or(ctx.at);
+    K::stamp(&mut item, version, created, ctx.at, &ctx.cmd.actor);
+    commit::<K>(ctx, &key, "update", Some(current), Some(item), version)
+}
+
+/// The kill switch: flips `enabled` whatever the version.
+pub(super) fn toggle(ctx: &mut Ctx<'_>, key: &str, enabled: bool) -> Outcome {
+    let Some(current) = Flags::current(ctx.state, key) else {
+        return Ok(Err(not_found::<Flags>(key)));
+    };
+    let mut item = current.clone();
+    item.enabled = enabled;
+    let version = current.version + 1;
+    let created = current.created_at.unwrap_or(ctx.at);
+    Flags::stamp(&mut item, version, created, ctx.at, &ctx.cmd.actor);
+    commit::<Flags>(ctx, key, "toggle", Some(current), Some(item), version)
+}
+
+pub(super) fn delete<K: Kind>(
+    ctx: &mut Ctx<'_>,
+    _kind: &K,
+    key: &str,
+    expected: Option<u64>,
+) -> Outcome {
+    let Some(current) = K::current(ctx.state, key) else {
+        return Ok(Err(not_found::<K>(key)));
+    };
+    if let Some(expected) = expected.filter(|e| *e != K::version(&current)) {
+        return Ok(Err(Rejection::Conflict {
+            kind: K::NAME.into(),
+            key: key.into(),
+            expected,
+            actual: K::version(&current),
+        }));
+    }
+    let by = K::users(ctx.state, key);
+    if !by.is_empty() {
+        return Ok(Err(Rejection::InUse {
+            kind: K::NAME.into(),
+            key: key.into(),
+            by,
+        }));
+    }
+    let version = K::version(&current) + 1;
+    commit::<K>(ctx, key, "delete", Some(current), None, version)
+}
+
+/// Commits a new version equal to `version`; restores a deleted record too.
+pub(super) fn rollback<K: Kind>(ctx: &mut Ctx<'_>, _kind: &K, key: &str, version: u64) -> Outcome {
+    let missing = || Rejection::VersionNotFound {
+        kind: K::NAME.into(),
+        key: key.into(),
+        version,
+    };
+    let Some(raw) = ctx
+        .engine
+        .get(Cf::History, &keys::scoped_u64(K::HISTORY, key, version))?
+    else {
+        return Ok(Err(missing()));
+    };
+    let entry: VersionEntry = decode(&raw)?;
+    let Some(state) = entry.state else {
+        return Ok(Err(missing())); // that version is a deletion
+    };
+    let mut item: K::T =
+        serde_json::from_value(state).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let current = K::current(ctx.state, key);
+    let errors = K::validate(&item, ctx.state);
+    if !errors.is_empty() {
+        return Ok(Err(invalid::<K>(errors)));
+    }
+    let new_version = last_version::<K>(ctx, key)? + 1;
+    let created = current
+        .as_ref()
+        .and_then(K::created_at)
+        .or_else(|| K::created_at(&item))
+        .unwrap_or(ctx.at);
+    K::stamp(&mut item, new_version, created, ctx.at, &ctx.cmd.actor);
+    let action = if current.is_some() { "rollback" } else { "restore" };
+    commit::<K>(ctx, key, action, current, Some(item), new_version)
+}

@@ -1,0 +1,175 @@
+//! Commands: what a write asks the state machine to do, and what it answers.
+//!
+//! A command is the payload of one Raft entry. Applying it is deterministic:
+//! every node reaches the same state and the same [`Response`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vexil_flags::{FieldError, Flag, Segment};
+
+use crate::records::{Role, TokenInfo};
+
+/// The actor name used for changes Vexil makes itself (the first admin token).
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// One write, as replicated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    /// Idempotency key: a retried write with the same id is applied once.
+    pub request_id: String,
+    /// The name of the token that asked; checked again when applied.
+    pub actor: String,
+    /// Stamped by the leader when it proposes; the audit entry's time.
+    pub at: DateTime<Utc>,
+    pub op: Op,
+}
+
+/// The change a command asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Op {
+    CreateFlag {
+        flag: Flag,
+    },
+    UpdateFlag {
+        flag: Flag,
+        expected_version: u64,
+    },
+    ToggleFlag {
+        key: String,
+        enabled: bool,
+    },
+    DeleteFlag {
+        key: String,
+        expected_version: Option<u64>,
+    },
+    /// Commits a new version equal to `version`; also restores a deleted flag.
+    RollbackFlag {
+        key: String,
+        version: u64,
+    },
+    CreateSegment {
+        segment: Segment,
+    },
+    UpdateSegment {
+        segment: Segment,
+        expected_version: u64,
+    },
+    DeleteSegment {
+        key: String,
+        expected_version: Option<u64>,
+    },
+    RollbackSegment {
+        key: String,
+        version: u64,
+    },
+    CreateToken {
+        name: String,
+        role: Role,
+        /// Hex SHA-256 of the secret; the secret itself never enters the log.
+        secret_hash: String,
+    },
+    DeleteToken {
+        name: String,
+    },
+}
+
+impl Op {
+    /// The least role allowed to make this change.
+    pub fn required_role(&self) -> Role {
+        match self {
+            Op::CreateToken { .. } | Op::DeleteToken { .. } => Role::Admin,
+            _ => Role::Editor,
+        }
+    }
+}
+
+/// What applying a command produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// The log index of the entry that carried the command.
+    pub index: u64,
+    /// True when this is the stored answer to an earlier command with the
+    /// same request id: nothing was applied this time.
+    #[serde(default)]
+    pub duplicate: bool,
+    pub result: Result<Change, Rejection>,
+}
+
+/// A committed change, with the state before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    Flag {
+        before: Option<Box<Flag>>,
+        after: Option<Box<Flag>>,
+    },
+    Segment {
+        before: Option<Box<Segment>>,
+        after: Option<Box<Segment>>,
+    },
+    Token {
+        token: TokenInfo,
+        revoked: bool,
+    },
+    /// A blank or membership entry: nothing the API shows.
+    Internal,
+}
+
+impl Response {
+    /// The answer to a blank or membership entry.
+    pub fn internal(index: u64) -> Self {
+        Response {
+            index,
+            duplicate: false,
+            result: Ok(Change::Internal),
+        }
+    }
+}
+
+/// Why a command changed nothing. Rejections are deterministic: every node
+/// rejects the same command the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Rejection {
+    #[error("{kind} {key:?} not found")]
+    NotFound { kind: String, key: String },
+    #[error("{kind} {key:?} already exists")]
+    AlreadyExists { kind: String, key: String },
+    #[error("{kind} {key:?} is at version {actual}, not {expected}")]
+    Conflict {
+        kind: String,
+        key: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{kind} {key:?} is used by {by:?}")]
+    InUse {
+        kind: String,
+        key: String,
+        by: Vec<String>,
+    },
+    #[error("{kind} {key:?} has no version {version}")]
+    VersionNotFound {
+        kind: String,
+        key: String,
+        version: u64,
+    },
+    #[error("invalid {kind}: {}", summary(errors))]
+    Invalid {
+        kind: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("actor {actor:?} may not do this: it needs the {needs:?} role")]
+    Forbidden { actor: String, needs: Role },
+    #[error("the last admin token cannot be revoked")]
+    LastAdmin,
+}
+
+fn summary(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}

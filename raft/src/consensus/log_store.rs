@@ -1,0 +1,243 @@
+//! The Raft log and vote on an [`Engine`]: the `log` and `raft_meta` families.
+//!
+//! Appends and votes are fsynced before openraft is told they are durable.
+//! With a disk engine the fsync runs on a blocking thread and the append's
+//! callback fires when it completes; with the in-memory engine it fires at once.
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Mutex};
+
+use openraft::alias::{EntryOf, LogIdOf, VoteOf};
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, RaftLogStorage};
+use openraft::{LogState, OptionalSend, RaftLogReader};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use vexil_storage::engine::Scan;
+use vexil_storage::{Cf, Durability, Engine, WriteBatch};
+
+use super::TypeConfig;
+
+const VOTE: &[u8] = b"vote";
+const COMMITTED: &[u8] = b"committed";
+const LAST_PURGED: &[u8] = b"last_purged";
+
+/// The log store. Clones share the engine and the tail tracker.
+#[derive(Debug, Clone)]
+pub struct LogStore {
+    engine: Arc<dyn Engine>,
+    /// Index of the last entry (or of the last purged one when the log is
+    /// empty): `append` checks each new entry follows it.
+    last_index: Arc<Mutex<Option<u64>>>,
+}
+
+fn io_err(e: impl ToString) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+fn key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn encode<T: Serialize>(t: &T) -> io::Result<Vec<u8>> {
+    serde_json::to_vec(t).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+impl LogStore {
+    pub fn open(engine: Arc<dyn Engine>) -> io::Result<Self> {
+        let store = LogStore {
+            engine,
+            last_index: Arc::new(Mutex::new(None)),
+        };
+        let last = match store.engine.last(Cf::Log).map_err(io_err)? {
+            Some((_, v)) => Some(decode::<EntryOf<TypeConfig>>(&v)?.index()),
+            None => store.get_meta::<LogIdOf<TypeConfig>>(LAST_PURGED)?.map(|l| l.index()),
+        };
+        *store.tail() = last;
+        Ok(store)
+    }
+
+    fn tail(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
+        self.last_index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get_meta<T: DeserializeOwned>(&self, k: &[u8]) -> io::Result<Option<T>> {
+        match self.engine.get(Cf::RaftMeta, k).map_err(io_err)? {
+            Some(v) => Ok(Some(decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta<T: Serialize>(&self, k: &[u8], v: &T, d: Durability) -> io::Result<()> {
+        let mut b = WriteBatch::new();
+        b.put(Cf::RaftMeta, k.to_vec(), encode(v)?);
+        self.engine.write(b, d).map_err(io::Error::from)
+    }
+
+    /// Makes earlier writes durable, off the async threads when it costs IO.
+    async fn sync(&self) -> io::Result<()> {
+        if !self.engine.needs_sync() {
+            return Ok(());
+        }
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.sync())
+            .await
+            .map_err(io_err)?
+            .map_err(io::Error::from)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<EntryOf<TypeConfig>>, io::Error> {
+        let start = match range.start_bound() {
+            Bound::Included(x) => *x,
+            Bound::Excluded(x) => x.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(x) => x.checked_add(1),
+            Bound::Excluded(x) => Some(*x),
+            Bound::Unbounded => None,
+        };
+        if end.is_some_and(|e| e <= start) {
+            return Ok(Vec::new());
+        }
+        let (s, e) = (key(start), end.map(key));
+        let pairs = self
+            .engine
+            .scan(
+                Cf::Log,
+                Scan {
+                    start: &s,
+                    end: e.as_ref().map(|e| e.as_slice()),
+                    reverse: false,
+                    limit: usize::MAX,
+                },
+            )
+            .map_err(io_err)?;
+        pairs.iter().map(|(_, v)| decode(v)).collect()
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<VoteOf<TypeConfig>>, io::Error> {
+        self.get_meta(VOTE)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+        let last_purged_log_id: Option<LogIdOf<TypeConfig>> = self.get_meta(LAST_PURGED)?;
+        let last_log_id = match self.engine.last(Cf::Log).map_err(io_err)? {
+            Some((_, v)) => Some(decode::<EntryOf<TypeConfig>>(&v)?.log_id()),
+            None => last_purged_log_id.clone(),
+        };
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &VoteOf<TypeConfig>) -> Result<(), io::Error> {
+        self.put_meta(VOTE, vote, Durability::Buffered)?;
+        self.sync().await
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogIdOf<TypeConfig>>,
+    ) -> Result<(), io::Error> {
+        // Not fsynced: losing it only means re-learning the commit index.
+        self.put_meta(COMMITTED, &committed, Durability::Buffered)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogIdOf<TypeConfig>>, io::Error> {
+        Ok(self.get_meta::<Option<LogIdOf<TypeConfig>>>(COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = EntryOf<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = WriteBatch::new();
+        {
+            let mut tail = self.tail();
+            let mut next = *tail;
+            for entry in entries {
+                let index = entry.index();
+                if let Some(last) = next {
+                    if index != last + 1 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("log must stay contiguous: entry {index} after {last}"),
+                        ));
+                    }
+                }
+                batch.put(Cf::Log, key(index).to_vec(), encode(&entry)?);
+                next = Some(index);
+            }
+            // Written (readable) before returning, as openraft requires;
+            // durable when the callback fires.
+            self.engine
+                .write(batch, Durability::Buffered)
+                .map_err(io::Error::from)?;
+            *tail = next;
+        }
+        if !self.engine.needs_sync() {
+            callback.io_completed(Ok(()));
+            return Ok(());
+        }
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            callback.io_completed(engine.sync().map_err(io::Error::from));
+        });
+        Ok(())
+    }
+
+    async fn truncate_after(
+        &mut self,
+        last_log_id: Option<LogIdOf<TypeConfig>>,
+    ) -> Result<(), io::Error> {
+        let from = last_log_id.as_ref().map_or(0, |l| l.index() + 1);
+        let mut b = WriteBatch::new();
+        b.delete_range(Cf::Log, key(from).to_vec(), key(u64::MAX).to_vec());
+        self.engine
+            .write(b, Durability::Buffered)
+            .map_err(io::Error::from)?;
+        let purged = self
+            .get_meta::<LogIdOf<TypeConfig>>(LAST_PURGED)?
+            .map(|l| l.index());
+        *self.tail() = last_log_id.map(|l| l.index()).or(purged);
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogIdOf<TypeConfig>) -> Result<(), io::Error> {
+        // Record the purge point first: entries at or below it are ignored
+        // by openraft even if the range delete below is lost in a crash.
+        self.put_meta(LAST_PURGED, &log_id, Durability::Buffered)?;
+        let mut b = WriteBatch::new();
+        b.delete_range(Cf::Log, key(0).to_vec(), key(log_id.index() + 1).to_vec());
+        self.engine
+            .write(b, Durability::Buffered)
+            .map_err(io::Error::from)?;
+        let mut tail = self.tail();
+        if tail.is_none_or(|t| t < log_id.index()) {
+            *tail = Some(log_id.index());
+        }
+        Ok(())
+    }
+}

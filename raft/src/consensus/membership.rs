@@ -1,0 +1,216 @@
+//! Adding and removing members at run time. Changes are serialized, run on
+//! the leader, and refused when they would leave the cluster without a quorum.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use openraft::{ChangeMembers, Instant as _};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::RaftNode;
+use crate::api::MembershipError;
+use crate::member::Member;
+use crate::transport::Rpc;
+
+/// The body of a forwarded membership change.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) enum MembershipRequest {
+    Add { id: u64, member: Member },
+    Remove { id: u64 },
+}
+
+fn failed(e: impl ToString) -> MembershipError {
+    MembershipError::Failed(e.to_string())
+}
+
+impl RaftNode {
+    /// Adds `id` as a learner, waits until it caught up, then makes it a voter.
+    pub async fn add_member(&self, id: u64, member: Member) -> Result<(), MembershipError> {
+        self.route_membership(MembershipRequest::Add { id, member })
+            .await
+    }
+
+    /// Removes `id`. Removing the leader hands leadership over first.
+    pub async fn remove_member(&self, id: u64) -> Result<(), MembershipError> {
+        self.route_membership(MembershipRequest::Remove { id }).await
+    }
+
+    async fn route_membership(&self, req: MembershipRequest) -> Result<(), MembershipError> {
+        let deadline = Instant::now() + self.inner.config.snapshot_timeout;
+        loop {
+            let result = match self.leader() {
+                Some((leader, _)) if leader == self.id() => self.membership_local(&req).await,
+                Some((_, member)) => self.forward_membership(&member.peer_addr, &req).await,
+                None => Err(MembershipError::NoLeader),
+            };
+            match result {
+                Err(MembershipError::NotLeader { .. } | MembershipError::NoLeader)
+                    if Instant::now() < deadline =>
+                {
+                    self.wait_for_leader(Duration::from_secs(2)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn forward_membership(
+        &self,
+        addr: &str,
+        req: &MembershipRequest,
+    ) -> Result<(), MembershipError> {
+        let body = serde_json::to_vec(req).map_err(failed)?;
+        let raw = self
+            .inner
+            .transport
+            .call(addr, Rpc::Membership, body, self.inner.config.snapshot_timeout)
+            .await
+            .map_err(failed)?;
+        serde_json::from_slice::<Result<(), MembershipError>>(&raw).map_err(failed)?
+    }
+
+    pub(super) async fn membership_local(
+        &self,
+        req: &MembershipRequest,
+    ) -> Result<(), MembershipError> {
+        if !self.is_leader() {
+            return Err(MembershipError::NotLeader {
+                leader: self.leader().map(|(id, _)| id),
+            });
+        }
+        let _serial = self.inner.membership_lock.lock().await;
+        match req {
+            MembershipRequest::Add { id, member } => self.add_local(*id, member.clone()).await,
+            MembershipRequest::Remove { id } => self.remove_local(*id).await,
+        }
+    }
+
+    /// Voters that acked this leader recently, and the leader itself.
+    fn healthy_voters(&self) -> BTreeSet<u64> {
+        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let voters: BTreeSet<u64> = m.membership_config.membership().voter_ids().collect();
+        let horizon = (self.inner.config.election_timeout.1 * 2).max(Duration::from_millis(500));
+        let mut healthy: BTreeSet<u64> = m.heartbeat.as_ref().map_or_else(BTreeSet::new, |hb| {
+            hb.iter()
+                .filter(|(_, t)| t.as_ref().is_some_and(|t| t.elapsed() < horizon))
+                .map(|(id, _)| *id)
+                .collect()
+        });
+        healthy.insert(self.id());
+        healthy.retain(|id| voters.contains(id));
+        healthy
+    }
+
+    fn check_quorum_after(&self, voters: &BTreeSet<u64>) -> Result<(), MembershipError> {
+        let healthy = self.healthy_voters().intersection(voters).count();
+        let needed = voters.len() / 2 + 1;
+        if voters.is_empty() || healthy < needed {
+            return Err(MembershipError::WouldLoseQuorum {
+                voters: voters.len(),
+                healthy,
+                needed,
+            });
+        }
+        Ok(())
+    }
+
+    async fn add_local(&self, id: u64, member: Member) -> Result<(), MembershipError> {
+        let voters = self.voters();
+        if voters.contains(&id) {
+            return Err(MembershipError::AlreadyMember(id));
+        }
+        // The newcomer counts as healthy once caught up; the rest must hold.
+        let mut after = voters.clone();
+        after.insert(id);
+        let healthy = self.healthy_voters().len() + 1;
+        let needed = after.len() / 2 + 1;
+        if healthy < needed {
+            return Err(MembershipError::WouldLoseQuorum {
+                voters: after.len(),
+                healthy,
+                needed,
+            });
+        }
+        let timeout = self.inner.config.snapshot_timeout;
+        let learner = self.inner.raft.add_learner(id, member, true);
+        match tokio::time::timeout(timeout, learner).await {
+            Err(_) => return Err(MembershipError::CatchUp(format!("not caught up in {timeout:?}"))),
+            Ok(Err(e)) => return Err(MembershipError::CatchUp(e.to_string())),
+            Ok(Ok(_)) => {}
+        }
+        let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+        self.change(change).await
+    }
+
+    async fn remove_local(&self, id: u64) -> Result<(), MembershipError> {
+        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let membership = m.membership_config.membership().clone();
+        if membership.get_node(&id).is_none() {
+            return Err(MembershipError::NotMember(id));
+        }
+        let voters = self.voters();
+        if !voters.contains(&id) {
+            return self
+                .change(ChangeMembers::RemoveNodes(BTreeSet::from([id])))
+                .await;
+        }
+        let mut after = voters.clone();
+        after.remove(&id);
+        self.check_quorum_after(&after)?;
+        if id == self.id() {
+            return self.hand_over(&after).await;
+        }
+        self.change(ChangeMembers::RemoveVoters(BTreeSet::from([id])))
+            .await
+    }
+
+    /// Transfers leadership to the healthiest other voter and reports
+    /// `NotLeader`, so the caller retries the removal on the new leader.
+    async fn hand_over(&self, candidates: &BTreeSet<u64>) -> Result<(), MembershipError> {
+        let status = self.status();
+        let matched: BTreeMap<u64, u64> = status
+            .replication
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, l)| (id, l.unwrap_or(0)))
+            .collect();
+        let healthy = self.healthy_voters();
+        let target = candidates
+            .iter()
+            .filter(|id| healthy.contains(id))
+            .max_by_key(|id| matched.get(id).copied().unwrap_or(0))
+            .copied()
+            .ok_or(MembershipError::NoLeader)?;
+        self.inner
+            .raft
+            .trigger()
+            .transfer_leader(target)
+            .await
+            .map_err(failed)?;
+        let wait = self.inner.config.election_timeout.1 * 4;
+        let moved = self
+            .inner
+            .raft
+            .wait(Some(wait))
+            .metrics(|m| m.current_leader.is_some_and(|l| l != m.id), "leader moved")
+            .await;
+        match moved {
+            Ok(m) => Err(MembershipError::NotLeader {
+                leader: m.current_leader,
+            }),
+            Err(e) => Err(failed(format!("leadership did not move: {e}"))),
+        }
+    }
+
+    async fn change(&self, change: ChangeMembers<u64, Member>) -> Result<(), MembershipError> {
+        let timeout = self.inner.config.snapshot_timeout;
+        match tokio::time::timeout(timeout, self.inner.raft.change_membership(change, false)).await
+        {
+            Err(_) => Err(failed(format!("not committed within {timeout:?}"))),
+            Ok(Err(e)) => Err(failed(e)),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The only module that knows openraft.
+//!
+//! It declares the type configuration, adapts our engine to openraft's log
+//! and state-machine traits, carries RPCs over our [`Transport`], and wraps it
+//! all in [`RaftNode`], whose methods speak only this crate's types.
+
+mod log_store;
+mod membership;
+mod network;
+mod rpc;
+mod runtime;
+mod state_machine;
+mod status;
+mod write;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use openraft::{Config, SnapshotPolicy};
+use vexil_storage::{BlobStore, Engine};
+
+use crate::api::RaftConfig;
+use crate::command::{Command, Response};
+use crate::loader::load_state;
+use crate::member::Member;
+use crate::state::Shared;
+use crate::transport::Transport;
+
+pub use rpc::{BadRequest, IncomingSnapshot};
+pub use runtime::seed_thread_rng;
+pub use state_machine::snapshot_name;
+
+openraft::declare_raft_types!(
+    /// Vexil's Raft types: commands in, responses out, u64 node ids, one
+    /// leader per term.
+    pub TypeConfig:
+        D = Command,
+        R = Response,
+        NodeId = u64,
+        Node = Member,
+        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, u64>,
+        AsyncRuntime = runtime::SeededRuntime,
+);
+
+type Raft = openraft::Raft<TypeConfig, state_machine::StateMachine>;
+
+/// One replica: Raft, the state machine and the mirror. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RaftNode {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    raft: Raft,
+    config: RaftConfig,
+    shared: Arc<Shared>,
+    engine: Arc<dyn Engine>,
+    blobs: Arc<dyn BlobStore>,
+    transport: Arc<dyn Transport>,
+    /// Serializes membership changes on this node.
+    membership_lock: tokio::sync::Mutex<()>,
+}
+
+/// Why a replica could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid raft configuration: {0}")]
+    Config(String),
+    #[error("storage: {0}")]
+    Storage(String),
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+fn openraft_config(c: &RaftConfig) -> Result<Config, StartError> {
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let config = Config {
+        cluster_name: "vexil".into(),
+        heartbeat_interval: ms(c.heartbeat),
+        election_timeout_min: ms(c.election_timeout.0),
+        election_timeout_max: ms(c.election_timeout.1),
+        install_snapshot_timeout: ms(c.snapshot_timeout),
+        send_snapshot_timeout: ms(c.snapshot_timeout),
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(c.snapshot_every),
+        max_in_snapshot_log_to_keep: c.keep_logs,
+        ..Default::default()
+    };
+    config
+        .validate()
+        .map_err(|e| StartError::Config(e.to_string()))
+}
+
+impl RaftNode {
+    /// Opens the stores and starts Raft. The node is not yet part of a
+    /// cluster unless its stores say so: see [`RaftNode::initialize`].
+    pub async fn start(
+        config: RaftConfig,
+        engine: Arc<dyn Engine>,
+        blobs: Arc<dyn BlobStore>,
+        transport: Arc<dyn Transport>,
+    ) -> Result<RaftNode, StartError> {
+        let raft_config = Arc::new(openraft_config(&config)?);
+        let state = load_state(engine.as_ref()).map_err(|e| StartError::Storage(e.to_string()))?;
+        let shared = Arc::new(Shared::new(state, config.feed));
+        let log = log_store::LogStore::open(engine.clone())
+            .map_err(|e| StartError::Storage(e.to_string()))?;
+        let sm = state_machine::StateMachine::new(engine.clone(), blobs.clone(), shared.clone());
+        let network = network::NetworkFactory {
+            transport: transport.clone(),
+            snapshot_timeout: config.snapshot_timeout,
+        };
+        let raft = Raft::new(config.id, raft_config, network, log, sm)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        Ok(RaftNode {
+            inner: Arc::new(Inner {
+                raft,
+                config,
+                shared,
+                engine,
+                blobs,
+                transport,
+                membership_lock: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    pub fn id(&self) -> u64 {
+        self.inner.config.id
+    }
+
+    pub fn config(&self) -> &RaftConfig {
+        &self.inner.config
+    }
+
+    /// The mirror and change feed.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    /// The storage engine, for reads the mirror does not hold (history, audit).
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.inner.engine
+    }
+
+    /// Whether this node's stores already hold a cluster (a restart).
+    pub async fn is_initialized(&self) -> bool {
+        self.inner.raft.is_initialized().await.unwrap_or(false)
+    }
+
+    /// Makes `members` a new cluster. Every member of a new cluster may call
+    /// this with the same list; a node that is already initialized ignores it.
+    pub async fn initialize(&self, members: BTreeMap<u64, Member>) -> Result<(), StartError> {
+        if self.is_initialized().await {
+            return Ok(());
+        }
+        match self.inner.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.to_string().contains("NotAllowed") => Ok(()),
+            Err(e) => Err(StartError::Raft(e.to_string())),
+        }
+    }
+
+    /// The leader's id and addresses, if one is known.
+    pub fn leader(&self) -> Option<(u64, Member)> {
+        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let id = m.current_leader?;
+        let member = m.membership_config.membership().get_node(&id).cloned()?;
+        Some((id, member))
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader().is_some_and(|(id, _)| id == self.id())
+    }
+
+    /// Voter ids of the current membership.
+    pub fn voters(&self) -> BTreeSet<u64> {
+        let m = self.inner.raft.metrics().borrow_watched().clone();
+        m.membership_config.membership().voter_ids().collect()
+    }
+
+    /// Waits until this node has applied at least `index`.
+    pub async fn wait_applied(&self, index: u64, timeout: std::time::Duration) -> bool {
+        self.inner
+            .raft
+            .wait(Some(timeout))
+            .applied_index_at_least(Some(index), "wait_applied")
+            .await
+            .is_ok()
+    }
+
+    /// Waits until some leader is known.
+    pub async fn wait_for_leader(&self, timeout: std::time::Duration) -> Option<u64> {
+        self.inner
+            .raft
+            .wait(Some(timeout))
+            .metrics(|m| m.current_leader.is_some(), "leader")
+            .await
+            .ok()
+            .and_then(|m| m.current_leader)
+    }
+
+    /// Builds a snapshot now (and lets openraft purge the log behind it).
+    pub async fn trigger_snapshot(&self) -> Result<(), String> {
+        self.inner
+            .raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Stops Raft; the stores stay as they are on disk.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.inner.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+    }
+}

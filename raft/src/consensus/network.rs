@@ -1,0 +1,147 @@
+//! openraft's network, carried by our [`Transport`].
+//!
+//! Every RPC has a deadline (openraft's hard TTL). A connection refused is
+//! `Unreachable` (openraft backs off); anything else is a `Network` error.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::alias::{SnapshotOf, VoteOf};
+use openraft::errors::{
+    NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::{OptionalSend, RaftNetworkV2};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::TypeConfig;
+use super::state_machine::SnapshotBlob;
+use crate::member::Member;
+use crate::transport::{Rpc, Transport, TransportError};
+
+/// Makes one [`PeerClient`] per target.
+#[derive(Debug, Clone)]
+pub struct NetworkFactory {
+    pub transport: Arc<dyn Transport>,
+    /// How long a whole snapshot transfer may take.
+    pub snapshot_timeout: Duration,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, _target: u64, node: &Member) -> Self::Network {
+        PeerClient {
+            addr: node.peer_addr.clone(),
+            transport: self.transport.clone(),
+            snapshot_timeout: self.snapshot_timeout,
+        }
+    }
+}
+
+/// Talks to one peer.
+#[derive(Debug)]
+pub struct PeerClient {
+    addr: String,
+    transport: Arc<dyn Transport>,
+    snapshot_timeout: Duration,
+}
+
+/// The header sent before a snapshot's bytes.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct SnapshotHeader {
+    pub vote: VoteOf<TypeConfig>,
+    pub meta: openraft::alias::SnapshotMetaOf<TypeConfig>,
+}
+
+fn to_rpc_error(e: TransportError) -> RPCError<TypeConfig> {
+    match e {
+        TransportError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+        _ => RPCError::Network(NetworkError::new(&e)),
+    }
+}
+
+impl PeerClient {
+    async fn call<Req, Resp>(&self, rpc: Rpc, req: &Req, timeout: Duration) -> Result<Resp, RPCError<TypeConfig>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let body = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let raw = self
+            .transport
+            .call(&self.addr, rpc, body, timeout)
+            .await
+            .map_err(to_rpc_error)?;
+        let res: Result<Resp, RaftError<TypeConfig>> =
+            serde_json::from_slice(&raw).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        // A remote RaftError here means the peer's Raft is shutting down.
+        res.map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerClient {
+    type SnapshotData = SnapshotBlob;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(Rpc::Append, &rpc, option.hard_ttl()).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(Rpc::Vote, &rpc, option.hard_ttl()).await
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(Rpc::TransferLeader, &req, option.hard_ttl()).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, SnapshotBlob>,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let header = SnapshotHeader {
+            vote,
+            meta: snapshot.meta,
+        };
+        let header = serde_json::to_vec(&header)
+            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        let send = self.transport.send_snapshot(
+            &self.addr,
+            header,
+            snapshot.snapshot.reader,
+            self.snapshot_timeout,
+        );
+        tokio::select! {
+            biased;
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            res = send => {
+                let raw = res.map_err(|e| StreamingError::from(to_rpc_error(e)))?;
+                let res: Result<SnapshotResponse<TypeConfig>, RaftError<TypeConfig>> =
+                    serde_json::from_slice(&raw)
+                        .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+                res.map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))
+            }
+        }
+    }
+}

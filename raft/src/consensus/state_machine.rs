@@ -1,0 +1,280 @@
+//! The state machine on an [`Engine`]: applies entries through `apply/`,
+//! builds and installs snapshots as checksummed blobs.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::{Stream, TryStreamExt};
+use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::entry::RaftEntry;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use vexil_storage::blob::BlobReader;
+use vexil_storage::snapfile::{self, SnapshotWriter};
+use vexil_storage::{BlobStore, Cf, Durability, Engine, StorageError, WriteBatch};
+
+use super::TypeConfig;
+use crate::apply::{apply_command, commit_effects};
+use crate::command::{Change, Response};
+use crate::keys;
+use crate::loader::load_state;
+use crate::state::Shared;
+
+/// A snapshot file, open for reading.
+#[derive(Debug)]
+pub struct SnapshotBlob {
+    /// The blob's name in the node's [`BlobStore`].
+    pub name: String,
+    pub reader: Box<dyn BlobReader>,
+}
+
+/// Snapshot blobs are named so that sorting by name sorts by log index.
+pub fn snapshot_name(index: u64, seq: u64) -> String {
+    format!("snap-{index:020}-{seq:06}")
+}
+
+/// The state machine. Clones share everything (the builder is a clone).
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    engine: Arc<dyn Engine>,
+    blobs: Arc<dyn BlobStore>,
+    shared: Arc<Shared>,
+    /// Makes snapshot names unique within this process.
+    seq: Arc<AtomicU64>,
+}
+
+fn io_err(e: impl ToString) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+fn json<T: serde::Serialize>(t: &T) -> io::Result<Vec<u8>> {
+    serde_json::to_vec(t).map_err(io_err)
+}
+
+impl StateMachine {
+    pub fn new(engine: Arc<dyn Engine>, blobs: Arc<dyn BlobStore>, shared: Arc<Shared>) -> Self {
+        StateMachine {
+            engine,
+            blobs,
+            shared,
+            seq: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> io::Result<Option<T>> {
+        match self.engine.get(Cf::Meta, key).map_err(io_err)? {
+            Some(v) => serde_json::from_slice(&v).map(Some).map_err(io_err),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs blocking engine work off the async threads when it costs IO.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(StateMachine) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let me = self.clone();
+        if !self.engine.needs_sync() {
+            return f(me);
+        }
+        tokio::task::spawn_blocking(move || f(me))
+            .await
+            .map_err(io_err)?
+    }
+
+    fn newest_snapshot(&self) -> io::Result<Option<String>> {
+        let names = self.blobs.list().map_err(io_err)?;
+        Ok(names.into_iter().filter(|n| n.starts_with("snap-")).next_back())
+    }
+
+    fn remove_snapshots_except(&self, keep: &str) -> io::Result<()> {
+        for name in self.blobs.list().map_err(io_err)? {
+            if name.starts_with("snap-") && name != keep {
+                self.blobs.remove(&name).map_err(io_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every state-machine pair to a new snapshot blob.
+    fn build_sync(&self) -> io::Result<(SnapshotMetaOf<TypeConfig>, String)> {
+        self.engine.sync().map_err(io_err)?;
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let staging = format!("staging-{seq}");
+        let mut writer = SnapshotWriter::new(self.blobs.create(&staging).map_err(io_err)?)
+            .map_err(io_err)?;
+        let mut applied: Option<LogIdOf<TypeConfig>> = None;
+        let mut membership = StoredMembershipOf::<TypeConfig>::default();
+        self.engine
+            .export(&Cf::STATE_MACHINE, &mut |cf, k, v| {
+                if cf == Cf::Meta && k == keys::META_APPLIED {
+                    applied = serde_json::from_slice(v).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                }
+                if cf == Cf::Meta && k == keys::META_MEMBERSHIP {
+                    membership = serde_json::from_slice(v).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                }
+                writer.record(cf, k, v)?;
+                Ok(true)
+            })
+            .map_err(io_err)?;
+        let meta = SnapshotMetaOf::<TypeConfig> {
+            last_log_id: applied,
+            last_membership: membership,
+        };
+        writer.finish(&json(&meta)?).map_err(io_err)?;
+        // The blob was staged under a temporary name so that its final name
+        // can carry the index, which is known only after the export.
+        let index = meta.last_log_id.as_ref().map_or(0, |l| l.index());
+        let name = snapshot_name(index, seq);
+        self.rename_blob(&staging, &name)?;
+        self.remove_snapshots_except(&name)?;
+        Ok((meta, name))
+    }
+
+    fn rename_blob(&self, from: &str, to: &str) -> io::Result<()> {
+        let mut reader = self
+            .blobs
+            .open(from)
+            .map_err(io_err)?
+            .ok_or_else(|| io_err("staged snapshot vanished"))?;
+        let mut out = self.blobs.create(to).map_err(io_err)?;
+        io::copy(&mut reader, &mut out)?;
+        out.commit().map_err(io_err)?;
+        self.blobs.remove(from).map_err(io_err)
+    }
+
+    fn open_blob(&self, name: &str) -> io::Result<SnapshotBlob> {
+        let reader = self
+            .blobs
+            .open(name)
+            .map_err(io_err)?
+            .ok_or_else(|| io_err(format!("snapshot {name} missing")))?;
+        Ok(SnapshotBlob {
+            name: name.to_owned(),
+            reader,
+        })
+    }
+
+    /// Replaces the state with the snapshot's pairs, atomically.
+    fn install_sync(&self, meta: SnapshotMetaOf<TypeConfig>, mut blob: SnapshotBlob) -> io::Result<()> {
+        {
+            let mut records = snapfile::Records::new(blob.reader.as_mut()).map_err(io_err)?;
+            self.engine
+                .replace(&Cf::STATE_MACHINE, &mut records)
+                .map_err(io_err)?;
+        }
+        // The sender's pairs already hold these; writing them again makes
+        // the installed state agree with the metadata openraft acts on.
+        let mut b = WriteBatch::new();
+        b.put(Cf::Meta, keys::META_APPLIED.to_vec(), json(&meta.last_log_id)?);
+        b.put(Cf::Meta, keys::META_MEMBERSHIP.to_vec(), json(&meta.last_membership)?);
+        self.engine.write(b, Durability::Sync).map_err(io_err)?;
+        let state = load_state(self.engine.as_ref()).map_err(io_err)?;
+        {
+            let mut current = self.shared.write();
+            *current = state;
+            self.shared.reset();
+        }
+        self.remove_snapshots_except(&blob.name)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotBlob>, io::Error> {
+        let (meta, name) = self.blocking(|sm| sm.build_sync()).await?;
+        let snapshot = self.open_blob(&name)?;
+        tracing::info!(snapshot = %name, "built snapshot");
+        Ok(SnapshotOf::<TypeConfig, SnapshotBlob> {
+            meta,
+            snapshot,
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotBlob;
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
+        let applied = self.meta(keys::META_APPLIED)?.flatten();
+        let membership = self.meta(keys::META_MEMBERSHIP)?.unwrap_or_default();
+        Ok((applied, membership))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let log_id = entry.log_id();
+            let index = log_id.index();
+            let mut batch = WriteBatch::new();
+            batch.put(Cf::Meta, keys::META_APPLIED.to_vec(), json(&Some(log_id.clone()))?);
+            let mut outcome = None;
+            match entry.payload {
+                EntryPayload::Blank => {}
+                EntryPayload::Membership(m) => {
+                    let stored = StoredMembershipOf::<TypeConfig>::new(Some(log_id.clone()), m);
+                    batch.put(Cf::Meta, keys::META_MEMBERSHIP.to_vec(), json(&stored)?);
+                }
+                EntryPayload::Normal(cmd) => {
+                    let applied = {
+                        let state = self.shared.read();
+                        apply_command(self.engine.as_ref(), &state, index, &cmd).map_err(io_err)?
+                    };
+                    let changes_feed = matches!(
+                        applied.response.result,
+                        Ok(Change::Flag { .. } | Change::Segment { .. })
+                    ) && !applied.response.duplicate;
+                    if changes_feed {
+                        batch.put(Cf::Meta, keys::META_LAST_CHANGE.to_vec(), json(&index)?);
+                    }
+                    batch.extend(applied.batch);
+                    outcome = Some((applied.response, applied.effects));
+                }
+            }
+            self.engine
+                .write(batch, Durability::Buffered)
+                .map_err(io::Error::from)?;
+            let (response, effects) =
+                outcome.unwrap_or_else(|| (Response::internal(index), Vec::new()));
+            commit_effects(&self.shared, index, effects);
+            if let Some(responder) = responder {
+                responder.send(response);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<TypeConfig>,
+        snapshot: SnapshotBlob,
+    ) -> Result<(), io::Error> {
+        let meta = meta.clone();
+        tracing::info!(snapshot = %snapshot.name, "installing snapshot");
+        self.blocking(move |sm| sm.install_sync(meta, snapshot)).await
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotBlob>>, io::Error> {
+        let Some(name) = self.newest_snapshot()? else {
+            return Ok(None);
+        };
+        let mut blob = self.open_blob(&name)?;
+        let raw = snapfile::read_meta(blob.reader.as_mut()).map_err(io_err)?;
+        let meta: SnapshotMetaOf<TypeConfig> = serde_json::from_slice(&raw).map_err(io_err)?;
+        Ok(Some(SnapshotOf::<TypeConfig, SnapshotBlob> {
+            meta,
+            snapshot: blob,
+        }))
+    }
+}

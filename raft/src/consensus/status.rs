@@ -1,0 +1,147 @@
+//! What this node knows about itself and the cluster.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use openraft::{Instant as _, ServerState};
+
+use super::RaftNode;
+use crate::api::{ClusterView, MemberView, NodeStatus};
+use crate::transport::Rpc;
+
+impl RaftNode {
+    /// Acks older than this mean a follower is not reachable right now.
+    fn ack_horizon(&self) -> Duration {
+        (self.inner.config.election_timeout.1 * 2).max(Duration::from_millis(500))
+    }
+
+    /// Whether a quorum acknowledged this leader recently.
+    pub(super) fn quorum_fresh(&self) -> bool {
+        let m = self.inner.raft.metrics().borrow_watched().clone();
+        match &m.last_quorum_acked {
+            Some(t) => t.elapsed() < self.ack_horizon(),
+            // Just elected: the election itself was a quorum's answer.
+            None => true,
+        }
+    }
+
+    /// (voters, voters that acked recently, counting this leader).
+    pub(super) fn reachable_voters(&self) -> (usize, usize) {
+        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+        if self.quorum_fresh() {
+            return (voters.len(), voters.len());
+        }
+        let horizon = self.ack_horizon();
+        let acked = m.heartbeat.as_ref().map_or(0, |hb| {
+            hb.iter()
+                .filter(|(id, t)| {
+                    **id != self.id()
+                        && voters.contains(id)
+                        && t.as_ref().is_some_and(|t| t.elapsed() < horizon)
+                })
+                .count()
+        });
+        (voters.len(), acked + usize::from(voters.contains(&self.id())))
+    }
+
+    /// This node's own status.
+    pub fn status(&self) -> NodeStatus {
+        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let membership = m.membership_config.membership();
+        let state = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        NodeStatus {
+            id: self.id(),
+            state: state.into(),
+            term: m.current_term,
+            leader: m.current_leader,
+            last_log_index: m.last_log_index,
+            commit_index: m.committed.as_ref().map(|l| l.index),
+            applied_index: m.last_applied.as_ref().map(|l| l.index),
+            snapshot_index: m.snapshot.as_ref().map(|l| l.index),
+            purged_index: m.purged.as_ref().map(|l| l.index),
+            member: self.inner.config.member.clone(),
+            voters: membership.voter_ids().collect(),
+            learners: membership.learner_ids().collect(),
+            members: membership.nodes().map(|(id, n)| (*id, n.clone())).collect(),
+            replication: m.replication.as_ref().map(|r| {
+                r.iter()
+                    .map(|(id, l)| (*id, l.as_ref().map(|l| l.index)))
+                    .collect()
+            }),
+            subscribers: self.inner.shared.subscribers(),
+        }
+    }
+
+    /// Asks one member for its status (this node answers for itself).
+    pub async fn member_status(&self, id: u64, peer_addr: &str) -> Result<NodeStatus, String> {
+        if id == self.id() {
+            return Ok(self.status());
+        }
+        let timeout = self.inner.config.rpc_timeout.min(Duration::from_secs(1));
+        let raw = self
+            .inner
+            .transport
+            .call(peer_addr, Rpc::Status, Vec::new(), timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::from_slice(&raw).map_err(|e| e.to_string())
+    }
+
+    /// Every member with its role, indexes, lag and health.
+    pub async fn cluster_view(&self) -> ClusterView {
+        let me = self.status();
+        let calls = me.members.iter().map(|(id, member)| async move {
+            (*id, member.clone(), self.member_status(*id, &member.peer_addr).await)
+        });
+        let answers = join_all(calls).await;
+        let commit = answers
+            .iter()
+            .filter_map(|(_, _, s)| s.as_ref().ok())
+            .filter(|s| s.state == "leader")
+            .filter_map(|s| s.commit_index)
+            .max()
+            .or(me.commit_index);
+        let members = answers
+            .into_iter()
+            .map(|(id, member, status)| {
+                let role = if me.voters.contains(&id) { "voter" } else { "learner" };
+                let (ok, err) = match status {
+                    Ok(s) => (Some(s), None),
+                    Err(e) => (None, Some(e)),
+                };
+                let client_addr = match &ok {
+                    Some(s) if member.client_addr.is_empty() => s.member.client_addr.clone(),
+                    _ => member.client_addr.clone(),
+                };
+                MemberView {
+                    id,
+                    role: role.into(),
+                    peer_addr: member.peer_addr,
+                    client_addr,
+                    is_leader: me.leader == Some(id),
+                    healthy: ok.is_some(),
+                    term: ok.as_ref().map(|s| s.term),
+                    commit_index: ok.as_ref().and_then(|s| s.commit_index),
+                    applied_index: ok.as_ref().and_then(|s| s.applied_index),
+                    lag: ok
+                        .as_ref()
+                        .and_then(|s| Some(commit?.saturating_sub(s.applied_index.unwrap_or(0)))),
+                    error: err,
+                }
+            })
+            .collect();
+        ClusterView {
+            node: self.id(),
+            leader: me.leader,
+            term: me.term,
+            members,
+        }
+    }
+}

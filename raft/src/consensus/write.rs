@@ -1,0 +1,154 @@
+//! Writes and linearizable reads: served here when this node leads, or
+//! forwarded to the leader over the peer transport.
+
+use std::time::Duration;
+
+use openraft::ReadPolicy;
+use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
+use tokio::time::Instant;
+
+use super::RaftNode;
+use crate::api::{ReadError, WriteError};
+use crate::command::{Command, Response};
+use crate::transport::Rpc;
+
+/// How long to wait for a leader before asking again, while one is elected.
+const LEADER_POLL: Duration = Duration::from_millis(50);
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl RaftNode {
+    /// Commits `cmd` on a quorum and applies it, wherever the leader is.
+    /// Retries across leader changes until the write timeout.
+    pub async fn write(&self, cmd: Command) -> Result<Response, WriteError> {
+        let timeout = self.inner.config.write_timeout;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(if self.leader().is_some() {
+                    WriteError::Timeout(ms(timeout))
+                } else {
+                    WriteError::NoLeader
+                });
+            }
+            let result = match self.leader() {
+                Some((id, _)) if id == self.id() => self.write_local(cmd.clone(), remaining).await,
+                Some((_, member)) => self.forward_write(&member.peer_addr, &cmd, remaining).await,
+                None => {
+                    self.wait_for_leader(remaining.min(LEADER_POLL * 10)).await;
+                    continue;
+                }
+            };
+            match result {
+                // The leader moved under us: ask again (same request id, so
+                // a write that did commit is not applied twice).
+                Err(WriteError::NotLeader { .. }) | Err(WriteError::Forward(_)) => {
+                    tokio::time::sleep(LEADER_POLL.min(remaining)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The leader's half of a write: stamp the time and propose.
+    pub(super) async fn write_local(
+        &self,
+        mut cmd: Command,
+        timeout: Duration,
+    ) -> Result<Response, WriteError> {
+        self.check_quorum()?;
+        cmd.at = (self.inner.config.clock)();
+        match tokio::time::timeout(timeout, self.inner.raft.client_write(cmd)).await {
+            Err(_) => Err(WriteError::Timeout(ms(timeout))),
+            Ok(Ok(resp)) => Ok(resp.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(WriteError::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Ok(Err(RaftError::APIError(e))) => Err(WriteError::Forward(e.to_string())),
+            Ok(Err(RaftError::Fatal(f))) => Err(WriteError::Stopped(f.to_string())),
+        }
+    }
+
+    async fn forward_write(
+        &self,
+        addr: &str,
+        cmd: &Command,
+        timeout: Duration,
+    ) -> Result<Response, WriteError> {
+        let body = serde_json::to_vec(cmd).map_err(|e| WriteError::Forward(e.to_string()))?;
+        let raw = self
+            .inner
+            .transport
+            .call(addr, Rpc::Write, body, timeout)
+            .await
+            .map_err(|e| match e {
+                crate::transport::TransportError::Timeout { after, .. } => {
+                    WriteError::Timeout(ms(after))
+                }
+                other => WriteError::Forward(other.to_string()),
+            })?;
+        serde_json::from_slice::<Result<Response, WriteError>>(&raw)
+            .map_err(|e| WriteError::Forward(e.to_string()))?
+    }
+
+    /// Refuses a write up front when this leader has lost its majority, so
+    /// the client learns at once instead of after the write timeout.
+    fn check_quorum(&self) -> Result<(), WriteError> {
+        let (voters, reachable) = self.reachable_voters();
+        if reachable * 2 > voters {
+            Ok(())
+        } else {
+            Err(WriteError::NoQuorum { reachable, voters })
+        }
+    }
+
+    /// A linearizable read barrier: returns once this node's state includes
+    /// every write acknowledged before the call. Returns the read index.
+    pub async fn read_barrier(&self) -> Result<u64, ReadError> {
+        let timeout = self.inner.config.write_timeout;
+        let index = match self.leader() {
+            Some((id, _)) if id == self.id() => self.read_index_local(timeout).await?,
+            Some((_, member)) => {
+                let raw = self
+                    .inner
+                    .transport
+                    .call(&member.peer_addr, Rpc::ReadIndex, Vec::new(), timeout)
+                    .await
+                    .map_err(|e| ReadError::Forward(e.to_string()))?;
+                serde_json::from_slice::<Result<u64, ReadError>>(&raw)
+                    .map_err(|e| ReadError::Forward(e.to_string()))??
+            }
+            None => return Err(ReadError::NoLeader),
+        };
+        if self.wait_applied(index, timeout).await {
+            Ok(index)
+        } else {
+            Err(ReadError::Timeout(ms(timeout)))
+        }
+    }
+
+    /// The leader's half: confirm leadership with a quorum, return the index
+    /// a reader must have applied.
+    pub(super) async fn read_index_local(&self, timeout: Duration) -> Result<u64, ReadError> {
+        let fut = self.inner.raft.get_read_log_id(ReadPolicy::ReadIndex);
+        match tokio::time::timeout(timeout, fut).await {
+            Err(_) => Err(ReadError::NoQuorum(format!(
+                "no quorum answered within {} ms",
+                ms(timeout)
+            ))),
+            Ok(Ok((read, _applied))) => Ok(read.index()),
+            Ok(Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f)))) => {
+                Err(ReadError::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Ok(Err(RaftError::APIError(e))) => Err(ReadError::NoQuorum(e.to_string())),
+            Ok(Err(RaftError::Fatal(f))) => Err(ReadError::Stopped(f.to_string())),
+        }
+    }
+}

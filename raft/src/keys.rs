@@ -1,0 +1,94 @@
+//! Key layout of every column family. All integers are big-endian so that
+//! byte order is numeric order.
+//!
+//! | family     | key                                   | value            |
+//! |------------|---------------------------------------|------------------|
+//! | `flags`    | flag key                              | `Flag` JSON      |
+//! | `segments` | segment key                           | `Segment` JSON   |
+//! | `history`  | `f` key `\0` version                  | `VersionEntry`   |
+//! | `history`  | `s` key `\0` version                  | `VersionEntry`   |
+//! | `audit`    | `e` id                                | `AuditEntry`     |
+//! | `audit`    | `t` target `\0` id / `a` actor `\0` id / `c` action `\0` id | empty (indexes) |
+//! | `tokens`   | `n` name                              | `TokenRecord`    |
+//! | `tokens`   | `h` hash                              | name             |
+//! | `meta`     | `applied`, `membership`, `last_at`, `last_change`, `cluster_id` | JSON |
+//! | `meta`     | `r` request id                        | `Response` JSON  |
+//! | `meta`     | `i` index                             | request id (for eviction) |
+
+/// Appends a big-endian u64.
+pub fn be(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(&n.to_be_bytes());
+}
+
+/// Reads a big-endian u64 from the last 8 bytes of `key`.
+pub fn trailing_u64(key: &[u8]) -> Option<u64> {
+    let start = key.len().checked_sub(8)?;
+    let bytes: [u8; 8] = key.get(start..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// `prefix` + `name` + `\0`: the common start of every key of one record.
+pub fn scoped(prefix: u8, name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(name.len() + 10);
+    k.push(prefix);
+    k.extend_from_slice(name.as_bytes());
+    k.push(0);
+    k
+}
+
+/// `prefix` + `name` + `\0` + `n`.
+pub fn scoped_u64(prefix: u8, name: &str, n: u64) -> Vec<u8> {
+    let mut k = scoped(prefix, name);
+    be(&mut k, n);
+    k
+}
+
+pub const HISTORY_FLAG: u8 = b'f';
+pub const HISTORY_SEGMENT: u8 = b's';
+
+pub const AUDIT_ENTRY: u8 = b'e';
+pub const AUDIT_BY_TARGET: u8 = b't';
+pub const AUDIT_BY_ACTOR: u8 = b'a';
+pub const AUDIT_BY_ACTION: u8 = b'c';
+
+/// `e` + id.
+pub fn audit_entry(id: u64) -> Vec<u8> {
+    let mut k = vec![AUDIT_ENTRY];
+    be(&mut k, id);
+    k
+}
+
+pub const TOKEN_BY_NAME: u8 = b'n';
+pub const TOKEN_BY_HASH: u8 = b'h';
+
+pub fn token_name(name: &str) -> Vec<u8> {
+    let mut k = vec![TOKEN_BY_NAME];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+pub fn token_hash(hash: &str) -> Vec<u8> {
+    let mut k = vec![TOKEN_BY_HASH];
+    k.extend_from_slice(hash.as_bytes());
+    k
+}
+
+pub const META_APPLIED: &[u8] = b"applied";
+pub const META_MEMBERSHIP: &[u8] = b"membership";
+pub const META_LAST_AT: &[u8] = b"last_at";
+pub const META_LAST_CHANGE: &[u8] = b"last_change";
+pub const META_CLUSTER_ID: &[u8] = b"cluster_id";
+pub const META_REQUEST: u8 = b'r';
+pub const META_REQUEST_INDEX: u8 = b'i';
+
+pub fn request(id: &str) -> Vec<u8> {
+    let mut k = vec![META_REQUEST];
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+pub fn request_index(index: u64) -> Vec<u8> {
+    let mut k = vec![META_REQUEST_INDEX];
+    be(&mut k, index);
+    k
+}

@@ -1,0 +1,51 @@
+//! Vexil's replicated state machine: commands, their deterministic apply,
+//! and the Raft that orders them.
+//!
+//! A write becomes a [`Command`], is committed on a quorum by Raft, and is
+//! applied on every node by `apply/`, which turns it into one atomic batch:
+//! the change, its new version, its audit entry and its idempotency record.
+//! Each node keeps an in-memory mirror ([`state::State`]) for reads and feeds
+//! every committed change to its subscribers ([`state::Shared::subscribe`]).
+//!
+//! This crate knows nothing of HTTP: peers are reached through the
+//! [`Transport`] trait, which `node/` implements. Only the `consensus`
+//! module knows openraft.
+//!
+//! # Layout
+//! - [`command`]: `Command`, `Op`, `Response`, `Rejection`.
+//! - `apply/`: applying a command to the engine and the mirror (no openraft).
+//! - [`state`]: the mirror and the change feed (ring buffer + broadcast).
+//! - [`records`]: roles, token records, versions, audit entries.
+//! - [`query`]: reads over history and audit (pagination, filters).
+//! - [`keys`]: the key layout of every column family.
+//! - [`api`]: configuration, errors and status types.
+//! - [`transport`]: the peer RPC trait.
+//! - `consensus/`: openraft's type config, log store, state machine,
+//!   network and [`RaftNode`].
+
+pub mod api;
+mod apply;
+pub mod command;
+mod consensus;
+pub mod keys;
+mod loader;
+pub mod member;
+pub mod query;
+pub mod records;
+pub mod state;
+pub mod transport;
+
+pub use api::{ClusterView, MemberView, MembershipError, NodeStatus, RaftConfig, ReadError, WriteError};
+pub use apply::DEDUPE_WINDOW;
+pub use command::{Change, Command, Op, Rejection, Response, SYSTEM_ACTOR};
+pub use consensus::{BadRequest, IncomingSnapshot, RaftNode, StartError, seed_thread_rng};
+pub use member::Member;
+pub use records::{AuditEntry, Role, TokenInfo, TokenRecord, VersionEntry};
+pub use transport::{Rpc, Transport, TransportError};
+
+/// Hex SHA-256 of a token secret: what the state machine stores.
+pub fn hash_secret(secret: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

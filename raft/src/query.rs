@@ -1,0 +1,191 @@
+//! Reads that the mirror does not hold: versions and the audit log, newest
+//! first, with filters and cursors. Every scan is bounded, so one request
+//! costs the same however large the log grows.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vexil_storage::engine::{Scan, prefix_end};
+use vexil_storage::{Cf, Engine, StorageError};
+
+use crate::apply::decode;
+use crate::keys;
+use crate::records::{AuditEntry, VersionEntry};
+
+/// At most this many index entries are examined per page. A page that hits
+/// it comes back short, with a cursor to continue from.
+pub const MAX_SCAN: usize = 20_000;
+/// Index entries fetched per engine call.
+const CHUNK: usize = 512;
+
+/// One page of results and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back as `cursor` to get the next (older) page; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Which records a versioned key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioned {
+    Flag,
+    Segment,
+}
+
+impl Versioned {
+    fn prefix(self) -> u8 {
+        match self {
+            Versioned::Flag => keys::HISTORY_FLAG,
+            Versioned::Segment => keys::HISTORY_SEGMENT,
+        }
+    }
+}
+
+/// Every version of `key`, newest first.
+pub fn versions(
+    engine: &dyn Engine,
+    kind: Versioned,
+    key: &str,
+    limit: usize,
+    before: Option<u64>,
+) -> Result<Page<VersionEntry>, StorageError> {
+    let start = keys::scoped(kind.prefix(), key);
+    let end = match before {
+        Some(v) => keys::scoped_u64(kind.prefix(), key, v),
+        None => prefix_end(&start),
+    };
+    let pairs = engine.scan(
+        Cf::History,
+        Scan {
+            start: &start,
+            end: Some(&end),
+            reverse: true,
+            limit: limit.saturating_add(1),
+        },
+    )?;
+    let mut items: Vec<VersionEntry> = pairs
+        .iter()
+        .map(|(_, v)| decode(v))
+        .collect::<Result<_, _>>()?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|v| v.version.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+/// One version of `key`.
+pub fn version(
+    engine: &dyn Engine,
+    kind: Versioned,
+    key: &str,
+    version: u64,
+) -> Result<Option<VersionEntry>, StorageError> {
+    engine
+        .get(Cf::History, &keys::scoped_u64(kind.prefix(), key, version))?
+        .map(|v| decode(&v))
+        .transpose()
+}
+
+/// Audit filters. Empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// A full target such as `flag:checkout`.
+    pub target: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: usize,
+    /// Only entries with an id below this (from a previous page).
+    pub before: Option<u64>,
+}
+
+impl AuditQuery {
+    fn matches(&self, e: &AuditEntry) -> bool {
+        self.target.as_ref().is_none_or(|t| *t == e.target)
+            && self.actor.as_ref().is_none_or(|a| *a == e.actor)
+            && self.action.as_ref().is_none_or(|a| *a == e.action)
+            && self.until.is_none_or(|u| e.at <= u)
+            && self.since.is_none_or(|s| e.at >= s)
+    }
+
+    /// The most selective index for this query: (prefix byte, name).
+    fn index(&self) -> Option<(u8, &str)> {
+        if let Some(t) = &self.target {
+            Some((keys::AUDIT_BY_TARGET, t))
+        } else if let Some(a) = &self.actor {
+            Some((keys::AUDIT_BY_ACTOR, a))
+        } else {
+            self.action.as_deref().map(|a| (keys::AUDIT_BY_ACTION, a))
+        }
+    }
+}
+
+/// Audit entries matching `q`, newest first.
+pub fn audit(engine: &dyn Engine, q: &AuditQuery) -> Result<Page<AuditEntry>, StorageError> {
+    let (start, via_index) = match q.index() {
+        Some((p, name)) => (keys::scoped(p, name), true),
+        None => (vec![keys::AUDIT_ENTRY], false),
+    };
+    let mut end = match q.before {
+        Some(id) if via_index => {
+            let mut k = start.clone();
+            keys::be(&mut k, id);
+            k
+        }
+        Some(id) => keys::audit_entry(id),
+        None => prefix_end(&start),
+    };
+    let mut items = Vec::new();
+    let mut scanned = 0usize;
+    let mut last_id = None;
+    while items.len() < q.limit && scanned < MAX_SCAN {
+        let chunk = engine.scan(
+            Cf::Audit,
+            Scan {
+                start: &start,
+                end: Some(&end),
+                reverse: true,
+                limit: CHUNK,
+            },
+        )?;
+        let Some((oldest, _)) = chunk.last() else {
+            return Ok(Page {
+                items,
+                next_cursor: None,
+            });
+        };
+        end = oldest.clone();
+        for (k, v) in &chunk {
+            scanned += 1;
+            let id = keys::trailing_u64(k).unwrap_or(0);
+            last_id = Some(id);
+            let entry: AuditEntry = if via_index {
+                match engine.get(Cf::Audit, &keys::audit_entry(id))? {
+                    Some(raw) => decode(&raw)?,
+                    None => continue,
+                }
+            } else {
+                decode(v)?
+            };
+            if q.since.is_some_and(|s| entry.at < s) {
+                // `at` never decreases with id: nothing older can match.
+                return Ok(Page {
+                    items,
+                    next_cursor: None,
+                });
+            }
+            if q.matches(&entry) {
+                items.push(entry);
+                if items.len() == q.limit {
+                    break;
+                }
+            }
+        }
+    }
+    let next_cursor = last_id.map(|id| id.to_string());
+    Ok(Page { items, next_cursor })
+}

@@ -1,0 +1,110 @@
+//! Records the state machine keeps besides flags and segments: token
+//! records, versions and audit entries. Their JSON is the API's JSON.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a token may do. Ordered: each role can do everything the ones
+/// before it can (`sdk < viewer < editor < admin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read the flag set, the stream and evaluation.
+    Sdk,
+    /// Also read flags, segments, versions, audit and cluster status.
+    Viewer,
+    /// Also write flags and segments.
+    Editor,
+    /// Also manage tokens and cluster membership.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Sdk => "sdk",
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Whether a token with this role may do what `needed` allows.
+    pub fn allows(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+/// A token as stored: only the hash of its secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Unique; the audit log's `actor`.
+    pub name: String,
+    pub role: Role,
+    /// Hex SHA-256 of the secret.
+    pub hash: String,
+    pub created_at: DateTime<Utc>,
+    /// The actor that created it (`system` for the first admin token).
+    pub created_by: String,
+}
+
+/// What the API shows of a token: never the hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+impl From<&TokenRecord> for TokenInfo {
+    fn from(t: &TokenRecord) -> Self {
+        TokenInfo {
+            name: t.name.clone(),
+            role: t.role,
+            created_at: t.created_at,
+            created_by: t.created_by.clone(),
+        }
+    }
+}
+
+/// One committed version of a flag or segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionEntry {
+    pub version: u64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    /// The audit action that made this version, e.g. `flag.update`.
+    pub action: String,
+    /// The Raft log index that committed it.
+    pub index: u64,
+    /// The full state at this version; `None` when this version is a delete.
+    pub state: Option<Value>,
+}
+
+/// One audit log entry: committed in the same Raft entry as its change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// The Raft log index of the change: unique and increasing.
+    pub id: u64,
+    /// The leader's time when it proposed the change (never decreasing).
+    pub at: DateTime<Utc>,
+    /// The token name that made the change.
+    pub actor: String,
+    /// e.g. `flag.create`, `flag.toggle`, `segment.delete`, `token.revoke`.
+    pub action: String,
+    /// `flag:<key>`, `segment:<key>` or `token:<name>`.
+    pub target: String,
+    /// The version the change produced, for flags and segments.
+    pub version: Option<u64>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    /// The idempotency key of the write.
+    pub request_id: String,
+}
+
+/// Builds an audit target string.
+pub fn target(kind: &str, key: &str) -> String {
+    format!("{kind}:{key}")
+}

@@ -1,0 +1,200 @@
+//! The in-memory mirror of the state machine and the change feed it drives.
+//!
+//! Every node keeps its flags and segments compiled in memory (for evaluation,
+//! validation and the stream) and its tokens by hash (for authentication).
+//! The applier updates the mirror under the write lock and publishes feed
+//! events under that same lock, so a subscriber that takes a snapshot under
+//! the read lock misses no change and sees none twice.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use tokio::sync::broadcast;
+use vexil_flags::wire::{Change, ChangeEvent, StateSnapshot};
+use vexil_flags::{Flag, FlagSet, Segment};
+
+use crate::records::TokenRecord;
+
+/// The mirror: what every read on this node is served from.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Compiled flags and segments.
+    pub flags: FlagSet,
+    /// Tokens by name.
+    pub tokens: BTreeMap<String, TokenRecord>,
+    /// Token name by secret hash, for authentication.
+    pub token_hashes: HashMap<String, String>,
+    /// The last applied log index (0 before the first).
+    pub applied: u64,
+    /// The `at` of the last audited change, in ms: audit time never goes back.
+    pub last_at_ms: i64,
+    /// The log index of the last flag or segment change (the feed's last id).
+    pub last_change: u64,
+}
+
+impl State {
+    /// Every flag and segment, sorted by key.
+    pub fn snapshot(&self) -> StateSnapshot {
+        let mut flags: Vec<Arc<Flag>> = self.flags.flags().map(|f| f.flag().clone()).collect();
+        flags.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut segments: Vec<Arc<Segment>> =
+            self.flags.segments().map(|s| s.segment().clone()).collect();
+        segments.sort_by(|a, b| a.key.cmp(&b.key));
+        StateSnapshot {
+            id: self.applied,
+            flags,
+            segments,
+        }
+    }
+
+    /// The token record whose secret hashes to `hash`.
+    pub fn token_by_hash(&self, hash: &str) -> Option<&TokenRecord> {
+        self.token_hashes.get(hash).and_then(|n| self.tokens.get(n))
+    }
+
+    /// Number of admin tokens (the last one cannot be revoked).
+    pub fn admin_count(&self) -> usize {
+        self.tokens
+            .values()
+            .filter(|t| t.role == crate::records::Role::Admin)
+            .count()
+    }
+}
+
+/// What a feed subscriber receives.
+#[derive(Debug, Clone)]
+pub enum FeedEvent {
+    Change(Arc<ChangeEvent>),
+    /// The whole state was replaced (a snapshot was installed): send a fresh
+    /// snapshot.
+    Reset,
+}
+
+/// How a subscription starts.
+#[derive(Debug)]
+pub enum Start {
+    /// Send this snapshot first.
+    Snapshot(StateSnapshot),
+    /// The client's `Last-Event-ID` is covered: send these events first.
+    Resume(Vec<Arc<ChangeEvent>>),
+}
+
+/// A live subscription: first `start`, then whatever `rx` yields. When `rx`
+/// reports `Lagged`, the subscriber fell behind its buffer and must be dropped.
+#[derive(Debug)]
+pub struct Subscription {
+    pub start: Start,
+    pub rx: broadcast::Receiver<FeedEvent>,
+}
+
+/// Sizes of the feed's buffers.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedConfig {
+    /// Recent changes kept for `Last-Event-ID` resume.
+    pub ring: usize,
+    /// Events a subscriber may fall behind before it is dropped.
+    pub per_subscriber: usize,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            ring: 4096,
+            per_subscriber: 1024,
+        }
+    }
+}
+
+/// The mirror plus the feed, shared by the applier and every reader.
+#[derive(Debug)]
+pub struct Shared {
+    state: RwLock<State>,
+    /// Recent change events, oldest first; guarded by `state`'s lock order
+    /// (always taken after it).
+    ring: std::sync::Mutex<VecDeque<Arc<ChangeEvent>>>,
+    tx: broadcast::Sender<FeedEvent>,
+    config: FeedConfig,
+}
+
+impl Shared {
+    pub fn new(state: State, config: FeedConfig) -> Self {
+        let (tx, _) = broadcast::channel(config.per_subscriber.max(1));
+        Shared {
+            state: RwLock::new(state),
+            ring: std::sync::Mutex::new(VecDeque::with_capacity(config.ring)),
+            tx,
+            config,
+        }
+    }
+
+    /// Read access to the mirror. Hold it briefly: the applier waits for it.
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Number of live feed subscribers on this node.
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// Publishes a change; call with the state write lock held.
+    pub(crate) fn publish(&self, state: &mut State, id: u64, change: Change) {
+        let event = Arc::new(ChangeEvent {
+            id,
+            prev_id: state.last_change,
+            change,
+        });
+        state.last_change = id;
+        {
+            let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+            if ring.len() >= self.config.ring {
+                ring.pop_front();
+            }
+            ring.push_back(event.clone());
+        }
+        // No receivers is fine: nobody is listening.
+        let _ = self.tx.send(FeedEvent::Change(event));
+    }
+
+    /// Drops the resume ring and tells subscribers to start over; call with
+    /// the state write lock held, after replacing the state.
+    pub(crate) fn reset(&self) {
+        self.ring.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let _ = self.tx.send(FeedEvent::Reset);
+    }
+
+    /// Subscribes, resuming after `last_event_id` when the ring covers it.
+    pub fn subscribe(&self, last_event_id: Option<u64>) -> Subscription {
+        let state = self.read();
+        let rx = self.tx.subscribe();
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let start = match last_event_id.and_then(|id| resume_from(&state, &ring, id)) {
+            Some(events) => Start::Resume(events),
+            None => Start::Snapshot(state.snapshot()),
+        };
+        Subscription { start, rx }
+    }
+}
+
+/// The events after `id`, if nothing between `id` and now is missing.
+fn resume_from(
+    state: &State,
+    ring: &VecDeque<Arc<ChangeEvent>>,
+    id: u64,
+) -> Option<Vec<Arc<ChangeEvent>>> {
+    if id > state.applied {
+        return None; // from the future: not ours to vouch for
+    }
+    if id >= state.last_change {
+        return Some(Vec::new()); // nothing changed since
+    }
+    let first = ring.front()?;
+    if first.prev_id > id {
+        return None; // the ring no longer reaches back that far
+    }
+    Some(ring.iter().filter(|e| e.id > id).cloned().collect())
+}

@@ -1,0 +1,192 @@
+//! The `Engine` trait: what `raft/` needs from a key-value store.
+
+use std::fmt::Debug;
+
+use crate::Cf;
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The device is full. Writes are refused; reads keep working.
+    #[error("no space left on the data device: {0}")]
+    NoSpace(String),
+    /// Any other engine or filesystem failure.
+    #[error("storage: {0}")]
+    Io(String),
+    /// Bytes on disk that do not decode: a bug or a damaged disk.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+impl StorageError {
+    /// Builds the right variant from an engine message, spotting "no space".
+    pub fn from_message(msg: String) -> Self {
+        let lower = msg.to_ascii_lowercase();
+        if lower.contains("no space") || lower.contains("nospace") || lower.contains("enospc") {
+            StorageError::NoSpace(msg)
+        } else {
+            StorageError::Io(msg)
+        }
+    }
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        if e.raw_os_error() == Some(28) || e.kind() == std::io::ErrorKind::StorageFull {
+            StorageError::NoSpace(e.to_string())
+        } else {
+            StorageError::Io(e.to_string())
+        }
+    }
+}
+
+impl From<StorageError> for std::io::Error {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NoSpace(m) => std::io::Error::new(std::io::ErrorKind::StorageFull, m),
+            StorageError::Io(m) => std::io::Error::other(m),
+            StorageError::Corrupt(m) => std::io::Error::new(std::io::ErrorKind::InvalidData, m),
+        }
+    }
+}
+
+/// How durable a write must be before `write` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsynced: survives power loss. Used for Raft log appends and votes.
+    Sync,
+    /// Written to the WAL but not fsynced: survives a process crash, and the
+    /// next synced write makes it durable too (one shared WAL).
+    Buffered,
+}
+
+/// One mutation in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put(Cf, Vec<u8>, Vec<u8>),
+    Delete(Cf, Vec<u8>),
+    /// Deletes keys in `[from, to)`.
+    DeleteRange(Cf, Vec<u8>, Vec<u8>),
+}
+
+/// Mutations applied atomically: all or none survive a crash.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// In order; later ops see earlier ones.
+    pub ops: Vec<Op>,
+}
+
+impl WriteBatch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn put(&mut self, cf: Cf, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Put(cf, key.into(), value.into()));
+    }
+    pub fn delete(&mut self, cf: Cf, key: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Delete(cf, key.into()));
+    }
+    pub fn delete_range(&mut self, cf: Cf, from: impl Into<Vec<u8>>, to: impl Into<Vec<u8>>) {
+        self.ops.push(Op::DeleteRange(cf, from.into(), to.into()));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+    /// Appends another batch's ops after this one's.
+    pub fn extend(&mut self, other: WriteBatch) {
+        self.ops.extend(other.ops);
+    }
+}
+
+/// An ordered scan: `[start, end)`, forwards or backwards, at most `limit` items.
+#[derive(Debug, Clone)]
+pub struct Scan<'a> {
+    pub start: &'a [u8],
+    /// Exclusive upper bound; `None` scans to the end of the column family.
+    pub end: Option<&'a [u8]>,
+    /// Newest-first when true: starts just below `end`.
+    pub reverse: bool,
+    pub limit: usize,
+}
+
+impl<'a> Scan<'a> {
+    /// Every key starting with `prefix`, forwards.
+    pub fn prefix(prefix: &'a [u8], end_buf: &'a mut Vec<u8>, limit: usize) -> Scan<'a> {
+        *end_buf = prefix_end(prefix);
+        Scan {
+            start: prefix,
+            end: if end_buf.is_empty() { None } else { Some(end_buf.as_slice()) },
+            reverse: false,
+            limit,
+        }
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`
+/// (empty when there is none, i.e. the prefix is all `0xff`).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    end
+}
+
+/// A key-value list returned by scans.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A visitor over key-value pairs; return `Ok(false)` to stop.
+pub type Visitor<'a> = dyn FnMut(Cf, &[u8], &[u8]) -> Result<bool, StorageError> + 'a;
+
+/// What `raft/` needs from a store. Implementations: [`crate::RocksEngine`] and
+/// [`crate::MemEngine`].
+pub trait Engine: Send + Sync + Debug + 'static {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Applies `batch` atomically.
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<(), StorageError>;
+
+    /// Makes every earlier write durable (fsyncs the shared WAL).
+    fn sync(&self) -> Result<(), StorageError>;
+
+    fn scan(&self, cf: Cf, scan: Scan<'_>) -> Result<Pairs, StorageError>;
+
+    /// Visits every pair of `cfs` as of one consistent point in time.
+    fn export(&self, cfs: &[Cf], visit: &mut Visitor<'_>) -> Result<(), StorageError>;
+
+    /// Atomically replaces the whole content of `cfs` with `pairs`, durably.
+    /// A crash leaves either the old content or the new, never a mix.
+    fn replace(
+        &self,
+        cfs: &[Cf],
+        pairs: &mut dyn Iterator<Item = Result<(Cf, Vec<u8>, Vec<u8>), StorageError>>,
+    ) -> Result<(), StorageError>;
+
+    /// The last pair of a column family, if any.
+    fn last(&self, cf: Cf) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+        let mut found = self.scan(
+            cf,
+            Scan {
+                start: &[],
+                end: None,
+                reverse: true,
+                limit: 1,
+            },
+        )?;
+        Ok(found.pop())
+    }
+
+    /// Whether [`Engine::sync`] does real IO. When false, every write is
+    /// already as durable as this engine gets, and callers skip the sync.
+    fn needs_sync(&self) -> bool {
+        true
+    }
+
+    /// Approximate bytes on disk, for metrics and benchmarks.
+    fn size_on_disk(&self) -> u64 {
+        0
+    }
+}

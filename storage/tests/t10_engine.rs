@@ -1,0 +1,121 @@
+//! The same contract, checked against both engines.
+
+use vexil_storage::engine::Scan;
+use vexil_storage::{Cf, Durability, Engine, MemEngine, RocksEngine, WriteBatch};
+
+fn engines() -> Vec<(Box<dyn Engine>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let rocks = RocksEngine::open(&dir.path().join("db")).unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    vec![(Box::new(rocks), dir), (Box::new(MemEngine::new()), dir2)]
+}
+
+fn fill(engine: &dyn Engine) {
+    let mut b = WriteBatch::new();
+    for i in 0u64..10 {
+        b.put(Cf::Log, i.to_be_bytes().to_vec(), format!("v{i}"));
+    }
+    b.put(Cf::Flags, "a", "1");
+    engine.write(b, Durability::Sync).unwrap();
+}
+
+fn keys(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u64> {
+    pairs
+        .iter()
+        .map(|(k, _)| u64::from_be_bytes(k.as_slice().try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn t10_get_put_delete() {
+    for (e, _d) in engines() {
+        fill(e.as_ref());
+        assert_eq!(e.get(Cf::Flags, b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(e.get(Cf::Segments, b"a").unwrap(), None, "families are separate");
+        let mut b = WriteBatch::new();
+        b.delete(Cf::Flags, "a");
+        e.write(b, Durability::Buffered).unwrap();
+        assert_eq!(e.get(Cf::Flags, b"a").unwrap(), None);
+    }
+}
+
+#[test]
+fn t11_scan_bounds_and_direction() {
+    for (e, _d) in engines() {
+        fill(e.as_ref());
+        let (s, t) = (3u64.to_be_bytes(), 7u64.to_be_bytes());
+        let fwd = e
+            .scan(Cf::Log, Scan { start: &s, end: Some(&t), reverse: false, limit: 100 })
+            .unwrap();
+        assert_eq!(keys(&fwd), vec![3, 4, 5, 6]);
+        let rev = e
+            .scan(Cf::Log, Scan { start: &s, end: Some(&t), reverse: true, limit: 2 })
+            .unwrap();
+        assert_eq!(keys(&rev), vec![6, 5]);
+        let last = e.last(Cf::Log).unwrap().unwrap();
+        assert_eq!(last.1, b"v9".to_vec());
+        assert!(e.last(Cf::Audit).unwrap().is_none());
+    }
+}
+
+#[test]
+fn t12_delete_range_is_half_open() {
+    for (e, _d) in engines() {
+        fill(e.as_ref());
+        let mut b = WriteBatch::new();
+        b.delete_range(Cf::Log, 2u64.to_be_bytes().to_vec(), 8u64.to_be_bytes().to_vec());
+        e.write(b, Durability::Sync).unwrap();
+        let all = e
+            .scan(Cf::Log, Scan { start: &[], end: None, reverse: false, limit: 100 })
+            .unwrap();
+        assert_eq!(keys(&all), vec![0, 1, 8, 9]);
+    }
+}
+
+#[test]
+fn t13_replace_swaps_whole_families() {
+    for (e, _d) in engines() {
+        fill(e.as_ref());
+        let mut b = WriteBatch::new();
+        b.put(Cf::Flags, "old", "x");
+        b.put(Cf::Tokens, "t", "y");
+        e.write(b, Durability::Sync).unwrap();
+        let mut fresh = vec![Ok((Cf::Flags, b"new".to_vec(), b"z".to_vec()))].into_iter();
+        e.replace(&[Cf::Flags, Cf::Tokens], &mut fresh).unwrap();
+        assert_eq!(e.get(Cf::Flags, b"old").unwrap(), None);
+        assert_eq!(e.get(Cf::Flags, b"a").unwrap(), None);
+        assert_eq!(e.get(Cf::Tokens, b"t").unwrap(), None);
+        assert_eq!(e.get(Cf::Flags, b"new").unwrap(), Some(b"z".to_vec()));
+        assert!(e.get(Cf::Log, &0u64.to_be_bytes()).unwrap().is_some(), "log untouched");
+        let mut bad = vec![Ok((Cf::Log, b"k".to_vec(), b"v".to_vec()))].into_iter();
+        assert!(e.replace(&[Cf::Flags], &mut bad).is_err(), "foreign family refused");
+    }
+}
+
+#[test]
+fn t14_export_visits_in_order_and_can_stop() {
+    for (e, _d) in engines() {
+        fill(e.as_ref());
+        let mut seen = Vec::new();
+        e.export(&[Cf::Flags, Cf::Log], &mut |cf, k, _| {
+            seen.push((cf, k.to_vec()));
+            Ok(seen.len() < 4)
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 4);
+        assert_eq!(seen[0], (Cf::Flags, b"a".to_vec()));
+        assert_eq!(seen[1].0, Cf::Log);
+    }
+}
+
+#[test]
+fn t20_rocks_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = RocksEngine::open(dir.path()).unwrap();
+        fill(&e);
+    }
+    let e = RocksEngine::open(dir.path()).unwrap();
+    assert_eq!(e.get(Cf::Flags, b"a").unwrap(), Some(b"1".to_vec()));
+    assert!(e.size_on_disk() > 0);
+}

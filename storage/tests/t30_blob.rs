@@ -1,0 +1,46 @@
+//! Blobs appear only when committed, on disk and in memory.
+
+use std::io::{Read, Write};
+
+use vexil_storage::{BlobStore, FsBlobStore, MemBlobStore};
+
+fn stores() -> Vec<(Box<dyn BlobStore>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FsBlobStore::open(dir.path()).unwrap();
+    vec![
+        (Box::new(fs), dir),
+        (Box::new(MemBlobStore::new()), tempfile::tempdir().unwrap()),
+    ]
+}
+
+#[test]
+fn t30_commit_makes_visible_and_drop_leaves_nothing() {
+    for (s, _d) in stores() {
+        let mut w = s.create("snap-1").unwrap();
+        w.write_all(b"hello").unwrap();
+        assert!(s.open("snap-1").unwrap().is_none(), "invisible before commit");
+        w.commit().unwrap();
+        let mut r = s.open("snap-1").unwrap().unwrap();
+        assert_eq!(r.len(), 5);
+        let mut buf = String::new();
+        r.read_to_string(&mut buf).unwrap();
+        assert_eq!(buf, "hello");
+
+        let mut abandoned = s.create("snap-2").unwrap();
+        abandoned.write_all(b"half").unwrap();
+        drop(abandoned);
+        assert_eq!(s.list().unwrap(), vec!["snap-1".to_owned()]);
+        s.remove("snap-1").unwrap();
+        assert!(s.list().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn t31_leftover_temp_files_are_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".tmp-snap-9-1-0"), b"torn").unwrap();
+    let s = FsBlobStore::open(dir.path()).unwrap();
+    assert!(s.list().unwrap().is_empty());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert!(s.create("../escape").is_err(), "names cannot leave the directory");
+}
