@@ -173,3 +173,38 @@ fn summary(errors: &[FieldError]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} by {} ({})", self.op, self.actor, self.request_id)
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::CreateFlag { flag } => write!(f, "create flag {}", flag.key),
+            Op::UpdateFlag { flag, .. } => write!(f, "update flag {}", flag.key),
+            Op::ToggleFlag { key, enabled } => write!(f, "toggle flag {key} to {enabled}"),
+            Op::DeleteFlag { key, .. } => write!(f, "delete flag {key}"),
+            Op::RollbackFlag { key, version } => write!(f, "roll back flag {key} to v{version}"),
+            Op::CreateSegment { segment } => write!(f, "create segment {}", segment.key),
+            Op::UpdateSegment { segment, .. } => write!(f, "update segment {}", segment.key),
+            Op::DeleteSegment { key, .. } => write!(f, "delete segment {key}"),
+            Op::RollbackSegment { key, version } => {
+                write!(f, "roll back segment {key} to v{version}")
+            }
+            Op::CreateToken { name, role, .. } => write!(f, "create {} token {name}", role.as_str()),
+            Op::DeleteToken { name } => write!(f, "revoke token {name}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.result {
+            Ok(_) => write!(f, "applied at {}", self.index),
+            Err(r) => write!(f, "rejected at {}: {r}", self.index),
+        }
+    }
+}

@@ -38,6 +38,7 @@ pub mod transport;
 pub use api::{ClusterView, MemberView, MembershipError, NodeStatus, RaftConfig, ReadError, WriteError};
 pub use apply::DEDUPE_WINDOW;
 pub use command::{Change, Command, Op, Rejection, Response, SYSTEM_ACTOR};
+pub use consensus::suite::run_openraft_suite;
 pub use consensus::{BadRequest, IncomingSnapshot, RaftNode, StartError, seed_thread_rng};
 pub use member::Member;
 pub use records::{AuditEntry, Role, TokenInfo, TokenRecord, VersionEntry};

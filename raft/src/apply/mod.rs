@@ -17,7 +17,6 @@ use crate::keys;
 use crate::records::TokenRecord;
 use crate::state::State;
 
-pub(crate) use audit::AuditDraft;
 
 /// How many recent request ids are remembered for idempotency. A retry
 /// arriving after this many later writes is applied again.

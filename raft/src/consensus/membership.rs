@@ -89,7 +89,7 @@ impl RaftNode {
 
     /// Voters that acked this leader recently, and the leader itself.
     fn healthy_voters(&self) -> BTreeSet<u64> {
-        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let m = self.metrics();
         let voters: BTreeSet<u64> = m.membership_config.membership().voter_ids().collect();
         let horizon = (self.inner.config.election_timeout.1 * 2).max(Duration::from_millis(500));
         let mut healthy: BTreeSet<u64> = m.heartbeat.as_ref().map_or_else(BTreeSet::new, |hb| {
@@ -145,7 +145,7 @@ impl RaftNode {
     }
 
     async fn remove_local(&self, id: u64) -> Result<(), MembershipError> {
-        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let m = self.metrics();
         let membership = m.membership_config.membership().clone();
         if membership.get_node(&id).is_none() {
             return Err(MembershipError::NotMember(id));

@@ -11,6 +11,7 @@ mod rpc;
 mod runtime;
 mod state_machine;
 mod status;
+pub mod suite;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +29,6 @@ use crate::transport::Transport;
 
 pub use rpc::{BadRequest, IncomingSnapshot};
 pub use runtime::seed_thread_rng;
-pub use state_machine::snapshot_name;
 
 openraft::declare_raft_types!(
     /// Vexil's Raft types: commands in, responses out, u64 node ids, one
@@ -81,7 +81,6 @@ fn openraft_config(c: &RaftConfig) -> Result<Config, StartError> {
         election_timeout_min: ms(c.election_timeout.0),
         election_timeout_max: ms(c.election_timeout.1),
         install_snapshot_timeout: ms(c.snapshot_timeout),
-        send_snapshot_timeout: ms(c.snapshot_timeout),
         snapshot_policy: SnapshotPolicy::LogsSinceLast(c.snapshot_every),
         max_in_snapshot_log_to_keep: c.keep_logs,
         ..Default::default()
@@ -126,6 +125,12 @@ impl RaftNode {
         })
     }
 
+    /// The latest Raft metrics (a cheap clone of the watched value).
+    pub(crate) fn metrics(&self) -> openraft::RaftMetrics<TypeConfig> {
+        use openraft::rt::watch::WatchReceiver;
+        self.inner.raft.metrics().borrow_watched().clone()
+    }
+
     pub fn id(&self) -> u64 {
         self.inner.config.id
     }
@@ -164,7 +169,7 @@ impl RaftNode {
 
     /// The leader's id and addresses, if one is known.
     pub fn leader(&self) -> Option<(u64, Member)> {
-        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let m = self.metrics();
         let id = m.current_leader?;
         let member = m.membership_config.membership().get_node(&id).cloned()?;
         Some((id, member))
@@ -176,7 +181,7 @@ impl RaftNode {
 
     /// Voter ids of the current membership.
     pub fn voters(&self) -> BTreeSet<u64> {
-        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let m = self.metrics();
         m.membership_config.membership().voter_ids().collect()
     }
 

@@ -1,7 +1,7 @@
 //! The state machine on an [`Engine`]: applies entries through `apply/`,
 //! builds and installs snapshots as checksummed blobs.
 
-use std::io;
+use std::io::{self, Seek};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -170,6 +170,14 @@ impl StateMachine {
         b.put(Cf::Meta, keys::META_APPLIED.to_vec(), json(&meta.last_log_id)?);
         b.put(Cf::Meta, keys::META_MEMBERSHIP.to_vec(), json(&meta.last_membership)?);
         self.engine.write(b, Durability::Sync).map_err(io_err)?;
+        // Keep the file as our current snapshot (it normally arrived straight
+        // into our blob store; copy it when it came from elsewhere).
+        if self.blobs.open(&blob.name).map_err(io_err)?.is_none() {
+            blob.reader.seek(io::SeekFrom::Start(0))?;
+            let mut out = self.blobs.create(&blob.name).map_err(io_err)?;
+            io::copy(&mut blob.reader, &mut out)?;
+            out.commit().map_err(io_err)?;
+        }
         let state = load_state(self.engine.as_ref()).map_err(io_err)?;
         {
             let mut current = self.shared.write();
@@ -181,6 +189,8 @@ impl StateMachine {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotBlob;
+
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotBlob>, io::Error> {
         let (meta, name) = self.blocking(|sm| sm.build_sync()).await?;
         let snapshot = self.open_blob(&name)?;

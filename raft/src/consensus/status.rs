@@ -17,7 +17,7 @@ impl RaftNode {
 
     /// Whether a quorum acknowledged this leader recently.
     pub(super) fn quorum_fresh(&self) -> bool {
-        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let m = self.metrics();
         match &m.last_quorum_acked {
             Some(t) => t.elapsed() < self.ack_horizon(),
             // Just elected: the election itself was a quorum's answer.
@@ -27,7 +27,7 @@ impl RaftNode {
 
     /// (voters, voters that acked recently, counting this leader).
     pub(super) fn reachable_voters(&self) -> (usize, usize) {
-        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let m = self.metrics();
         let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
         if self.quorum_fresh() {
             return (voters.len(), voters.len());
@@ -47,7 +47,7 @@ impl RaftNode {
 
     /// This node's own status.
     pub fn status(&self) -> NodeStatus {
-        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let m = self.metrics();
         let membership = m.membership_config.membership();
         let state = match m.state {
             ServerState::Leader => "leader",
@@ -62,7 +62,11 @@ impl RaftNode {
             term: m.current_term,
             leader: m.current_leader,
             last_log_index: m.last_log_index,
-            commit_index: m.committed.as_ref().map(|l| l.index),
+            commit_index: m
+                .local_committed
+                .as_ref()
+                .or(m.cluster_committed.as_ref())
+                .map(|l| l.index),
             applied_index: m.last_applied.as_ref().map(|l| l.index),
             snapshot_index: m.snapshot.as_ref().map(|l| l.index),
             purged_index: m.purged.as_ref().map(|l| l.index),
