@@ -4,11 +4,13 @@
 //! `created_at`, `updated_at`, `updated_by`) default when absent, so a client
 //! can post a flag without them.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+mod attributes;
+
+pub use attributes::Attributes;
 
 /// A feature flag: what it serves, to whom, and in what order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -300,8 +302,9 @@ pub struct Context {
     /// The targeting key (`key` in clauses, the default `bucket_by`).
     #[serde(default)]
     pub key: String,
+    /// Every other attribute (an attribute named `key` is the targeting key).
     #[serde(flatten)]
-    pub attributes: BTreeMap<String, AttrValue>,
+    pub attributes: Attributes,
 }
 
 impl Context {
@@ -309,7 +312,7 @@ impl Context {
     pub fn new(key: impl Into<String>) -> Self {
         Context {
             key: key.into(),
-            attributes: BTreeMap::new(),
+            attributes: Attributes::new(),
         }
     }
 

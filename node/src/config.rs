@@ -146,13 +146,24 @@ fn addr(field: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
         .map_err(|e| bad(field, format!("{s:?} is not host:port with an IP ({e})")))
 }
 
-fn advertised(field: &'static str, given: &Option<String>, bound: SocketAddr) -> Result<String, ConfigError> {
+fn advertised(
+    field: &'static str,
+    given: &Option<String>,
+    bound: SocketAddr,
+) -> Result<String, ConfigError> {
     match given {
-        Some(a) if a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) => Ok(a.clone()),
+        Some(a)
+            if a.rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) =>
+        {
+            Ok(a.clone())
+        }
         Some(a) => Err(bad(field, format!("{a:?} is not host:port"))),
         None if bound.ip().is_unspecified() => Err(bad(
             field,
-            format!("required when listening on {bound}: other nodes cannot dial an unspecified address"),
+            format!(
+                "required when listening on {bound}: other nodes cannot dial an unspecified address"
+            ),
         )),
         None => Ok(bound.to_string()),
     }
@@ -207,11 +218,19 @@ impl ServeArgs {
             Some(s) => {
                 let members = parse_initial_cluster(s)?;
                 match members.get(&self.id) {
-                    None => return Err(bad("initial-cluster", format!("does not list this node's --id {}", self.id))),
+                    None => {
+                        return Err(bad(
+                            "initial-cluster",
+                            format!("does not list this node's --id {}", self.id),
+                        ));
+                    }
                     Some(p) if *p != advertise_peer => {
                         return Err(bad(
                             "initial-cluster",
-                            format!("lists node {} at {p}, but its --advertise-peer is {advertise_peer}", self.id),
+                            format!(
+                                "lists node {} at {p}, but its --advertise-peer is {advertise_peer}",
+                                self.id
+                            ),
                         ));
                     }
                     Some(_) => Some(members),
@@ -221,22 +240,31 @@ impl ServeArgs {
         };
         let multi = self.join || initial_cluster.as_ref().is_some_and(|m| m.len() > 1);
         match &self.cluster_secret {
-            Some(s) if s.len() < 16 => return Err(bad("cluster-secret", "must be at least 16 characters")),
+            Some(s) if s.len() < 16 => {
+                return Err(bad("cluster-secret", "must be at least 16 characters"));
+            }
             None if multi => {
-                return Err(bad("cluster-secret", "is required to run or join a cluster of more than one node"));
+                return Err(bad(
+                    "cluster-secret",
+                    "is required to run or join a cluster of more than one node",
+                ));
             }
             _ => {}
         }
-        if let Some(t) = &self.admin_token {
-            if t.len() < 16 {
-                return Err(bad("admin-token", "must be at least 16 characters"));
-            }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(bad("admin-token", "must be at least 16 characters"));
         }
         if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.election_timeout_min_ms {
-            return Err(bad("heartbeat-ms", "must be above 0 and below --election-timeout-min-ms"));
+            return Err(bad(
+                "heartbeat-ms",
+                "must be above 0 and below --election-timeout-min-ms",
+            ));
         }
         if self.election_timeout_min_ms >= self.election_timeout_max_ms {
-            return Err(bad("election-timeout-max-ms", "must be above --election-timeout-min-ms"));
+            return Err(bad(
+                "election-timeout-max-ms",
+                "must be above --election-timeout-min-ms",
+            ));
         }
         if self.snapshot_every == 0 {
             return Err(bad("snapshot-every", "must be at least 1"));
@@ -312,19 +340,50 @@ mod tests {
 
     #[test]
     fn each_bad_option_is_named() {
-        let cases: Vec<(Box<dyn Fn(&mut ServeArgs)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut ServeArgs)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|a| a.id = 0), "id"),
             (Box::new(|a| a.listen = "nope".into()), "listen"),
-            (Box::new(|a| a.peer_listen = a.listen.clone()), "peer-listen"),
-            (Box::new(|a| a.listen = "0.0.0.0:7070".into()), "advertise-client"),
-            (Box::new(|a| a.initial_cluster = Some("1=127.0.0.1:7071,2=x:1".into())), "cluster-secret"),
-            (Box::new(|a| a.initial_cluster = Some("2=127.0.0.1:7071".into())), "initial-cluster"),
-            (Box::new(|a| a.initial_cluster = Some("1=127.0.0.1:9999".into())), "initial-cluster"),
-            (Box::new(|a| a.initial_cluster = Some("1=a:1,1=b:2".into())), "initial-cluster"),
-            (Box::new(|a| { a.join = true; a.initial_cluster = Some("1=127.0.0.1:7071".into()); }), "join"),
-            (Box::new(|a| a.admin_token = Some("short".into())), "admin-token"),
+            (
+                Box::new(|a| a.peer_listen = a.listen.clone()),
+                "peer-listen",
+            ),
+            (
+                Box::new(|a| a.listen = "0.0.0.0:7070".into()),
+                "advertise-client",
+            ),
+            (
+                Box::new(|a| a.initial_cluster = Some("1=127.0.0.1:7071,2=x:1".into())),
+                "cluster-secret",
+            ),
+            (
+                Box::new(|a| a.initial_cluster = Some("2=127.0.0.1:7071".into())),
+                "initial-cluster",
+            ),
+            (
+                Box::new(|a| a.initial_cluster = Some("1=127.0.0.1:9999".into())),
+                "initial-cluster",
+            ),
+            (
+                Box::new(|a| a.initial_cluster = Some("1=a:1,1=b:2".into())),
+                "initial-cluster",
+            ),
+            (
+                Box::new(|a| {
+                    a.join = true;
+                    a.initial_cluster = Some("1=127.0.0.1:7071".into());
+                }),
+                "join",
+            ),
+            (
+                Box::new(|a| a.admin_token = Some("short".into())),
+                "admin-token",
+            ),
             (Box::new(|a| a.heartbeat_ms = 1000), "heartbeat-ms"),
-            (Box::new(|a| a.election_timeout_max_ms = 100), "election-timeout-max-ms"),
+            (
+                Box::new(|a| a.election_timeout_max_ms = 100),
+                "election-timeout-max-ms",
+            ),
         ];
         for (mutate, field) in cases {
             let mut a = args();

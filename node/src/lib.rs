@@ -1,1 +1,21 @@
-//! TODO summary
+//! The `vexil` node: the HTTP API, the change feed, the admin UI, the peer
+//! RPC listener, and the CLI, around one `vexil_raft::RaftNode`.
+//!
+//! This is the only crate that knows HTTP. It turns requests into
+//! `vexil_raft` commands and reads, and errors into status codes (in
+//! [`api::error`]); it never touches storage directly except to read history
+//! and audit through `vexil_raft::query`.
+//!
+//! # Layout
+//! - [`config`]: `vexil serve` options, their single `DEFAULTS`, validation.
+//! - [`server`]: `run(options, listeners, shutdown)`, shared by the binary and
+//!   the simulation; `serve(config)` for the binary.
+//! - [`api`]: one module per API area, each returning its routes.
+//! - [`net`]: dialing, the peer RPC client (our Raft transport) and server.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod api;
+pub mod config;
+pub mod net;
+pub mod server;

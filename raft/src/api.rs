@@ -175,6 +175,9 @@ pub struct MemberView {
     pub term: Option<u64>,
     pub commit_index: Option<u64>,
     pub applied_index: Option<u64>,
+    pub last_log_index: Option<u64>,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
     /// How far this member's applied index trails the leader's commit index.
     pub lag: Option<u64>,
     pub error: Option<String>,

@@ -194,7 +194,9 @@ impl std::fmt::Display for Op {
             Op::RollbackSegment { key, version } => {
                 write!(f, "roll back segment {key} to v{version}")
             }
-            Op::CreateToken { name, role, .. } => write!(f, "create {} token {name}", role.as_str()),
+            Op::CreateToken { name, role, .. } => {
+                write!(f, "create {} token {name}", role.as_str())
+            }
             Op::DeleteToken { name } => write!(f, "revoke token {name}"),
         }
     }

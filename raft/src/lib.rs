@@ -23,6 +23,8 @@
 //! - `consensus/`: openraft's type config, log store, state machine,
 //!   network and [`RaftNode`].
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod api;
 mod apply;
 pub mod command;
@@ -35,7 +37,9 @@ pub mod records;
 pub mod state;
 pub mod transport;
 
-pub use api::{ClusterView, MemberView, MembershipError, NodeStatus, RaftConfig, ReadError, WriteError};
+pub use api::{
+    ClusterView, MemberView, MembershipError, NodeStatus, RaftConfig, ReadError, WriteError,
+};
 pub use apply::DEDUPE_WINDOW;
 pub use command::{Change, Command, Op, Rejection, Response, SYSTEM_ACTOR};
 pub use consensus::suite::run_openraft_suite;

@@ -147,7 +147,9 @@ impl BlobStore for FsBlobStore {
     fn create(&self, name: &str) -> Result<Box<dyn BlobWriter>, StorageError> {
         Self::check_name(name)?;
         let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.dir.join(format!("{TMP_PREFIX}{name}-{}-{seq}", std::process::id()));
+        let tmp = self
+            .dir
+            .join(format!("{TMP_PREFIX}{name}-{}-{seq}", std::process::id()));
         let file = File::create(&tmp)?;
         Ok(Box::new(FsWriter {
             file: Some(BufWriter::with_capacity(1 << 20, file)),

@@ -115,7 +115,11 @@ impl<'a> Scan<'a> {
         *end_buf = prefix_end(prefix);
         Scan {
             start: prefix,
-            end: if end_buf.is_empty() { None } else { Some(end_buf.as_slice()) },
+            end: if end_buf.is_empty() {
+                None
+            } else {
+                Some(end_buf.as_slice())
+            },
             reverse: false,
             limit,
         }
@@ -135,8 +139,12 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     end
 }
 
+/// One key and its value.
+pub type Pair = (Vec<u8>, Vec<u8>);
 /// A key-value list returned by scans.
-pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+pub type Pairs = Vec<Pair>;
+/// A pair tagged with its column family (exports, snapshots).
+pub type Record = (Cf, Vec<u8>, Vec<u8>);
 
 /// A visitor over key-value pairs; return `Ok(false)` to stop.
 pub type Visitor<'a> = dyn FnMut(Cf, &[u8], &[u8]) -> Result<bool, StorageError> + 'a;
@@ -162,11 +170,11 @@ pub trait Engine: Send + Sync + Debug + 'static {
     fn replace(
         &self,
         cfs: &[Cf],
-        pairs: &mut dyn Iterator<Item = Result<(Cf, Vec<u8>, Vec<u8>), StorageError>>,
+        pairs: &mut dyn Iterator<Item = Result<Record, StorageError>>,
     ) -> Result<(), StorageError>;
 
     /// The last pair of a column family, if any.
-    fn last(&self, cf: Cf) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn last(&self, cf: Cf) -> Result<Option<Pair>, StorageError> {
         let mut found = self.scan(
             cf,
             Scan {

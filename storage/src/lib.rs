@@ -17,6 +17,8 @@
 //! - [`blob`]: `BlobStore` for snapshot files, on disk or in memory.
 //! - [`snapfile`]: the checksummed file format of snapshots and backups.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod blob;
 pub mod cf;
 pub mod engine;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::engine::{Pairs, Scan, Visitor};
+use crate::engine::{Pairs, Record, Scan, Visitor};
 use crate::{Cf, Durability, Engine, Op, StorageError, WriteBatch};
 
 type Table = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -109,7 +109,7 @@ impl Engine for MemEngine {
     fn replace(
         &self,
         cfs: &[Cf],
-        pairs: &mut dyn Iterator<Item = Result<(Cf, Vec<u8>, Vec<u8>), StorageError>>,
+        pairs: &mut dyn Iterator<Item = Result<Record, StorageError>>,
     ) -> Result<(), StorageError> {
         let mut fresh: BTreeMap<Cf, Table> = cfs.iter().map(|cf| (*cf, Table::new())).collect();
         for pair in pairs {

@@ -13,7 +13,7 @@ use rocksdb::{
     ReadOptions, WriteOptions,
 };
 
-use crate::engine::{Pairs, Scan, Visitor};
+use crate::engine::{Pairs, Record, Scan, Visitor};
 use crate::{Cf, Durability, Engine, Op, StorageError, WriteBatch};
 
 /// The on-disk engine.
@@ -27,7 +27,9 @@ pub struct RocksEngine {
 
 impl std::fmt::Debug for RocksEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksEngine").field("path", &self.path).finish()
+        f.debug_struct("RocksEngine")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -134,7 +136,7 @@ impl Engine for RocksEngine {
     fn replace(
         &self,
         cfs: &[Cf],
-        pairs: &mut dyn Iterator<Item = Result<(Cf, Vec<u8>, Vec<u8>), StorageError>>,
+        pairs: &mut dyn Iterator<Item = Result<Record, StorageError>>,
     ) -> Result<(), StorageError> {
         let mut batch = rocksdb::WriteBatch::default();
         for &cf in cfs {
@@ -179,4 +181,3 @@ fn dir_size(path: &Path) -> u64 {
         .map(|m| m.len())
         .sum()
 }
-

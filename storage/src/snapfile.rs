@@ -18,6 +18,7 @@ use std::io::{self, Read, SeekFrom, Write};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::blob::{BlobReader, BlobWriter};
+use crate::engine::Record;
 use crate::{Cf, StorageError};
 
 const MAGIC: &[u8; 8] = b"VXSNAP01";
@@ -172,14 +173,16 @@ impl<'a> Records<'a> {
         self.take_exact(&mut len)?;
         let len = u32::from_le_bytes(len) as usize;
         if len > MAX_RECORD {
-            return Err(corrupt(format!("record of {len} bytes exceeds the {MAX_RECORD}-byte limit")));
+            return Err(corrupt(format!(
+                "record of {len} bytes exceeds the {MAX_RECORD}-byte limit"
+            )));
         }
         let mut v = vec![0u8; len];
         self.take_exact(&mut v)?;
         Ok(v)
     }
 
-    fn next_record(&mut self) -> Result<Option<(Cf, Vec<u8>, Vec<u8>)>, StorageError> {
+    fn next_record(&mut self) -> Result<Option<Record>, StorageError> {
         let mut tag = [0u8; 1];
         self.take_exact(&mut tag)?;
         if tag[0] == END {
@@ -224,7 +227,7 @@ impl<'a> Records<'a> {
 }
 
 impl Iterator for Records<'_> {
-    type Item = Result<(Cf, Vec<u8>, Vec<u8>), StorageError>;
+    type Item = Result<Record, StorageError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.meta.is_some() {
@@ -276,7 +279,10 @@ mod tests {
         assert_eq!(read_meta(r.as_mut()).unwrap(), b"{\"m\":1}");
         let (meta, n) = verify(r.as_mut()).unwrap();
         assert_eq!((meta.as_slice(), n), (&b"{\"m\":1}"[..], 2));
-        let recs: Vec<_> = Records::new(r.as_mut()).unwrap().map(|r| r.unwrap()).collect();
+        let recs: Vec<_> = Records::new(r.as_mut())
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
         assert_eq!(recs[0], (Cf::Flags, b"a".to_vec(), b"1".to_vec()));
     }
 
@@ -285,7 +291,12 @@ mod tests {
         let store = MemBlobStore::new();
         sample(&store);
         let mut bytes = Vec::new();
-        store.open("s").unwrap().unwrap().read_to_end(&mut bytes).unwrap();
+        store
+            .open("s")
+            .unwrap()
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x5a;
@@ -293,7 +304,10 @@ mod tests {
             w.write_all(&bad).unwrap();
             w.commit().unwrap();
             let mut r = store.open("bad").unwrap().unwrap();
-            assert!(verify(r.as_mut()).is_err(), "flip at byte {i} went unnoticed");
+            assert!(
+                verify(r.as_mut()).is_err(),
+                "flip at byte {i} went unnoticed"
+            );
         }
         let mut w = store.create("short").unwrap();
         w.write_all(&bytes[..bytes.len() / 2]).unwrap();

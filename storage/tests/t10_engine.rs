@@ -31,7 +31,11 @@ fn t10_get_put_delete() {
     for (e, _d) in engines() {
         fill(e.as_ref());
         assert_eq!(e.get(Cf::Flags, b"a").unwrap(), Some(b"1".to_vec()));
-        assert_eq!(e.get(Cf::Segments, b"a").unwrap(), None, "families are separate");
+        assert_eq!(
+            e.get(Cf::Segments, b"a").unwrap(),
+            None,
+            "families are separate"
+        );
         let mut b = WriteBatch::new();
         b.delete(Cf::Flags, "a");
         e.write(b, Durability::Buffered).unwrap();
@@ -45,11 +49,27 @@ fn t11_scan_bounds_and_direction() {
         fill(e.as_ref());
         let (s, t) = (3u64.to_be_bytes(), 7u64.to_be_bytes());
         let fwd = e
-            .scan(Cf::Log, Scan { start: &s, end: Some(&t), reverse: false, limit: 100 })
+            .scan(
+                Cf::Log,
+                Scan {
+                    start: &s,
+                    end: Some(&t),
+                    reverse: false,
+                    limit: 100,
+                },
+            )
             .unwrap();
         assert_eq!(keys(&fwd), vec![3, 4, 5, 6]);
         let rev = e
-            .scan(Cf::Log, Scan { start: &s, end: Some(&t), reverse: true, limit: 2 })
+            .scan(
+                Cf::Log,
+                Scan {
+                    start: &s,
+                    end: Some(&t),
+                    reverse: true,
+                    limit: 2,
+                },
+            )
             .unwrap();
         assert_eq!(keys(&rev), vec![6, 5]);
         let last = e.last(Cf::Log).unwrap().unwrap();
@@ -63,10 +83,22 @@ fn t12_delete_range_is_half_open() {
     for (e, _d) in engines() {
         fill(e.as_ref());
         let mut b = WriteBatch::new();
-        b.delete_range(Cf::Log, 2u64.to_be_bytes().to_vec(), 8u64.to_be_bytes().to_vec());
+        b.delete_range(
+            Cf::Log,
+            2u64.to_be_bytes().to_vec(),
+            8u64.to_be_bytes().to_vec(),
+        );
         e.write(b, Durability::Sync).unwrap();
         let all = e
-            .scan(Cf::Log, Scan { start: &[], end: None, reverse: false, limit: 100 })
+            .scan(
+                Cf::Log,
+                Scan {
+                    start: &[],
+                    end: None,
+                    reverse: false,
+                    limit: 100,
+                },
+            )
             .unwrap();
         assert_eq!(keys(&all), vec![0, 1, 8, 9]);
     }
@@ -86,9 +118,15 @@ fn t13_replace_swaps_whole_families() {
         assert_eq!(e.get(Cf::Flags, b"a").unwrap(), None);
         assert_eq!(e.get(Cf::Tokens, b"t").unwrap(), None);
         assert_eq!(e.get(Cf::Flags, b"new").unwrap(), Some(b"z".to_vec()));
-        assert!(e.get(Cf::Log, &0u64.to_be_bytes()).unwrap().is_some(), "log untouched");
+        assert!(
+            e.get(Cf::Log, &0u64.to_be_bytes()).unwrap().is_some(),
+            "log untouched"
+        );
         let mut bad = vec![Ok((Cf::Log, b"k".to_vec(), b"v".to_vec()))].into_iter();
-        assert!(e.replace(&[Cf::Flags], &mut bad).is_err(), "foreign family refused");
+        assert!(
+            e.replace(&[Cf::Flags], &mut bad).is_err(),
+            "foreign family refused"
+        );
     }
 }
 

@@ -18,7 +18,10 @@ fn t30_commit_makes_visible_and_drop_leaves_nothing() {
     for (s, _d) in stores() {
         let mut w = s.create("snap-1").unwrap();
         w.write_all(b"hello").unwrap();
-        assert!(s.open("snap-1").unwrap().is_none(), "invisible before commit");
+        assert!(
+            s.open("snap-1").unwrap().is_none(),
+            "invisible before commit"
+        );
         w.commit().unwrap();
         let mut r = s.open("snap-1").unwrap().unwrap();
         assert_eq!(r.len(), 5);
@@ -42,5 +45,8 @@ fn t31_leftover_temp_files_are_removed_on_open() {
     let s = FsBlobStore::open(dir.path()).unwrap();
     assert!(s.list().unwrap().is_empty());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    assert!(s.create("../escape").is_err(), "names cannot leave the directory");
+    assert!(
+        s.create("../escape").is_err(),
+        "names cannot leave the directory"
+    );
 }

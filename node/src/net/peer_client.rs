@@ -97,9 +97,17 @@ impl PeerTransport {
     ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
         let (client, secret, addr) = (self.client.clone(), self.secret.clone(), addr.to_owned());
         Box::pin(async move {
-            match tokio::time::timeout(timeout, Self::post(client, secret, addr.clone(), path, body)).await {
+            match tokio::time::timeout(
+                timeout,
+                Self::post(client, secret, addr.clone(), path, body),
+            )
+            .await
+            {
                 Ok(r) => r,
-                Err(_) => Err(TransportError::Timeout { addr, after: timeout }),
+                Err(_) => Err(TransportError::Timeout {
+                    addr,
+                    after: timeout,
+                }),
             }
         })
     }
@@ -116,7 +124,10 @@ fn full(bytes: Vec<u8>) -> Body {
 /// happen on the sending task (a chunk is about a millisecond of disk), which
 /// keeps the simulation deterministic.
 fn snapshot_body(header: Vec<u8>, data: Box<dyn BlobReader>) -> Body {
-    let mut first = u32::try_from(header.len()).unwrap_or(u32::MAX).to_le_bytes().to_vec();
+    let mut first = u32::try_from(header.len())
+        .unwrap_or(u32::MAX)
+        .to_le_bytes()
+        .to_vec();
     first.extend_from_slice(&header);
     let stream = futures::stream::unfold(
         (Some(first), data, false),

@@ -3,12 +3,12 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
 use bytes::{Buf, BytesMut};
 use futures::StreamExt;
 use subtle::ConstantTimeEq;
@@ -38,16 +38,17 @@ pub fn router(state: PeerState) -> Router {
         .with_state(state)
 }
 
-fn authorized(state: &PeerState, headers: &HeaderMap) -> Result<(), Response> {
+/// Whether the request carries the cluster secret (compared in constant time).
+fn authorized(state: &PeerState, headers: &HeaderMap) -> bool {
     let given = headers
         .get(SECRET_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    if bool::from(given.ct_eq(state.secret.as_bytes())) {
-        Ok(())
-    } else {
-        Err((StatusCode::UNAUTHORIZED, "missing or wrong cluster secret").into_response())
-    }
+    bool::from(given.ct_eq(state.secret.as_bytes()))
+}
+
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, "missing or wrong cluster secret").into_response()
 }
 
 async fn rpc(
@@ -56,8 +57,8 @@ async fn rpc(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = authorized(&state, &headers) {
-        return r;
+    if !authorized(&state, &headers) {
+        return unauthorized();
     }
     let Some(rpc) = Rpc::from_path(&format!("/raft/{name}")) else {
         return (StatusCode::NOT_FOUND, "no such peer rpc").into_response();
@@ -69,8 +70,8 @@ async fn rpc(
 }
 
 async fn snapshot(State(state): State<PeerState>, headers: HeaderMap, body: Body) -> Response {
-    if let Err(r) = authorized(&state, &headers) {
-        return r;
+    if !authorized(&state, &headers) {
+        return unauthorized();
     }
     match receive(&state, body).await {
         Ok(reply) => ([(http::header::CONTENT_TYPE, "application/json")], reply).into_response(),
@@ -100,7 +101,10 @@ async fn receive(state: &PeerState, body: Body) -> Result<Vec<u8>, String> {
                 }
                 buf.advance(4);
                 let header = buf.split_to(len);
-                let mut inc = state.raft.receive_snapshot(&header).map_err(|e| e.to_string())?;
+                let mut inc = state
+                    .raft
+                    .receive_snapshot(&header)
+                    .map_err(|e| e.to_string())?;
                 inc.writer.write_all(&buf).map_err(|e| e.to_string())?;
                 incoming = Some(inc);
             }

@@ -32,7 +32,8 @@ pub(crate) fn record(ctx: &mut Ctx<'_>, draft: AuditDraft) -> Result<(), Storage
         request_id: ctx.cmd.request_id.clone(),
     };
     let id = ctx.index;
-    ctx.batch.put(Cf::Audit, keys::audit_entry(id), encode(&entry)?);
+    ctx.batch
+        .put(Cf::Audit, keys::audit_entry(id), encode(&entry)?);
     for (prefix, name) in [
         (keys::AUDIT_BY_TARGET, &entry.target),
         (keys::AUDIT_BY_ACTOR, &entry.actor),

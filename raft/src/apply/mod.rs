@@ -17,7 +17,6 @@ use crate::keys;
 use crate::records::TokenRecord;
 use crate::state::State;
 
-
 /// How many recent request ids are remembered for idempotency. A retry
 /// arriving after this many later writes is applied again.
 pub const DEDUPE_WINDOW: u64 = 100_000;
@@ -138,9 +137,7 @@ fn dispatch(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageError
             key,
             expected_version,
         } => versioned::delete(ctx, &SEGMENTS, key, *expected_version),
-        Op::RollbackSegment { key, version } => {
-            versioned::rollback(ctx, &SEGMENTS, key, *version)
-        }
+        Op::RollbackSegment { key, version } => versioned::rollback(ctx, &SEGMENTS, key, *version),
         Op::CreateToken {
             name,
             role,
@@ -172,8 +169,11 @@ fn remember_request(ctx: &mut Ctx<'_>, response: &Response) -> Result<(), Storag
     let id = &ctx.cmd.request_id;
     ctx.batch
         .put(Cf::Meta, keys::request(id), encode(response)?);
-    ctx.batch
-        .put(Cf::Meta, keys::request_index(ctx.index), id.as_bytes().to_vec());
+    ctx.batch.put(
+        Cf::Meta,
+        keys::request_index(ctx.index),
+        id.as_bytes().to_vec(),
+    );
     let Some(horizon) = ctx.index.checked_sub(DEDUPE_WINDOW) else {
         return Ok(());
     };
@@ -242,7 +242,9 @@ pub(crate) fn commit_effects(shared: &crate::state::Shared, index: u64, effects:
                 shared.publish(&mut state, index, Feed::SegmentDelete { key });
             }
             Effect::UpsertToken(token) => {
-                state.token_hashes.insert(token.hash.clone(), token.name.clone());
+                state
+                    .token_hashes
+                    .insert(token.hash.clone(), token.name.clone());
                 state.tokens.insert(token.name.clone(), token);
             }
             Effect::RemoveToken(name) => {

@@ -31,7 +31,8 @@ pub(super) fn create(ctx: &mut Ctx<'_>, name: &str, role: Role, hash: &str) -> O
         created_by: ctx.cmd.actor.clone(),
     };
     let info = TokenInfo::from(&record);
-    ctx.batch.put(Cf::Tokens, keys::token_name(name), encode(&record)?);
+    ctx.batch
+        .put(Cf::Tokens, keys::token_name(name), encode(&record)?);
     ctx.batch
         .put(Cf::Tokens, keys::token_hash(hash), name.as_bytes().to_vec());
     audit::record(
@@ -41,7 +42,9 @@ pub(super) fn create(ctx: &mut Ctx<'_>, name: &str, role: Role, hash: &str) -> O
             target: target("token", name),
             version: None,
             before: None,
-            after: Some(serde_json::to_value(&info).map_err(|e| StorageError::Corrupt(e.to_string()))?),
+            after: Some(
+                serde_json::to_value(&info).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            ),
         },
     )?;
     ctx.effects.push(Effect::UpsertToken(record));
@@ -70,7 +73,9 @@ pub(super) fn delete(ctx: &mut Ctx<'_>, name: &str) -> Outcome {
             action: "token.revoke".into(),
             target: target("token", name),
             version: None,
-            before: Some(serde_json::to_value(&info).map_err(|e| StorageError::Corrupt(e.to_string()))?),
+            before: Some(
+                serde_json::to_value(&info).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            ),
             after: None,
         },
     )?;

@@ -103,7 +103,13 @@ impl Kind for Segments {
     fn created_at(t: &Segment) -> Option<DateTime<Utc>> {
         t.created_at
     }
-    fn stamp(t: &mut Segment, version: u64, created: DateTime<Utc>, at: DateTime<Utc>, actor: &str) {
+    fn stamp(
+        t: &mut Segment,
+        version: u64,
+        created: DateTime<Utc>,
+        at: DateTime<Utc>,
+        actor: &str,
+    ) {
         t.version = version;
         t.created_at = Some(created);
         t.updated_at = Some(at);
@@ -335,6 +341,10 @@ pub(super) fn rollback<K: Kind>(ctx: &mut Ctx<'_>, _kind: &K, key: &str, version
         .or_else(|| K::created_at(&item))
         .unwrap_or(ctx.at);
     K::stamp(&mut item, new_version, created, ctx.at, &ctx.cmd.actor);
-    let action = if current.is_some() { "rollback" } else { "restore" };
+    let action = if current.is_some() {
+        "rollback"
+    } else {
+        "restore"
+    };
     commit::<K>(ctx, key, action, current, Some(item), new_version)
 }

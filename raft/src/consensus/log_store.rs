@@ -57,7 +57,9 @@ impl LogStore {
         };
         let last = match store.engine.last(Cf::Log).map_err(io_err)? {
             Some((_, v)) => Some(decode::<EntryOf<TypeConfig>>(&v)?.index()),
-            None => store.get_meta::<LogIdOf<TypeConfig>>(LAST_PURGED)?.map(|l| l.index()),
+            None => store
+                .get_meta::<LogIdOf<TypeConfig>>(LAST_PURGED)?
+                .map(|l| l.index()),
         };
         *store.tail() = last;
         Ok(store)
@@ -139,7 +141,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let last_purged_log_id: Option<LogIdOf<TypeConfig>> = self.get_meta(LAST_PURGED)?;
         let last_log_id = match self.engine.last(Cf::Log).map_err(io_err)? {
             Some((_, v)) => Some(decode::<EntryOf<TypeConfig>>(&v)?.log_id()),
-            None => last_purged_log_id.clone(),
+            None => last_purged_log_id,
         };
         Ok(LogState {
             last_purged_log_id,
@@ -165,10 +167,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogIdOf<TypeConfig>>, io::Error> {
-        Ok(self.get_meta::<Option<LogIdOf<TypeConfig>>>(COMMITTED)?.flatten())
+        Ok(self
+            .get_meta::<Option<LogIdOf<TypeConfig>>>(COMMITTED)?
+            .flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = EntryOf<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -179,13 +187,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut next = *tail;
             for entry in entries {
                 let index = entry.index();
-                if let Some(last) = next {
-                    if index != last + 1 {
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidInput,
-                            format!("log must stay contiguous: entry {index} after {last}"),
-                        ));
-                    }
+                if let Some(last) = next.filter(|last| index != last + 1) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("log must stay contiguous: entry {index} after {last}"),
+                    ));
                 }
                 batch.put(Cf::Log, key(index).to_vec(), encode(&entry)?);
                 next = Some(index);

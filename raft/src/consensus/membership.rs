@@ -33,7 +33,8 @@ impl RaftNode {
 
     /// Removes `id`. Removing the leader hands leadership over first.
     pub async fn remove_member(&self, id: u64) -> Result<(), MembershipError> {
-        self.route_membership(MembershipRequest::Remove { id }).await
+        self.route_membership(MembershipRequest::Remove { id })
+            .await
     }
 
     async fn route_membership(&self, req: MembershipRequest) -> Result<(), MembershipError> {
@@ -65,7 +66,12 @@ impl RaftNode {
         let raw = self
             .inner
             .transport
-            .call(addr, Rpc::Membership, body, self.inner.config.snapshot_timeout)
+            .call(
+                addr,
+                Rpc::Membership,
+                body,
+                self.inner.config.snapshot_timeout,
+            )
             .await
             .map_err(failed)?;
         serde_json::from_slice::<Result<(), MembershipError>>(&raw).map_err(failed)?
@@ -136,7 +142,11 @@ impl RaftNode {
         let timeout = self.inner.config.snapshot_timeout;
         let learner = self.inner.raft.add_learner(id, member, true);
         match tokio::time::timeout(timeout, learner).await {
-            Err(_) => return Err(MembershipError::CatchUp(format!("not caught up in {timeout:?}"))),
+            Err(_) => {
+                return Err(MembershipError::CatchUp(format!(
+                    "not caught up in {timeout:?}"
+                )));
+            }
             Ok(Err(e)) => return Err(MembershipError::CatchUp(e.to_string())),
             Ok(Ok(_)) => {}
         }
@@ -194,7 +204,10 @@ impl RaftNode {
             .inner
             .raft
             .wait(Some(wait))
-            .metrics(|m| m.current_leader.is_some_and(|l| l != m.id), "leader moved")
+            .metrics(
+                |m| m.current_leader.is_some_and(|l| l != m.id),
+                "leader moved",
+            )
             .await;
         match moved {
             Ok(m) => Err(MembershipError::NotLeader {

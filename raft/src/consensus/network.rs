@@ -68,7 +68,12 @@ fn to_rpc_error(e: TransportError) -> RPCError<TypeConfig> {
 }
 
 impl PeerClient {
-    async fn call<Req, Resp>(&self, rpc: Rpc, req: &Req, timeout: Duration) -> Result<Resp, RPCError<TypeConfig>>
+    async fn call<Req, Resp>(
+        &self,
+        rpc: Rpc,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, RPCError<TypeConfig>>
     where
         Req: Serialize,
         Resp: DeserializeOwned,
@@ -110,7 +115,8 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(Rpc::TransferLeader, &req, option.hard_ttl()).await
+        self.call(Rpc::TransferLeader, &req, option.hard_ttl())
+            .await
     }
 
     async fn full_snapshot(

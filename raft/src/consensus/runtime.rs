@@ -77,7 +77,10 @@ impl AsyncRuntime for SeededRuntime {
         TokioRuntime::timeout_at(deadline, future)
     }
 
-    fn select2<A, B>(a: A, b: B) -> impl Future<Output = Select2<A::Output, B::Output>> + OptionalSend
+    fn select2<A, B>(
+        a: A,
+        b: B,
+    ) -> impl Future<Output = Select2<A::Output, B::Output>> + OptionalSend
     where
         A: Future + OptionalSend,
         B: Future + OptionalSend,

@@ -85,7 +85,7 @@ impl StateMachine {
 
     fn newest_snapshot(&self) -> io::Result<Option<String>> {
         let names = self.blobs.list().map_err(io_err)?;
-        Ok(names.into_iter().filter(|n| n.starts_with("snap-")).next_back())
+        Ok(names.into_iter().rfind(|n| n.starts_with("snap-")))
     }
 
     fn remove_snapshots_except(&self, keep: &str) -> io::Result<()> {
@@ -102,17 +102,19 @@ impl StateMachine {
         self.engine.sync().map_err(io_err)?;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let staging = format!("staging-{seq}");
-        let mut writer = SnapshotWriter::new(self.blobs.create(&staging).map_err(io_err)?)
-            .map_err(io_err)?;
+        let mut writer =
+            SnapshotWriter::new(self.blobs.create(&staging).map_err(io_err)?).map_err(io_err)?;
         let mut applied: Option<LogIdOf<TypeConfig>> = None;
         let mut membership = StoredMembershipOf::<TypeConfig>::default();
         self.engine
             .export(&Cf::STATE_MACHINE, &mut |cf, k, v| {
                 if cf == Cf::Meta && k == keys::META_APPLIED {
-                    applied = serde_json::from_slice(v).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                    applied = serde_json::from_slice(v)
+                        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
                 }
                 if cf == Cf::Meta && k == keys::META_MEMBERSHIP {
-                    membership = serde_json::from_slice(v).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                    membership = serde_json::from_slice(v)
+                        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
                 }
                 writer.record(cf, k, v)?;
                 Ok(true)
@@ -157,7 +159,11 @@ impl StateMachine {
     }
 
     /// Replaces the state with the snapshot's pairs, atomically.
-    fn install_sync(&self, meta: SnapshotMetaOf<TypeConfig>, mut blob: SnapshotBlob) -> io::Result<()> {
+    fn install_sync(
+        &self,
+        meta: SnapshotMetaOf<TypeConfig>,
+        mut blob: SnapshotBlob,
+    ) -> io::Result<()> {
         {
             let mut records = snapfile::Records::new(blob.reader.as_mut()).map_err(io_err)?;
             self.engine
@@ -167,8 +173,16 @@ impl StateMachine {
         // The sender's pairs already hold these; writing them again makes
         // the installed state agree with the metadata openraft acts on.
         let mut b = WriteBatch::new();
-        b.put(Cf::Meta, keys::META_APPLIED.to_vec(), json(&meta.last_log_id)?);
-        b.put(Cf::Meta, keys::META_MEMBERSHIP.to_vec(), json(&meta.last_membership)?);
+        b.put(
+            Cf::Meta,
+            keys::META_APPLIED.to_vec(),
+            json(&meta.last_log_id)?,
+        );
+        b.put(
+            Cf::Meta,
+            keys::META_MEMBERSHIP.to_vec(),
+            json(&meta.last_membership)?,
+        );
         self.engine.write(b, Durability::Sync).map_err(io_err)?;
         // Keep the file as our current snapshot (it normally arrived straight
         // into our blob store; copy it when it came from elsewhere).
@@ -195,10 +209,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let (meta, name) = self.blocking(|sm| sm.build_sync()).await?;
         let snapshot = self.open_blob(&name)?;
         tracing::info!(snapshot = %name, "built snapshot");
-        Ok(SnapshotOf::<TypeConfig, SnapshotBlob> {
-            meta,
-            snapshot,
-        })
+        Ok(SnapshotOf::<TypeConfig, SnapshotBlob> { meta, snapshot })
     }
 }
 
@@ -222,12 +233,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let log_id = entry.log_id();
             let index = log_id.index();
             let mut batch = WriteBatch::new();
-            batch.put(Cf::Meta, keys::META_APPLIED.to_vec(), json(&Some(log_id.clone()))?);
+            batch.put(Cf::Meta, keys::META_APPLIED.to_vec(), json(&Some(log_id))?);
             let mut outcome = None;
             match entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Membership(m) => {
-                    let stored = StoredMembershipOf::<TypeConfig>::new(Some(log_id.clone()), m);
+                    let stored = StoredMembershipOf::<TypeConfig>::new(Some(log_id), m);
                     batch.put(Cf::Meta, keys::META_MEMBERSHIP.to_vec(), json(&stored)?);
                 }
                 EntryPayload::Normal(cmd) => {
@@ -270,7 +281,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), io::Error> {
         let meta = meta.clone();
         tracing::info!(snapshot = %snapshot.name, "installing snapshot");
-        self.blocking(move |sm| sm.install_sync(meta, snapshot)).await
+        self.blocking(move |sm| sm.install_sync(meta, snapshot))
+            .await
     }
 
     async fn get_current_snapshot(

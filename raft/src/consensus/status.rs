@@ -42,7 +42,10 @@ impl RaftNode {
                 })
                 .count()
         });
-        (voters.len(), acked + usize::from(voters.contains(&self.id())))
+        (
+            voters.len(),
+            acked + usize::from(voters.contains(&self.id())),
+        )
     }
 
     /// This node's own status.
@@ -102,7 +105,11 @@ impl RaftNode {
     pub async fn cluster_view(&self) -> ClusterView {
         let me = self.status();
         let calls = me.members.iter().map(|(id, member)| async move {
-            (*id, member.clone(), self.member_status(*id, &member.peer_addr).await)
+            (
+                *id,
+                member.clone(),
+                self.member_status(*id, &member.peer_addr).await,
+            )
         });
         let answers = join_all(calls).await;
         let commit = answers
@@ -115,7 +122,11 @@ impl RaftNode {
         let members = answers
             .into_iter()
             .map(|(id, member, status)| {
-                let role = if me.voters.contains(&id) { "voter" } else { "learner" };
+                let role = if me.voters.contains(&id) {
+                    "voter"
+                } else {
+                    "learner"
+                };
                 let (ok, err) = match status {
                     Ok(s) => (Some(s), None),
                     Err(e) => (None, Some(e)),
@@ -134,6 +145,9 @@ impl RaftNode {
                     term: ok.as_ref().map(|s| s.term),
                     commit_index: ok.as_ref().and_then(|s| s.commit_index),
                     applied_index: ok.as_ref().and_then(|s| s.applied_index),
+                    last_log_index: ok.as_ref().and_then(|s| s.last_log_index),
+                    snapshot_index: ok.as_ref().and_then(|s| s.snapshot_index),
+                    purged_index: ok.as_ref().and_then(|s| s.purged_index),
                     lag: ok
                         .as_ref()
                         .and_then(|s| Some(commit?.saturating_sub(s.applied_index.unwrap_or(0)))),

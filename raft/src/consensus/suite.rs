@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use openraft::{ErrorSubject, ErrorVerb, StorageError};
 use openraft::testing::log::{StoreBuilder, Suite};
+use openraft::{ErrorSubject, ErrorVerb, StorageError};
 use vexil_storage::{BlobStore, Engine};
 
 use super::TypeConfig;
@@ -26,8 +26,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine> for Builder {
     async fn build(&self) -> Result<((), LogStore, StateMachine), StorageError<TypeConfig>> {
         let (engine, blobs) = (self.0)();
         let log = LogStore::open(engine.clone()).map_err(io_err)?;
-        let state = load_state(engine.as_ref())
-            .map_err(|e| io_err(std::io::Error::from(e)))?;
+        let state = load_state(engine.as_ref()).map_err(|e| io_err(std::io::Error::from(e)))?;
         let shared = Arc::new(Shared::new(state, FeedConfig::default()));
         Ok(((), log, StateMachine::new(engine, blobs, shared)))
     }

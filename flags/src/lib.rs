@@ -1,0 +1,59 @@
+//! The flag model and the pure evaluator that the server and the SDK share.
+//!
+//! This crate owns what a flag *is* and what it *serves*. It does no IO, has no
+//! async runtime, and knows nothing of HTTP, Raft or storage: give it flags,
+//! segments and a context, and it answers deterministically.
+//!
+//! # Layout
+//! - [`model`]: the serde types (`Flag`, `Segment`, `Context`, …) in the JSON shape
+//!   the API and SDKs use.
+//! - [`validate`]: every problem with a flag or segment, each with its field path.
+//! - [`compile`]: a flag compiled once per version (regexes, CIDRs, semvers parsed).
+//! - [`bucket`]: the one function that maps a context to a rollout bucket.
+//! - [`eval`]: evaluation of one flag or of every flag for a context, and the
+//!   owned `EvaluationDetail` the API serialises.
+//! - [`set`]: `FlagSet`, the compiled collection of flags and segments.
+//! - [`wire`]: the change-feed shapes (snapshot, change events) shared by the
+//!   server's stream and the SDK.
+//! - `stackbuf`: a fixed stack buffer so number and semver formatting never allocate.
+//!
+//! # Rollout bucketing
+//!
+//! `bucket = xxh3_64(salt ++ "." ++ value) % 100_000`, where `salt` is the
+//! rollout's `seed`, else the flag's `salt`, else the flag's `key`, and
+//! `value` is the `bucket_by` attribute (numbers as Rust's `{}` of the `f64`,
+//! so `42` not `42.0`). For flag `new-checkout` (no salt, no seed) and context
+//! key `user-1`, the hash input is the bytes `new-checkout.user-1`. A context
+//! without a bucketable attribute gets bucket 0. Details and the variation
+//! walk are in [`bucket`].
+//!
+//! # Invariants
+//! - **Architecture Invariant:** evaluation does no IO, never panics, and does
+//!   not allocate (details in [`eval`]).
+//! - **Architecture Invariant:** a malformed flag evaluates to an error for
+//!   itself only; flags that require it see `PREREQUISITE_FAILED`, and every
+//!   other flag is unaffected.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod bucket;
+pub mod compile;
+pub mod eval;
+pub mod model;
+pub mod set;
+mod stackbuf;
+pub mod validate;
+pub mod wire;
+
+pub use bucket::{BUCKETS, bucket};
+pub use compile::{CompiledFlag, CompiledSegment};
+pub use eval::{
+    Detail, ErrorKind, EvaluationDetail, Lookup, MAX_PREREQUISITE_DEPTH, OwnedReason, Reason,
+    evaluate, evaluate_all,
+};
+pub use model::*;
+pub use set::{FlagSet, segments_used_by};
+pub use validate::{Catalog, FieldError, validate_flag, validate_key, validate_segment};

@@ -1,0 +1,79 @@
+//! `/v1/cluster`: members and their health (viewer), and membership
+//! changes (admin).
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use vexil_raft::{Member, Role};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, Caller};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/cluster", get(view))
+        .route("/v1/cluster/members", post(add))
+        .route("/v1/cluster/members/{id}", delete(remove))
+}
+
+async fn view(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(state.raft.cluster_view().await).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddBody {
+    id: u64,
+    peer_addr: String,
+    client_addr: String,
+}
+
+fn host_port(field: &str, v: &str) -> ApiResult<()> {
+    match v.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(ApiError::bad_request(
+            field,
+            format!("{v:?} is not host:port"),
+        )),
+    }
+}
+
+async fn add(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<AddBody>,
+) -> ApiResult<Response> {
+    caller.require(Role::Admin)?;
+    if body.id == 0 {
+        return Err(ApiError::bad_request("id", "node ids start at 1"));
+    }
+    host_port("peer_addr", &body.peer_addr)?;
+    host_port("client_addr", &body.client_addr)?;
+    let member = Member {
+        peer_addr: body.peer_addr,
+        client_addr: body.client_addr,
+    };
+    state.raft.add_member(body.id, member).await?;
+    Ok(
+        Json(json!({ "added": body.id, "cluster": state.raft.cluster_view().await }))
+            .into_response(),
+    )
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(Role::Admin)?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not a node id")))?;
+    state.raft.remove_member(id).await?;
+    Ok(Json(json!({ "removed": id })).into_response())
+}

@@ -1,0 +1,243 @@
+//! `/v1/flags`: create, list, get, replace, toggle, delete, versions, rollback.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use vexil_flags::Flag;
+use vexil_raft::query::Versioned;
+use vexil_raft::{Change, Op, Role};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiQuery, Caller};
+use super::segments::{expected_version, versions_routes};
+use super::{AppState, Consistency, consistency_headers};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/flags", post(create).get(list))
+        .route("/v1/flags/{key}", get(get_one).put(replace).delete(remove))
+        .route("/v1/flags/{key}/toggle", post(toggle))
+        .merge(versions_routes("/v1/flags", Versioned::Flag))
+}
+
+/// A flag with its version as ETag.
+pub fn flag_response(status: StatusCode, flag: &Flag) -> Response {
+    let etag = HeaderValue::from_str(&format!("\"{}\"", flag.version))
+        .unwrap_or(HeaderValue::from_static("\"0\""));
+    (status, [(header::ETAG, etag)], Json(flag)).into_response()
+}
+
+pub(super) fn changed_flag(change: Change) -> ApiResult<Flag> {
+    match change {
+        Change::Flag { after: Some(f), .. } => Ok(*f),
+        other => Err(ApiError::internal(format!("unexpected change {other:?}"))),
+    }
+}
+
+/// Rejects what the state machine would reject, before it costs a log entry.
+fn precheck(state: &AppState, flag: &Flag) -> ApiResult<()> {
+    let errors = vexil_flags::validate_flag(flag, &state.raft.shared().read().flags);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("flag", errors))
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(flag): ApiJson<Flag>,
+) -> ApiResult<Response> {
+    caller.require(Role::Editor)?;
+    precheck(&state, &flag)?;
+    let (change, _) = state
+        .write(&caller, &headers, Op::CreateFlag { flag })
+        .await?;
+    let flag = changed_flag(change)?;
+    let mut resp = flag_response(StatusCode::CREATED, &flag);
+    if let Ok(loc) = HeaderValue::from_str(&format!("/v1/flags/{}", flag.key)) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+/// Query of `GET /v1/flags`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only flags with this tag.
+    tag: Option<String>,
+    /// Substring of the key or name, case-insensitive.
+    q: Option<String>,
+    /// Only flags that are on (`true`) or off (`false`).
+    enabled: Option<bool>,
+    limit: Option<usize>,
+    /// The last key of the previous page.
+    cursor: Option<String>,
+    #[serde(default)]
+    consistency: Consistency,
+}
+
+pub(super) fn page_limit(limit: Option<usize>) -> ApiResult<usize> {
+    match limit.unwrap_or(100) {
+        0 => Err(ApiError::bad_request("limit", "must be at least 1")),
+        n if n > 1000 => Err(ApiError::bad_request("limit", "must be at most 1000")),
+        n => Ok(n),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Response> {
+    caller.require(Role::Viewer)?;
+    let limit = page_limit(q.limit)?;
+    state.before_read(q.consistency).await?;
+    let needle = q.q.as_ref().map(|s| s.to_lowercase());
+    let (flags, applied) = {
+        let st = state.raft.shared().read();
+        let mut keys: Vec<&str> = st
+            .flags
+            .flags()
+            .map(|f| f.key())
+            .filter(|k| q.cursor.as_deref().is_none_or(|c| *k > c))
+            .collect();
+        keys.sort_unstable();
+        let mut out = Vec::new();
+        let mut last = None;
+        for key in keys {
+            let Some(f) = st.flags.get_flag(key) else {
+                continue;
+            };
+            let f = f.flag();
+            let hit = q.tag.as_ref().is_none_or(|t| f.tags.contains(t))
+                && q.enabled.is_none_or(|e| f.enabled == e)
+                && needle.as_ref().is_none_or(|n| {
+                    f.key.to_lowercase().contains(n) || f.name.to_lowercase().contains(n)
+                });
+            if hit {
+                out.push(f.clone());
+                last = Some(key.to_owned());
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        let next = if out.len() == limit { last } else { None };
+        ((out, next), st.applied)
+    };
+    let body = json!({ "flags": flags.0, "next_cursor": flags.1 });
+    Ok((consistency_headers(q.consistency, applied), Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReadQuery {
+    #[serde(default)]
+    pub consistency: Consistency,
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> ApiResult<Response> {
+    caller.require(Role::Viewer)?;
+    state.before_read(q.consistency).await?;
+    let (flag, applied) = {
+        let st = state.raft.shared().read();
+        (
+            st.flags.get_flag(&key).map(|f| Flag::clone(f.flag())),
+            st.applied,
+        )
+    };
+    let flag = flag.ok_or_else(|| ApiError::not_found(format!("flag {key:?} not found")))?;
+    let resp = flag_response(StatusCode::OK, &flag);
+    Ok((consistency_headers(q.consistency, applied), resp).into_response())
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    ApiJson(flag): ApiJson<Flag>,
+) -> ApiResult<Response> {
+    caller.require(Role::Editor)?;
+    if flag.key != key {
+        return Err(ApiError::bad_request(
+            "key",
+            format!(
+                "the body's key {:?} differs from the path's {key:?}",
+                flag.key
+            ),
+        ));
+    }
+    let expected = expected_version(&headers, flag.version)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "version_required",
+            "send the version you edited, in If-Match or the body's `version`",
+        )
+        .with_field("version")
+    })?;
+    precheck(&state, &flag)?;
+    let op = Op::UpdateFlag {
+        flag,
+        expected_version: expected,
+    };
+    let (change, _) = state.write(&caller, &headers, op).await?;
+    Ok(flag_response(StatusCode::OK, &changed_flag(change)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToggleBody {
+    enabled: bool,
+}
+
+async fn toggle(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ToggleBody>,
+) -> ApiResult<Response> {
+    caller.require(Role::Editor)?;
+    let op = Op::ToggleFlag {
+        key,
+        enabled: body.enabled,
+    };
+    let (change, _) = state.write(&caller, &headers, op).await?;
+    Ok(flag_response(StatusCode::OK, &changed_flag(change)?))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    caller.require(Role::Editor)?;
+    let expected = expected_version(&headers, 0)?;
+    let op = Op::DeleteFlag {
+        key: key.clone(),
+        expected_version: expected,
+    };
+    let (change, index) = state.write(&caller, &headers, op).await?;
+    let version = match change {
+        Change::Flag {
+            before: Some(b), ..
+        } => b.version + 1,
+        _ => 0,
+    };
+    Ok(Json(json!({ "deleted": key, "version": version, "index": index })).into_response())
+}

@@ -1,0 +1,47 @@
+//! `/healthz` (the process is up) and `/readyz` (this node has a leader and
+//! has applied everything it knows is committed).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route("/readyz", get(ready))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let s = state.raft.status();
+    let caught_up = s.applied_index >= s.commit_index;
+    let body = json!({
+        "id": s.id,
+        "state": s.state,
+        "leader": s.leader,
+        "commit_index": s.commit_index,
+        "applied_index": s.applied_index,
+    });
+    match (s.leader, caught_up) {
+        (Some(_), true) => (StatusCode::OK, Json(body)).into_response(),
+        (None, _) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::RETRY_AFTER, "1")],
+            Json(json!({ "error": "no_leader", "message": "this node knows no leader", "status": body })),
+        )
+            .into_response(),
+        (Some(_), false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::RETRY_AFTER, "1")],
+            Json(json!({ "error": "catching_up", "message": "this node is applying committed entries", "status": body })),
+        )
+            .into_response(),
+    }
+}

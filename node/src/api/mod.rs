@@ -1,0 +1,210 @@
+//! The admin and SDK HTTP API. Each area is a module returning its routes;
+//! [`router`] puts them together with the JSON 404/405/413 behaviour.
+
+pub mod audit;
+pub mod cluster;
+pub mod error;
+pub mod evaluate;
+pub mod extract;
+pub mod flags;
+pub mod health;
+pub mod segments;
+pub mod tokens;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use vexil_raft::{Change, Command, Op, RaftNode, SYSTEM_ACTOR};
+
+use error::{ApiError, ApiResult};
+use extract::Caller;
+
+/// Request bodies above this get 413.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState(pub Arc<AppInner>);
+
+#[derive(Debug)]
+pub struct AppInner {
+    pub raft: RaftNode,
+    /// Checked for free space before each write; `None` in the simulation.
+    pub data_dir: Option<PathBuf>,
+    /// Writes are refused below this much free space, so the store never
+    /// hits ENOSPC in the middle of a Raft append.
+    pub min_free_bytes: u64,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// `?consistency=` on reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consistency {
+    /// Confirm with the leader's quorum first (read index). The default.
+    #[default]
+    Linearizable,
+    /// Serve this replica's state as it is, possibly stale.
+    Local,
+}
+
+/// The headers that tell a client how fresh a read is.
+pub fn consistency_headers(mode: Consistency, applied: u64) -> [(&'static str, HeaderValue); 2] {
+    let name = match mode {
+        Consistency::Linearizable => "linearizable",
+        Consistency::Local => "local",
+    };
+    [
+        ("x-vexil-consistency", HeaderValue::from_static(name)),
+        (
+            "x-vexil-applied-index",
+            HeaderValue::from_str(&applied.to_string()).unwrap_or(HeaderValue::from_static("0")),
+        ),
+    ]
+}
+
+impl AppState {
+    pub fn new(raft: RaftNode, data_dir: Option<PathBuf>, min_free_bytes: u64) -> Self {
+        AppState(Arc::new(AppInner {
+            raft,
+            data_dir,
+            min_free_bytes,
+        }))
+    }
+
+    /// The caller behind a token secret, if the token exists.
+    pub fn authenticate(&self, secret: &str) -> Option<Caller> {
+        let hash = vexil_raft::hash_secret(secret);
+        let state = self.raft.shared().read();
+        state.token_by_hash(&hash).map(|t| Caller {
+            name: t.name.clone(),
+            role: t.role,
+        })
+    }
+
+    /// Waits until this node may serve a read in `mode`.
+    pub async fn before_read(&self, mode: Consistency) -> ApiResult<()> {
+        if mode == Consistency::Linearizable {
+            self.raft.read_barrier().await?;
+        }
+        Ok(())
+    }
+
+    /// This replica's applied index.
+    pub fn applied(&self) -> u64 {
+        self.raft.shared().read().applied
+    }
+
+    fn check_free_space(&self) -> ApiResult<()> {
+        let Some(dir) = &self.data_dir else {
+            return Ok(());
+        };
+        match fs4::available_space(dir) {
+            Ok(free) if free < self.min_free_bytes => Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "no_space",
+                format!(
+                    "refusing writes: the data directory has {} MiB free, below the {} MiB minimum",
+                    free >> 20,
+                    self.min_free_bytes >> 20
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Commits `op` on behalf of `caller`; the `Idempotency-Key` header, when
+    /// present, makes a retried request apply at most once.
+    pub async fn write(
+        &self,
+        caller: &Caller,
+        headers: &HeaderMap,
+        op: Op,
+    ) -> ApiResult<(Change, u64)> {
+        self.check_free_space()?;
+        let request_id = request_id(headers)?;
+        self.commit(&caller.name, request_id, op).await
+    }
+
+    /// Commits `op` as `actor` under `request_id`.
+    pub async fn commit(
+        &self,
+        actor: &str,
+        request_id: String,
+        op: Op,
+    ) -> ApiResult<(Change, u64)> {
+        let cmd = Command {
+            request_id,
+            actor: actor.to_owned(),
+            at: (self.raft.config().clock)(),
+            op,
+        };
+        let resp = self.raft.write(cmd).await?;
+        let change = resp.result?;
+        Ok((change, resp.index))
+    }
+
+    /// Commits `op` as Vexil itself (the first admin token).
+    pub async fn commit_as_system(&self, request_id: &str, op: Op) -> ApiResult<(Change, u64)> {
+        self.commit(SYSTEM_ACTOR, request_id.to_owned(), op).await
+    }
+}
+
+/// The request id: the client's `Idempotency-Key`, or a fresh random one.
+fn request_id(headers: &HeaderMap) -> ApiResult<String> {
+    match headers.get("idempotency-key") {
+        Some(v) => {
+            let v = v
+                .to_str()
+                .map_err(|_| ApiError::bad_request("Idempotency-Key", "must be visible ASCII"))?;
+            if v.is_empty() || v.len() > 200 {
+                return Err(ApiError::bad_request(
+                    "Idempotency-Key",
+                    "must be 1 to 200 characters",
+                ));
+            }
+            Ok(format!("key:{v}"))
+        }
+        None => Ok(format!("req:{:032x}", rand::random::<u128>())),
+    }
+}
+
+async fn not_found() -> Response {
+    ApiError::not_found("no such route").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+    .into_response()
+}
+
+/// Every API route, with JSON errors for unknown routes and methods.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(flags::router())
+        .merge(segments::router())
+        .merge(audit::router())
+        .merge(tokens::router())
+        .merge(cluster::router())
+        .merge(evaluate::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}

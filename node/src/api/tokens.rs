@@ -1,0 +1,98 @@
+//! `/v1/tokens` (admin) and `/v1/me`. A token's secret is shown once, at
+//! creation; only its SHA-256 is replicated.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use vexil_raft::{Change, Op, Role, TokenInfo};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiQuery, Caller};
+use super::flags::ReadQuery;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tokens", get(list).post(create))
+        .route("/v1/tokens/{name}", delete(revoke))
+        .route("/v1/me", get(me))
+}
+
+/// A fresh token secret: a role hint plus 256 random bits.
+pub fn new_secret(role: Role) -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("vxl_{}_{}", role.as_str(), hex::encode(bytes))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    role: Role,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> ApiResult<Response> {
+    caller.require(Role::Admin)?;
+    if let Some(e) = vexil_flags::validate_key("name", &body.name) {
+        return Err(ApiError::bad_request("name", e.message));
+    }
+    let secret = new_secret(body.role);
+    let op = Op::CreateToken {
+        name: body.name,
+        role: body.role,
+        secret_hash: vexil_raft::hash_secret(&secret),
+    };
+    let (change, _) = state.write(&caller, &headers, op).await?;
+    let Change::Token { token, .. } = change else {
+        return Err(ApiError::internal("unexpected change"));
+    };
+    let mut body = serde_json::to_value(&token).unwrap_or_default();
+    if let Some(o) = body.as_object_mut() {
+        o.insert("secret".into(), json!(secret));
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> ApiResult<Response> {
+    caller.require(Role::Admin)?;
+    state.before_read(q.consistency).await?;
+    let tokens: Vec<TokenInfo> = state
+        .raft
+        .shared()
+        .read()
+        .tokens
+        .values()
+        .map(TokenInfo::from)
+        .collect();
+    Ok(Json(json!({ "tokens": tokens })).into_response())
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    caller.require(Role::Admin)?;
+    let (_, index) = state
+        .write(&caller, &headers, Op::DeleteToken { name: name.clone() })
+        .await?;
+    Ok(Json(json!({ "revoked": name, "index": index })).into_response())
+}
+
+async fn me(caller: Caller) -> Json<serde_json::Value> {
+    Json(json!({ "name": caller.name, "role": caller.role }))
+}

@@ -1,0 +1,300 @@
+//! Running a node: open its stores, start Raft, join or bootstrap the
+//! cluster, and serve the API and peer listeners until shutdown.
+//!
+//! [`run`] is generic over listeners and takes its stores and dialer as
+//! arguments, so the binary (TCP, RocksDB) and the simulation (turmoil,
+//! in-memory) drive the same code. [`serve`] is the binary's wrapper.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::serve::Listener;
+use tokio::net::TcpListener;
+use vexil_raft::{Member, Op, RaftConfig, RaftNode, Role};
+use vexil_storage::{BlobStore, Engine, FsBlobStore, RocksEngine};
+
+use crate::api::error::ApiError;
+use crate::api::{self, AppState};
+use crate::config::ServeConfig;
+use crate::net::dial::{Dialer, TcpDialer};
+use crate::net::peer_client::PeerTransport;
+use crate::net::peer_server::{self, PeerState};
+
+/// How a node with empty stores becomes part of a cluster.
+#[derive(Debug, Clone)]
+pub enum Bootstrap {
+    /// Become a one-node cluster (the embedded default).
+    Single,
+    /// Found a new cluster with these members (same list on every member).
+    Initial(BTreeMap<u64, Member>),
+    /// Wait to be added by an existing cluster.
+    Join,
+}
+
+/// Where the first admin token comes from.
+#[derive(Debug, Clone)]
+pub enum AdminToken {
+    /// `--admin-token`.
+    Given(String),
+    /// Generate one, print it once and write it to this file (mode 0600).
+    GenerateInto(PathBuf),
+}
+
+/// Everything [`run`] needs besides its listeners.
+#[derive(Debug)]
+pub struct RunOptions {
+    pub raft: RaftConfig,
+    pub engine: Arc<dyn Engine>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub dialer: Arc<dyn Dialer>,
+    pub cluster_secret: String,
+    pub bootstrap: Bootstrap,
+    pub admin_token: AdminToken,
+    /// Checked for free space before writes; `None` in the simulation.
+    pub data_dir: Option<PathBuf>,
+    pub min_free_bytes: u64,
+}
+
+/// A running node, for tests and the simulation.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub raft: RaftNode,
+    pub app: AppState,
+}
+
+/// Starts Raft and returns once the node is initialized (or waiting to join).
+/// The listeners serve in spawned tasks until `shutdown` resolves.
+pub async fn run<A, P>(
+    opts: RunOptions,
+    api_listener: A,
+    peer_listener: P,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(Running, tokio::task::JoinHandle<()>)>
+where
+    A: Listener,
+    P: Listener,
+    A::Addr: std::fmt::Debug,
+    P::Addr: std::fmt::Debug,
+{
+    let transport = Arc::new(PeerTransport::new(
+        opts.dialer.clone(),
+        &opts.cluster_secret,
+    ));
+    let id = opts.raft.id;
+    let me = opts.raft.member.clone();
+    let raft = RaftNode::start(opts.raft, opts.engine, opts.blobs, transport)
+        .await
+        .context("starting raft")?;
+    let app = AppState::new(raft.clone(), opts.data_dir.clone(), opts.min_free_bytes);
+
+    // Initialize before serving peers, so no leader can reach this node
+    // while it decides whether it is new.
+    if !raft.is_initialized().await {
+        match &opts.bootstrap {
+            Bootstrap::Single => raft.initialize(BTreeMap::from([(id, me)])).await?,
+            Bootstrap::Initial(members) => raft.initialize(members.clone()).await?,
+            Bootstrap::Join => tracing::info!("waiting to be added to a cluster"),
+        }
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let peer_router = peer_server::router(PeerState {
+        raft: raft.clone(),
+        secret: opts.cluster_secret.clone().into(),
+    });
+    let mut rx = stop_rx.clone();
+    let peer_task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(peer_listener, peer_router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "peer listener failed");
+        }
+    });
+
+    tokio::spawn(bootstrap_admin_token(app.clone(), opts.admin_token));
+
+    let api_router = api::router(app.clone());
+    let mut rx = stop_rx.clone();
+    let api_task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(api_listener, api_router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "api listener failed");
+        }
+    });
+
+    let raft_for_stop = raft.clone();
+    let done = tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let _ = api_task.await;
+        let _ = peer_task.await;
+        raft_for_stop.shutdown().await;
+    });
+    Ok((Running { raft, app }, done))
+}
+
+/// The request id of the first admin token: every node uses the same one,
+/// so the token is created once however many nodes try.
+const BOOTSTRAP_REQUEST: &str = "bootstrap:admin-token";
+
+/// Creates the first admin token once the cluster has a leader and no token.
+async fn bootstrap_admin_token(app: AppState, source: AdminToken) {
+    loop {
+        if !app.raft.shared().read().tokens.is_empty() {
+            return;
+        }
+        if app.raft.is_leader() {
+            match create_admin_token(&app, &source).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "could not create the first admin token yet")
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+async fn create_admin_token(app: &AppState, source: &AdminToken) -> Result<(), ApiError> {
+    let (secret, file) = match source {
+        AdminToken::Given(s) => (s.clone(), None),
+        AdminToken::GenerateInto(path) => (api::tokens::new_secret(Role::Admin), Some(path)),
+    };
+    // Written before the commit: a token that exists must be recoverable.
+    if let Some(path) = file {
+        write_secret_file(path, &secret).map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    let op = Op::CreateToken {
+        name: "admin".into(),
+        role: Role::Admin,
+        secret_hash: vexil_raft::hash_secret(&secret),
+    };
+    match app.commit_as_system(BOOTSTRAP_REQUEST, op).await {
+        Ok(_) => {
+            if let Some(path) = file {
+                println!("Vexil generated the first admin token (shown once): {secret}");
+                println!("It is also saved in {}", path.display());
+            }
+            tracing::info!("first admin token created");
+            Ok(())
+        }
+        Err(e) if e.error == "already_exists" => Ok(()),
+        Err(e) => {
+            if let Some(path) = file {
+                let _ = std::fs::remove_file(path);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Writes a secret readable by its owner only.
+pub fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(secret.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
+/// Reads the cluster secret from the data dir, creating one for a single
+/// node that was given none.
+fn cluster_secret(config: &ServeConfig) -> anyhow::Result<String> {
+    if let Some(s) = &config.cluster_secret {
+        return Ok(s.clone());
+    }
+    let path = config.data_dir.join("cluster-secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(s.trim().to_owned());
+    }
+    let secret = hex::encode(rand::random::<[u8; 24]>());
+    write_secret_file(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret)
+}
+
+/// The binary's entry point: RocksDB under `--data-dir`, TCP listeners.
+pub async fn serve(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let engine = RocksEngine::open(&config.data_dir.join("db"))
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let blobs = FsBlobStore::open(&config.data_dir.join("snapshots"))?;
+    let api_listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;
+    let peer_listener = TcpListener::bind(config.peer_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--peer-listen)", config.peer_listen))?;
+    let member = Member {
+        peer_addr: config.advertise_peer.clone(),
+        client_addr: config.advertise_client.clone(),
+    };
+    let mut raft = RaftConfig::new(config.id, member);
+    raft.heartbeat = config.heartbeat;
+    raft.election_timeout = config.election_timeout;
+    raft.snapshot_every = config.snapshot_every;
+    raft.keep_logs = config.keep_logs;
+    raft.write_timeout = config.write_timeout;
+    let bootstrap = match (&config.initial_cluster, config.join) {
+        (_, true) => Bootstrap::Join,
+        (Some(members), false) => Bootstrap::Initial(
+            members
+                .iter()
+                .map(|(id, peer)| {
+                    let client = if *id == config.id {
+                        config.advertise_client.clone()
+                    } else {
+                        String::new()
+                    };
+                    (
+                        *id,
+                        Member {
+                            peer_addr: peer.clone(),
+                            client_addr: client,
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        (None, false) => Bootstrap::Single,
+    };
+    let admin_token = match &config.admin_token {
+        Some(t) => AdminToken::Given(t.clone()),
+        None => AdminToken::GenerateInto(config.data_dir.join("admin-token")),
+    };
+    let opts = RunOptions {
+        raft,
+        engine: Arc::new(engine),
+        blobs: Arc::new(blobs),
+        dialer: Arc::new(TcpDialer),
+        cluster_secret: cluster_secret(&config)?,
+        bootstrap,
+        admin_token,
+        data_dir: Some(config.data_dir.clone()),
+        min_free_bytes: config.min_free_bytes,
+    };
+    tracing::info!(id = config.id, listen = %config.listen, peer = %config.peer_listen, "vexil starting");
+    let (_running, done) = run(opts, api_listener, peer_listener, shutdown).await?;
+    done.await.context("shutting down")?;
+    Ok(())
+}

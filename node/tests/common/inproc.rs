@@ -1,0 +1,111 @@
+//! One node in this process: in-memory stores, real HTTP on 127.0.0.1.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use vexil_node::net::dial::TcpDialer;
+use vexil_node::server::{self, AdminToken, Bootstrap, RunOptions, Running};
+use vexil_raft::{Member, RaftConfig};
+use vexil_storage::{MemBlobStore, MemEngine};
+
+pub const ADMIN: &str = "inproc-admin-token-0123456789";
+
+/// A running in-process node and its base URL.
+pub struct Node {
+    pub url: String,
+    pub running: Running,
+    pub http: reqwest::Client,
+    /// Dropping it shuts the node down.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Node {
+    pub async fn start() -> Node {
+        let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let member = Member {
+            peer_addr: peer.local_addr().unwrap().to_string(),
+            client_addr: api.local_addr().unwrap().to_string(),
+        };
+        let url = format!("http://{}", member.client_addr);
+        let mut raft = RaftConfig::new(1, member);
+        raft.heartbeat = Duration::from_millis(50);
+        raft.election_timeout = (Duration::from_millis(150), Duration::from_millis(300));
+        let opts = RunOptions {
+            raft,
+            engine: Arc::new(MemEngine::new()),
+            blobs: Arc::new(MemBlobStore::new()),
+            dialer: Arc::new(TcpDialer),
+            cluster_secret: "inproc-cluster-secret".into(),
+            bootstrap: Bootstrap::Single,
+            admin_token: AdminToken::Given(ADMIN.into()),
+            data_dir: None,
+            min_free_bytes: 0,
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (running, _done) = server::run(opts, api, peer, async move {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+        let http = reqwest::Client::new();
+        let node = Node {
+            url,
+            running,
+            http,
+            _stop: tx,
+        };
+        for _ in 0..200 {
+            if node.get("/v1/me", ADMIN).await.status() == 200 {
+                return node;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the first admin token never appeared");
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, Some(ADMIN), Some(body))
+            .await
+    }
+
+    /// Creates a token with `role`, returning its secret.
+    pub async fn token(&self, name: &str, role: &str) -> String {
+        let r = self
+            .post(
+                "/v1/tokens",
+                &serde_json::json!({"name": name, "role": role}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let v: serde_json::Value = r.json().await.unwrap();
+        v["secret"].as_str().unwrap().to_owned()
+    }
+}

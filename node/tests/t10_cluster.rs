@@ -1,0 +1,232 @@
+//! A real three-node cluster: election, forwarding, read-your-writes,
+//! failover under load, catch-up by snapshot, and membership changes.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+#[test]
+fn t10_write_to_follower_is_read_on_every_node() {
+    let tc = TestCluster::up(3);
+    let leader = tc.leader();
+    tc.wait_token(leader);
+    let follower = tc.followers()[0];
+    let resp = tc.post(follower, "/v1/flags", &bool_flag("from-follower"));
+    assert_eq!(resp.status(), 201, "{}", resp.text().unwrap());
+    for id in 1..=3 {
+        let resp = tc.get(id, "/v1/flags/from-follower");
+        assert_eq!(resp.status(), 200, "node {id}");
+        assert_eq!(resp.headers()["x-vexil-consistency"], "linearizable");
+        let flag: Value = resp.json().unwrap();
+        assert_eq!(flag["version"], 1);
+    }
+    let status: Value = tc.get(follower, "/v1/cluster").json().unwrap();
+    let members = status["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    assert!(members.iter().all(|m| m["healthy"] == true), "{status}");
+    assert_eq!(members.iter().filter(|m| m["is_leader"] == true).count(), 1);
+}
+
+/// Writes keys in a loop, round-robin over `urls`, until stopped; retries a
+/// key (same idempotency key) until it is acknowledged; records acks.
+fn writer(
+    urls: &[String],
+    http: &reqwest::blocking::Client,
+    prefix: &str,
+    stop: &AtomicBool,
+    acked: &Mutex<Vec<String>>,
+) {
+    let mut i = 0u64;
+    let mut attempt = 0usize;
+    let started = Instant::now();
+    while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(60) && i < 2_000
+    {
+        let key = format!("{prefix}-{i}");
+        attempt += 1;
+        let url = &urls[attempt % urls.len()];
+        let req = http
+            .post(format!("{url}/v1/flags"))
+            .bearer_auth(ADMIN)
+            .header("Idempotency-Key", key.clone())
+            .json(&bool_flag(&key));
+        match req.send() {
+            // 409: an earlier attempt of this key committed already.
+            Ok(r) if r.status() == 201 || r.status() == 409 => {
+                acked.lock().unwrap().push(key);
+                i += 1;
+            }
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+#[test]
+fn t11_leader_killed_mid_load_loses_no_acked_write() {
+    let mut tc = TestCluster::up(3);
+    let leader = tc.leader();
+    tc.wait_token(leader);
+    let urls: Vec<String> = (1..=3).map(|id| tc.cluster.url(id)).collect();
+    let http = tc.http.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let h = {
+        let (stop, acked) = (stop.clone(), acked.clone());
+        std::thread::spawn(move || writer(&urls, &http, "load", &stop, &acked))
+    };
+    wait_until(Duration::from_secs(20), || {
+        acked.lock().unwrap().len() >= 30
+    });
+    tc.cluster.kill(leader).unwrap();
+    let before = acked.lock().unwrap().len();
+    wait_until(Duration::from_secs(30), || {
+        acked.lock().unwrap().len() >= before + 30
+    });
+    stop.store(true, Ordering::Relaxed);
+    h.join().unwrap();
+    let new_leader = tc.leader();
+    assert_ne!(new_leader, leader);
+    tc.cluster.start(leader).unwrap();
+    tc.cluster
+        .wait_node_ready(leader, Duration::from_secs(30))
+        .unwrap();
+    let acked = acked.lock().unwrap().clone();
+    for id in 1..=3 {
+        let list: Value = tc.get(id, "/v1/flags?limit=1000&q=load-").json().unwrap();
+        let keys: Vec<&str> = list["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["key"].as_str().unwrap())
+            .collect();
+        for k in &acked {
+            assert!(
+                keys.contains(&k.as_str()),
+                "node {id} lost acknowledged write {k}"
+            );
+        }
+    }
+}
+
+#[test]
+fn t12_restarted_node_catches_up_by_snapshot() {
+    let mut tc = TestCluster::up_with(3, &["--snapshot-every", "20", "--keep-logs", "5"]);
+    let leader = tc.leader();
+    tc.wait_token(leader);
+    let lagger = tc.followers()[0];
+    tc.cluster.kill(lagger).unwrap();
+    for i in 0..60 {
+        let r = tc.post(leader, "/v1/flags", &bool_flag(&format!("snap-{i}")));
+        assert_eq!(r.status(), 201);
+    }
+    // Wait until the leader has snapshotted and purged the log the lagger
+    // would need, so it can only catch up from a snapshot.
+    wait_until(Duration::from_secs(20), || {
+        let v: Value = tc.get(leader, "/v1/cluster").json().unwrap();
+        v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == leader && m["purged_index"].as_u64().unwrap_or(0) > 20)
+    });
+    tc.cluster.start(lagger).unwrap();
+    tc.cluster
+        .wait_node_ready(lagger, Duration::from_secs(30))
+        .unwrap();
+    wait_until(Duration::from_secs(30), || {
+        let r = tc.get(lagger, "/v1/flags/snap-59?consistency=local");
+        r.status() == 200
+    });
+    let list: Value = tc
+        .get(lagger, "/v1/flags?consistency=local&limit=1000&q=snap-")
+        .json()
+        .unwrap();
+    assert_eq!(list["flags"].as_array().unwrap().len(), 60);
+    let log = std::fs::read_to_string(tc.dir.path().join(format!("node{lagger}.log"))).unwrap();
+    assert!(
+        log.contains("installing snapshot"),
+        "the lagger should have caught up by snapshot"
+    );
+}
+
+#[test]
+fn t13_add_and_remove_members_including_the_leader() {
+    let mut tc = TestCluster::up(3);
+    let leader = tc.leader();
+    tc.wait_token(leader);
+    tc.post(leader, "/v1/flags", &bool_flag("before-join"));
+    let joiner = tc.cluster.start_joiner(4).unwrap();
+    let body = json!({"id": 4, "peer_addr": joiner.peer, "client_addr": joiner.api});
+    let r = tc.post(tc.followers()[0], "/v1/cluster/members", &body);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    tc.cluster
+        .wait_node_ready(4, Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(tc.get(4, "/v1/flags/before-join").status(), 200);
+    let view: Value = tc.get(4, "/v1/cluster").json().unwrap();
+    let voters = view["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "voter")
+        .count();
+    assert_eq!(voters, 4);
+
+    // Remove the leader: leadership moves first, then it leaves.
+    let r = tc
+        .http
+        .delete(tc.url(4, &format!("/v1/cluster/members/{leader}")))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    wait_until(Duration::from_secs(20), || {
+        let v: Value = tc.get(4, "/v1/cluster").json().unwrap();
+        let ids: Vec<u64> = v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_u64().unwrap())
+            .collect();
+        !ids.contains(&leader) && v["leader"].as_u64().is_some_and(|l| l != leader)
+    });
+    tc.cluster.kill(leader).unwrap();
+    let r = tc.post(4, "/v1/flags", &bool_flag("after-leader-left"));
+    assert_eq!(r.status(), 201);
+
+    // Three voters left, all healthy: removing one more is fine; then with
+    // one of the remaining two down, removing the other would lose quorum.
+    let remaining: Vec<u64> = (1..=4).filter(|id| *id != leader).collect();
+    let victim = *remaining.iter().find(|id| **id != 4).unwrap();
+    let r = tc
+        .http
+        .delete(tc.url(4, &format!("/v1/cluster/members/{victim}")))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    tc.cluster.kill(victim).unwrap();
+    let last = *remaining
+        .iter()
+        .find(|id| **id != 4 && **id != victim)
+        .unwrap();
+    tc.cluster.kill(last).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        tc.get(4, "/v1/cluster").status() == 200
+    });
+    let r = tc
+        .http
+        .delete(tc.url(4, "/v1/cluster/members/4"))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap();
+    assert!(
+        r.status() == 409 || r.status() == 503,
+        "removing with no quorum must be refused, got {}",
+        r.status()
+    );
+}

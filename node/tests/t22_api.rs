@@ -1,0 +1,402 @@
+//! API behaviour on one node: bad input, versions and conflicts, rollback
+//! and restore, audit completeness, idempotency, references.
+
+mod common;
+
+use common::inproc::{ADMIN, Node};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn flag(key: &str) -> Value {
+    common::bool_flag(key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t22_bad_input_is_a_4xx_naming_the_field() {
+    let node = Node::start().await;
+    let raw = |body: &'static str| {
+        node.http
+            .post(format!("{}/v1/flags", node.url))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = raw("{\"key\":").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "malformed_json");
+
+    let mut bogus = flag("x");
+    bogus["colour"] = json!("red");
+    let v: Value = node.post("/v1/flags", &bogus).await.json().await.unwrap();
+    assert_eq!(v["field"], "colour", "{v}");
+
+    let mut wrong_type = flag("x");
+    wrong_type["enabled"] = json!("yes");
+    let v: Value = node
+        .post("/v1/flags", &wrong_type)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["field"], "enabled", "{v}");
+
+    let mut bad_rule = flag("bad key!");
+    bad_rule["rules"] = json!([{"id": "r1", "clauses": [{"attribute": "email", "operator": "matches", "values": ["("]}], "serve": {"variation": 7}}]);
+    bad_rule["fallthrough"] = json!({"rollout": {"variations": [{"variation": 0, "weight": 10}]}});
+    let r = node.post("/v1/flags", &bad_rule).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    for want in [
+        "key",
+        "rules[0].clauses[0].values[0]",
+        "rules[0].serve",
+        "fallthrough.rollout.variations",
+    ] {
+        assert!(
+            fields.iter().any(|f| f.starts_with(want)),
+            "missing {want} in {fields:?}"
+        );
+    }
+
+    let mut missing_seg = flag("needs-seg");
+    missing_seg["rules"] = json!([{"id": "r1", "clauses": [{"attribute": "key", "operator": "segment_match", "values": ["ghost"]}], "serve": {"variation": 0}}]);
+    let v: Value = node
+        .post("/v1/flags", &missing_seg)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        v["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("rules[0].clauses[0].values"),
+        "{v}"
+    );
+
+    let mut huge = flag("huge");
+    huge["description"] = json!("x".repeat(1 << 21));
+    assert_eq!(node.post("/v1/flags", &huge).await.status(), 413);
+
+    let r = node.get("/v1/nowhere", ADMIN).await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
+    let r = node
+        .send(Method::PATCH, "/v1/flags", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status(), 405);
+    let v: Value = node
+        .get("/v1/flags?limit=zero", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["field"], "query", "{v}");
+    let v: Value = node
+        .get("/v1/flags?colour=red", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["field"], "colour", "{v}");
+    let v: Value = node
+        .get("/v1/audit?since=yesterday", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["field"], "since", "{v}");
+
+    // Nothing above was committed.
+    let list: Value = node.get("/v1/flags", ADMIN).await.json().await.unwrap();
+    assert!(list["flags"].as_array().unwrap().is_empty(), "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t23_stale_version_gets_409_and_missing_version_428() {
+    let node = Node::start().await;
+    assert_eq!(node.post("/v1/flags", &flag("v")).await.status(), 201);
+    let mut edit = flag("v");
+    edit["name"] = json!("first edit");
+    edit["version"] = json!(1);
+    let r = node
+        .send(Method::PUT, "/v1/flags/v", Some(ADMIN), Some(&edit))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "\"2\"");
+    let r = node
+        .send(Method::PUT, "/v1/flags/v", Some(ADMIN), Some(&edit))
+        .await;
+    assert_eq!(r.status(), 409);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "version_conflict");
+    let r = node
+        .http
+        .put(format!("{}/v1/flags/v", node.url))
+        .bearer_auth(ADMIN)
+        .header("If-Match", "\"2\"")
+        .json(&flag("v"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "If-Match carries the version");
+    let r = node
+        .send(Method::PUT, "/v1/flags/v", Some(ADMIN), Some(&flag("v")))
+        .await;
+    assert_eq!(r.status(), 428);
+    let r = node
+        .send(Method::PUT, "/v1/flags/other", Some(ADMIN), Some(&edit))
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["field"], "key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t24_rollback_and_restore_after_delete() {
+    let node = Node::start().await;
+    let mut f = flag("rb");
+    f["name"] = json!("one");
+    node.post("/v1/flags", &f).await;
+    f["name"] = json!("two");
+    f["version"] = json!(1);
+    node.send(Method::PUT, "/v1/flags/rb", Some(ADMIN), Some(&f))
+        .await;
+    let r = node
+        .post("/v1/flags/rb/rollback", &json!({"version": 1}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["name"].as_str(), v["version"].as_u64()),
+        (Some("one"), Some(3))
+    );
+    let r = node
+        .send(Method::DELETE, "/v1/flags/rb", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(node.get("/v1/flags/rb", ADMIN).await.status(), 404);
+    let r = node
+        .post("/v1/flags/rb/rollback", &json!({"version": 4}))
+        .await;
+    assert_eq!(r.status(), 404, "version 4 is the deletion itself");
+    let r = node
+        .post("/v1/flags/rb/rollback", &json!({"version": 2}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["name"].as_str(), v["version"].as_u64()),
+        (Some("two"), Some(5))
+    );
+    let versions: Value = node
+        .get("/v1/flags/rb/versions", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "flag.restore",
+            "flag.delete",
+            "flag.rollback",
+            "flag.update",
+            "flag.create"
+        ]
+    );
+    let one: Value = node
+        .get("/v1/flags/rb/versions/2", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["state"]["name"], "two");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t25_audit_has_one_entry_per_committed_change() {
+    let node = Node::start().await;
+    let editor = node.token("ed", "editor").await;
+    let as_editor = |m: Method, p: &'static str, b: Option<Value>| {
+        let node = &node;
+        let editor = editor.clone();
+        async move {
+            node.send(m, p, Some(&editor), b.as_ref())
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        as_editor(Method::POST, "/v1/flags", Some(flag("a1"))).await,
+        201
+    );
+    assert_eq!(
+        as_editor(
+            Method::POST,
+            "/v1/flags/a1/toggle",
+            Some(json!({"enabled": false}))
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        as_editor(Method::POST, "/v1/flags", Some(flag("a1"))).await,
+        409,
+        "rejected: no entry"
+    );
+    assert_eq!(
+        as_editor(Method::POST, "/v1/segments", Some(json!({"key": "s1"}))).await,
+        201
+    );
+    assert_eq!(as_editor(Method::DELETE, "/v1/flags/a1", None).await, 200);
+    let all: Value = node.get("/v1/audit", ADMIN).await.json().await.unwrap();
+    let entries = all["entries"].as_array().unwrap();
+    // token.create(admin) + token.create(ed) + 4 committed changes.
+    assert_eq!(entries.len(), 6, "{all}");
+    let toggle = entries
+        .iter()
+        .find(|e| e["action"] == "flag.toggle")
+        .unwrap();
+    assert_eq!(toggle["actor"], "ed");
+    assert_eq!(toggle["target"], "flag:a1");
+    assert_eq!(toggle["before"]["enabled"], true);
+    assert_eq!(toggle["after"]["enabled"], false);
+    assert_eq!(toggle["version"], 2);
+    let del = entries
+        .iter()
+        .find(|e| e["action"] == "flag.delete")
+        .unwrap();
+    assert!(del["after"].is_null() && del["before"]["key"] == "a1");
+    let ids: Vec<u64> = entries.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first");
+
+    let by_flag: Value = node
+        .get("/v1/audit?flag=a1", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_flag["entries"].as_array().unwrap().len(), 3);
+    let by_action: Value = node
+        .get("/v1/audit?action=segment.create", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_action["entries"].as_array().unwrap().len(), 1);
+    let by_actor: Value = node
+        .get("/v1/audit?actor=ed&limit=2", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_actor["entries"].as_array().unwrap().len(), 2);
+    let cursor = by_actor["next_cursor"].as_str().unwrap().to_owned();
+    let page2: Value = node
+        .get(
+            &format!("/v1/audit?actor=ed&limit=2&cursor={cursor}"),
+            ADMIN,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page2["entries"].as_array().unwrap().len(), 2);
+    let future: Value = node
+        .get("/v1/audit?since=2999-01-01T00:00:00Z", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(future["entries"].as_array().unwrap().is_empty());
+    let past: Value = node
+        .get("/v1/audit?until=2000-01-01T00:00:00Z", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(past["entries"].as_array().unwrap().is_empty());
+    let r = node
+        .send(Method::DELETE, "/v1/audit", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status(), 405, "the audit log cannot be edited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t26_retried_write_with_same_key_applies_once() {
+    let node = Node::start().await;
+    node.post("/v1/flags", &flag("idem")).await;
+    let toggle = || {
+        node.http
+            .post(format!("{}/v1/flags/idem/toggle", node.url))
+            .bearer_auth(ADMIN)
+            .header("Idempotency-Key", "toggle-once")
+            .json(&json!({"enabled": false}))
+            .send()
+    };
+    let a: Value = toggle().await.unwrap().json().await.unwrap();
+    let b: Value = toggle().await.unwrap().json().await.unwrap();
+    assert_eq!(a["version"], 2);
+    assert_eq!(b["version"], 2, "the retry returns the first answer");
+    let audit: Value = node
+        .get("/v1/audit?action=flag.toggle", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t27_references_block_deletes() {
+    let node = Node::start().await;
+    node.post("/v1/segments", &json!({"key": "beta", "included": ["u1"]}))
+        .await;
+    node.post("/v1/flags", &flag("base")).await;
+    let mut dependent = flag("dependent");
+    dependent["prerequisites"] = json!([{"flag": "base", "variation": 0}]);
+    dependent["rules"] = json!([{"id": "r", "clauses": [{"attribute": "key", "operator": "segment_match", "values": ["beta"]}], "serve": {"variation": 1}}]);
+    assert_eq!(node.post("/v1/flags", &dependent).await.status(), 201);
+    let r = node
+        .send(Method::DELETE, "/v1/flags/base", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("dependent"));
+    let r = node
+        .send(Method::DELETE, "/v1/segments/beta", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status(), 409);
+    let seg: Value = node
+        .get("/v1/segments/beta", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seg["used_by"], json!(["dependent"]));
+    let eval: Value = node
+        .post(
+            "/v1/evaluate",
+            &json!({"flag": "dependent", "context": {"key": "u1"}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(eval["reason"]["kind"], "RULE_MATCH");
+    assert_eq!(eval["value"], false);
+    let r = node.get("/v1/flags/base?consistency=local", ADMIN).await;
+    assert_eq!(r.headers()["x-vexil-consistency"], "local");
+}

@@ -1,0 +1,39 @@
+# Shared by the scripts: where builds go, and how to install what is missing.
+# Sourced, not run.
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# One target directory outside the clone, shared by every checkout on this
+# machine, so a fresh clone (and CI) reuses the RocksDB build.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vexil/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# apt_install PKG... : installs the Debian packages that are not installed yet.
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing ${missing[*]}"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+# What building Vexil needs: a C++ toolchain and libclang for RocksDB's bindgen.
+ensure_build_deps() {
+    command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
+    apt_install clang libclang-dev build-essential pkg-config
+}
+
+ensure_nextest() {
+    cargo nextest --version >/dev/null 2>&1 || { log "installing cargo-nextest"; cargo install --locked cargo-nextest; }
+}
