@@ -66,7 +66,9 @@ fn clause(attribute: &str, operator: &str, values: Value) -> Value {
 
 fn boolean(key: &str, rules: Vec<Value>, fallthrough: Value, prereqs: Value) -> Flag {
     let rules: Vec<Value> = (rules.into_iter().enumerate())
-        .map(|(i, clauses)| json!({"id": format!("r{i}"), "clauses": clauses, "serve": {"variation": 0}}))
+        .map(|(i, clauses)| {
+            json!({"id": format!("r{i}"), "clauses": clauses, "serve": {"variation": 0}})
+        })
         .collect();
     flag(json!({
         "key": key, "kind": "boolean", "enabled": true, "off_variation": 1,
@@ -76,7 +78,8 @@ fn boolean(key: &str, rules: Vec<Value>, fallthrough: Value, prereqs: Value) -> 
 }
 
 fn half() -> Value {
-    json!({"rollout": {"variations": [{"variation": 0, "weight": 50_000}, {"variation": 1, "weight": 50_000}]}})
+    let slices = json!([{"variation": 0, "weight": 50_000}, {"variation": 1, "weight": 50_000}]);
+    json!({"rollout": {"variations": slices}})
 }
 
 /// The simple flag: `country in [NZ, AU]` → true, else 50/50.
@@ -93,7 +96,10 @@ fn simple_flag(key: &str) -> Flag {
 fn complex_rules() -> Vec<Value> {
     let c = clause;
     [
-        vec![json!({"attribute": "email", "operator": "ends_with", "values": ["@VEXIL.dev"], "case_insensitive": true})],
+        vec![
+            json!({"attribute": "email", "operator": "ends_with", "values": ["@VEXIL.dev"],
+                    "case_insensitive": true}),
+        ],
         vec![c("country", "in", json!(["AQ", "GS"]))],
         vec![c("plan", "in", json!(["enterprise-legacy"]))],
         vec![c("version", "semver_lt", json!(["0.5.0"]))],
@@ -105,7 +111,10 @@ fn complex_rules() -> Vec<Value> {
         vec![c("key", "starts_with", json!(["test-"]))],
         vec![c("email", "contains", json!(["+canary"]))],
         vec![c("version", "semver_eq", json!(["9.9.9"]))],
-        vec![c("country", "in", json!(["NZ"])), c("plan", "in", json!(["enterprise"]))],
+        vec![
+            c("country", "in", json!(["NZ"])),
+            c("plan", "in", json!(["enterprise"])),
+        ],
         vec![c("key", "segment_match", json!(["seg-a"]))],
         vec![c("key", "segment_match", json!(["seg-b"]))],
         vec![c("age", "lte", json!([-1]))],
@@ -133,10 +142,12 @@ fn segment(key: &str, offset: usize, rule: Value) -> Segment {
 /// The complex flag, its three prerequisites and two segments.
 fn complex_set() -> FlagSet {
     let always = json!({"variation": 0});
-    let prereqs = json!([{"flag": "p1", "variation": 0}, {"flag": "p2", "variation": 0}, {"flag": "p3", "variation": 0}]);
+    let prereqs: Vec<Value> = (1..=3)
+        .map(|i| json!({"flag": format!("p{i}"), "variation": 0}))
+        .collect();
     let p3 = json!({"rollout": {"variations": [{"variation": 0, "weight": 100_000}]}});
     let flags = vec![
-        boolean("complex", complex_rules(), half(), prereqs),
+        boolean("complex", complex_rules(), half(), prereqs.into()),
         boolean("p1", vec![], always.clone(), json!([])),
         boolean(
             "p2",
@@ -201,11 +212,15 @@ fn cycle() -> impl FnMut() -> usize {
 
 fn benches(c: &mut Criterion) {
     let mut next = cycle();
-    let simple = FlagSet::from_parts(vec![simple_flag("simple")], vec![]);
+    // Generate both context sets up front, each in fresh memory, so neither is
+    // scattered through the other's freed blocks.
+    let contexts = contexts();
     // What the simple flag reads: the key and the country.
     let small: Vec<Context> = (0..CONTEXTS)
         .map(|i| Context::new(format!("user-{i}")).with("country", COUNTRIES[i % 8]))
         .collect();
+
+    let simple = FlagSet::from_parts(vec![simple_flag("simple")], vec![]);
     c.bench_function("simple_flag", |b| {
         b.iter(|| black_box(simple.evaluate("simple", black_box(&small[next()]))))
     });
@@ -213,10 +228,6 @@ fn benches(c: &mut Criterion) {
     c.bench_function("bucket", |b| {
         b.iter(|| black_box(bucket(BucketHash::Vexil, "simple", black_box(keys[next()]))))
     });
-    drop(keys);
-    drop(small);
-
-    let contexts = contexts();
     c.bench_function("simple_flag_7_attrs", |b| {
         b.iter(|| black_box(simple.evaluate("simple", black_box(&contexts[next()]))))
     });

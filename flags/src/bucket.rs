@@ -19,9 +19,12 @@
 //!   variation with a non-zero weight, and still count as `in_rollout`.
 //!
 //! Worked example: flag key `new-checkout`, empty salt, no seed, context key
-//! `user-1` → `xxh3_64(b"new-checkout.user-1") % 100_000`
-//! (`== bucket(BucketHash::Vexil, "new-checkout", "user-1")`, pinned with
-//! other vectors in `tests/t21_bucket_golden.rs`).
+//! `user-1`. The hash input is the 19 bytes `new-checkout.user-1`;
+//! `xxh3_64` of them is `0x7220821870ac0a3f`, and that modulo 100 000 is
+//! bucket **74 687**. With a 50/50 rollout (`[{0, 50000}, {1, 50000}]`) the
+//! running sums are 50 000 and 100 000, so the context gets variation 1.
+//! (Pinned with other vectors, computed by the reference `xxhsum -H3`, in
+//! `tests/t21_bucket_golden.rs`.)
 //!
 //! # From bucket to variation
 //!

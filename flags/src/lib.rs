@@ -9,7 +9,7 @@
 //!   the API and SDKs use.
 //! - [`validate`]: every problem with a flag or segment, each with its field path.
 //! - [`compile`]: a flag compiled once per version (regexes, CIDRs, semvers parsed).
-//! - [`bucket`]: the one function that maps a context to a rollout bucket.
+//! - [`bucket`](mod@bucket): the one function that maps a context to a rollout bucket.
 //! - [`eval`]: evaluation of one flag or of every flag for a context, and the
 //!   owned `EvaluationDetail` the API serialises.
 //! - [`set`]: `FlagSet`, the compiled collection of flags and segments.
@@ -23,9 +23,12 @@
 //! rollout's `seed`, else the flag's `salt`, else the flag's `key`, and
 //! `value` is the `bucket_by` attribute (numbers as Rust's `{}` of the `f64`,
 //! so `42` not `42.0`). For flag `new-checkout` (no salt, no seed) and context
-//! key `user-1`, the hash input is the bytes `new-checkout.user-1`. A context
-//! without a bucketable attribute gets bucket 0. Details and the variation
-//! walk are in [`bucket`].
+//! key `user-1`, the hash input is the bytes `new-checkout.user-1`, whose
+//! XXH3-64 is `0x7220821870ac0a3f`: bucket 74 687, so a 50/50 rollout serves
+//! it its second slice. A context without a bucketable attribute (missing,
+//! boolean or list) gets bucket 0, i.e. the first slice with a non-zero
+//! weight, and still counts as `in_rollout`. Details and the variation walk
+//! are in [`bucket`](mod@bucket).
 //!
 //! # Invariants
 //! - **Architecture Invariant:** evaluation does no IO, never panics, and does

@@ -84,7 +84,10 @@ proptest! {
     })]
 
     #[test]
-    fn proportions_hold_for_any_salt(salt in "[a-z0-9-]{1,24}", weight in prop::sample::select(vec![1_000u32, 50_000, 99_000])) {
+    fn proportions_hold_for_any_salt(
+        salt in "[a-z0-9-]{1,24}",
+        weight in prop::sample::select(vec![1_000u32, 50_000, 99_000]),
+    ) {
         let mut flag = rollout_flag("props", weight, None);
         flag.salt = salt;
         let set = set_of(vec![flag]);
@@ -126,7 +129,8 @@ proptest! {
         let slices: Vec<_> = (scaled.iter().enumerate())
             .map(|(i, w)| serde_json::json!({"variation": i, "weight": w}))
             .collect();
-        let variations: Vec<_> = (0..scaled.len()).map(|i| serde_json::json!({"value": i})).collect();
+        let variations: Vec<_> =
+            (0..scaled.len()).map(|i| serde_json::json!({"value": i})).collect();
         let flag: Flag = serde_json::from_value(serde_json::json!({
             "key": "f", "kind": "number", "enabled": true, "off_variation": 0,
             "variations": variations,

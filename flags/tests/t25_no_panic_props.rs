@@ -9,9 +9,9 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use vexil_flags::{
-    AttrValue, BucketHash, Clause, Context, Flag, FlagKind, FlagSet, Operator, Prerequisite,
-    Reason, Rollout, Rule, Segment, SegmentRule, Serve, Target, Variation, WeightedVariation,
-    validate_flag, validate_segment,
+    AttrValue, BucketHash, Clause, Context, EvaluationDetail, Flag, FlagKind, FlagSet, Operator,
+    Prerequisite, Reason, Rollout, Rule, Segment, SegmentRule, Serve, Target, Variation,
+    WeightedVariation, validate_flag, validate_segment,
 };
 
 const KEYS: [&str; 4] = ["a", "b", "c", "d"];
@@ -244,11 +244,13 @@ proptest! {
                 None => prop_assert_eq!(detail.value, None),
             }
             if all_valid {
-                prop_assert!(!matches!(detail.reason, Reason::Error(_)), "valid set gave {:?}", detail);
+                let errored = matches!(detail.reason, Reason::Error(_));
+                prop_assert!(!errored, "valid set gave {:?}", detail);
             }
             let owned = detail.to_owned_detail(flag);
             let json = serde_json::to_string(&owned).unwrap();
-            prop_assert_eq!(serde_json::from_str::<vexil_flags::EvaluationDetail>(&json).unwrap(), owned);
+            let back: EvaluationDetail = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back, owned);
         }
     }
 }

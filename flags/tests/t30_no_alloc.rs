@@ -72,9 +72,15 @@ fn boolean_flag() -> Flag {
     flag(json!({
         "key": "checkout", "kind": "boolean", "enabled": true, "off_variation": 1,
         "variations": [{"value": true}, {"value": false}],
-        "rules": [{"id": "anz", "clauses": [{"attribute": "country", "operator": "in", "values": ["NZ", "AU"]}],
-                   "serve": {"variation": 0}}],
-        "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}},
+        "rules": [{
+            "id": "anz",
+            "clauses": [{"attribute": "country", "operator": "in", "values": ["NZ", "AU"]}],
+            "serve": {"variation": 0},
+        }],
+        "fallthrough": {"rollout": {"variations": [
+            {"variation": 0, "weight": 50000},
+            {"variation": 1, "weight": 50000},
+        ]}},
     }))
 }
 
@@ -105,7 +111,9 @@ fn evaluating_a_rule_and_a_rollout_allocates_nothing() {
 
 #[test]
 fn every_operator_prerequisites_and_segments_allocate_nothing_once_warm() {
-    let clause = |attr: &str, op: &str, v: serde_json::Value, ci: bool| json!({"attribute": attr, "operator": op, "values": [v], "case_insensitive": ci});
+    fn clause(attr: &str, op: &str, v: serde_json::Value, ci: bool) -> serde_json::Value {
+        json!({"attribute": attr, "operator": op, "values": [v], "case_insensitive": ci})
+    }
     let rules: Vec<_> = [
         clause("email", "starts_with", json!("ADMIN"), true),
         clause("email", "ends_with", json!("@Corp.com"), true),

@@ -201,8 +201,10 @@ fn owned_detail_json_shape() {
     let owned = set.evaluate("x", &Context::new("u")).to_owned_detail(x);
     assert_eq!(
         serde_json::to_value(&owned).unwrap(),
-        json!({"key": "x", "value": "off", "variation": 1, "variation_name": "1",
-               "reason": {"kind": "PREREQUISITE_FAILED", "prerequisite": "ghost"}, "in_rollout": false})
+        json!({
+            "key": "x", "value": "off", "variation": 1, "variation_name": "1",
+            "reason": {"kind": "PREREQUISITE_FAILED", "prerequisite": "ghost"}, "in_rollout": false,
+        })
     );
 }
 

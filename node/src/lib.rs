@@ -12,6 +12,7 @@
 //!   the simulation; `serve(config)` for the binary.
 //! - [`api`]: one module per API area, each returning its routes.
 //! - [`net`]: dialing, the peer RPC client (our Raft transport) and server.
+//! - [`usage`]: evaluation counts from SDKs and server-side evaluation.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -19,3 +20,4 @@ pub mod api;
 pub mod config;
 pub mod net;
 pub mod server;
+pub mod usage;

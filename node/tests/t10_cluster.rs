@@ -236,19 +236,32 @@ fn t14_acknowledged_writes_survive_kill_9() {
     let mut tc = TestCluster::up(1);
     tc.wait_token(1);
     for i in 0..50 {
-        assert_eq!(tc.post(1, "/v1/flags", &bool_flag(&format!("durable-{i}"))).status(), 201);
+        assert_eq!(
+            tc.post(1, "/v1/flags", &bool_flag(&format!("durable-{i}")))
+                .status(),
+            201
+        );
     }
     let r = tc.post(1, "/v1/flags/durable-7/toggle", &json!({"enabled": false}));
     assert_eq!(r.status(), 200);
     tc.cluster.kill(1).unwrap();
     tc.cluster.start(1).unwrap();
-    tc.cluster.wait_node_ready(1, Duration::from_secs(30)).unwrap();
+    tc.cluster
+        .wait_node_ready(1, Duration::from_secs(30))
+        .unwrap();
     let list: Value = tc.get(1, "/v1/flags?limit=1000").json().unwrap();
     assert_eq!(list["flags"].as_array().unwrap().len(), 50);
     let f: Value = tc.get(1, "/v1/flags/durable-7").json().unwrap();
-    assert_eq!((f["enabled"].as_bool(), f["version"].as_u64()), (Some(false), Some(2)));
+    assert_eq!(
+        (f["enabled"].as_bool(), f["version"].as_u64()),
+        (Some(false), Some(2))
+    );
     let audit: Value = tc.get(1, "/v1/audit?limit=1000").json().unwrap();
-    assert_eq!(audit["entries"].as_array().unwrap().len(), 52, "50 creates, 1 toggle, 1 token");
+    assert_eq!(
+        audit["entries"].as_array().unwrap().len(),
+        52,
+        "50 creates, 1 toggle, 1 token"
+    );
 }
 
 #[test]
@@ -256,7 +269,11 @@ fn t15_without_a_quorum_writes_get_503_fast_and_local_reads_work() {
     let mut tc = TestCluster::up_with(3, &["--write-timeout-ms", "1500"]);
     let leader = tc.leader();
     tc.wait_token(leader);
-    assert_eq!(tc.post(leader, "/v1/flags", &bool_flag("before-split")).status(), 201);
+    assert_eq!(
+        tc.post(leader, "/v1/flags", &bool_flag("before-split"))
+            .status(),
+        201
+    );
     for f in tc.followers() {
         tc.cluster.kill(f).unwrap();
     }
@@ -264,9 +281,16 @@ fn t15_without_a_quorum_writes_get_503_fast_and_local_reads_work() {
     let r = tc.post(leader, "/v1/flags", &bool_flag("after-split"));
     assert_eq!(r.status(), 503);
     assert!(r.headers().contains_key("retry-after"));
-    assert!(started.elapsed() < Duration::from_secs(5), "never a hang: took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "never a hang: took {:?}",
+        started.elapsed()
+    );
     let v: Value = r.json().unwrap();
-    assert!(["no_quorum", "write_timeout", "no_leader"].contains(&v["error"].as_str().unwrap()), "{v}");
+    assert!(
+        ["no_quorum", "write_timeout", "no_leader"].contains(&v["error"].as_str().unwrap()),
+        "{v}"
+    );
     let r = tc.get(leader, "/v1/flags/before-split");
     assert_eq!(r.status(), 503, "a linearizable read needs a quorum");
     let r = tc.get(leader, "/v1/flags/before-split?consistency=local");

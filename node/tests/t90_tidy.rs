@@ -29,5 +29,8 @@ fn t90_every_crate_lib_has_a_summary() {
             missing.push(lib.display().to_string());
         }
     }
-    assert!(missing.is_empty(), "lib.rs without a //! summary: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "lib.rs without a //! summary: {missing:?}"
+    );
 }

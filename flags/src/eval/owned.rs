@@ -44,12 +44,29 @@ pub struct EvaluationDetail {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OwnedReason {
+    /// `{"kind":"OFF"}`: the flag is disabled.
     Off,
+    /// `{"kind":"TARGET_MATCH"}`: the context key is individually targeted.
     TargetMatch,
-    RuleMatch { rule_index: usize, rule_id: String },
-    PrerequisiteFailed { prerequisite: String },
+    /// `{"kind":"RULE_MATCH","rule_index":0,"rule_id":"r1"}`.
+    RuleMatch {
+        /// The rule's position in `rules` when evaluated.
+        rule_index: usize,
+        /// The rule's stable id.
+        rule_id: String,
+    },
+    /// `{"kind":"PREREQUISITE_FAILED","prerequisite":"other-flag"}`.
+    PrerequisiteFailed {
+        /// The key of the first prerequisite that did not pass.
+        prerequisite: String,
+    },
+    /// `{"kind":"FALLTHROUGH"}`: no target or rule matched.
     Fallthrough,
-    Error { error_kind: ErrorKind },
+    /// `{"kind":"ERROR","error_kind":"FLAG_NOT_FOUND"}`.
+    Error {
+        /// What went wrong.
+        error_kind: ErrorKind,
+    },
 }
 
 impl Detail<'_> {
@@ -186,8 +203,10 @@ mod tests {
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(
             v,
-            json!({"key": "nope", "value": null, "variation": null, "variation_name": null,
-                   "reason": {"kind": "ERROR", "error_kind": "FLAG_NOT_FOUND"}, "in_rollout": false})
+            json!({
+                "key": "nope", "value": null, "variation": null, "variation_name": null,
+                "reason": {"kind": "ERROR", "error_kind": "FLAG_NOT_FOUND"}, "in_rollout": false,
+            })
         );
         assert_eq!(serde_json::from_value::<EvaluationDetail>(v).unwrap(), d);
     }

@@ -5,6 +5,8 @@
 //! keeps a lookup to a short scan instead of a walk through a 600-byte tree
 //! node and a heap string per comparison (evaluation benchmarks over 1M
 //! contexts were dominated by those cache misses).
+//!
+//! As JSON, an attribute whose value is `null` is treated as absent.
 
 use std::fmt;
 
@@ -124,8 +126,9 @@ impl<'de> Visitor<'de> for AttributesVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
         let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-        while let Some(entry) = map.next_entry::<String, AttrValue>()? {
-            entries.push(entry);
+        // `null` means "not set" (SDKs send it for empty fields): drop it.
+        while let Some((name, value)) = map.next_entry::<String, Option<AttrValue>>()? {
+            entries.extend(value.map(|v| (name, v)));
         }
         Ok(entries.into_iter().collect())
     }
@@ -160,6 +163,27 @@ mod tests {
             assert_eq!(many.get(n), Some(&AttrValue::Number(i as f64)));
         }
         assert_eq!(many.get("attr-x"), None);
+    }
+
+    #[test]
+    fn contexts_round_trip_through_json_and_drop_nulls() {
+        let json = serde_json::json!({
+            "key": "u1", "country": "NZ", "age": 42.0, "beta": true,
+            "groups": ["a", "b"], "nickname": null,
+        });
+        let ctx: crate::model::Context = serde_json::from_value(json).unwrap();
+        assert_eq!(ctx.key, "u1");
+        assert_eq!(ctx.attributes.len(), 4);
+        assert_eq!(ctx.attributes.get("nickname"), None);
+        assert_eq!(
+            ctx.attributes.get("country"),
+            Some(&AttrValue::String("NZ".into()))
+        );
+        let back = serde_json::to_value(&ctx).unwrap();
+        let expected = serde_json::json!({
+            "key": "u1", "age": 42.0, "beta": true, "country": "NZ", "groups": ["a", "b"],
+        });
+        assert_eq!(back, expected);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, Caller};
 use super::flags::ReadQuery;
 use super::{AppState, consistency_headers};
+use crate::usage::MetricsReport;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/evaluate", post(evaluate))
@@ -27,6 +28,23 @@ struct Body {
     flag: Option<String>,
     #[serde(default)]
     context: Context,
+}
+
+/// Server-side evaluations count like an SDK's.
+pub fn server_report<'a>(
+    details: impl IntoIterator<Item = (&'a str, &'a EvaluationDetail)>,
+) -> MetricsReport {
+    let mut report = MetricsReport::default();
+    for (key, d) in details {
+        let counts = report.flags.entry(key.to_owned()).or_default();
+        match d.variation {
+            Some(v) if !matches!(d.reason, vexil_flags::OwnedReason::Error { .. }) => {
+                *counts.variations.entry(v).or_default() += 1
+            }
+            _ => counts.errors += 1,
+        }
+    }
+    report
 }
 
 async fn evaluate(
@@ -65,6 +83,9 @@ async fn evaluate(
                     )
                 })
                 .collect();
+            state
+                .usage
+                .add(&server_report(all.iter().map(|(k, d)| (*k, d))), &st.flags);
             Ok((headers, Json(json!({ "flags": all }))).into_response())
         }
     }

@@ -8,8 +8,11 @@ pub mod evaluate;
 pub mod extract;
 pub mod flags;
 pub mod health;
+pub mod sdk;
 pub mod segments;
+pub mod stream;
 pub mod tokens;
+pub mod usage_api;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +42,11 @@ pub struct AppInner {
     /// Writes are refused below this much free space, so the store never
     /// hits ENOSPC in the middle of a Raft append.
     pub min_free_bytes: u64,
+    /// Events a stream subscriber may have queued before it is dropped.
+    pub feed_buffer: usize,
+    pub feed_stats: Arc<stream::FeedStats>,
+    /// Evaluation counts from SDKs and server-side evaluation.
+    pub usage: Arc<crate::usage::Usage>,
 }
 
 impl std::ops::Deref for AppState {
@@ -76,10 +84,15 @@ pub fn consistency_headers(mode: Consistency, applied: u64) -> [(&'static str, H
 
 impl AppState {
     pub fn new(raft: RaftNode, data_dir: Option<PathBuf>, min_free_bytes: u64) -> Self {
+        let usage = Arc::new(crate::usage::Usage::new(raft.config().clock.clone()));
+        let feed_buffer = raft.config().feed.per_subscriber;
         AppState(Arc::new(AppInner {
             raft,
             data_dir,
             min_free_bytes,
+            feed_buffer,
+            feed_stats: Arc::new(stream::FeedStats::default()),
+            usage,
         }))
     }
 
@@ -203,6 +216,9 @@ pub fn router(state: AppState) -> Router {
         .merge(tokens::router())
         .merge(cluster::router())
         .merge(evaluate::router())
+        .merge(stream::router())
+        .merge(sdk::router())
+        .merge(usage_api::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -1,0 +1,160 @@
+//! `GET /v1/stream`: the change feed as Server-Sent Events, from this node's
+//! own applied state (followers never ask the leader).
+//!
+//! The first event is `snapshot` (every flag and segment, `id:` the applied
+//! index). Then one `change` event per committed change, `id:` its log index.
+//! A reconnect with `Last-Event-ID` resumes from the feed's ring buffer, or
+//! gets a fresh snapshot when the id is too old or unknown. A comment goes
+//! out every 15 s so proxies keep idle streams open.
+//!
+//! Each subscriber has a bounded queue. A [`pump`] task moves events from the
+//! node's broadcast into it; a subscriber whose queue is full, or who fell
+//! behind the broadcast, is dropped (it reconnects and resumes), so one slow
+//! client never grows the node's memory.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures::Stream;
+use tokio::sync::{broadcast, mpsc};
+use vexil_flags::wire::{ChangeEvent, StateSnapshot};
+use vexil_raft::Role;
+use vexil_raft::state::{FeedEvent, Shared, Start};
+
+use super::AppState;
+use super::error::ApiResult;
+use super::extract::Caller;
+
+/// How often an idle stream gets a keep-alive comment.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long a reconnect from a newer node waits for this node to catch up.
+const CATCH_UP: Duration = Duration::from_secs(5);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/stream", get(stream))
+}
+
+/// Counters for the feed, shown in `/metrics`.
+#[derive(Debug, Default)]
+pub struct FeedStats {
+    /// Subscribers dropped for falling behind.
+    pub dropped: AtomicU64,
+}
+
+/// What the SSE body sends.
+#[derive(Debug)]
+pub enum Item {
+    Snapshot(StateSnapshot),
+    Change(Arc<ChangeEvent>),
+}
+
+fn last_event_id(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Moves one subscription's events into a queue of `capacity`. The queue
+/// closes when the subscriber falls behind (its queue is full, or the
+/// broadcast lapped it) or goes away.
+pub fn pump(
+    shared: Arc<Shared>,
+    last_event_id: Option<u64>,
+    capacity: usize,
+    stats: Arc<FeedStats>,
+) -> mpsc::Receiver<Item> {
+    let (tx, rx) = mpsc::channel(capacity.max(2));
+    let sub = shared.subscribe(last_event_id);
+    let mut events = sub.rx;
+    let first: Vec<Item> = match sub.start {
+        Start::Snapshot(s) => vec![Item::Snapshot(s)],
+        Start::Resume(evs) => evs.into_iter().map(Item::Change).collect(),
+    };
+    tokio::spawn(async move {
+        for item in first {
+            if tx.send(item).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let item = match events.recv().await {
+                Ok(FeedEvent::Change(e)) => Item::Change(e),
+                // The state was replaced wholesale: start this client over.
+                Ok(FeedEvent::Reset) => Item::Snapshot(shared.read().snapshot()),
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            match tx.try_send(item) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+            }
+        }
+    });
+    rx
+}
+
+fn to_event(item: Item) -> Event {
+    match item {
+        Item::Snapshot(s) => Event::default()
+            .event("snapshot")
+            .id(s.id.to_string())
+            .json_data(&s)
+            .unwrap_or_else(|_| Event::default().comment("unserializable snapshot")),
+        Item::Change(c) => Event::default()
+            .event("change")
+            .id(c.id.to_string())
+            .json_data(&*c)
+            .unwrap_or_else(|_| Event::default().comment("unserializable change")),
+    }
+}
+
+/// Turns a pumped queue into an SSE body stream.
+pub fn sse_stream(rx: mpsc::Receiver<Item>) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((Ok(to_event(item)), rx))
+    })
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    caller.require(Role::Sdk)?;
+    let last = last_event_id(&headers);
+    // A client coming from a node that is ahead of us waits (briefly) for
+    // this node to catch up, rather than going back in time.
+    if let Some(id) = last.filter(|id| *id > state.applied()) {
+        state.raft.wait_applied(id, CATCH_UP).await;
+    }
+    let rx = pump(
+        state.raft.shared().clone(),
+        last,
+        state.feed_buffer,
+        state.feed_stats.clone(),
+    );
+    let sse = Sse::new(sse_stream(rx))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"));
+    Ok((
+        [("x-accel-buffering", "no"), ("cache-control", "no-cache")],
+        sse,
+    )
+        .into_response())
+}

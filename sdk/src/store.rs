@@ -1,0 +1,249 @@
+//! The local copy of every flag and segment, and the rules for changing it.
+//!
+//! State carries the Raft log index it is at (`id`). A change event applies
+//! only if its `prev_id` is at or below our `id`: then no change between
+//! the two exists that we have not seen. Otherwise there is a gap and the
+//! stream is restarted from our `id`. Events at or below `id` are
+//! duplicates and are skipped; snapshots older than our state are ignored.
+
+use std::collections::BTreeMap;
+use std::sync::{RwLock, RwLockReadGuard};
+
+use tokio::sync::broadcast;
+use vexil_flags::FlagSet;
+use vexil_flags::wire::{Change, ChangeEvent, StateSnapshot};
+
+use crate::client::FlagChange;
+
+/// The state evaluation reads.
+#[derive(Debug, Default)]
+pub(crate) struct Local {
+    pub flags: FlagSet,
+    /// The log index this state is at.
+    pub id: u64,
+    /// False until a snapshot (from a node or the cache) arrived.
+    pub loaded: bool,
+}
+
+/// What applying a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Applied {
+    Applied,
+    /// Already included in our state.
+    Duplicate,
+    /// An earlier change is missing: resynchronise.
+    Gap,
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    local: RwLock<Local>,
+    changes: broadcast::Sender<FlagChange>,
+}
+
+fn versions(set: &FlagSet) -> BTreeMap<String, u64> {
+    set.flags()
+        .map(|f| (f.key().to_owned(), f.flag().version))
+        .collect()
+}
+
+impl Store {
+    pub(crate) fn new() -> Store {
+        Store {
+            local: RwLock::new(Local::default()),
+            changes: broadcast::channel(1024).0,
+        }
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Local> {
+        self.local.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<FlagChange> {
+        self.changes.subscribe()
+    }
+
+    pub(crate) fn id(&self) -> Option<u64> {
+        let l = self.read();
+        l.loaded.then_some(l.id)
+    }
+
+    /// Replaces the whole state, unless ours is newer. Returns whether it did.
+    pub(crate) fn replace(&self, snap: StateSnapshot) -> bool {
+        let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
+        if local.loaded && snap.id < local.id {
+            return false;
+        }
+        let before = versions(&local.flags);
+        let flags = FlagSet::from_parts(
+            snap.flags.iter().map(|f| (**f).clone()).collect(),
+            snap.segments.iter().map(|s| (**s).clone()).collect(),
+        );
+        let after = versions(&flags);
+        *local = Local {
+            flags,
+            id: snap.id,
+            loaded: true,
+        };
+        drop(local);
+        for (key, v) in &after {
+            if before.get(key) != Some(v) {
+                let _ = self.changes.send(FlagChange {
+                    key: key.clone(),
+                    version: Some(*v),
+                    id: snap.id,
+                });
+            }
+        }
+        for key in before.keys().filter(|k| !after.contains_key(*k)) {
+            let _ = self.changes.send(FlagChange {
+                key: key.clone(),
+                version: None,
+                id: snap.id,
+            });
+        }
+        true
+    }
+
+    /// Applies one change event (see the module docs).
+    pub(crate) fn apply(&self, ev: &ChangeEvent) -> Applied {
+        let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
+        if !local.loaded {
+            return Applied::Gap;
+        }
+        if ev.id <= local.id {
+            return Applied::Duplicate;
+        }
+        if ev.prev_id > local.id {
+            return Applied::Gap;
+        }
+        let notice = match &ev.change {
+            Change::FlagUpsert { flag } => {
+                local.flags.upsert_flag(flag.clone());
+                Some(FlagChange {
+                    key: flag.key.clone(),
+                    version: Some(flag.version),
+                    id: ev.id,
+                })
+            }
+            Change::FlagDelete { key } => {
+                local.flags.remove_flag(key);
+                Some(FlagChange {
+                    key: key.clone(),
+                    version: None,
+                    id: ev.id,
+                })
+            }
+            // A segment change can change any flag's result; it is not a
+            // flag change of its own.
+            Change::SegmentUpsert { segment } => {
+                local.flags.upsert_segment(segment.clone());
+                None
+            }
+            Change::SegmentDelete { key } => {
+                local.flags.remove_segment(key);
+                None
+            }
+        };
+        local.id = ev.id;
+        drop(local);
+        if let Some(n) = notice {
+            let _ = self.changes.send(n);
+        }
+        Applied::Applied
+    }
+
+    /// The whole state, for the cache file.
+    pub(crate) fn snapshot(&self) -> Option<StateSnapshot> {
+        let local = self.read();
+        if !local.loaded {
+            return None;
+        }
+        let mut flags: Vec<_> = local.flags.flags().map(|f| f.flag().clone()).collect();
+        flags.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut segments: Vec<_> = local
+            .flags
+            .segments()
+            .map(|s| s.segment().clone())
+            .collect();
+        segments.sort_by(|a, b| a.key.cmp(&b.key));
+        Some(StateSnapshot {
+            id: local.id,
+            flags,
+            segments,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use vexil_flags::Flag;
+
+    fn flag(key: &str, version: u64) -> Arc<Flag> {
+        let mut f: Flag = serde_json::from_value(serde_json::json!({
+            "key": key, "kind": "boolean", "variations": [{"value": true}, {"value": false}],
+            "off_variation": 1, "fallthrough": {"variation": 0}, "enabled": true
+        }))
+        .unwrap();
+        f.version = version;
+        Arc::new(f)
+    }
+
+    fn upsert(id: u64, prev_id: u64, key: &str, v: u64) -> ChangeEvent {
+        ChangeEvent {
+            id,
+            prev_id,
+            change: Change::FlagUpsert { flag: flag(key, v) },
+        }
+    }
+
+    #[test]
+    fn changes_apply_in_order_and_gaps_are_caught() {
+        let store = Store::new();
+        let mut rx = store.subscribe();
+        assert_eq!(
+            store.apply(&upsert(5, 0, "a", 1)),
+            Applied::Gap,
+            "nothing before a snapshot"
+        );
+        assert!(store.replace(StateSnapshot {
+            id: 10,
+            flags: vec![flag("a", 1)],
+            segments: vec![]
+        }));
+        assert_eq!(rx.try_recv().unwrap().key, "a");
+        assert_eq!(store.apply(&upsert(9, 3, "a", 9)), Applied::Duplicate);
+        assert_eq!(
+            store.apply(&upsert(12, 8, "a", 2)),
+            Applied::Applied,
+            "prev 8 <= 10: nothing missed"
+        );
+        assert_eq!(
+            store.apply(&upsert(15, 13, "a", 3)),
+            Applied::Gap,
+            "change 13 is missing"
+        );
+        assert_eq!(store.apply(&upsert(15, 12, "a", 3)), Applied::Applied);
+        assert_eq!(store.id(), Some(15));
+        assert_eq!(store.read().flags.get_flag("a").unwrap().flag().version, 3);
+        assert!(
+            !store.replace(StateSnapshot {
+                id: 14,
+                flags: vec![],
+                segments: vec![]
+            }),
+            "older snapshot ignored"
+        );
+        assert!(store.read().flags.get_flag("a").is_some());
+        let del = ChangeEvent {
+            id: 16,
+            prev_id: 15,
+            change: Change::FlagDelete { key: "a".into() },
+        };
+        assert_eq!(store.apply(&del), Applied::Applied);
+        assert!(store.read().flags.get_flag("a").is_none());
+    }
+}
