@@ -1,6 +1,28 @@
 //! Deterministic simulation of Vexil clusters under faults (turmoil).
 //!
-//! The real node code (raft/, node/'s routers and server) runs on a
-//! simulated network with in-memory stores; partitions, crashes and delays
-//! are drawn from one seed, and every run's history is checked against
-//! Vexil's invariants.
+//! The real node code (`vexil_node::server::run`, its axum routers, raft/,
+//! the SDK) runs on turmoil's simulated network with in-memory stores that
+//! survive simulated crashes. Partitions, crashes and delays are drawn from
+//! one seed; every run's history is checked against Vexil's invariants, and
+//! a failure prints the command that replays it.
+//!
+//! # Layout
+//! - [`net`]: turmoil's TCP as the node's listener/dialer and the SDK's connector.
+//! - [`cluster`]: the simulated nodes and their crash-proof disks.
+//! - [`faults`]: the seeded fault schedule.
+//! - [`workload`]: writers, linearizable readers, SDK subscribers, the
+//!   liveness probe.
+//! - [`history`]: what clients did and saw.
+//! - [`check`]: the invariants.
+//! - [`scenario`]: one seeded run, end to end.
+
+pub mod api;
+pub mod check;
+pub mod cluster;
+pub mod faults;
+pub mod history;
+pub mod net;
+pub mod scenario;
+pub mod workload;
+
+pub use scenario::{Options, Report, run};

@@ -15,6 +15,9 @@
 //! - [`set`]: `FlagSet`, the compiled collection of flags and segments.
 //! - [`wire`]: the change-feed shapes (snapshot, change events) shared by the
 //!   server's stream and the SDK.
+//! - [`openfeature`]: how a result reads in OpenFeature terms (reason, error
+//!   code, variant, metadata, when a targeting key is needed), shared by the
+//!   OFREP endpoints and the Rust OpenFeature provider.
 //! - `stackbuf`: a fixed stack buffer so number and semver formatting never allocate.
 //!
 //! # Rollout bucketing
@@ -46,6 +49,7 @@ pub mod bucket;
 pub mod compile;
 pub mod eval;
 pub mod model;
+pub mod openfeature;
 pub mod set;
 mod stackbuf;
 pub mod validate;

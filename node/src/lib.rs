@@ -13,6 +13,7 @@
 //! - [`api`]: one module per API area, each returning its routes.
 //! - [`net`]: dialing, the peer RPC client (our Raft transport) and server.
 //! - [`usage`]: evaluation counts from SDKs and server-side evaluation.
+//! - [`ui`]: the admin UI's static files, embedded and served at `/`.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -20,4 +21,5 @@ pub mod api;
 pub mod config;
 pub mod net;
 pub mod server;
+pub mod ui;
 pub mod usage;

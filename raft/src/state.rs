@@ -94,6 +94,8 @@ pub struct FeedConfig {
     pub ring: usize,
     /// Events a subscriber may fall behind before it is dropped.
     pub per_subscriber: usize,
+    /// How often an idle stream gets a keep-alive comment.
+    pub keep_alive: std::time::Duration,
 }
 
 impl Default for FeedConfig {
@@ -101,6 +103,7 @@ impl Default for FeedConfig {
         FeedConfig {
             ring: 4096,
             per_subscriber: 1024,
+            keep_alive: std::time::Duration::from_secs(15),
         }
     }
 }

@@ -283,6 +283,25 @@ impl Client {
             .collect()
     }
 
+    /// Every flag's version in the local copy.
+    pub fn flag_versions(&self) -> BTreeMap<String, u64> {
+        let local = self.inner.store.read();
+        local
+            .flags
+            .flags()
+            .map(|f| (f.key().to_owned(), f.flag().version))
+            .collect()
+    }
+
+    /// Runs `f` on the local flags and segments under the store's read lock
+    /// (keep it short); `None` before any state has loaded. The OpenFeature
+    /// provider needs the flag itself, not only a result.
+    #[cfg(feature = "openfeature")]
+    pub(crate) fn with_flags<R>(&self, f: impl FnOnce(&vexil_flags::FlagSet) -> R) -> Option<R> {
+        let local = self.inner.store.read();
+        local.loaded.then(|| f(&local.flags))
+    }
+
     /// The node URL the client last streamed from.
     pub fn current_node(&self) -> String {
         let i = self.inner.current.load(Ordering::Relaxed);

@@ -30,6 +30,8 @@
 //! - `http`: a small HTTP client over a pluggable connector.
 //! - `cache`: the last-known-good file, written atomically and checksummed.
 //! - `metrics`: evaluation counts, flushed to `POST /v1/sdk/metrics`.
+//! - `openfeature` (cargo feature `openfeature`): an OpenFeature provider
+//!   over the client, evaluating locally.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -38,12 +40,16 @@ pub mod client;
 pub mod config;
 mod http;
 mod metrics;
+#[cfg(feature = "openfeature")]
+pub mod openfeature;
 mod store;
 mod sync;
 
 pub use client::{Client, Evaluation, FlagChange, Status};
 pub use config::{Builder, ConfigError};
 pub use http::{Connector, TcpConnector};
+#[cfg(feature = "openfeature")]
+pub use openfeature::VexilProvider;
 
 /// The stream type a [`Connector`] returns.
 pub mod client_io {

@@ -185,6 +185,7 @@ async fn stream_once(inner: &Inner, url: &str) -> Outcome {
             Err(e) => return end(got_any, e.to_string()),
         };
         got_any = true;
+        tracing::trace!(sdk = %inner.config.urls[0], node = %url, event = %ev.event, id = %ev.id, local = ?inner.store.id(), "event");
         match ev.event.as_str() {
             "snapshot" => match serde_json::from_str::<StateSnapshot>(&ev.data) {
                 Ok(snap) => {
@@ -266,6 +267,8 @@ pub(crate) async fn run(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) 
     let mut node = rng.random_range(0..urls.len());
     let mut backoff = Backoff::new(inner.config.backoff_initial, inner.config.backoff_max);
     let mut failed_in_row = 0usize;
+    // Stream failures in a row on nodes whose polling endpoint worked.
+    let mut polled_only = 0usize;
     loop {
         let url = &urls[node];
         inner.current.store(node, Ordering::Relaxed);
@@ -274,23 +277,33 @@ pub(crate) async fn run(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) 
             _ = shutdown.wait_for(|s| *s) => return,
             o = stream_once(&inner, url) => o,
         };
+        tracing::debug!(sdk = %urls[0], node = %url, ?outcome, local = ?inner.store.id(), "stream attempt ended");
         let wait = match outcome {
             Outcome::Gap => continue,
             Outcome::Served(reason) => {
+                // It worked until now: reconnect promptly (to the next node);
+                // the status turns stale only if that fails.
                 failed_in_row = 0;
+                polled_only = 0;
                 backoff.reset();
                 tracing::info!(node = %url, %reason, "stream ended; moving to the next node");
-                mark_down(&inner, reason, false);
                 backoff.wait(&mut rng)
             }
             Outcome::Failed(reason) => {
                 failed_in_row += 1;
                 match poll_once(&inner, url).await {
                     Ok(()) => {
-                        // The node answers but its stream does not: poll it.
                         mark_ready(&inner);
                         failed_in_row = 0;
-                        inner.config.poll_interval
+                        polled_only += 1;
+                        // Streams keep failing where polling works (a proxy
+                        // that buffers SSE, say): poll on schedule, and try
+                        // streaming again at each poll.
+                        if polled_only >= 3 {
+                            inner.config.poll_interval
+                        } else {
+                            backoff.wait(&mut rng)
+                        }
                     }
                     Err(_) => {
                         tracing::debug!(node = %url, %reason, "node unavailable");

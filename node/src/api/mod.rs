@@ -8,10 +8,12 @@ pub mod evaluate;
 pub mod extract;
 pub mod flags;
 pub mod health;
+pub mod ofrep;
 pub mod sdk;
 pub mod segments;
 pub mod stream;
 pub mod tokens;
+pub mod ui_support;
 pub mod usage_api;
 
 use std::path::PathBuf;
@@ -47,6 +49,16 @@ pub struct AppInner {
     pub feed_stats: Arc<stream::FeedStats>,
     /// Evaluation counts from SDKs and server-side evaluation.
     pub usage: Arc<crate::usage::Usage>,
+    /// Test-only fault injection (never set by the binary): proves that the
+    /// simulation's checkers catch the bugs they claim to.
+    pub faults: Faults,
+}
+
+/// Deliberate bugs a test can switch on at run time.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Serve "linearizable" reads from this replica without a read barrier.
+    pub stale_reads: std::sync::atomic::AtomicBool,
 }
 
 impl std::ops::Deref for AppState {
@@ -93,6 +105,7 @@ impl AppState {
             feed_buffer,
             feed_stats: Arc::new(stream::FeedStats::default()),
             usage,
+            faults: Faults::default(),
         }))
     }
 
@@ -108,7 +121,11 @@ impl AppState {
 
     /// Waits until this node may serve a read in `mode`.
     pub async fn before_read(&self, mode: Consistency) -> ApiResult<()> {
-        if mode == Consistency::Linearizable {
+        let injected = self
+            .faults
+            .stale_reads
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if mode == Consistency::Linearizable && !injected {
             self.raft.read_barrier().await?;
         }
         Ok(())
@@ -219,8 +236,12 @@ pub fn router(state: AppState) -> Router {
         .merge(stream::router())
         .merge(sdk::router())
         .merge(usage_api::router())
+        .merge(ofrep::router())
+        .merge(ui_support::router())
+        .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(ui_support::WriteTimingLayer::new())
         .with_state(state)
 }

@@ -33,7 +33,7 @@ use super::AppState;
 use super::error::ApiResult;
 use super::extract::Caller;
 
-/// How often an idle stream gets a keep-alive comment.
+/// The default keep-alive interval (the node's is `FeedConfig::keep_alive`).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a reconnect from a newer node waits for this node to catch up.
 const CATCH_UP: Duration = Duration::from_secs(5);
@@ -140,8 +140,10 @@ async fn stream(
     caller.require(Role::Sdk)?;
     let last = last_event_id(&headers);
     // A client coming from a node that is ahead of us waits (briefly) for
-    // this node to catch up, rather than going back in time.
-    if let Some(id) = last.filter(|id| *id > state.applied()) {
+    // this node to catch up, rather than going back in time; an id this node
+    // has not even seen committed gets a fresh snapshot at once.
+    let committed = state.raft.status().commit_index.unwrap_or(0);
+    if let Some(id) = last.filter(|id| *id > state.applied() && *id <= committed) {
         state.raft.wait_applied(id, CATCH_UP).await;
     }
     let rx = pump(
@@ -150,8 +152,9 @@ async fn stream(
         state.feed_buffer,
         state.feed_stats.clone(),
     );
-    let sse = Sse::new(sse_stream(rx))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"));
+    let every = state.raft.config().feed.keep_alive;
+    let sse =
+        Sse::new(sse_stream(rx)).keep_alive(KeepAlive::new().interval(every).text("keep-alive"));
     Ok((
         [("x-accel-buffering", "no"), ("cache-control", "no-cache")],
         sse,

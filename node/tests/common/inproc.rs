@@ -22,6 +22,10 @@ pub struct Node {
 
 impl Node {
     pub async fn start() -> Node {
+        Self::start_with(vexil_raft::state::FeedConfig::default()).await
+    }
+
+    pub async fn start_with(feed: vexil_raft::state::FeedConfig) -> Node {
         let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let member = Member {
@@ -32,6 +36,7 @@ impl Node {
         let mut raft = RaftConfig::new(1, member);
         raft.heartbeat = Duration::from_millis(50);
         raft.election_timeout = (Duration::from_millis(150), Duration::from_millis(300));
+        raft.feed = feed;
         let opts = RunOptions {
             raft,
             engine: Arc::new(MemEngine::new()),

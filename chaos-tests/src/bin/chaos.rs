@@ -1,0 +1,87 @@
+//! `vexil-chaos`: run many seeds of the simulation (long soaks).
+//!
+//! ```text
+//! vexil-chaos --seeds 1000            # seeds 0..1000
+//! vexil-chaos --seed 4242             # replay one seed, printing its faults
+//! ```
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vexil-chaos",
+    about = "Seeded fault-injection runs of a simulated Vexil cluster"
+)]
+struct Cli {
+    /// Run exactly this seed and print its fault trace.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of seeds to run.
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    /// First seed.
+    #[arg(long, default_value_t = 0)]
+    start: u64,
+    /// Write the run's history and fault trace here (with --seed), to diff
+    /// two runs.
+    #[arg(long)]
+    dump: Option<std::path::PathBuf>,
+    /// Cluster size (3 or 5).
+    #[arg(long, default_value_t = 3)]
+    nodes: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let seeds: Vec<u64> = match cli.seed {
+        Some(s) => vec![s],
+        None => (cli.start..cli.start + cli.seeds).collect(),
+    };
+    let started = Instant::now();
+    let (mut passed, mut ops) = (0u64, 0usize);
+    for seed in seeds {
+        let mut opts = vexil_chaos_tests::Options::new(seed);
+        opts.nodes = cli.nodes;
+        let report = vexil_chaos_tests::run(&opts);
+        ops += report.ops;
+        if let Some(path) = &cli.dump {
+            let text = report.fingerprint.replace("},{", "},\n{");
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("cannot write {}: {e}", path.display());
+            }
+        }
+        if cli.seed.is_some() {
+            for line in &report.faults {
+                println!("{line}");
+            }
+        }
+        if !report.violations.is_empty() {
+            eprintln!("seed {seed} FAILED:");
+            for v in &report.violations {
+                eprintln!("  - {v}");
+            }
+            eprintln!("replay: {}", report.replay());
+            return ExitCode::FAILURE;
+        }
+        passed += 1;
+        if passed % 10 == 0 || cli.seed.is_some() {
+            println!(
+                "{passed} seeds passed ({ops} operations, {:.0?}); last: seed {seed}, {} acked writes, {} terms",
+                started.elapsed(),
+                report.acked_writes,
+                report.terms
+            );
+        }
+    }
+    println!("all {passed} seeds passed in {:.0?}", started.elapsed());
+    ExitCode::SUCCESS
+}

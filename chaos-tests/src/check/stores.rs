@@ -1,0 +1,164 @@
+//! Checks over the nodes' stores: agreement on what each log index did, and
+//! the audit log's completeness and replay.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use vexil_raft::keys;
+use vexil_raft::records::{AuditEntry, VersionEntry};
+use vexil_storage::{Cf, Engine};
+
+use super::Violation;
+use super::linear::Truth;
+use crate::history::Obs;
+
+fn dump(engine: &dyn Engine, cf: Cf) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let _ = engine.export(&[cf], &mut |_, k, v| {
+        out.insert(k.to_vec(), v.to_vec());
+        Ok(true)
+    });
+    out
+}
+
+/// What each applied log index did: its request id (every command records
+/// one) and its audit entry, if it changed anything.
+fn applied_entries(engine: &dyn Engine) -> BTreeMap<u64, (Option<Vec<u8>>, Option<Vec<u8>>)> {
+    let mut out: BTreeMap<u64, (Option<Vec<u8>>, Option<Vec<u8>>)> = BTreeMap::new();
+    for (k, v) in dump(engine, Cf::Meta) {
+        if k.first() == Some(&keys::META_REQUEST_INDEX) {
+            if let Some(i) = keys::trailing_u64(&k) {
+                out.entry(i).or_default().0 = Some(v);
+            }
+        }
+    }
+    for (k, v) in dump(engine, Cf::Audit) {
+        if k.first() == Some(&keys::AUDIT_ENTRY) {
+            if let Some(i) = keys::trailing_u64(&k) {
+                out.entry(i).or_default().1 = Some(v);
+            }
+        }
+    }
+    out
+}
+
+/// No two nodes applied different commands (or audited differently) at the
+/// same index.
+pub fn agreement(engines: &BTreeMap<u64, &dyn Engine>) -> Vec<Violation> {
+    let all: Vec<(u64, BTreeMap<u64, _>)> = engines
+        .iter()
+        .map(|(id, e)| (*id, applied_entries(*e)))
+        .collect();
+    let mut out = Vec::new();
+    for (i, (a, ea)) in all.iter().enumerate() {
+        for (b, eb) in all.iter().skip(i + 1) {
+            for (index, x) in ea {
+                if let Some(y) = eb.get(index) {
+                    let both = |p: &Option<Vec<u8>>, q: &Option<Vec<u8>>| {
+                        p.is_some() && q.is_some() && p != q
+                    };
+                    if both(&x.0, &y.0) || both(&x.1, &y.1) {
+                        out.push(Violation(format!(
+                            "nodes {a} and {b} applied different entries at index {index}"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn obs(v: &VersionEntry) -> Option<Obs> {
+    let s = v.state.as_ref()?;
+    Some(Obs {
+        version: v.version,
+        description: s
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        enabled: s.get("enabled").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+/// Every flag's committed history, from one node's store.
+pub fn truth(engine: &dyn Engine) -> BTreeMap<String, Truth> {
+    let mut out: BTreeMap<String, Truth> = BTreeMap::new();
+    for (k, v) in dump(engine, Cf::History) {
+        if k.first() != Some(&keys::HISTORY_FLAG) {
+            continue;
+        }
+        let Ok(entry) = serde_json::from_slice::<VersionEntry>(&v) else {
+            continue;
+        };
+        let Some(end) = k.len().checked_sub(9) else {
+            continue;
+        };
+        let key = String::from_utf8_lossy(&k[1..end]).into_owned();
+        out.entry(key)
+            .or_default()
+            .insert(entry.version, obs(&entry));
+    }
+    out
+}
+
+/// The audit log has exactly one entry per committed flag version, and
+/// replaying it (each entry's `after`, in id order) gives the current flags.
+pub fn audit(engine: &dyn Engine) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut per_version: BTreeMap<(String, u64), usize> = BTreeMap::new();
+    let mut replay: BTreeMap<String, Value> = BTreeMap::new();
+    for (k, v) in dump(engine, Cf::Audit) {
+        if k.first() != Some(&keys::AUDIT_ENTRY) {
+            continue;
+        }
+        let Ok(e) = serde_json::from_slice::<AuditEntry>(&v) else {
+            out.push(Violation("undecodable audit entry".into()));
+            continue;
+        };
+        let Some(key) = e.target.strip_prefix("flag:") else {
+            continue;
+        };
+        *per_version
+            .entry((key.to_owned(), e.version.unwrap_or(0)))
+            .or_default() += 1;
+        match e.after {
+            Some(after) => replay.insert(key.to_owned(), after),
+            None => replay.remove(key),
+        };
+    }
+    for (key, versions) in truth(engine) {
+        for v in versions.keys() {
+            match per_version.get(&(key.clone(), *v)) {
+                Some(1) => {}
+                n => out.push(Violation(format!(
+                    "flag {key} version {v} has {} audit entries",
+                    n.copied().unwrap_or(0)
+                ))),
+            }
+        }
+    }
+    let current: BTreeMap<String, Value> = dump(engine, Cf::Flags)
+        .into_iter()
+        .filter_map(|(k, v)| Some((String::from_utf8(k).ok()?, serde_json::from_slice(&v).ok()?)))
+        .collect();
+    if current != replay {
+        out.push(Violation(format!(
+            "replaying the audit log gives {} flags, the store holds {} (or their contents differ)",
+            replay.len(),
+            current.len()
+        )));
+    }
+    out
+}
+
+/// A digest of the flags and segments, to compare nodes.
+pub fn state_digest(engine: &dyn Engine) -> (usize, u64) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let flags = dump(engine, Cf::Flags);
+    flags.hash(&mut h);
+    dump(engine, Cf::Segments).hash(&mut h);
+    (flags.len(), h.finish())
+}

@@ -1,0 +1,254 @@
+//! The clients: writers, linearizable readers and SDK subscribers. Every
+//! random choice comes from a generator seeded from the run's seed.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::Method;
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::api::{Api, Reply};
+use crate::cluster::url;
+use crate::history::{History, Kind, Obs, Op, Outcome, now};
+
+/// Workload shape.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub nodes: u64,
+    pub keys: usize,
+    /// Clients stop starting operations after this much simulated time.
+    pub until: Duration,
+}
+
+fn obs(body: &Value) -> Option<Obs> {
+    Some(Obs {
+        version: body.get("version")?.as_u64()?,
+        description: body
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        enabled: body
+            .get("enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+fn flag(key: &str, description: &str) -> Value {
+    json!({
+        "key": key, "kind": "boolean", "description": description,
+        "variations": [{"value": true}, {"value": false}],
+        "off_variation": 1, "fallthrough": {"variation": 0}, "enabled": true
+    })
+}
+
+/// What a write's reply means.
+fn write_outcome(kind: &Kind, reply: &Reply) -> Outcome {
+    match reply {
+        Reply::Ok { status, body } if *status < 300 => match kind {
+            Kind::Delete => Outcome::Wrote {
+                version: body.get("version").and_then(Value::as_u64).unwrap_or(0),
+                state: None,
+            },
+            _ => match obs(body) {
+                Some(o) => Outcome::Wrote {
+                    version: o.version,
+                    state: Some(o),
+                },
+                None => Outcome::Unknown,
+            },
+        },
+        Reply::Ok { status, .. } if (400..500).contains(status) => Outcome::Rejected(*status),
+        _ => Outcome::Unknown,
+    }
+}
+
+/// A writer: creates, updates, toggles, deletes and rolls back flags, each
+/// with a unique description and idempotency key.
+pub async fn writer(name: String, seed: u64, shape: Shape, history: History) -> turmoil::Result {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let api = Api::new(Duration::from_secs(3));
+    let mut last_version: BTreeMap<String, u64> = BTreeMap::new();
+    let mut seq = 0u64;
+    while turmoil::elapsed() < shape.until {
+        seq += 1;
+        let key = format!("k{}", rng.random_range(0..shape.keys));
+        let node = rng.random_range(1..=shape.nodes);
+        let base = format!("{}/v1/flags", url(node));
+        let desc = format!("{name}-{seq}");
+        let idem = vec![("idempotency-key", format!("{name}-{seq}"))];
+        let known = last_version.get(&key).copied().unwrap_or(1);
+        let (kind, method, path, body) = match rng.random_range(0..10) {
+            0 | 1 => (
+                Kind::Create,
+                Method::POST,
+                base.clone(),
+                Some(flag(&key, &desc)),
+            ),
+            2..=4 => {
+                let mut b = flag(&key, &desc);
+                b["version"] = json!(known);
+                (Kind::Update, Method::PUT, format!("{base}/{key}"), Some(b))
+            }
+            5 | 6 => (
+                Kind::Toggle,
+                Method::POST,
+                format!("{base}/{key}/toggle"),
+                Some(json!({"enabled": rng.random_range(0..2) == 0})),
+            ),
+            7 => (Kind::Delete, Method::DELETE, format!("{base}/{key}"), None),
+            _ => {
+                let to = rng.random_range(1..=known.max(1));
+                (
+                    Kind::Rollback(to),
+                    Method::POST,
+                    format!("{base}/{key}/rollback"),
+                    Some(json!({"version": to})),
+                )
+            }
+        };
+        let invoke = now();
+        let reply = api.call(method, &path, &idem, body.as_ref()).await;
+        let outcome = write_outcome(&kind, &reply);
+        if let Outcome::Wrote { version, .. } = &outcome {
+            last_version.insert(key.clone(), *version);
+        }
+        history.push(Op {
+            client: name.clone(),
+            key,
+            kind,
+            node,
+            invoke,
+            complete: now(),
+            outcome,
+        });
+        tokio::time::sleep(Duration::from_millis(rng.random_range(5..=40))).await;
+    }
+    Ok(())
+}
+
+/// A reader: linearizable GETs of random flags on random nodes.
+pub async fn reader(name: String, seed: u64, shape: Shape, history: History) -> turmoil::Result {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let api = Api::new(Duration::from_secs(3));
+    while turmoil::elapsed() < shape.until {
+        let key = format!("k{}", rng.random_range(0..shape.keys));
+        let node = rng.random_range(1..=shape.nodes);
+        let invoke = now();
+        let reply = api
+            .call(
+                Method::GET,
+                &format!("{}/v1/flags/{key}", url(node)),
+                &[],
+                None,
+            )
+            .await;
+        let outcome = match &reply {
+            Reply::Ok { status: 200, body } => Outcome::Read(obs(body)),
+            Reply::Ok { status: 404, .. } => Outcome::Read(None),
+            _ => Outcome::Unknown,
+        };
+        history.push(Op {
+            client: name.clone(),
+            key,
+            kind: Kind::Read,
+            node,
+            invoke,
+            complete: now(),
+            outcome,
+        });
+        tokio::time::sleep(Duration::from_millis(rng.random_range(5..=40))).await;
+    }
+    Ok(())
+}
+
+/// What an SDK subscriber saw.
+#[derive(Debug, Clone, Default)]
+pub struct SdkView {
+    /// Flag key → every version it was notified of, in order.
+    pub versions: BTreeMap<String, Vec<Option<u64>>>,
+    /// The local state: log index and flag versions, refreshed continuously.
+    pub state_id: Option<u64>,
+    pub flags: BTreeMap<String, u64>,
+}
+
+/// An SDK client subscribed (first) to `first`, recording what it sees
+/// until `stop`.
+pub async fn subscriber(
+    seed: u64,
+    first: u64,
+    nodes: u64,
+    stop: Duration,
+    view: Arc<Mutex<SdkView>>,
+) -> turmoil::Result {
+    let urls: Vec<String> = (0..nodes)
+        .map(|i| url((first - 1 + i) % nodes + 1))
+        .collect();
+    let client = vexil_sdk::Client::builder(urls, crate::api::ADMIN)
+        .connector(Arc::new(crate::net::SimConnector))
+        .seed(seed)
+        .backoff(Duration::from_millis(50), Duration::from_millis(800))
+        .read_timeout(Duration::from_secs(3))
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut changes = client.changes();
+    while turmoil::elapsed() < stop {
+        tokio::select! {
+            biased;
+            change = changes.recv() => {
+                if let Ok(c) = change {
+                    let mut v = view.lock().unwrap_or_else(|p| p.into_inner());
+                    v.versions.entry(c.key).or_default().push(c.version);
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        let mut v = view.lock().unwrap_or_else(|p| p.into_inner());
+        v.state_id = client.state_id();
+        v.flags = client.flag_versions();
+    }
+    Ok(())
+}
+
+/// The liveness probe: after healing, a write must succeed (retried with
+/// one idempotency key until it does).
+pub async fn live_write(history: History) -> turmoil::Result {
+    let api = Api::new(Duration::from_secs(3));
+    let mut attempt = 0u64;
+    loop {
+        let node = attempt % 3 + 1;
+        attempt += 1;
+        let reply = api
+            .call(
+                Method::POST,
+                &format!("{}/v1/flags/live-probe/toggle", url(node)),
+                &[("idempotency-key", "live".into())],
+                Some(&json!({"enabled": true})),
+            )
+            .await;
+        let created = match reply {
+            Reply::Ok { status: 404, .. } => {
+                api.call(
+                    Method::POST,
+                    &format!("{}/v1/flags", url(node)),
+                    &[("idempotency-key", "live-create".into())],
+                    Some(&flag("live-probe", "live")),
+                )
+                .await
+            }
+            other => other,
+        };
+        if let Reply::Ok { status, .. } = created {
+            if status < 300 || status == 409 {
+                history.mark_live_write();
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

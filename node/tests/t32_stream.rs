@@ -1,0 +1,173 @@
+//! The change feed over raw HTTP: resume inside and outside the ring buffer,
+//! and a slow consumer dropped while the node stays healthy.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::inproc::{ADMIN, Node};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use vexil_raft::state::FeedConfig;
+
+/// Opens `/v1/stream` on a raw socket.
+async fn open(node: &Node, last_event_id: Option<u64>) -> TcpStream {
+    let addr = node.url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let last = last_event_id
+        .map(|id| format!("Last-Event-ID: {id}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "GET /v1/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n{last}\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    s
+}
+
+/// Reads until `n` SSE events arrived; returns (event name, id) pairs.
+async fn events(s: &mut TcpStream, n: usize) -> Vec<(String, u64)> {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let mut chunk = [0u8; 65536];
+        let k = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(k > 0, "stream closed early");
+        buf.extend_from_slice(&chunk[..k]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        out = text
+            .split("\n\n")
+            .filter_map(|block| {
+                let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+                let id = block.lines().find_map(|l| l.strip_prefix("id: "))?;
+                Some((name.to_owned(), id.trim().parse().ok()?))
+            })
+            .collect();
+    }
+    out
+}
+
+async fn toggle(node: &Node, enabled: bool) -> u64 {
+    let r = node
+        .post("/v1/flags/f/toggle", &json!({"enabled": enabled}))
+        .await;
+    assert_eq!(r.status(), 200);
+    node.running.raft.shared().read().applied
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t32_resume_inside_and_outside_the_ring() {
+    let node = Node::start_with(FeedConfig {
+        ring: 8,
+        per_subscriber: 64,
+        ..FeedConfig::default()
+    })
+    .await;
+    node.post("/v1/flags", &common::bool_flag("f")).await;
+    let mut s = open(&node, None).await;
+    let first = events(&mut s, 1).await;
+    assert_eq!(first[0].0, "snapshot");
+    let start = first[0].1;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(toggle(&node, i % 2 == 0).await);
+    }
+    let live = events(&mut s, 4).await;
+    assert_eq!(
+        live[1..].iter().map(|e| e.1).collect::<Vec<_>>(),
+        ids,
+        "live changes in commit order"
+    );
+
+    let mut resumed = open(&node, Some(start)).await;
+    let got = events(&mut resumed, 3).await;
+    assert!(
+        got.iter().all(|(name, _)| name == "change"),
+        "inside the ring: no snapshot, {got:?}"
+    );
+    assert_eq!(got.iter().map(|e| e.1).collect::<Vec<_>>(), ids);
+
+    for i in 0..20 {
+        toggle(&node, i % 2 == 0).await;
+    }
+    let mut old = open(&node, Some(start)).await;
+    let got = events(&mut old, 1).await;
+    assert_eq!(got[0].0, "snapshot", "outside the ring: a fresh snapshot");
+    assert_eq!(got[0].1, node.running.raft.shared().read().applied);
+
+    let mut future = open(&node, Some(10_000)).await;
+    let got = events(&mut future, 1).await;
+    assert_eq!(got[0].0, "snapshot", "an unknown id gets a snapshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t33_a_slow_consumer_is_dropped_and_the_node_stays_healthy() {
+    let node = Node::start_with(FeedConfig {
+        ring: 64,
+        per_subscriber: 4,
+        ..FeedConfig::default()
+    })
+    .await;
+    node.post("/v1/flags", &common::bool_flag("f")).await;
+    let mut slow = open(&node, None).await;
+    events(&mut slow, 1).await;
+    // The slow client stops reading; big changes fill its socket, then its
+    // queue, and the node drops it.
+    let mut flag = common::bool_flag("big");
+    flag["description"] = json!("x".repeat(200_000));
+    node.post("/v1/flags", &flag).await;
+    let stats = node.running.app.feed_stats.clone();
+    let mut writes = 0;
+    while stats.dropped.load(Ordering::Relaxed) == 0 {
+        assert!(writes < 400, "the slow consumer was never dropped");
+        let r = node
+            .post("/v1/flags/big/toggle", &json!({"enabled": writes % 2 == 0}))
+            .await;
+        assert_eq!(r.status(), 200);
+        writes += 1;
+    }
+    let health = node.get("/healthz", ADMIN).await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        node.post("/v1/flags", &common::bool_flag("after"))
+            .await
+            .status(),
+        201
+    );
+    // A healthy subscriber still gets everything.
+    let mut fresh = open(&node, None).await;
+    assert_eq!(events(&mut fresh, 1).await[0].0, "snapshot");
+    // The dropped stream ends once the client reads what was buffered.
+    let mut total = 0usize;
+    let mut tail = Vec::new();
+    loop {
+        let mut chunk = vec![0u8; 1 << 20];
+        let k = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        if k == 0 {
+            break;
+        }
+        total += k;
+        tail.extend_from_slice(&chunk[..k]);
+        if tail.len() > 16 {
+            tail.drain(..tail.len() - 16);
+        }
+        if tail.ends_with(b"0\r\n\r\n") {
+            break;
+        }
+    }
+    assert!(total > 0);
+    let v: Value = node
+        .get("/v1/metrics/evaluations", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(v["subscribers"].as_u64().unwrap() >= 1);
+}
