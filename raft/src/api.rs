@@ -188,6 +188,8 @@ pub struct MemberView {
 pub struct ClusterView {
     /// The node that answered.
     pub node: u64,
+    /// Set when the cluster was formed; a restore makes a new one.
+    pub cluster_id: String,
     pub leader: Option<u64>,
     pub term: u64,
     pub members: Vec<MemberView>,

@@ -42,6 +42,9 @@ pub use api::{
 };
 pub use apply::DEDUPE_WINDOW;
 pub use command::{Change, Command, Op, Rejection, Response, SYSTEM_ACTOR};
+pub use consensus::backup::{
+    self, BackupInfo, RestoreError, restore_backup, state_hash, verify_backup,
+};
 pub use consensus::suite::run_openraft_suite;
 pub use consensus::{BadRequest, IncomingSnapshot, RaftNode, StartError, seed_thread_rng};
 pub use member::Member;

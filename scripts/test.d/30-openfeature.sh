@@ -32,9 +32,22 @@ cargo build --offline --quiet -p vexil-node --bin vexil
 
 WORK="$(mktemp -d)"
 NODE_PID=""
+# Shows the node's log on failure, stops the node (SIGTERM, then SIGKILL
+# after 5 s: an SSE client left open would hold its graceful shutdown) and
+# removes the temp dir.
 cleanup() {
+    local rc=$?
+    if [ "$rc" -ne 0 ] && [ -f "$WORK/node.log" ]; then
+        echo "--- the node's log (last 40 lines) ---" >&2
+        tail -n 40 "$WORK/node.log" >&2
+    fi
     if [ -n "$NODE_PID" ]; then
         kill "$NODE_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 "$NODE_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$NODE_PID" 2>/dev/null || true
         wait "$NODE_PID" 2>/dev/null || true
     fi
     rm -rf "$WORK"

@@ -2,6 +2,7 @@
 //! [`router`] puts them together with the JSON 404/405/413 behaviour.
 
 pub mod audit;
+pub mod backup;
 pub mod cluster;
 pub mod error;
 pub mod evaluate;
@@ -233,6 +234,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tokens::router())
         .merge(cluster::router())
         .merge(evaluate::router())
+        .merge(backup::router())
         .merge(stream::router())
         .merge(sdk::router())
         .merge(usage_api::router())

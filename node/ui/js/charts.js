@@ -13,7 +13,8 @@ function niceMax(v, integer = false) {
   if (integer) return Math.max(4, Math.ceil(niceMax(v) / 4) * 4);
   if (!(v > 0)) return 1;
   const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  // Quarters of these are round numbers too (the axis has four steps).
+  for (const m of [1, 2, 4, 6, 8, 10]) if (m * p >= v) return m * p;
   return 10 * p;
 }
 

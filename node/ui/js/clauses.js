@@ -6,7 +6,7 @@ import { put, h, chipInput, select } from './dom.js';
 
 /** Every operator the evaluator knows, in the order of the docs. */
 export const OPERATORS = [
-  ['in', 'is one of', 'Add a value and press Enter'],
+  ['in', 'is one of', 'Type, then Enter'],
   ['starts_with', 'starts with', 'Add a prefix'],
   ['ends_with', 'ends with', 'Add a suffix'],
   ['contains', 'contains', 'Add a substring'],
@@ -74,12 +74,12 @@ export function clauseRow({ clause, path, readonly, segments, onChange, onRemove
         row.querySelector('[data-testid=operator]')?.focus();
       },
     });
-    const negate = h('label', { class: 'check small negate', title: 'Negate: match contexts that do NOT satisfy this clause' },
+    const negate = readonly ? h('span', { class: 'small bad' }, clause.negate ? 'NOT' : '') : h('label', { class: 'check small negate', title: 'Negate: match contexts that do NOT satisfy this clause' },
       h('input', {
         type: 'checkbox', checked: clause.negate, disabled: readonly, 'data-testid': 'negate', 'data-field': `${path}.negate`, 'aria-label': 'Negate this clause',
         onChange: (e) => { clause.negate = e.target.checked; onChange(); row.classList.toggle('negated', clause.negate); },
       }), 'not');
-    const ci = CASE_OPS.has(op) ? h('label', { class: 'check small', title: 'Compare ignoring upper/lower case' },
+    const ci = readonly ? h('span', { class: 'small muted' }, clause.case_insensitive ? 'ignore case' : '') : CASE_OPS.has(op) ? h('label', { class: 'check small', title: 'Compare ignoring upper/lower case' },
       h('input', {
         type: 'checkbox', checked: clause.case_insensitive, disabled: readonly, 'data-testid': 'case-insensitive', 'aria-label': 'Ignore case',
         onChange: (e) => { clause.case_insensitive = e.target.checked; onChange(); },

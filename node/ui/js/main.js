@@ -181,6 +181,7 @@ async function route() {
   main.focus({ preventScroll: true });
   // The page and everything it fetched first are in place (tests wait for this).
   document.body.dataset.ready = path;
+  document.body.dataset.routes = String(Number(document.body.dataset.routes || 0) + 1);
 }
 
 window.addEventListener('hashchange', async (e) => {

@@ -3,7 +3,9 @@
 // or unexpected HTTP error, and a small API client for fixtures.
 //
 // Environment (set by scripts/test.d/20-ui.sh):
-//   VEXIL_URL          the node under test, e.g. http://127.0.0.1:7480
+//   VEXIL_URL          the node the browser uses, e.g. http://127.0.0.1:7480
+//   VEXIL_NODES        every node, `1=http://…,2=http://…` (default: VEXIL_URL)
+//   VEXIL_PIDS         their process ids, in the same order (for the node-down test)
 //   VEXIL_ADMIN_TOKEN  its admin token
 //   VEXIL_ARTIFACTS    where screenshots go (default: <repo>/artifacts/ui)
 //   VEXIL_UI_FROM_DISK set to 1 while developing the UI: pages load node/ui/
@@ -17,6 +19,15 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const BASE = process.env.VEXIL_URL || 'http://127.0.0.1:7470';
+/** Every node of the cluster under test: `[{id, url, pid}]` (pid when known). */
+export const NODES = (() => {
+  const pids = (process.env.VEXIL_PIDS || '').split(',').filter(Boolean).map(Number);
+  const list = (process.env.VEXIL_NODES || `1=${BASE}`).split(',').filter(Boolean);
+  return list.map((entry, i) => {
+    const [id, url] = entry.split(/=(.*)/s);
+    return { id: Number(id), url, pid: pids[i] };
+  });
+})();
 export const ADMIN = process.env.VEXIL_ADMIN_TOKEN || 'admin-token-0123456789';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ARTIFACTS = process.env.VEXIL_ARTIFACTS || path.resolve(here, '../../../artifacts/ui');
@@ -107,15 +118,26 @@ export async function ready(page, path) {
   await page.locator(`body[data-ready="${path}"]`).waitFor({ state: 'attached' });
 }
 
+/**
+ * Runs `action` (a click that navigates, even to the same page with a new
+ * query) and waits until the page at `path` has been rendered anew.
+ */
+export async function navigating(page, path, action) {
+  const before = await page.evaluate(() => Number(document.body.dataset.routes || 0));
+  await action();
+  await page.waitForFunction(([p, n]) => document.body.dataset.ready === p && Number(document.body.dataset.routes) > n, [path, before]);
+}
+
 /** Opens `hash` (e.g. `#/flags`) and waits for the page to be ready. */
 export async function visit(page, hash) {
   await page.goto(`${BASE}/${hash}`);
   await ready(page, hash.replace(/^#/, '').split('?')[0]);
 }
 
-/** Saves a screenshot under artifacts/ui. */
-export async function shot(page, name, fullPage = false) {
+/** Saves a screenshot under artifacts/ui (scrolled to the top unless `keepScroll`). */
+export async function shot(page, name, { fullPage = false, keepScroll = false } = {}) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
+  if (!keepScroll) await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage });
 }
 

@@ -22,7 +22,7 @@ use super::TypeConfig;
 
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
-const LAST_PURGED: &[u8] = b"last_purged";
+pub(super) const LAST_PURGED: &[u8] = b"last_purged";
 
 /// The log store. Clones share the engine and the tail tracker.
 #[derive(Debug, Clone)]

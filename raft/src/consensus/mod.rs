@@ -4,6 +4,7 @@
 //! and state-machine traits, carries RPCs over our [`Transport`], and wraps it
 //! all in [`RaftNode`], whose methods speak only this crate's types.
 
+pub mod backup;
 mod log_store;
 mod membership;
 mod network;
@@ -150,6 +151,17 @@ impl RaftNode {
     /// The storage engine, for reads the mirror does not hold (history, audit).
     pub fn engine(&self) -> &Arc<dyn Engine> {
         &self.inner.engine
+    }
+
+    /// The cluster's id (set when it was first formed, new on a restore).
+    pub fn cluster_id(&self) -> String {
+        self.inner
+            .engine
+            .get(vexil_storage::Cf::Meta, crate::keys::META_CLUSTER_ID)
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            .unwrap_or_default()
     }
 
     /// Whether this node's stores already hold a cluster (a restart).

@@ -98,7 +98,7 @@ impl StateMachine {
     }
 
     /// Writes every state-machine pair to a new snapshot blob.
-    fn build_sync(&self) -> io::Result<(SnapshotMetaOf<TypeConfig>, String)> {
+    pub(super) fn build_sync(&self) -> io::Result<(SnapshotMetaOf<TypeConfig>, String)> {
         self.engine.sync().map_err(io_err)?;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let staging = format!("staging-{seq}");
@@ -239,7 +239,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Blank => {}
                 EntryPayload::Membership(m) => {
                     let stored = StoredMembershipOf::<TypeConfig>::new(Some(log_id), m);
-                    batch.put(Cf::Meta, keys::META_MEMBERSHIP.to_vec(), json(&stored)?);
+                    let stored_json = json(&stored)?;
+                    // The cluster's id: derived from its first membership,
+                    // so every member computes the same one.
+                    if self
+                        .engine
+                        .get(Cf::Meta, keys::META_CLUSTER_ID)
+                        .map_err(io_err)?
+                        .is_none()
+                    {
+                        let id = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&stored_json));
+                        batch.put(Cf::Meta, keys::META_CLUSTER_ID.to_vec(), json(&id)?);
+                    }
+                    batch.put(Cf::Meta, keys::META_MEMBERSHIP.to_vec(), stored_json);
                 }
                 EntryPayload::Normal(cmd) => {
                     let applied = {

@@ -157,6 +157,7 @@ impl RaftNode {
             .collect();
         ClusterView {
             node: self.id(),
+            cluster_id: self.cluster_id(),
             leader: me.leader,
             term: me.term,
             members,

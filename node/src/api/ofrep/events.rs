@@ -7,7 +7,8 @@
 //! when the client reads are coalesced into one (the newest), and a
 //! subscriber that falls behind the node's broadcast gets one event instead
 //! of being dropped, so a slow client costs nothing but its socket. A
-//! comment goes out every 15 s to keep proxies from closing idle streams.
+//! comment goes out every `FeedConfig::keep_alive` (15 s by default) so
+//! proxies keep idle streams open.
 //!
 //! **Catching up.** The bulk response's stream URL carries `since`, the
 //! state it evaluated; a reconnect sends `Last-Event-ID`. If the node has
@@ -38,7 +39,6 @@ use super::wire::OfrepError;
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiQuery, bearer};
-use crate::api::stream::KEEP_ALIVE;
 
 /// Seconds of client inactivity after which OFREP clients close the stream.
 pub const INACTIVITY_DELAY_SEC: u64 = 120;
@@ -126,6 +126,7 @@ struct Feed {
     token: (String, String),
 }
 
+/// `GET /ofrep/v1/events`: authenticates by header or ticket, then streams.
 pub async fn events(
     State(state): State<AppState>,
     parts: Parts,
@@ -170,7 +171,8 @@ pub async fn events(
         .retry(Duration::from_secs(1))
         .comment("vexil ofrep events");
     let body = futures::stream::once(async { Ok(hello) }).chain(feed_stream(feed));
-    let sse = Sse::new(body).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"));
+    let every = state.raft.config().feed.keep_alive;
+    let sse = Sse::new(body).keep_alive(KeepAlive::new().interval(every).text("keep-alive"));
     Ok((
         [("x-accel-buffering", "no"), ("cache-control", "no-cache")],
         sse,

@@ -92,7 +92,7 @@ export function rulesCard(flag, { readonly, segments, onChange }) {
       const head = h('div', { class: 'rule-head err-host', 'data-field': `${path}.id` },
         h('span', { class: 'rule-num' }, `Rule ${i + 1}`),
         h('input', {
-          class: 'input rule-desc', value: rule.description || '', placeholder: 'Describe this rule (optional)',
+          class: 'input rule-desc', value: rule.description || '', placeholder: readonly ? '' : 'Describe this rule (optional)',
           'aria-label': `Rule ${i + 1} description`, disabled: readonly, 'data-field': `${path}.description`,
           onInput: (e) => { rule.description = e.target.value; onChange(); },
         }),

@@ -188,7 +188,7 @@ export async function newFlagPage(ctx) {
   });
   key.addEventListener('input', () => { keyTouched = true; });
   const showPreview = () => {
-    put(preview, 'Starts with variations ', DEFAULT_VARIATIONS[kind.value].map((v) => h('code', {}, valueText(v.value))),
+    put(preview, 'Starts with variations ', DEFAULT_VARIATIONS[kind.value].map((v, i) => [i ? ', ' : '', h('code', {}, valueText(v.value))]),
       '; you can change them after creating it. It starts off.');
   };
   kind.addEventListener('change', showPreview);

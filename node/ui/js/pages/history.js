@@ -74,7 +74,8 @@ export async function historyPage(ctx, kind) {
     editor && lastLive ? h('button', { class: 'btn primary', 'data-testid': 'restore', onClick: () => rollback(lastLive, true) }, `Restore version ${lastLive.version}`) : null) : null;
 
   ctx.render(h('div', { class: 'page' },
-    h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, key), h('div', { class: 'sub' }, h('span', { class: 'badge kind' }, noun)))),
+    h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, lastLive?.state?.name || key),
+      h('div', { class: 'sub' }, h('code', { class: 'key' }, key), h('span', { class: 'badge kind' }, noun)))),
     h('nav', { class: 'tabs', 'aria-label': noun },
       deleted ? null : h('a', { class: 'tab', href: base }, kind === 'flags' ? 'Targeting' : 'Segment'),
       h('a', { class: 'tab active', href: `${base}/history`, 'aria-current': 'page' }, 'History'),

@@ -115,7 +115,7 @@ export async function monitoringPage(ctx) {
         h('tbody', {}, m.nodes.map((n) => h('tr', { 'data-node': n.id },
           h('td', {}, `node ${n.id}`, n.is_leader ? h('span', { class: 'badge leader' }, '★ leader') : null),
           h('td', { class: 'mono small' }, n.client_addr),
-          h('td', { class: 'num', 'data-testid': 'subscribers' }, n.error ? h('span', { class: 'bad small' }, n.error) : num(n.subscribers)))))));
+          h('td', { class: 'num', 'data-testid': 'subscribers' }, n.error ? h('span', { class: 'bad small' }, `unreachable (${n.error})`) : num(n.subscribers)))))));
   }
 
   function drawLatency(lat) {
@@ -145,13 +145,13 @@ export async function monitoringPage(ctx) {
       h('p', { class: 'small' }, h('strong', { 'data-testid': 'stale-count' }, `${staleCount} of ${flags.length}`),
         ` flags had no evaluation in the last ${opts.staleDays} day${opts.staleDays === 1 ? '' : 's'}`,
         m.since ? [' (counting since ', h('span', { title: fullTime(m.since) }, ago(m.since)), ', when the longest-running node started).'] : '.'),
-      h('table', { class: 'table compact', 'data-testid': 'stale-table' },
+      h('div', { class: 'scroll-box' }, h('table', { class: 'table compact', 'data-testid': 'stale-table' },
         h('thead', {}, h('tr', {}, h('th', {}, 'Flag'), h('th', {}, 'Last evaluation'), h('th', { class: 'num' }, '7 days'), h('th', {}, ''))),
         h('tbody', {}, rows.map(({ f, seen, stale }) => h('tr', { 'data-key': f.key, class: stale ? 'stale' : '' },
           h('td', {}, h('a', { href: `#/flags/${encodeURIComponent(f.key)}`, class: 'mono' }, f.key)),
           h('td', {}, seen ? timeEl(seen) : h('span', { class: 'muted' }, 'never')),
           h('td', { class: 'num' }, num(m.totals7d[f.key] || 0)),
-          h('td', {}, stale ? h('span', { class: 'badge stale-badge', 'data-testid': 'stale-badge' }, 'stale') : h('span', { class: 'badge ok-badge' }, 'active')))))));
+          h('td', {}, stale ? h('span', { class: 'badge stale-badge', 'data-testid': 'stale-badge' }, 'stale') : h('span', { class: 'badge ok-badge' }, 'active'))))))));
   }
 
   async function refresh() {
