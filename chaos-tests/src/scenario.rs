@@ -84,12 +84,11 @@ fn observe(registry: &Registry, elections: &mut Elections, out: &mut Vec<Violati
     let reg = registry.lock().unwrap_or_else(|p| p.into_inner());
     for r in reg.values() {
         let s = r.raft.status();
-        if s.state == "leader" {
-            if let Err(v) = elections.saw_leader(s.term, s.id) {
-                if !out.contains(&v) {
-                    out.push(v);
-                }
-            }
+        if s.state == "leader"
+            && let Err(v) = elections.saw_leader(s.term, s.id)
+            && !out.contains(&v)
+        {
+            out.push(v);
         }
     }
 }

@@ -243,11 +243,11 @@ pub async fn live_write(history: History) -> turmoil::Result {
             }
             other => other,
         };
-        if let Reply::Ok { status, .. } = created {
-            if status < 300 || status == 409 {
-                history.mark_live_write();
-                return Ok(());
-            }
+        if let Reply::Ok { status, .. } = created
+            && (status < 300 || status == 409)
+        {
+            history.mark_live_write();
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

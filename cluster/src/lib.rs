@@ -93,6 +93,19 @@ impl Cluster {
     /// Starts `n` nodes forming a new cluster, and waits until it has a
     /// leader and every node is ready.
     pub fn up(spec: Spec, n: u64) -> anyhow::Result<Cluster> {
+        let mut cluster = Self::prepare(spec, n)?;
+        let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
+        for id in &ids {
+            cluster.start(*id)?;
+        }
+        cluster.save()?;
+        cluster.wait_ready(Duration::from_secs(30))?;
+        Ok(cluster)
+    }
+
+    /// Picks ports and data dirs for `n` nodes without starting them (to
+    /// seed their data dirs first, e.g. with a restore).
+    pub fn prepare(spec: Spec, n: u64) -> anyhow::Result<Cluster> {
         if n == 0 {
             bail!("a cluster needs at least one node");
         }
@@ -110,17 +123,12 @@ impl Cluster {
                 },
             );
         }
-        let mut cluster = Cluster {
+        let cluster = Cluster {
             spec,
             nodes,
             children: BTreeMap::new(),
         };
-        let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
-        for id in &ids {
-            cluster.start(*id)?;
-        }
         cluster.save()?;
-        cluster.wait_ready(Duration::from_secs(30))?;
         Ok(cluster)
     }
 

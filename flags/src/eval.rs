@@ -76,7 +76,7 @@ pub enum Reason<'a> {
 }
 
 /// The kinds of evaluation error, shared with SDKs (hence the client ones).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorKind {
     /// No flag has the key asked for.

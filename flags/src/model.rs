@@ -13,10 +13,11 @@ mod attributes;
 pub use attributes::Attributes;
 
 /// A feature flag: what it serves, to whom, and in what order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Flag {
     /// Identity: 1–128 chars of `[A-Za-z0-9._-]`, unique in the cluster.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub key: String,
     /// Human name shown in the UI; defaults to empty.
     #[serde(default)]
@@ -61,7 +62,7 @@ pub struct Flag {
 }
 
 /// The type of every variation value of a flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FlagKind {
     Boolean,
@@ -93,7 +94,7 @@ impl FlagKind {
 }
 
 /// One value a flag can serve.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Variation {
     pub value: Value,
@@ -105,7 +106,7 @@ pub struct Variation {
 }
 
 /// Context keys that always get `variation`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub variation: usize,
@@ -113,7 +114,7 @@ pub struct Target {
 }
 
 /// A targeting rule: all clauses must match for `serve` to apply.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Stable id, reported in `RULE_MATCH` reasons; survives reordering.
@@ -125,7 +126,7 @@ pub struct Rule {
 }
 
 /// One condition on a context attribute.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Clause {
     /// The attribute name; `key` is the context's targeting key.
@@ -142,7 +143,7 @@ pub struct Clause {
 }
 
 /// Every operator a clause can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Operator {
     In,
@@ -186,7 +187,7 @@ impl Operator {
 }
 
 /// What a rule or the fallthrough serves: one variation, or a weighted split.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Serve {
     Variation(usize),
@@ -194,7 +195,7 @@ pub enum Serve {
 }
 
 /// A percentage rollout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rollout {
     /// Weights in thousandths of a percent; they sum to 100_000.
@@ -216,7 +217,7 @@ fn default_bucket_by() -> String {
 }
 
 /// The bucketing algorithm of a rollout. See `bucket.rs` for the exact input.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BucketHash {
     #[default]
@@ -230,7 +231,7 @@ impl BucketHash {
 }
 
 /// One slice of a rollout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WeightedVariation {
     pub variation: usize,
@@ -239,7 +240,7 @@ pub struct WeightedVariation {
 }
 
 /// Another flag that must serve `variation` for this flag to go past "off".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Prerequisite {
     pub flag: String,
@@ -247,9 +248,11 @@ pub struct Prerequisite {
 }
 
 /// A reusable set of contexts: explicit keys plus rules.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Segment {
+    /// Identity: 1–128 chars of `[A-Za-z0-9._-]`, unique among segments.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub key: String,
     #[serde(default)]
     pub name: String,
@@ -275,7 +278,7 @@ pub struct Segment {
 }
 
 /// A segment rule: all clauses must match.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentRule {
     #[serde(default)]
@@ -284,7 +287,7 @@ pub struct SegmentRule {
 }
 
 /// The value of one context attribute.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum AttrValue {
     Bool(bool),
@@ -297,13 +300,14 @@ pub enum AttrValue {
 /// Who is asking: a targeting key plus attributes.
 ///
 /// JSON shape: `{"key": "user-1", "country": "NZ", "groups": ["beta"]}`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Context {
     /// The targeting key (`key` in clauses, the default `bucket_by`).
     #[serde(default)]
     pub key: String,
     /// Every other attribute (an attribute named `key` is the targeting key).
     #[serde(flatten)]
+    #[schema(value_type = std::collections::HashMap<String, AttrValue>)]
     pub attributes: Attributes,
 }
 

@@ -78,7 +78,9 @@ pub mod code {
 }
 
 /// One problem: where, what kind, and a sentence for humans.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema,
+)]
 #[error("{field}: {message} ({code})")]
 pub struct FieldError {
     /// JSON path of the offending field, e.g. `rules[0].clauses[1].values[0]`.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Flag, Segment};
 
 /// Every flag and segment at one applied index.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StateSnapshot {
     /// The applied Raft log index this state is at.
     pub id: u64,
@@ -23,7 +23,7 @@ pub struct StateSnapshot {
 }
 
 /// One committed change to a flag or a segment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChangeEvent {
     /// The Raft log index of the change.
     pub id: u64,
@@ -34,7 +34,7 @@ pub struct ChangeEvent {
 }
 
 /// What changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change {
     FlagUpsert { flag: Arc<Flag> },

@@ -7,6 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::schedule::BackupSchedule;
+
+pub mod file;
+
 /// Every default, in one place.
 #[derive(Debug, Clone, Copy)]
 pub struct Defaults {
@@ -21,7 +25,12 @@ pub struct Defaults {
     pub keep_logs: u64,
     pub write_timeout_ms: u64,
     pub min_free_mb: u64,
+    pub backup_every: &'static str,
+    pub backup_keep: usize,
 }
+
+/// The shortest `--backup-every` accepted.
+pub const MIN_BACKUP_EVERY: Duration = Duration::from_secs(1);
 
 pub const DEFAULTS: Defaults = Defaults {
     id: 1,
@@ -35,10 +44,13 @@ pub const DEFAULTS: Defaults = Defaults {
     keep_logs: 1_000,
     write_timeout_ms: 5_000,
     min_free_mb: 64,
+    backup_every: "1h",
+    backup_keep: 24,
 };
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
@@ -47,6 +59,11 @@ pub enum LogFormat {
 /// Options of `vexil serve`. Each also reads from a `VEXIL_…` variable.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
+    /// A TOML file of these options, keys named as the flags without `--`
+    /// (`data-dir = "/var/lib/vexil"`). Flags and `VEXIL_…` variables
+    /// override it; an unknown key or a bad value refuses to start.
+    #[arg(long, env = "VEXIL_CONFIG")]
+    pub config: Option<PathBuf>,
     /// This node's id, unique in the cluster (1, 2, 3 …).
     #[arg(long, env = "VEXIL_ID", default_value_t = DEFAULTS.id)]
     pub id: u64,
@@ -101,6 +118,16 @@ pub struct ServeArgs {
     /// Refuse writes while the data directory has less free space than this.
     #[arg(long, env = "VEXIL_MIN_FREE_MB", default_value_t = DEFAULTS.min_free_mb)]
     pub min_free_mb: u64,
+    /// Write a local consistent backup into this directory every
+    /// --backup-every, keeping the newest --backup-keep.
+    #[arg(long, env = "VEXIL_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Interval of scheduled backups (`90s`, `15m`, `1h`, `1d`; at least 1s).
+    #[arg(long, env = "VEXIL_BACKUP_EVERY", default_value = DEFAULTS.backup_every)]
+    pub backup_every: String,
+    /// Scheduled backups kept (the oldest are deleted); at least 1.
+    #[arg(long, env = "VEXIL_BACKUP_KEEP", default_value_t = DEFAULTS.backup_keep)]
+    pub backup_keep: usize,
 }
 
 /// A checked configuration.
@@ -124,6 +151,8 @@ pub struct ServeConfig {
     pub keep_logs: u64,
     pub write_timeout: Duration,
     pub min_free_bytes: u64,
+    /// Scheduled backups, when `--backup-dir` is set.
+    pub backup: Option<BackupSchedule>,
 }
 
 /// An invalid option: which one, and why.
@@ -272,6 +301,7 @@ impl ServeArgs {
         if self.write_timeout_ms < 100 {
             return Err(bad("write-timeout-ms", "must be at least 100"));
         }
+        let backup = self.backup_schedule()?;
         Ok(ServeConfig {
             id: self.id,
             data_dir: self.data_dir.clone(),
@@ -293,13 +323,55 @@ impl ServeArgs {
             keep_logs: self.keep_logs,
             write_timeout: Duration::from_millis(self.write_timeout_ms),
             min_free_bytes: self.min_free_mb.saturating_mul(1 << 20),
+            backup,
         })
+    }
+
+    fn backup_schedule(&self) -> Result<Option<BackupSchedule>, ConfigError> {
+        let every = humantime::parse_duration(&self.backup_every).map_err(|e| {
+            bad(
+                "backup-every",
+                format!("{:?} is not a duration: {e}", self.backup_every),
+            )
+        })?;
+        if every < MIN_BACKUP_EVERY {
+            return Err(bad("backup-every", "must be at least 1s"));
+        }
+        if self.backup_keep == 0 {
+            return Err(bad("backup-keep", "must be at least 1"));
+        }
+        Ok(self.backup_dir.as_ref().map(|dir| BackupSchedule {
+            dir: dir.clone(),
+            every,
+            keep: self.backup_keep,
+        }))
+    }
+}
+
+impl ServeConfig {
+    /// Checks what `validate` cannot without touching the disk: that the
+    /// backup directory can be created and written.
+    pub fn check_dirs(&self) -> Result<(), ConfigError> {
+        if let Some(b) = &self.backup {
+            let probe = b.dir.join(".vexil-write-test");
+            std::fs::create_dir_all(&b.dir)
+                .and_then(|()| std::fs::write(&probe, b"ok"))
+                .and_then(|()| std::fs::remove_file(&probe))
+                .map_err(|e| {
+                    bad(
+                        "backup-dir",
+                        format!("{} is not writable: {e}", b.dir.display()),
+                    )
+                })?;
+        }
+        Ok(())
     }
 }
 
 impl Default for ServeArgs {
     fn default() -> Self {
         ServeArgs {
+            config: None,
             id: DEFAULTS.id,
             data_dir: PathBuf::from(DEFAULTS.data_dir),
             listen: DEFAULTS.listen.into(),
@@ -318,6 +390,9 @@ impl Default for ServeArgs {
             keep_logs: DEFAULTS.keep_logs,
             write_timeout_ms: DEFAULTS.write_timeout_ms,
             min_free_mb: DEFAULTS.min_free_mb,
+            backup_dir: None,
+            backup_every: DEFAULTS.backup_every.into(),
+            backup_keep: DEFAULTS.backup_keep,
         }
     }
 }
@@ -380,6 +455,9 @@ mod tests {
                 "admin-token",
             ),
             (Box::new(|a| a.heartbeat_ms = 1000), "heartbeat-ms"),
+            (Box::new(|a| a.backup_every = "soon".into()), "backup-every"),
+            (Box::new(|a| a.backup_every = "10ms".into()), "backup-every"),
+            (Box::new(|a| a.backup_keep = 0), "backup-keep"),
             (
                 Box::new(|a| a.election_timeout_max_ms = 100),
                 "election-timeout-max-ms",

@@ -14,12 +14,23 @@
 //! - [`net`]: dialing, the peer RPC client (our Raft transport) and server.
 //! - [`usage`]: evaluation counts from SDKs and server-side evaluation.
 //! - [`ui`]: the admin UI's static files, embedded and served at `/`.
+//! - [`metrics`]: `GET /metrics` (Prometheus) and its HTTP middleware.
+//! - [`openapi`]: `GET /v1/openapi.json`, generated from the handlers.
+//! - [`schedule`]: scheduled local backups (`serve --backup-dir`).
+//! - [`cli`]: the client commands (`vexil flags …`, `vexil backup …`),
+//!   talking HTTP to any node.
+//! - [`apply`]: `vexil apply`: a declarative file made true on the cluster.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
+pub mod apply;
+pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod net;
+pub mod openapi;
+pub mod schedule;
 pub mod server;
 pub mod ui;
 pub mod usage;

@@ -1,13 +1,25 @@
-//! The `vexil` binary: parses arguments and hands over to the library.
+//! The `vexil` binary: parses arguments and hands over to the library —
+//! `serve` runs a node, every other command is a client of one
+//! (`vexil_node::cli`).
 
-use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use vexil_node::config::{LogFormat, ServeArgs};
+use vexil_node::cli::error::exit;
+use vexil_node::cli::{ClientCommand, Connection};
+use vexil_node::config::{LogFormat, ServeArgs, ServeConfig};
 
 /// Vexil: a local-first feature flag service.
+///
+/// Client commands exit with 0 (ok), 1 (other failure), 2 (usage error or
+/// invalid request), 3 (not found), 4 (conflict), 5 (unauthorized or
+/// forbidden) or 6 (unavailable: unreachable, no leader or quorum).
 #[derive(Debug, Parser)]
 #[command(name = "vexil", version, about)]
 struct Cli {
+    #[command(flatten)]
+    conn: Connection,
     #[command(subcommand)]
     command: Command,
 }
@@ -16,6 +28,8 @@ struct Cli {
 enum Command {
     /// Run a node (a one-node cluster unless told otherwise).
     Serve(ServeArgs),
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
 fn init_logs(format: LogFormat) {
@@ -30,51 +44,71 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn serve(config: ServeConfig) -> ExitCode {
+    init_logs(config.log_format);
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vexil: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(vexil_node::server::serve(config, stop_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vexil: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Serve(args) => {
-            let config = match args.validate() {
-                Ok(c) => c,
+            let serve_matches = matches.subcommand_matches("serve");
+            let config = args
+                .resolve(serve_matches)
+                .and_then(|c| c.check_dirs().map(|()| c));
+            match config {
+                Ok(c) => serve(c),
                 Err(e) => {
                     eprintln!("vexil: {e}");
-                    return std::process::ExitCode::from(2);
-                }
-            };
-            init_logs(config.log_format);
-            let rt = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("vexil: cannot start the async runtime: {e}");
-                    return std::process::ExitCode::FAILURE;
-                }
-            };
-            let shutdown = async {
-                #[cfg(unix)]
-                {
-                    use tokio::signal::unix::{SignalKind, signal};
-                    match signal(SignalKind::terminate()) {
-                        Ok(mut term) => {
-                            tokio::select! {
-                                _ = tokio::signal::ctrl_c() => {}
-                                _ = term.recv() => {}
-                            }
-                        }
-                        Err(_) => {
-                            let _ = tokio::signal::ctrl_c().await;
-                        }
-                    }
-                }
-                #[cfg(not(unix))]
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            match rt.block_on(vexil_node::server::serve(config, shutdown)) {
-                Ok(()) => std::process::ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("vexil: {e:#}");
-                    std::process::ExitCode::FAILURE
+                    ExitCode::from(exit::USAGE)
                 }
             }
         }
+        Command::Client(cmd) => match vexil_node::cli::run(&cli.conn, cmd) {
+            Ok(()) => ExitCode::from(exit::OK),
+            Err(e) => {
+                eprintln!("vexil: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        },
     }
 }

@@ -294,7 +294,11 @@ pub async fn serve(
         min_free_bytes: config.min_free_bytes,
     };
     tracing::info!(id = config.id, listen = %config.listen, peer = %config.peer_listen, "vexil starting");
-    let (_running, done) = run(opts, api_listener, peer_listener, shutdown).await?;
+    let (running, done) = run(opts, api_listener, peer_listener, shutdown).await?;
+    if let Some(schedule) = config.backup.clone() {
+        tracing::info!(dir = %schedule.dir.display(), every = ?schedule.every, keep = schedule.keep, "scheduled backups on");
+        crate::schedule::spawn(running.raft.clone(), schedule);
+    }
     done.await.context("shutting down")?;
     Ok(())
 }

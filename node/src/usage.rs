@@ -24,7 +24,7 @@ const MINUTES: usize = 60;
 const HOURS: usize = 24 * 7;
 
 /// Counts for one flag in one report.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlagCounts {
     /// Variation index → evaluations that served it.
@@ -36,7 +36,7 @@ pub struct FlagCounts {
 }
 
 /// An SDK's report of evaluations since its last flush.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsReport {
     /// Flag key → counts.
@@ -44,7 +44,7 @@ pub struct MetricsReport {
 }
 
 /// What a report added.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Accepted {
     pub counted: u64,
     /// Counts for flags or variations that do not exist.
@@ -215,6 +215,9 @@ impl crate::api::AppState {
             ));
         }
         let state = self.raft.shared().read();
-        Ok(self.usage.add(report, &state.flags))
+        let accepted = self.usage.add(report, &state.flags);
+        self.metrics
+            .sdk_report(report, |k| state.flags.get_flag(k).is_some());
+        Ok(accepted)
     }
 }

@@ -162,7 +162,7 @@ pub struct NodeStatus {
 }
 
 /// A member as `GET /v1/cluster` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberView {
     pub id: u64,
     /// `voter` or `learner`.
@@ -184,7 +184,7 @@ pub struct MemberView {
 }
 
 /// The cluster as one node sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClusterView {
     /// The node that answered.
     pub node: u64,

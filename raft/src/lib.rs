@@ -17,6 +17,7 @@
 //! - [`state`]: the mirror and the change feed (ring buffer + broadcast).
 //! - [`records`]: roles, token records, versions, audit entries.
 //! - [`query`]: reads over history and audit (pagination, filters).
+//! - [`counters`]: snapshot counts and apply latency, for `/metrics`.
 //! - [`keys`]: the key layout of every column family.
 //! - [`api`]: configuration, errors and status types.
 //! - [`transport`]: the peer RPC trait.
@@ -29,6 +30,7 @@ pub mod api;
 mod apply;
 pub mod command;
 mod consensus;
+pub mod counters;
 pub mod keys;
 mod loader;
 pub mod member;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Where to reach a member. Stored in every membership log entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Member {
     /// host:port of its peer (Raft RPC) listener.
     pub peer_addr: String,

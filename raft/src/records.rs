@@ -7,7 +7,19 @@ use serde_json::Value;
 
 /// What a token may do. Ordered: each role can do everything the ones
 /// before it can (`sdk < viewer < editor < admin`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Read the flag set, the stream and evaluation.
@@ -50,7 +62,7 @@ pub struct TokenRecord {
 }
 
 /// What the API shows of a token: never the hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     pub name: String,
     pub role: Role,
@@ -70,7 +82,7 @@ impl From<&TokenRecord> for TokenInfo {
 }
 
 /// One committed version of a flag or segment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionEntry {
     pub version: u64,
     pub at: DateTime<Utc>,
@@ -84,7 +96,7 @@ pub struct VersionEntry {
 }
 
 /// One audit log entry: committed in the same Raft entry as its change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// The Raft log index of the change: unique and increasing.
     pub id: u64,

@@ -117,6 +117,8 @@ pub struct Shared {
     ring: std::sync::Mutex<VecDeque<Arc<ChangeEvent>>>,
     tx: broadcast::Sender<FeedEvent>,
     config: FeedConfig,
+    /// Snapshot counts and apply latency, read by the node's `/metrics`.
+    pub counters: crate::counters::RaftCounters,
 }
 
 impl Shared {
@@ -127,6 +129,7 @@ impl Shared {
             ring: std::sync::Mutex::new(VecDeque::with_capacity(config.ring)),
             tx,
             config,
+            counters: Default::default(),
         }
     }
 

@@ -22,9 +22,20 @@ VEXIL="$CARGO_TARGET_DIR/debug/vexil"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vexil-ui.XXXXXX")"
 PIDS=()
+# Stops the nodes (SIGTERM, then SIGKILL after 5 s) and removes the temp dir;
+# shows the nodes' logs if the tests failed.
 cleanup() {
+    local rc=$?
+    if [ "$rc" -ne 0 ]; then
+        for log in "$WORK"/node*.log; do
+            [ -f "$log" ] && { echo "--- $(basename "$log") (last 30 lines) ---" >&2; tail -n 30 "$log" >&2; }
+        done
+    fi
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -50,6 +61,7 @@ for id in 1 2 3; do
         --data-dir "$WORK/node$id" --admin-token "$ADMIN_TOKEN" \
         >"$WORK/node$id.log" 2>&1 &
     PIDS+=("$!")
+    disown # the node-down test kills one; no "Killed" notice from bash
     NODES+=("$id=http://$client")
 done
 

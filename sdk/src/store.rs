@@ -28,7 +28,8 @@ pub(crate) struct Local {
 /// What applying a change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Applied {
-    Applied,
+    /// A new change, now part of our state.
+    New,
     /// Already included in our state.
     Duplicate,
     /// An earlier change is missing: resynchronise.
@@ -150,7 +151,7 @@ impl Store {
         if let Some(n) = notice {
             let _ = self.changes.send(n);
         }
-        Applied::Applied
+        Applied::New
     }
 
     /// The whole state, for the cache file.
@@ -218,7 +219,7 @@ mod tests {
         assert_eq!(store.apply(&upsert(9, 3, "a", 9)), Applied::Duplicate);
         assert_eq!(
             store.apply(&upsert(12, 8, "a", 2)),
-            Applied::Applied,
+            Applied::New,
             "prev 8 <= 10: nothing missed"
         );
         assert_eq!(
@@ -226,7 +227,7 @@ mod tests {
             Applied::Gap,
             "change 13 is missing"
         );
-        assert_eq!(store.apply(&upsert(15, 12, "a", 3)), Applied::Applied);
+        assert_eq!(store.apply(&upsert(15, 12, "a", 3)), Applied::New);
         assert_eq!(store.id(), Some(15));
         assert_eq!(store.read().flags.get_flag("a").unwrap().flag().version, 3);
         assert!(
@@ -243,7 +244,7 @@ mod tests {
             prev_id: 15,
             change: Change::FlagDelete { key: "a".into() },
         };
-        assert_eq!(store.apply(&del), Applied::Applied);
+        assert_eq!(store.apply(&del), Applied::New);
         assert!(store.read().flags.get_flag("a").is_none());
     }
 }

@@ -197,7 +197,7 @@ async fn stream_once(inner: &Inner, url: &str) -> Outcome {
             },
             "change" => match serde_json::from_str::<ChangeEvent>(&ev.data) {
                 Ok(change) => match inner.store.apply(&change) {
-                    Applied::Applied => {
+                    Applied::New => {
                         inner.dirty.notify_one();
                         mark_ready(inner);
                     }
@@ -371,10 +371,10 @@ pub(crate) async fn flush_once(inner: &Inner) -> bool {
                 inner.config.connect_timeout,
             )
             .await;
-        if let Ok(resp) = sent {
-            if Http::ok(resp, inner.config.connect_timeout).await.is_ok() {
-                return true;
-            }
+        if let Ok(resp) = sent
+            && Http::ok(resp, inner.config.connect_timeout).await.is_ok()
+        {
+            return true;
         }
     }
     inner.counters.restore(report);

@@ -21,22 +21,25 @@ fn dump(engine: &dyn Engine, cf: Cf) -> BTreeMap<Vec<u8>, Vec<u8>> {
     out
 }
 
+/// The raw request-id record and audit entry one log index left behind.
+type AppliedEntry = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// What each applied log index did: its request id (every command records
 /// one) and its audit entry, if it changed anything.
-fn applied_entries(engine: &dyn Engine) -> BTreeMap<u64, (Option<Vec<u8>>, Option<Vec<u8>>)> {
-    let mut out: BTreeMap<u64, (Option<Vec<u8>>, Option<Vec<u8>>)> = BTreeMap::new();
+fn applied_entries(engine: &dyn Engine) -> BTreeMap<u64, AppliedEntry> {
+    let mut out: BTreeMap<u64, AppliedEntry> = BTreeMap::new();
     for (k, v) in dump(engine, Cf::Meta) {
-        if k.first() == Some(&keys::META_REQUEST_INDEX) {
-            if let Some(i) = keys::trailing_u64(&k) {
-                out.entry(i).or_default().0 = Some(v);
-            }
+        if k.first() == Some(&keys::META_REQUEST_INDEX)
+            && let Some(i) = keys::trailing_u64(&k)
+        {
+            out.entry(i).or_default().0 = Some(v);
         }
     }
     for (k, v) in dump(engine, Cf::Audit) {
-        if k.first() == Some(&keys::AUDIT_ENTRY) {
-            if let Some(i) = keys::trailing_u64(&k) {
-                out.entry(i).or_default().1 = Some(v);
-            }
+        if k.first() == Some(&keys::AUDIT_ENTRY)
+            && let Some(i) = keys::trailing_u64(&k)
+        {
+            out.entry(i).or_default().1 = Some(v);
         }
     }
     out

@@ -19,7 +19,7 @@ use super::{Detail, ErrorKind, Reason};
 use crate::model::Flag;
 
 /// An evaluation result that owns its data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EvaluationDetail {
     /// The flag's key; absent when the caller already knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,7 +41,7 @@ pub struct EvaluationDetail {
 }
 
 /// The owned form of [`Reason`], tagged by `kind`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OwnedReason {
     /// `{"kind":"OFF"}`: the flag is disabled.

@@ -20,7 +20,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/audit", get(list))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Query {
     /// Entries about this flag key.
@@ -51,6 +52,9 @@ fn time(field: &'static str, v: &Option<String>) -> ApiResult<Option<DateTime<Ut
         .transpose()
 }
 
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("bearer" = [])),
+    params(Query),
+    responses((status = 200, description = "One page of the audit log, newest first", body = crate::openapi::schemas::AuditPage)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,

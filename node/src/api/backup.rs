@@ -63,6 +63,8 @@ impl BlobWriter for ToResponse {
     }
 }
 
+#[utoipa::path(get, path = "/v1/backup", tag = "operations", security(("bearer" = [])),
+    responses((status = 200, description = "A consistent, checksummed backup file", content_type = "application/octet-stream", body = Vec<u8>)))]
 async fn backup(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require(Role::Admin)?;
     state.before_read(Consistency::Linearizable).await?;

@@ -20,12 +20,14 @@ pub fn router() -> Router<AppState> {
         .route("/v1/cluster/members/{id}", delete(remove))
 }
 
+#[utoipa::path(get, path = "/v1/cluster", tag = "cluster", security(("bearer" = [])),
+    responses((status = 200, description = "Every member's role, indexes, lag and health", body = vexil_raft::ClusterView)))]
 async fn view(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     Ok(Json(state.raft.cluster_view().await).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddBody {
     id: u64,
@@ -43,6 +45,12 @@ fn host_port(field: &str, v: &str) -> ApiResult<()> {
     }
 }
 
+#[utoipa::path(post, path = "/v1/cluster/members", tag = "cluster", security(("bearer" = [])),
+    request_body = AddBody,
+    responses(
+        (status = 200, description = "Added as a voter once caught up", body = crate::openapi::schemas::MemberAdded),
+        (status = 409, description = "Already a member", body = ApiError),
+    ))]
 async fn add(
     State(state): State<AppState>,
     caller: Caller,
@@ -65,6 +73,13 @@ async fn add(
     )
 }
 
+#[utoipa::path(delete, path = "/v1/cluster/members/{id}", tag = "cluster", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "The node id")),
+    responses(
+        (status = 200, description = "Removed", body = crate::openapi::schemas::MemberRemoved),
+        (status = 404, description = "Not a member", body = ApiError),
+        (status = 409, description = "Removing it would lose quorum (`would_lose_quorum`)", body = ApiError),
+    ))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,7 +11,7 @@ use vexil_raft::{MembershipError, ReadError, Rejection, Role, WriteError};
 use vexil_storage::StorageError;
 
 /// An API failure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
@@ -30,6 +30,11 @@ pub struct ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The `error` code of an error response, left in the response's extensions
+/// for the metrics middleware (refused writes by cause).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
 
 impl ApiError {
     pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
@@ -110,7 +115,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status;
         let retry = self.retry_after;
+        let code = ErrorCode(self.error);
         let mut resp = (status, Json(self)).into_response();
+        resp.extensions_mut().insert(code);
         if let Some(v) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }

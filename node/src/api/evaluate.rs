@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/evaluate", post(evaluate))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Body {
     /// One flag's key; every flag when absent.
@@ -47,6 +47,13 @@ pub fn server_report<'a>(
     report
 }
 
+#[utoipa::path(post, path = "/v1/evaluate", tag = "evaluation", security(("bearer" = [])),
+    params(ReadQuery),
+    request_body = Body,
+    responses(
+        (status = 200, description = "One flag's detail (with `flag`), or `{\"flags\": {key: detail}}` for every flag", body = crate::openapi::schemas::Evaluation),
+        (status = 404, description = "No such flag", body = ApiError),
+    ))]
 async fn evaluate(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,6 +75,7 @@ async fn evaluate(
                 .flags
                 .evaluate(&key, &body.context)
                 .to_owned_detail(flag.flag());
+            state.metrics.evaluation(&key, &detail.reason);
             Ok((headers, Json(detail)).into_response())
         }
         None => {
@@ -83,6 +91,9 @@ async fn evaluate(
                     )
                 })
                 .collect();
+            for (key, detail) in &all {
+                state.metrics.evaluation(key, &detail.reason);
+            }
             state
                 .usage
                 .add(&server_report(all.iter().map(|(k, d)| (*k, d))), &st.flags);

@@ -15,6 +15,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, Caller};
 use super::segments::{expected_version, versions_routes};
 use super::{AppState, Consistency, consistency_headers};
+use crate::openapi::params::{IdempotencyKey, IfMatch};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -48,6 +49,13 @@ fn precheck(state: &AppState, flag: &Flag) -> ApiResult<()> {
     }
 }
 
+#[utoipa::path(post, path = "/v1/flags", tag = "flags", security(("bearer" = [])),
+    params(IdempotencyKey),
+    request_body = Flag,
+    responses(
+        (status = 201, description = "Created; `ETag` is its version", body = Flag),
+        (status = 409, description = "A flag with this key exists (`already_exists`)", body = ApiError),
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,7 +76,8 @@ async fn create(
 }
 
 /// Query of `GET /v1/flags`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only flags with this tag.
@@ -92,6 +101,9 @@ pub(super) fn page_limit(limit: Option<usize>) -> ApiResult<usize> {
     }
 }
 
+#[utoipa::path(get, path = "/v1/flags", tag = "flags", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "One page of flags, by key", body = crate::openapi::schemas::FlagList)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -137,13 +149,20 @@ async fn list(
     Ok((consistency_headers(q.consistency, applied), Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ReadQuery {
+pub(crate) struct ReadQuery {
     #[serde(default)]
     pub consistency: Consistency,
 }
 
+#[utoipa::path(get, path = "/v1/flags/{key}", tag = "flags", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The flag's key"), ReadQuery),
+    responses(
+        (status = 200, description = "The flag; `ETag` is its version", body = Flag),
+        (status = 404, description = "No such flag", body = ApiError),
+    ))]
 async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -164,6 +183,15 @@ async fn get_one(
     Ok((consistency_headers(q.consistency, applied), resp).into_response())
 }
 
+#[utoipa::path(put, path = "/v1/flags/{key}", tag = "flags", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The flag's key"), IfMatch, IdempotencyKey),
+    request_body = Flag,
+    responses(
+        (status = 200, description = "Replaced", body = Flag),
+        (status = 404, description = "No such flag", body = ApiError),
+        (status = 409, description = "The flag changed since that version (`version_conflict`)", body = ApiError),
+        (status = 428, description = "No version in `If-Match` or the body (`version_required`)", body = ApiError),
+    ))]
 async fn replace(
     State(state): State<AppState>,
     caller: Caller,
@@ -198,12 +226,19 @@ async fn replace(
     Ok(flag_response(StatusCode::OK, &changed_flag(change)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ToggleBody {
     enabled: bool,
 }
 
+#[utoipa::path(post, path = "/v1/flags/{key}/toggle", tag = "flags", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The flag's key"), IdempotencyKey),
+    request_body = ToggleBody,
+    responses(
+        (status = 200, description = "The flag after the toggle", body = Flag),
+        (status = 404, description = "No such flag", body = ApiError),
+    ))]
 async fn toggle(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,6 +255,13 @@ async fn toggle(
     Ok(flag_response(StatusCode::OK, &changed_flag(change)?))
 }
 
+#[utoipa::path(delete, path = "/v1/flags/{key}", tag = "flags", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The flag's key"), IfMatch, IdempotencyKey),
+    responses(
+        (status = 200, description = "Deleted (it can be restored by a rollback)", body = crate::openapi::schemas::FlagDeleted),
+        (status = 404, description = "No such flag", body = ApiError),
+        (status = 409, description = "A version conflict, or other flags need it as a prerequisite (`in_use`)", body = ApiError),
+    ))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

@@ -12,13 +12,22 @@ use super::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(json!({ "status": "ok" })) }),
-        )
+        .route("/healthz", get(healthz))
         .route("/readyz", get(ready))
 }
 
+/// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", body = crate::openapi::schemas::Health)))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "This node knows a leader and has applied what is committed", body = crate::openapi::schemas::Ready),
+        (status = 503, description = "No leader, or catching up", body = crate::openapi::schemas::NotReady),
+    ))]
 async fn ready(State(state): State<AppState>) -> Response {
     let s = state.raft.status();
     let caught_up = s.applied_index >= s.commit_index;

@@ -50,6 +50,8 @@ pub struct AppInner {
     pub feed_stats: Arc<stream::FeedStats>,
     /// Evaluation counts from SDKs and server-side evaluation.
     pub usage: Arc<crate::usage::Usage>,
+    /// Prometheus metrics (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Test-only fault injection (never set by the binary): proves that the
     /// simulation's checkers catch the bugs they claim to.
     pub faults: Faults,
@@ -70,7 +72,7 @@ impl std::ops::Deref for AppState {
 }
 
 /// `?consistency=` on reads.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Consistency {
     /// Confirm with the leader's quorum first (read index). The default.
@@ -99,13 +101,19 @@ impl AppState {
     pub fn new(raft: RaftNode, data_dir: Option<PathBuf>, min_free_bytes: u64) -> Self {
         let usage = Arc::new(crate::usage::Usage::new(raft.config().clock.clone()));
         let feed_buffer = raft.config().feed.per_subscriber;
+        let feed_stats = Arc::new(stream::FeedStats::default());
+        let metrics = Arc::new(crate::metrics::Metrics::new(
+            raft.clone(),
+            feed_stats.clone(),
+        ));
         AppState(Arc::new(AppInner {
             raft,
             data_dir,
             min_free_bytes,
             feed_buffer,
-            feed_stats: Arc::new(stream::FeedStats::default()),
+            feed_stats,
             usage,
+            metrics,
             faults: Faults::default(),
         }))
     }
@@ -164,7 +172,7 @@ impl AppState {
         op: Op,
     ) -> ApiResult<(Change, u64)> {
         self.check_free_space()?;
-        let request_id = request_id(headers)?;
+        let request_id = request_id(headers, &caller.name, &op)?;
         self.commit(&caller.name, request_id, op).await
     }
 
@@ -181,7 +189,10 @@ impl AppState {
             at: (self.raft.config().clock)(),
             op,
         };
-        let resp = self.raft.write(cmd).await?;
+        let started = std::time::Instant::now();
+        let resp = self.raft.write(cmd).await;
+        self.metrics.raft_write(started.elapsed(), resp.is_ok());
+        let resp = resp?;
         let change = resp.result?;
         Ok((change, resp.index))
     }
@@ -192,8 +203,12 @@ impl AppState {
     }
 }
 
-/// The request id: the client's `Idempotency-Key`, or a fresh random one.
-fn request_id(headers: &HeaderMap) -> ApiResult<String> {
+/// The request id: the client's `Idempotency-Key`, scoped to the caller and
+/// the exact change asked for, or a fresh random one. A retry (same key,
+/// same token, same request) gets the first answer; the same key reused for
+/// a different request is a new request, never the replay of another one's
+/// answer.
+fn request_id(headers: &HeaderMap, actor: &str, op: &Op) -> ApiResult<String> {
     match headers.get("idempotency-key") {
         Some(v) => {
             let v = v
@@ -205,7 +220,13 @@ fn request_id(headers: &HeaderMap) -> ApiResult<String> {
                     "must be 1 to 200 characters",
                 ));
             }
-            Ok(format!("key:{v}"))
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(actor.as_bytes());
+            h.update([0]);
+            h.update(serde_json::to_vec(op).unwrap_or_default());
+            let scope = hex::encode(&h.finalize()[..8]);
+            Ok(format!("key:{v}:{scope}"))
         }
         None => Ok(format!("req:{:032x}", rand::random::<u128>())),
     }
@@ -240,10 +261,16 @@ pub fn router(state: AppState) -> Router {
         .merge(usage_api::router())
         .merge(ofrep::router())
         .merge(ui_support::router())
+        .merge(crate::metrics::router())
+        .merge(crate::openapi::router())
         .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(ui_support::WriteTimingLayer::new())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::layer::track,
+        ))
         .with_state(state)
 }

@@ -28,6 +28,12 @@ pub fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
+#[utoipa::path(get, path = "/v1/sdk/flags", tag = "sdk", security(("bearer" = [])),
+    params(crate::openapi::params::IfNoneMatch),
+    responses(
+        (status = 200, description = "Every flag and segment; `ETag` is the applied index", body = vexil_flags::wire::StateSnapshot),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+    ))]
 async fn flags(
     State(state): State<AppState>,
     caller: Caller,
@@ -45,6 +51,9 @@ async fn flags(
     Ok(([(header::ETAG, etag)], Json(snapshot)).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/sdk/metrics", tag = "sdk", security(("bearer" = [])),
+    request_body = MetricsReport,
+    responses((status = 202, description = "Counted", body = crate::openapi::schemas::SdkMetricsAccepted)))]
 async fn metrics(
     State(state): State<AppState>,
     caller: Caller,

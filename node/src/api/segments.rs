@@ -16,6 +16,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, Caller};
 use super::flags::{ReadQuery, page_limit};
 use super::{AppState, consistency_headers};
+use crate::openapi::params::{IdempotencyKey, IfMatch};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -78,6 +79,13 @@ fn used_by(state: &AppState, key: &str) -> Vec<String> {
     state.raft.shared().read().flags.flags_using_segment(key)
 }
 
+#[utoipa::path(post, path = "/v1/segments", tag = "segments", security(("bearer" = [])),
+    params(IdempotencyKey),
+    request_body = Segment,
+    responses(
+        (status = 201, description = "Created", body = Segment),
+        (status = 409, description = "A segment with this key exists (`already_exists`)", body = ApiError),
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -94,7 +102,8 @@ async fn create(
     Ok(segment_response(StatusCode::CREATED, &s, Vec::new()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     q: Option<String>,
@@ -104,6 +113,9 @@ struct ListQuery {
     consistency: super::Consistency,
 }
 
+#[utoipa::path(get, path = "/v1/segments", tag = "segments", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "One page of segments, by key", body = crate::openapi::schemas::SegmentList)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -149,6 +161,12 @@ async fn list(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/v1/segments/{key}", tag = "segments", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The segment's key"), ReadQuery),
+    responses(
+        (status = 200, description = "The segment and the flags that use it", body = Segment),
+        (status = 404, description = "No such segment", body = ApiError),
+    ))]
 async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
@@ -171,6 +189,15 @@ async fn get_one(
     Ok((consistency_headers(q.consistency, applied), resp).into_response())
 }
 
+#[utoipa::path(put, path = "/v1/segments/{key}", tag = "segments", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The segment's key"), IfMatch, IdempotencyKey),
+    request_body = Segment,
+    responses(
+        (status = 200, description = "Replaced", body = Segment),
+        (status = 404, description = "No such segment", body = ApiError),
+        (status = 409, description = "The segment changed since that version (`version_conflict`)", body = ApiError),
+        (status = 428, description = "No version in `If-Match` or the body (`version_required`)", body = ApiError),
+    ))]
 async fn replace(
     State(state): State<AppState>,
     caller: Caller,
@@ -207,6 +234,13 @@ async fn replace(
     Ok(segment_response(StatusCode::OK, &s, used_by(&state, &key)))
 }
 
+#[utoipa::path(delete, path = "/v1/segments/{key}", tag = "segments", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The segment's key"), IfMatch, IdempotencyKey),
+    responses(
+        (status = 200, description = "Deleted", body = crate::openapi::schemas::SegmentDeleted),
+        (status = 404, description = "No such segment", body = ApiError),
+        (status = 409, description = "A version conflict, or flags use it (`in_use`)", body = ApiError),
+    ))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -223,18 +257,19 @@ async fn remove(
     Ok(Json(json!({ "deleted": key, "index": index })).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct VersionsQuery {
+pub(crate) struct VersionsQuery {
     limit: Option<usize>,
     cursor: Option<u64>,
     #[serde(default)]
     consistency: super::Consistency,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RollbackBody {
+pub(crate) struct RollbackBody {
     version: u64,
 }
 

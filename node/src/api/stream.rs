@@ -132,6 +132,9 @@ pub fn sse_stream(rx: mpsc::Receiver<Item>) -> impl Stream<Item = Result<Event, 
     })
 }
 
+#[utoipa::path(get, path = "/v1/stream", tag = "sdk", security(("bearer" = [])),
+    params(crate::openapi::params::LastEventId),
+    responses((status = 200, description = "Server-Sent Events: `snapshot` (a StateSnapshot) then `change` events (ChangeEvent); never ends", content_type = "text/event-stream", body = String)))]
 async fn stream(
     State(state): State<AppState>,
     caller: Caller,

@@ -28,13 +28,20 @@ pub fn new_secret(role: Role) -> String {
     format!("vxl_{}_{}", role.as_str(), hex::encode(bytes))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
     role: Role,
 }
 
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
+    params(crate::openapi::params::IdempotencyKey),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created; the secret is shown this once", body = crate::openapi::schemas::TokenCreated),
+        (status = 409, description = "A token with this name exists", body = ApiError),
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -62,6 +69,9 @@ async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
+    params(ReadQuery),
+    responses((status = 200, description = "Every token (never a secret or hash)", body = crate::openapi::schemas::TokenList)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,6 +90,13 @@ async fn list(
     Ok(Json(json!({ "tokens": tokens })).into_response())
 }
 
+#[utoipa::path(delete, path = "/v1/tokens/{name}", tag = "tokens", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The token's name"), crate::openapi::params::IdempotencyKey),
+    responses(
+        (status = 200, description = "Revoked", body = crate::openapi::schemas::TokenRevoked),
+        (status = 404, description = "No such token", body = ApiError),
+        (status = 409, description = "The last admin token cannot be revoked (`last_admin`)", body = ApiError),
+    ))]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -93,6 +110,8 @@ async fn revoke(
     Ok(Json(json!({ "revoked": name, "index": index })).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/me", tag = "tokens", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's token name and role", body = crate::openapi::schemas::Me)))]
 async fn me(caller: Caller) -> Json<serde_json::Value> {
     Json(json!({ "name": caller.name, "role": caller.role }))
 }

@@ -17,7 +17,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/metrics/evaluations", get(evaluations))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Query {
     /// One flag, or every flag.
@@ -26,6 +27,9 @@ struct Query {
     minutes: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/v1/metrics/evaluations", tag = "sdk", security(("bearer" = [])),
+    params(Query),
+    responses((status = 200, description = "This node's evaluation counts", body = crate::openapi::schemas::UsageView)))]
 async fn evaluations(
     State(state): State<AppState>,
     caller: Caller,

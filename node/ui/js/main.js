@@ -17,11 +17,11 @@ import { tokensPage } from './pages/tokens.js';
 
 const ROUTES = [
   ['/flags', flagsPage, 'flags'],
-  ['/flags/new', newFlagPage, 'flags'],
+  ['/new/flag', newFlagPage, 'flags'], // not /flags/new: "new" is a valid flag key
   ['/flags/:key', flagPage, 'flags'],
   ['/flags/:key/history', (ctx) => historyPage(ctx, 'flags'), 'flags'],
   ['/segments', segmentsPage, 'segments'],
-  ['/segments/new', newSegmentPage, 'segments'],
+  ['/new/segment', newSegmentPage, 'segments'],
   ['/segments/:key', segmentPage, 'segments'],
   ['/segments/:key/history', (ctx) => historyPage(ctx, 'segments'), 'segments'],
   ['/audit', auditPage, 'audit'],
@@ -45,7 +45,6 @@ const NAV = [
 
 const app = document.getElementById('app');
 let current = null; // { ctx, cleanups, hash }
-let ignoreHash = null;
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/flags';
@@ -185,7 +184,6 @@ async function route() {
 }
 
 window.addEventListener('hashchange', async (e) => {
-  if (ignoreHash === location.hash) { ignoreHash = null; return; }
   if (current?.ctx?.guard?.()) {
     const oldHash = new URL(e.oldURL).hash;
     const leave = await confirmDialog({
@@ -193,7 +191,8 @@ window.addEventListener('hashchange', async (e) => {
       body: 'You have changes that are not saved. Leaving this page discards them.',
       confirmLabel: 'Discard changes', danger: true,
     });
-    if (!leave) { ignoreHash = oldHash; history.replaceState(null, '', oldHash); return; }
+    // replaceState puts the old address back without another hashchange.
+    if (!leave) { history.replaceState(null, '', oldHash); return; }
   }
   route();
 });

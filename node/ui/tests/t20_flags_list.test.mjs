@@ -107,7 +107,7 @@ test('create a flag with the New flag form; a taken key is reported at the key',
   const { page, check } = await openPage(t, { allow: [{ status: 409, url: /\/v1\/flags$/ }] });
   await visit(page, '#/flags');
   await page.getByTestId('new-flag').click();
-  await ready(page, '/flags/new');
+  await ready(page, '/new/flag');
   await page.getByLabel('Name').fill(`Dark mode ${p}`);
   assert.equal(await page.getByLabel('Key').inputValue(), `dark-mode-${p}`);
   await page.getByLabel('Kind').selectOption('string');
@@ -121,7 +121,7 @@ test('create a flag with the New flag form; a taken key is reported at the key',
   assert.equal(created.enabled, false);
   assert.deepEqual(created.tags, ['ui', 'beta']);
 
-  await visit(page, '#/flags/new');
+  await visit(page, '#/new/flag');
   await page.getByLabel('Key').fill(checkout);
   await page.getByRole('button', { name: 'Create flag' }).click();
   const err = page.locator('[data-field="key"] + .field-error');

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { openPage, visit, shot, api, uniq, boolFlag, stringFlag } from './harness.mjs';
+import { openPage, visit, ready, shot, api, uniq, boolFlag, stringFlag } from './harness.mjs';
 
 const p = uniq('edit');
 const segment = `${p}-beta`;
@@ -303,5 +303,25 @@ test('saving a stale version shows the conflict and offers a reload', async (t) 
   assert.equal(await page.getByTestId('settings').getByLabel('Description').inputValue(), '');
   await page.getByTestId('save-bar').waitFor({ state: 'hidden' });
   assert.equal((await api('GET', `/v1/flags/${key}`)).description, '');
+  check();
+});
+
+test('leaving a page with unsaved changes asks first', async (t) => {
+  const key = `${p}-guard`;
+  await api('POST', '/v1/flags', boolFlag(key));
+  const { page, check } = await openPage(t);
+  await visit(page, `#/flags/${key}`);
+  await page.getByTestId('settings').getByLabel('Name').fill('Half-typed');
+  await page.getByRole('link', { name: 'Segments' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByText('Discard unsaved changes?').waitFor();
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await page.waitForFunction((h) => location.hash === h, `#/flags/${key}`);
+  assert.equal(await page.getByTestId('settings').getByLabel('Name').inputValue(), 'Half-typed');
+
+  await page.getByRole('link', { name: 'Segments' }).click();
+  await dialog.getByRole('button', { name: 'Discard changes' }).click();
+  await ready(page, '/segments');
+  assert.equal((await api('GET', `/v1/flags/${key}`)).name, key);
   check();
 });

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { openPage, visit, ready, shot, api, uniq, boolFlag } from './harness.mjs';
+import { openPage, visit, ready, navigating, shot, api, uniq, boolFlag } from './harness.mjs';
 
 test('create a segment, edit its keys and rules, see the flags that use it', async (t) => {
   const p = uniq('seg');
@@ -12,7 +12,7 @@ test('create a segment, edit its keys and rules, see the flags that use it', asy
   const { page, check } = await openPage(t, { allow: [{ status: 409, url: new RegExp(`/v1/segments/${key}$`) }] });
   await visit(page, '#/segments');
   await page.getByTestId('new-segment').click();
-  await ready(page, '/segments/new');
+  await ready(page, '/new/segment');
   await page.getByLabel('Name').fill(`VIP ${p}`);
   assert.equal(await page.getByLabel('Key').inputValue(), key);
   await page.getByRole('button', { name: 'Create segment' }).click();
@@ -43,6 +43,11 @@ test('create a segment, edit its keys and rules, see the flags that use it', asy
   assert.deepEqual(sg.excluded, ['mallory']);
   assert.deepEqual(sg.rules[0].clauses, [{ attribute: 'plan', operator: 'in', values: ['gold'], negate: false, case_insensitive: false }]);
   await shot(page, 'segment');
+
+  // Its history has both versions.
+  await navigating(page, `/segments/${key}/history`, () => page.getByRole('link', { name: 'History' }).click());
+  assert.deepEqual(await page.getByTestId('versions').locator('tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.version)), ['2', '1']);
+  assert.match(await page.getByTestId('diff-box').innerText(), /\+\s+"mallory"/);
 
   // A flag starts using it: the list and the editor both say so.
   await api('POST', '/v1/flags', boolFlag(flag, {

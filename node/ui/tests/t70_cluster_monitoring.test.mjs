@@ -45,6 +45,8 @@ test('monitoring: evaluations by flag and variation, errors, subscribers, write 
   const busy = `${p}-busy`;
   const idle = `${p}-idle`;
   await api('POST', '/v1/flags', boolFlag(busy, { variations: [{ value: true, name: 'treatment' }, { value: false, name: 'control' }] }));
+  // Server-side evaluation counts too (every flag for one context: busy serves treatment).
+  await api('POST', '/v1/evaluate', { context: { key: 'server-side-user' } });
   await api('POST', '/v1/flags', boolFlag(idle));
   const sdk = await makeToken('sdk');
   // SDKs report to whichever node they use: split the counts over the
@@ -73,18 +75,18 @@ test('monitoring: evaluations by flag and variation, errors, subscribers, write 
   const { page, check } = await openPage(t);
   await visit(page, `#/monitoring?flag=${busy}`);
 
-  assert.ok(Number((await page.getByTestId('tile-evals').innerText()).replace(/\D/g, '')) >= 123);
+  assert.ok(Number((await page.getByTestId('tile-evals').innerText()).replace(/\D/g, '')) >= 124);
   assert.ok(Number((await page.getByTestId('tile-subscribers').innerText()).replace(/\D/g, '')) >= 1);
   assert.match(await page.getByTestId('tile-latency').innerText(), /ms/);
 
   const evals = page.getByTestId('evals-chart');
-  assert.match(await evals.locator('.legend').innerText(), new RegExp(`${busy}\\s+123`));
+  assert.match(await evals.locator('.legend').innerText(), new RegExp(`${busy}\\s+124`));
   assert.ok(await evals.locator('rect.fill').count() > 0);
 
   const breakdown = page.getByTestId('breakdown-chart');
   assert.equal(await page.getByTestId('breakdown-flag').inputValue(), busy);
   const legend = await breakdown.locator('.legend').innerText();
-  assert.match(legend, /treatment \(true\)\s+90/);
+  assert.match(legend, /treatment \(true\)\s+91/);
   assert.match(legend, /control \(false\)\s+30/);
   assert.match(legend, /errors\s+3/);
 
@@ -94,7 +96,9 @@ test('monitoring: evaluations by flag and variation, errors, subscribers, write 
   assert.equal(await subs.count(), NODES.length);
   const onLast = page.getByTestId('subscribers-table').locator(`tr[data-node="${last.id}"]`);
   assert.ok(Number(await onLast.getByTestId('subscribers').innerText()) >= 1);
-  await page.getByTestId('subscribers-chart').locator('rect.fill').first().waitFor();
+  const bars = await page.getByTestId('subscribers-chart').locator('rect.fill').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('width'))));
+  assert.equal(bars.length, NODES.length);
+  assert.ok(bars[bars.length - 1] > 0);
 
   const latency = await page.getByTestId('latency-stats').innerText();
   assert.match(latency, /p50 \d+(\.\d+)? ms/);
@@ -109,7 +113,7 @@ test('monitoring: evaluations by flag and variation, errors, subscribers, write 
 
   // The flags list shows the same hour's evaluations.
   await visit(page, `#/flags?q=${p}`);
-  assert.equal(await page.locator(`tr[data-key="${busy}"]`).getByTestId('evals-1h').innerText(), '123');
+  assert.equal(await page.locator(`tr[data-key="${busy}"]`).getByTestId('evals-1h').innerText(), '124');
   assert.equal(await page.locator(`tr[data-key="${idle}"]`).getByTestId('evals-1h').innerText(), '0');
   check();
 });

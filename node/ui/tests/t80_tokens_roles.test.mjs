@@ -100,7 +100,7 @@ test('a viewer sees no edit controls anywhere, and Tokens says it needs admin', 
   assert.equal(await page.getByTestId('add-rule').count(), 0);
   assert.equal(await page.getByTestId('delete-segment').count(), 0);
 
-  await visit(page, '#/flags/new');
+  await visit(page, '#/new/flag');
   await page.getByText('Creating flags needs the editor role').waitFor();
 
   await visit(page, '#/tokens');

@@ -31,7 +31,7 @@ use crate::member::Member;
 pub const FORMAT: &str = "vexil-backup/1";
 
 /// What a backup holds; stored as the file's metadata.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BackupInfo {
     pub format: String,
     pub created_at: DateTime<Utc>,

@@ -17,6 +17,7 @@ use vexil_storage::{BlobStore, Cf, Durability, Engine, StorageError, WriteBatch}
 use super::TypeConfig;
 use crate::apply::{apply_command, commit_effects};
 use crate::command::{Change, Response};
+use crate::counters::RaftCounters;
 use crate::keys;
 use crate::loader::load_state;
 use crate::state::Shared;
@@ -207,6 +208,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
 
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotBlob>, io::Error> {
         let (meta, name) = self.blocking(|sm| sm.build_sync()).await?;
+        RaftCounters::bump(&self.shared.counters.snapshots_built);
         let snapshot = self.open_blob(&name)?;
         tracing::info!(snapshot = %name, "built snapshot");
         Ok(SnapshotOf::<TypeConfig, SnapshotBlob> { meta, snapshot })
@@ -230,6 +232,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
     {
         while let Some((entry, responder)) = entries.try_next().await? {
+            let started = std::time::Instant::now();
             let log_id = entry.log_id();
             let index = log_id.index();
             let mut batch = WriteBatch::new();
@@ -275,6 +278,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let (response, effects) =
                 outcome.unwrap_or_else(|| (Response::internal(index), Vec::new()));
             commit_effects(&self.shared, index, effects);
+            self.shared.counters.apply.observe(started.elapsed());
             if let Some(responder) = responder {
                 responder.send(response);
             }
@@ -294,7 +298,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let meta = meta.clone();
         tracing::info!(snapshot = %snapshot.name, "installing snapshot");
         self.blocking(move |sm| sm.install_sync(meta, snapshot))
-            .await
+            .await?;
+        RaftCounters::bump(&self.shared.counters.snapshots_installed);
+        Ok(())
     }
 
     async fn get_current_snapshot(

@@ -31,7 +31,7 @@ export async function clusterPage(ctx) {
     put(tbody, ...c.members.map((m) => h('tr', {
       class: `${m.is_leader ? 'leader-row' : ''} ${m.healthy ? '' : 'unhealthy'}`, 'data-node': m.id,
     },
-    h('td', {}, h('strong', {}, `node ${m.id}`), m.id === c.node ? h('span', { class: 'muted small' }, ' (serving this page)') : null),
+    h('td', { class: 'nowrap' }, h('strong', {}, `node ${m.id}`), m.id === c.node ? h('div', { class: 'muted small' }, 'serves this page') : null),
     h('td', {}, m.is_leader ? h('span', { class: 'badge leader', 'data-testid': 'leader-badge' }, '★ leader') : h('span', { class: 'badge' }, m.role === 'voter' ? 'follower' : 'learner'),
       m.is_leader ? null : h('div', { class: 'small muted' }, m.role)),
     h('td', {}, h('span', { class: `health ${m.healthy ? 'ok' : 'bad'}`, 'data-testid': 'health' }, m.healthy ? 'healthy' : 'unreachable'),

@@ -36,7 +36,7 @@ export async function flagsPage(ctx) {
   ctx.render(h('div', { class: 'page' },
     h('div', { class: 'page-head' },
       h('div', {}, h('h1', {}, 'Flags'), count),
-      editor && h('a', { class: 'btn primary', href: '#/flags/new', 'data-testid': 'new-flag', accesskey: 'n' }, '+ New flag')),
+      editor && h('a', { class: 'btn primary', href: '#/new/flag', 'data-testid': 'new-flag', accesskey: 'n' }, '+ New flag')),
     h('div', { class: 'toolbar' }, search, tagSel, stateBtns),
     h('div', { class: 'card flush' }, table, more),
     h('p', { class: 'kbd-help muted' },
@@ -98,7 +98,7 @@ export async function flagsPage(ctx) {
     if (!tbody.children.length) {
       tbody.append(h('tr', {}, h('td', { colspan: 5 }, empty(
         q.q || q.tag || q.enabled ? 'No flags match these filters.' : 'No flags yet.',
-        editor && !(q.q || q.tag || q.enabled) ? h('a', { class: 'btn primary', href: '#/flags/new' }, 'Create your first flag') : null))));
+        editor && !(q.q || q.tag || q.enabled) ? h('a', { class: 'btn primary', href: '#/new/flag' }, 'Create your first flag') : null))));
     }
     put(more, page.next_cursor
       ? h('button', { class: 'btn', onClick: () => load(page.next_cursor) }, 'Load more')

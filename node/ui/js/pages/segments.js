@@ -45,7 +45,7 @@ export async function segmentsPage(ctx) {
   search.addEventListener('keydown', (e) => { if (e.key === 'ArrowDown') { e.preventDefault(); tbody.querySelector('tr[data-key]')?.focus(); } });
   ctx.render(h('div', { class: 'page' },
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Segments'), h('span', { class: 'muted' }, `${segments.length} in all`)),
-      editor ? h('a', { class: 'btn primary', href: '#/segments/new', 'data-testid': 'new-segment' }, '+ New segment') : null),
+      editor ? h('a', { class: 'btn primary', href: '#/new/segment', 'data-testid': 'new-segment' }, '+ New segment') : null),
     h('div', { class: 'toolbar' }, search),
     h('div', { class: 'card flush' }, h('table', { class: 'table', 'data-testid': 'segments-table' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Segment'), h('th', { class: 'num' }, 'Included'), h('th', { class: 'num' }, 'Excluded'),

@@ -1,0 +1,101 @@
+//! `vexil-bench`: Vexil's own benchmarks, on local clusters started with the
+//! launcher. Each part prints a table and the command that reproduces it.
+//!
+//! ```text
+//! vexil-bench writes --concurrency 1,16,64 --seconds 10
+//! vexil-bench scale --flags 10000 --audit 1000000
+//! vexil-bench feed --subscribers 1000 --writes 50
+//! ```
+
+mod common;
+mod feed;
+mod scale;
+mod writes;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "vexil-bench", about = "Benchmarks of Vexil on local clusters")]
+struct Cli {
+    /// The vexil binary to benchmark (a release build, normally).
+    #[arg(long, env = "VEXIL_BIN", global = true)]
+    bin: Option<PathBuf>,
+    /// Scratch directory for node data.
+    #[arg(long, global = true, default_value = "/tmp/vexil-bench")]
+    dir: PathBuf,
+    #[command(subcommand)]
+    part: Part,
+}
+
+#[derive(Debug, Subcommand)]
+enum Part {
+    /// Acknowledged replicated writes per second at several concurrencies.
+    Writes {
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        concurrency: Vec<usize>,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Nodes in the cluster.
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
+    },
+    /// Pages, restarts, snapshots, joins and SDK cold start at scale.
+    Scale {
+        #[arg(long, default_value_t = 10_000)]
+        flags: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        audit: usize,
+    },
+    /// Change-feed propagation to many subscribers on a follower, and the
+    /// follower's memory per subscriber.
+    Feed {
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 50)]
+        writes: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let bin = cli.bin.clone().unwrap_or_else(common::default_bin);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vexil-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let result = rt.block_on(async {
+        match cli.part {
+            Part::Writes {
+                concurrency,
+                seconds,
+                nodes,
+            } => writes::run(&bin, &cli.dir, &concurrency, seconds, nodes).await,
+            Part::Scale { flags, audit } => scale::run(&bin, &cli.dir, flags, audit).await,
+            Part::Feed {
+                subscribers,
+                writes,
+            } => feed::run(&bin, &cli.dir, subscribers, writes).await,
+        }
+    });
+    match result {
+        Ok(()) => {
+            println!("\nreproduce: {}", args.join(" "));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vexil-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! Scale: a state of F flags and A audit entries, built in-process, backed
+//! up, restored into a 3-node cluster; then pages, restart, snapshot size,
+//! a join and SDK cold start are measured.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vexil_cluster::{Cluster, Spec};
+use vexil_node::net::dial::TcpDialer;
+use vexil_node::server::{self, AdminToken, Bootstrap, RunOptions};
+use vexil_raft::{Member, Op, RaftConfig};
+use vexil_storage::{BlobStore, Engine, FsBlobStore, MemBlobStore, MemEngine, RocksEngine};
+
+use crate::common::{flag, histogram, http, ms, table};
+
+/// Builds the state in an in-process node (no HTTP, no fsync: fast) and
+/// writes it as a backup file.
+async fn seed(
+    dir: &Path,
+    flags: usize,
+    audit: usize,
+    token: &str,
+) -> anyhow::Result<vexil_raft::BackupInfo> {
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let member = Member {
+        peer_addr: peer.local_addr()?.to_string(),
+        client_addr: api.local_addr()?.to_string(),
+    };
+    let mut raft = RaftConfig::new(1, member);
+    raft.snapshot_every = 1_000_000_000;
+    let opts = RunOptions {
+        raft,
+        engine: Arc::new(MemEngine::new()),
+        blobs: Arc::new(MemBlobStore::new()),
+        dialer: Arc::new(TcpDialer),
+        cluster_secret: "bench-seed-secret".into(),
+        bootstrap: Bootstrap::Single,
+        admin_token: AdminToken::Given(token.into()),
+        data_dir: None,
+        min_free_bytes: 0,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (running, _done) = server::run(opts, api, peer, async move {
+        let _ = rx.await;
+    })
+    .await?;
+    while running.raft.shared().read().tokens.is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    let app = running.app.clone();
+    let writers = 64;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = w;
+            while i < flags {
+                let f: vexil_flags::Flag = serde_json::from_value(flag(&format!("flag-{i:05}")))?;
+                app.commit("admin", format!("seed-c-{i}"), Op::CreateFlag { flag: f })
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message))?;
+                i += writers;
+            }
+            let mut j = w;
+            while j < audit.saturating_sub(flags) {
+                let key = format!("flag-{:05}", j % flags.max(1));
+                let op = Op::ToggleFlag {
+                    key,
+                    enabled: j % 2 == 0,
+                };
+                app.commit("admin", format!("seed-t-{j}"), op)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message))?;
+                j += writers;
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    println!(
+        "seeded {flags} flags and {audit} audit entries in {:.1?}",
+        started.elapsed()
+    );
+    let store = FsBlobStore::open(dir)?;
+    let out = store.create("seed.backup")?;
+    let raft = running.raft.clone();
+    let info =
+        tokio::task::spawn_blocking(move || raft.write_backup(out, chrono::Utc::now())).await??;
+    drop(tx);
+    Ok(info)
+}
+
+fn dir_size(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        dir_size(&e.path())
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+async fn page(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    n: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let mut h = histogram();
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = client.get(url).bearer_auth(token).send().await?;
+        anyhow::ensure!(r.status() == 200, "{url}: {}", r.status());
+        r.bytes().await?;
+        let _ = h.record(t.elapsed().as_micros() as u64);
+    }
+    let (p50, p99, _) = ms(&h);
+    Ok((p50, p99))
+}
+
+pub async fn run(bin: &Path, dir: &Path, flags: usize, audit: usize) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(dir.join("scale"));
+    std::fs::create_dir_all(dir.join("scale"))?;
+    let spec = Spec::fast(bin, dir.join("scale"));
+    let token = spec.admin_token.clone();
+    let info = seed(&dir.join("scale"), flags, audit, &token).await?;
+    let backup = dir.join("scale").join("seed.backup");
+    let mut rows = vec![vec![
+        "backup file".into(),
+        format!(
+            "{:.1} MiB",
+            std::fs::metadata(&backup)?.len() as f64 / 1048576.0
+        ),
+        format!("{} records", info.records),
+    ]];
+
+    let mut c = tokio::task::spawn_blocking(move || Cluster::prepare(spec, 3)).await??;
+    let members: BTreeMap<u64, Member> = c
+        .nodes
+        .values()
+        .map(|n| {
+            (
+                n.id,
+                Member {
+                    peer_addr: n.peer.clone(),
+                    client_addr: n.api.clone(),
+                },
+            )
+        })
+        .collect();
+    for n in c.nodes.values() {
+        let engine: Arc<dyn Engine> = Arc::new(RocksEngine::open(&n.data_dir.join("db"))?);
+        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&n.data_dir.join("snapshots"))?);
+        let mut reader = FsBlobStore::open(&dir.join("scale"))?
+            .open("seed.backup")?
+            .ok_or_else(|| anyhow::anyhow!("backup vanished"))?;
+        vexil_raft::restore_backup(engine, blobs, reader.as_mut(), members.clone())?;
+    }
+    let started = Instant::now();
+    c = tokio::task::spawn_blocking(move || -> anyhow::Result<Cluster> {
+        for id in 1..=3 {
+            c.start(id)?;
+        }
+        c.wait_ready(Duration::from_secs(120))?;
+        Ok(c)
+    })
+    .await??;
+    rows.push(vec![
+        "3-node cluster from restore to ready".into(),
+        format!("{:.2} s", started.elapsed().as_secs_f64()),
+        String::new(),
+    ]);
+    let leader = tokio::task::block_in_place(|| c.wait_leader(Duration::from_secs(30)))?;
+    let url = c.url(leader);
+    let client = http();
+    for (what, path) in [
+        ("flag list page (100, linearizable)", "/v1/flags?limit=100"),
+        (
+            "flag list page, search `q`",
+            "/v1/flags?limit=100&q=flag-099",
+        ),
+        (
+            "flag list page (local read)",
+            "/v1/flags?limit=100&consistency=local",
+        ),
+        ("audit page (100)", "/v1/audit?limit=100"),
+        (
+            "audit page filtered by flag",
+            "/v1/audit?limit=100&flag=flag-00042",
+        ),
+        (
+            "audit page filtered by action",
+            "/v1/audit?limit=100&action=flag.create",
+        ),
+    ] {
+        let (p50, p99) = page(&client, &format!("{url}{path}"), &token, 50).await?;
+        rows.push(vec![
+            what.into(),
+            format!("p50 {p50:.2} ms"),
+            format!("p99 {p99:.2} ms"),
+        ]);
+    }
+    let snap = c
+        .nodes
+        .values()
+        .map(|n| dir_size(&n.data_dir.join("snapshots")))
+        .max()
+        .unwrap_or(0);
+    let data = c
+        .nodes
+        .values()
+        .map(|n| dir_size(&n.data_dir))
+        .max()
+        .unwrap_or(0);
+    rows.push(vec![
+        "snapshot size".into(),
+        format!("{:.1} MiB", snap as f64 / 1048576.0),
+        format!("data dir {:.1} MiB", data as f64 / 1048576.0),
+    ]);
+
+    let follower = *c
+        .nodes
+        .keys()
+        .find(|id| **id != leader)
+        .ok_or_else(|| anyhow::anyhow!("no follower"))?;
+    let started = Instant::now();
+    c = tokio::task::spawn_blocking(move || -> anyhow::Result<Cluster> {
+        c.restart(follower)?;
+        Ok(c)
+    })
+    .await??;
+    rows.push(vec![
+        "node restart to ready".into(),
+        format!("{:.2} s", started.elapsed().as_secs_f64()),
+        String::new(),
+    ]);
+
+    let started = Instant::now();
+    let sdk_token = {
+        let r = client
+            .post(format!("{url}/v1/tokens"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "bench-sdk", "role": "sdk"}))
+            .send()
+            .await?;
+        r.json::<serde_json::Value>().await?["secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let _ = started;
+    let started = Instant::now();
+    let sdk = vexil_sdk::Client::builder([url.clone()], sdk_token).build()?;
+    sdk.wait_until_ready(Duration::from_secs(60))
+        .await
+        .map_err(|s| anyhow::anyhow!("SDK not ready: {s:?}"))?;
+    rows.push(vec![
+        format!("SDK cold start ({flags} flags), connect to Ready"),
+        format!("{:.1} ms", started.elapsed().as_secs_f64() * 1000.0),
+        String::new(),
+    ]);
+    drop(sdk);
+
+    let started = Instant::now();
+    let (c2, joined) = tokio::task::spawn_blocking(
+        move || -> anyhow::Result<(Cluster, vexil_cluster::NodeInfo)> {
+            let j = c.start_joiner(4)?;
+            Ok((c, j))
+        },
+    )
+    .await??;
+    c = c2;
+    let body = serde_json::json!({"id": 4, "peer_addr": joined.peer, "client_addr": joined.api});
+    let r = client
+        .post(format!("{url}/v1/cluster/members"))
+        .bearer_auth(&token)
+        .json(&body)
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "join failed: {}", r.text().await?);
+    rows.push(vec![
+        "new node joins and catches up (snapshot), to voter".into(),
+        format!("{:.2} s", started.elapsed().as_secs_f64()),
+        String::new(),
+    ]);
+    table(
+        &format!("Scale: {flags} flags, {audit} audit entries, 3 nodes"),
+        &["measure", "value", ""],
+        &rows,
+    );
+    tokio::task::spawn_blocking(move || c.down()).await??;
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! `vexil apply -f FILE`: makes the cluster's flags and segments match a
+//! declarative file (YAML or JSON, `{segments: [...], flags: [...]}`, the
+//! shape `vexil export` prints).
+//!
+//! - It creates what is missing and updates what differs, comparing without
+//!   the fields the server owns (`version`, times, `updated_by`, and `salt`
+//!   when the file leaves it to default to the key), so a second apply of the
+//!   same file changes nothing.
+//! - `--prune` also deletes what the file omits; `--dry-run` prints the
+//!   plan and changes nothing.
+//! - Order: segments, then flags with prerequisites first; deletes in
+//!   reverse (flags before segments, dependents first) ([`plan`]).
+//! - Every declared flag and segment is validated against the state the
+//!   apply would produce before anything is written; the first problem is
+//!   reported with its file position (line:column), as is a write the
+//!   server refuses. Writes carry `If-Match`, so a concurrent edit stops the
+//!   apply with a conflict rather than being overwritten.
+//!
+//! # Layout
+//! [`file`] parses and locates, [`plan`] diffs and orders, [`exec`] prints
+//! or performs the plan.
+
+mod exec;
+pub mod file;
+pub mod plan;
+
+use std::path::PathBuf;
+
+use vexil_flags::{Flag, FlagSet, Segment};
+
+use crate::cli::{CliError, Ctx};
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The file: YAML (.yaml, .yml) or JSON; `-` reads stdin.
+    #[arg(short, long)]
+    pub file: PathBuf,
+    /// Print the changes; make none.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete flags and segments the file does not declare.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+fn current<T: serde::de::DeserializeOwned>(ctx: &Ctx, what: &str) -> Result<Vec<T>, CliError> {
+    ctx.client
+        .all_pages(&format!("/v1/{what}"), what)?
+        .into_iter()
+        .map(|mut v| {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("used_by");
+            }
+            serde_json::from_value(v).map_err(|e| CliError::local(&format!("reading {what}"), e))
+        })
+        .collect()
+}
+
+/// The flags and segments the cluster will hold after the apply.
+fn outcome(
+    declared: &file::Declared,
+    flags: &[Flag],
+    segments: &[Segment],
+    prune: bool,
+) -> FlagSet {
+    let mut fs: std::collections::BTreeMap<String, Flag> = if prune {
+        Default::default()
+    } else {
+        flags.iter().map(|f| (f.key.clone(), f.clone())).collect()
+    };
+    fs.extend(declared.flags.iter().map(|f| (f.key.clone(), f.clone())));
+    let mut ss: std::collections::BTreeMap<String, Segment> = if prune {
+        Default::default()
+    } else {
+        segments
+            .iter()
+            .map(|s| (s.key.clone(), s.clone()))
+            .collect()
+    };
+    ss.extend(declared.segments.iter().map(|s| (s.key.clone(), s.clone())));
+    FlagSet::from_parts(fs.into_values().collect(), ss.into_values().collect())
+}
+
+/// Checks every declared item against the outcome; the first problem, with
+/// its position.
+fn validate(declared: &file::Declared, src: &file::Source, set: &FlagSet) -> Result<(), CliError> {
+    for s in &declared.segments {
+        if let Some(e) = vexil_flags::validate_segment(s, set).first() {
+            return Err(CliError::Usage(src.at("segment", &s.key, &e.to_string())));
+        }
+    }
+    for f in &declared.flags {
+        if let Some(e) = vexil_flags::validate_flag(f, set).first() {
+            return Err(CliError::Usage(src.at("flag", &f.key, &e.to_string())));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `vexil apply`.
+pub fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CliError> {
+    let (declared, src) = file::load(&args.file)?;
+    let flags: Vec<Flag> = current(ctx, "flags")?;
+    let segments: Vec<Segment> = current(ctx, "segments")?;
+    validate(
+        &declared,
+        &src,
+        &outcome(&declared, &flags, &segments, args.prune),
+    )?;
+    let changes = plan::plan(
+        &declared.flags,
+        &declared.segments,
+        &flags,
+        &segments,
+        args.prune,
+    );
+    if args.dry_run {
+        exec::print_plan(ctx, &changes);
+        Ok(())
+    } else {
+        exec::execute(ctx, &changes, &src)
+    }
+}

@@ -1,0 +1,134 @@
+//! `vexil flags …`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::client::encode;
+use super::output::{self, Format};
+use super::versioned::{self, Kind};
+use super::{CliError, Ctx};
+
+#[derive(Debug, Subcommand)]
+pub enum FlagsCmd {
+    /// List flags (every page).
+    List {
+        /// Only flags with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only flags whose key or name contains this.
+        #[arg(long)]
+        search: Option<String>,
+        /// Only flags that are on (true) or off (false).
+        #[arg(long)]
+        enabled: Option<bool>,
+    },
+    /// Print one flag.
+    Get { key: String },
+    /// Create a flag from a file (JSON or YAML), or a boolean flag (off) by key.
+    Create {
+        /// The new boolean flag's key (without -f).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        key: Option<String>,
+        #[arg(short, long)]
+        file: Option<PathBuf>,
+    },
+    /// Replace a flag with a file's content (its `version`, else the current one).
+    Update {
+        #[arg(short, long)]
+        file: PathBuf,
+    },
+    /// Delete a flag (a rollback restores it).
+    Delete { key: String },
+    /// Turn a flag on.
+    On { key: String },
+    /// Turn a flag off (the kill switch).
+    Off { key: String },
+    /// Make a flag as it was at a version (a new version).
+    Rollback {
+        key: String,
+        #[arg(long)]
+        version: u64,
+    },
+    /// A flag's versions, newest first.
+    History {
+        key: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+pub fn run(ctx: &Ctx, cmd: FlagsCmd) -> Result<(), CliError> {
+    match cmd {
+        FlagsCmd::List {
+            tag,
+            search,
+            enabled,
+        } => list(ctx, tag, search, enabled),
+        FlagsCmd::Get { key } => versioned::get(ctx, Kind::Flag, &key),
+        FlagsCmd::Create { key, file } => create(ctx, key, file),
+        FlagsCmd::Update { file } => versioned::update(ctx, Kind::Flag, &file),
+        FlagsCmd::Delete { key } => versioned::delete(ctx, Kind::Flag, &key),
+        FlagsCmd::On { key } => toggle(ctx, &key, true),
+        FlagsCmd::Off { key } => toggle(ctx, &key, false),
+        FlagsCmd::Rollback { key, version } => versioned::rollback(ctx, Kind::Flag, &key, version),
+        FlagsCmd::History { key, limit } => versioned::history(ctx, Kind::Flag, &key, limit),
+    }
+}
+
+fn list(
+    ctx: &Ctx,
+    tag: Option<String>,
+    search: Option<String>,
+    enabled: Option<bool>,
+) -> Result<(), CliError> {
+    let mut query = Vec::new();
+    if let Some(t) = tag {
+        query.push(format!("tag={}", encode(&t)));
+    }
+    if let Some(q) = search {
+        query.push(format!("q={}", encode(&q)));
+    }
+    if let Some(e) = enabled {
+        query.push(format!("enabled={e}"));
+    }
+    let path = if query.is_empty() {
+        "/v1/flags".to_owned()
+    } else {
+        format!("/v1/flags?{}", query.join("&"))
+    };
+    let flags = ctx.client.all_pages(&path, "flags")?;
+    versioned::print_list(ctx, flags, &["key", "kind", "enabled", "version", "name"]);
+    Ok(())
+}
+
+fn create(ctx: &Ctx, key: Option<String>, file: Option<PathBuf>) -> Result<(), CliError> {
+    let doc: Value = match (key, file) {
+        (_, Some(f)) => versioned::read_document(&f)?,
+        (Some(key), None) => json!({
+            "key": key,
+            "kind": "boolean",
+            "variations": [{"value": true}, {"value": false}],
+            "off_variation": 1,
+            "fallthrough": {"variation": 0},
+            "enabled": false,
+        }),
+        (None, None) => return Err(CliError::Usage("give a key or -f FILE".into())),
+    };
+    versioned::create(ctx, Kind::Flag, doc)
+}
+
+fn toggle(ctx: &Ctx, key: &str, enabled: bool) -> Result<(), CliError> {
+    let path = format!("{}/toggle", Kind::Flag.path(key));
+    let v = ctx.client.post(&path, &json!({ "enabled": enabled }))?;
+    match ctx.format {
+        Format::Json => output::json(&v),
+        Format::Table => println!(
+            "flag {key} is {} (version {})",
+            if enabled { "on" } else { "off" },
+            output::cell(v.get("version"))
+        ),
+    }
+    Ok(())
+}

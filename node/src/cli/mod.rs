@@ -1,0 +1,162 @@
+//! The client commands of the `vexil` binary: they talk HTTP to any node
+//! (`--url`, `--token`), print a table or JSON (`--output`), and exit with a
+//! code that says what happened ([`error::exit`]).
+//!
+//! Connection settings come from, in order: the flags, `VEXIL_URL` /
+//! `VEXIL_TOKEN` / `VEXIL_OUTPUT`, then a TOML file
+//! (`$VEXIL_CLI_CONFIG`, else `$XDG_CONFIG_HOME/vexil/cli.toml`, else
+//! `~/.config/vexil/cli.toml`) with the keys `url`, `token` and `output`.
+//!
+//! # Layout
+//! One module per command group, one function per command: [`flags`],
+//! [`segments`], [`audit`], [`tokens`], [`cluster`], [`eval`],
+//! [`export`] (and `apply`, in `crate::apply`), [`backup`] (backup, verify,
+//! restore). [`client`] is the HTTP client, [`output`] prints.
+
+pub mod audit;
+pub mod backup;
+pub mod client;
+pub mod cluster;
+pub mod error;
+pub mod eval;
+pub mod export;
+pub mod flags;
+pub mod output;
+pub mod segments;
+pub mod tokens;
+pub mod versioned;
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde::Deserialize;
+
+pub use client::Client;
+pub use error::CliError;
+use output::Format;
+
+/// The default node URL.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:7070";
+
+/// Connection options shared by every client command.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Connection {
+    /// A node's API URL (any node: writes are forwarded to the leader)
+    /// [default: http://127.0.0.1:7070].
+    #[arg(long, env = "VEXIL_URL", global = true)]
+    pub url: Option<String>,
+    /// A bearer token.
+    #[arg(long, env = "VEXIL_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// How to print results [default: table].
+    #[arg(long, env = "VEXIL_OUTPUT", global = true, value_enum)]
+    pub output: Option<Format>,
+}
+
+/// The CLI config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CliFile {
+    url: Option<String>,
+    token: Option<String>,
+    output: Option<Format>,
+}
+
+/// Where the CLI config file is looked for.
+pub fn config_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("VEXIL_CLI_CONFIG") {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("vexil").join("cli.toml"))
+}
+
+/// Settled connection settings.
+#[derive(Debug)]
+pub struct Ctx {
+    pub client: Client,
+    pub format: Format,
+}
+
+impl Connection {
+    /// Fills what the flags and environment left unset from the config file.
+    pub fn resolve(&self) -> Result<Ctx, CliError> {
+        let file = match config_path() {
+            Some(p) if p.exists() => {
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| CliError::local(&p.display().to_string(), e))?;
+                toml::from_str::<CliFile>(&text)
+                    .map_err(|e| CliError::Usage(format!("{}: {e}", p.display())))?
+            }
+            _ => CliFile::default(),
+        };
+        let url = self
+            .url
+            .clone()
+            .or(file.url)
+            .unwrap_or_else(|| DEFAULT_URL.to_owned());
+        let token = self.token.clone().or(file.token);
+        let format = self.output.or(file.output).unwrap_or_default();
+        Ok(Ctx {
+            client: Client::new(&url, token)?,
+            format,
+        })
+    }
+}
+
+/// The client commands.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Flags: list, get, create, update, delete, on, off, rollback, history.
+    #[command(subcommand)]
+    Flags(flags::FlagsCmd),
+    /// Segments: list, get, create, update, delete, rollback, history.
+    #[command(subcommand)]
+    Segments(segments::SegmentsCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
+    /// API tokens (admin).
+    #[command(subcommand)]
+    Tokens(tokens::TokensCmd),
+    /// Cluster members: status, add, remove.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
+    /// Evaluate a flag for a context; prints the value and the reason.
+    Eval(eval::EvalArgs),
+    /// Print every flag and segment as an apply file (JSON).
+    Export(export::ExportArgs),
+    /// Make the cluster's flags and segments match a file (YAML or JSON).
+    Apply(crate::apply::ApplyArgs),
+    /// Save a consistent backup through any node, or verify a backup file.
+    Backup(backup::BackupArgs),
+    /// Seed a new cluster member's data directory from a backup (offline).
+    Restore(backup::RestoreArgs),
+}
+
+/// Runs one client command.
+pub fn run(conn: &Connection, cmd: ClientCommand) -> Result<(), CliError> {
+    if let ClientCommand::Restore(args) = &cmd {
+        return backup::restore(args);
+    }
+    if let ClientCommand::Backup(args) = &cmd
+        && args.verify.is_some()
+    {
+        return backup::verify(args, conn.output.unwrap_or_default());
+    }
+    let ctx = conn.resolve()?;
+    match cmd {
+        ClientCommand::Flags(c) => flags::run(&ctx, c),
+        ClientCommand::Segments(c) => segments::run(&ctx, c),
+        ClientCommand::Audit(c) => audit::run(&ctx, c),
+        ClientCommand::Tokens(c) => tokens::run(&ctx, c),
+        ClientCommand::Cluster(c) => cluster::run(&ctx, c),
+        ClientCommand::Eval(a) => eval::run(&ctx, &a),
+        ClientCommand::Export(a) => export::run(&ctx, &a),
+        ClientCommand::Apply(a) => crate::apply::run(&ctx, &a),
+        ClientCommand::Backup(a) => backup::backup(&ctx, &a),
+        ClientCommand::Restore(a) => backup::restore(&a),
+    }
+}

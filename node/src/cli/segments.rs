@@ -1,0 +1,60 @@
+//! `vexil segments …`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::versioned::{self, Kind};
+use super::{CliError, Ctx};
+
+#[derive(Debug, Subcommand)]
+pub enum SegmentsCmd {
+    /// List segments (every page).
+    List,
+    /// Print one segment and the flags that use it.
+    Get { key: String },
+    /// Create a segment from a file (JSON or YAML).
+    Create {
+        #[arg(short, long)]
+        file: PathBuf,
+    },
+    /// Replace a segment with a file's content.
+    Update {
+        #[arg(short, long)]
+        file: PathBuf,
+    },
+    /// Delete a segment (refused while flags use it).
+    Delete { key: String },
+    /// Make a segment as it was at a version.
+    Rollback {
+        key: String,
+        #[arg(long)]
+        version: u64,
+    },
+    /// A segment's versions, newest first.
+    History {
+        key: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+pub fn run(ctx: &Ctx, cmd: SegmentsCmd) -> Result<(), CliError> {
+    let kind = Kind::Segment;
+    match cmd {
+        SegmentsCmd::List => {
+            let items = ctx.client.all_pages("/v1/segments", "segments")?;
+            versioned::print_list(ctx, items, &["key", "version", "name", "used_by"]);
+            Ok(())
+        }
+        SegmentsCmd::Get { key } => versioned::get(ctx, kind, &key),
+        SegmentsCmd::Create { file } => {
+            let doc = versioned::read_document(&file)?;
+            versioned::create(ctx, kind, doc)
+        }
+        SegmentsCmd::Update { file } => versioned::update(ctx, kind, &file),
+        SegmentsCmd::Delete { key } => versioned::delete(ctx, kind, &key),
+        SegmentsCmd::Rollback { key, version } => versioned::rollback(ctx, kind, &key, version),
+        SegmentsCmd::History { key, limit } => versioned::history(ctx, kind, &key, limit),
+    }
+}

@@ -1,0 +1,152 @@
+//! What `vexil flags` and `vexil segments` share: both are versioned
+//! documents under `/v1/flags` and `/v1/segments`.
+
+use std::path::Path;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::client::encode;
+use super::output::{self, Format};
+use super::{CliError, Ctx};
+
+/// Flags or segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Flag,
+    Segment,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Flag => "flag",
+            Kind::Segment => "segment",
+        }
+    }
+
+    /// `/v1/flags` or `/v1/segments`, also the list's JSON field.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Flag => "flags",
+            Kind::Segment => "segments",
+        }
+    }
+
+    pub fn path(self, key: &str) -> String {
+        format!("/v1/{}/{}", self.plural(), encode(key))
+    }
+}
+
+/// Reads a JSON or YAML document (by extension; `-` is stdin, JSON or YAML).
+pub fn read_document(file: &Path) -> Result<Value, CliError> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| CliError::local("stdin", e))?
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| CliError::local(&file.display().to_string(), e))?
+    };
+    crate::apply::file::parse_value(&text, file)
+}
+
+/// Prints a list as a table of `columns` or as JSON.
+pub fn print_list(ctx: &Ctx, items: Vec<Value>, columns: &[&str]) {
+    match ctx.format {
+        Format::Json => output::json(&Value::Array(items)),
+        Format::Table => output::table(columns, &output::rows(&items, columns)),
+    }
+}
+
+/// Prints the result of a change: the document as JSON, or one line.
+pub fn print_one(ctx: &Ctx, v: &Value, what: &str) {
+    match ctx.format {
+        Format::Json => output::json(v),
+        Format::Table => println!("{what}"),
+    }
+}
+
+/// Prints one document (as JSON in both formats: it is a document).
+pub fn get(ctx: &Ctx, kind: Kind, key: &str) -> Result<(), CliError> {
+    let v = ctx.client.get(&kind.path(key))?;
+    output::json(&v);
+    Ok(())
+}
+
+pub fn create(ctx: &Ctx, kind: Kind, doc: Value) -> Result<(), CliError> {
+    let v = ctx.client.post(&format!("/v1/{}", kind.plural()), &doc)?;
+    print_one(
+        ctx,
+        &v,
+        &format!("created {} {}", kind.name(), output::cell(v.get("key"))),
+    );
+    Ok(())
+}
+
+/// Replaces a document: the file's `version` if it has one, else the
+/// current version (the file's content wins).
+pub fn update(ctx: &Ctx, kind: Kind, file: &Path) -> Result<(), CliError> {
+    let doc = read_document(file)?;
+    let key = doc
+        .get("key")
+        .and_then(Value::as_str)
+        .ok_or_else(|| CliError::Usage(format!("{}: no `key`", file.display())))?
+        .to_owned();
+    let version = match doc
+        .get("version")
+        .and_then(Value::as_u64)
+        .filter(|v| *v > 0)
+    {
+        Some(v) => v,
+        None => ctx.client.get(&kind.path(&key))?["version"]
+            .as_u64()
+            .unwrap_or(0),
+    };
+    let v = ctx.client.call(
+        Method::PUT,
+        &kind.path(&key),
+        Some(&doc),
+        &[("If-Match", format!("\"{version}\""))],
+    )?;
+    print_one(
+        ctx,
+        &v,
+        &format!(
+            "updated {} {key} to version {}",
+            kind.name(),
+            output::cell(v.get("version"))
+        ),
+    );
+    Ok(())
+}
+
+pub fn delete(ctx: &Ctx, kind: Kind, key: &str) -> Result<(), CliError> {
+    let v = ctx.client.delete(&kind.path(key))?;
+    match ctx.format {
+        Format::Json => output::json(&v),
+        Format::Table => println!("deleted {} {key}", kind.name()),
+    }
+    Ok(())
+}
+
+pub fn rollback(ctx: &Ctx, kind: Kind, key: &str, version: u64) -> Result<(), CliError> {
+    let path = format!("{}/rollback", kind.path(key));
+    let v = ctx.client.post(&path, &json!({ "version": version }))?;
+    print_one(
+        ctx,
+        &v,
+        &format!(
+            "{} {key} is now version {} (as version {version} was)",
+            kind.name(),
+            output::cell(v.get("version"))
+        ),
+    );
+    Ok(())
+}
+
+pub fn history(ctx: &Ctx, kind: Kind, key: &str, limit: usize) -> Result<(), CliError> {
+    let path = format!("{}/versions?limit={limit}", kind.path(key));
+    let page = ctx.client.get(&path)?;
+    let items = page["versions"].as_array().cloned().unwrap_or_default();
+    print_list(ctx, items, &["version", "at", "actor", "action", "index"]);
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Path documentation for routes whose handlers cannot carry it: the
+//! version routes (one generic handler serves flags and segments) and the
+//! routes of modules owned elsewhere (OFREP, the UI's endpoints). The route
+//! test (`node/tests/t62_openapi.rs`) fails when a route lacks a path here
+//! or on its handler.
+
+#![allow(dead_code)]
+
+use crate::api::error::ApiError;
+use crate::api::flags::ReadQuery;
+use crate::api::segments::{RollbackBody, VersionsQuery};
+use crate::openapi::params::{IdempotencyKey, IfNoneMatch};
+use crate::openapi::schemas::{OfrepBulk, OfrepError, OfrepRequest, OfrepResult, VersionList};
+use vexil_flags::{Flag, Segment};
+use vexil_raft::VersionEntry;
+
+#[utoipa::path(get, path = "/v1/flags/{key}/versions", tag = "flags", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The flag's key"), VersionsQuery),
+    responses(
+        (status = 200, description = "The flag's versions, newest first", body = VersionList),
+        (status = 404, description = "The key never existed", body = ApiError),
+    ))]
+pub fn flag_versions() {}
+
+#[utoipa::path(get, path = "/v1/flags/{key}/versions/{version}", tag = "flags", security(("bearer" = [])),
+    params(("key" = String, Path), ("version" = u64, Path), ReadQuery),
+    responses(
+        (status = 200, description = "One version", body = VersionEntry),
+        (status = 404, description = "No such version", body = ApiError),
+    ))]
+pub fn flag_version() {}
+
+#[utoipa::path(post, path = "/v1/flags/{key}/rollback", tag = "flags", security(("bearer" = [])),
+    params(("key" = String, Path), IdempotencyKey),
+    request_body = RollbackBody,
+    responses(
+        (status = 200, description = "The flag as that version was (a new version); restores a deleted flag", body = Flag),
+        (status = 404, description = "No such flag or version", body = ApiError),
+        (status = 409, description = "The old version conflicts with the current state", body = ApiError),
+    ))]
+pub fn flag_rollback() {}
+
+#[utoipa::path(get, path = "/v1/segments/{key}/versions", tag = "segments", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The segment's key"), VersionsQuery),
+    responses(
+        (status = 200, description = "The segment's versions, newest first", body = VersionList),
+        (status = 404, description = "The key never existed", body = ApiError),
+    ))]
+pub fn segment_versions() {}
+
+#[utoipa::path(get, path = "/v1/segments/{key}/versions/{version}", tag = "segments", security(("bearer" = [])),
+    params(("key" = String, Path), ("version" = u64, Path), ReadQuery),
+    responses(
+        (status = 200, description = "One version", body = VersionEntry),
+        (status = 404, description = "No such version", body = ApiError),
+    ))]
+pub fn segment_version() {}
+
+#[utoipa::path(post, path = "/v1/segments/{key}/rollback", tag = "segments", security(("bearer" = [])),
+    params(("key" = String, Path), IdempotencyKey),
+    request_body = RollbackBody,
+    responses(
+        (status = 200, description = "The segment as that version was (a new version)", body = Segment),
+        (status = 404, description = "No such segment or version", body = ApiError),
+        (status = 409, description = "The old version conflicts with the current state", body = ApiError),
+    ))]
+pub fn segment_rollback() {}
+
+#[utoipa::path(post, path = "/ofrep/v1/evaluate/flags/{key}", tag = "ofrep", security(("bearer" = []), ("api_key" = [])),
+    params(("key" = String, Path, description = "The flag's key")),
+    request_body = OfrepRequest,
+    responses(
+        (status = 200, description = "The flag's value, variant and reason", body = OfrepResult),
+        (status = 400, description = "`PARSE_ERROR`, `INVALID_CONTEXT` or `TARGETING_KEY_MISSING`", body = OfrepError),
+        (status = 401, description = "No token, or an unknown one", body = OfrepError),
+        (status = 403, description = "The token's role is too low", body = OfrepError),
+        (status = 404, description = "`FLAG_NOT_FOUND`", body = OfrepError),
+    ))]
+pub fn ofrep_one() {}
+
+#[utoipa::path(post, path = "/ofrep/v1/evaluate/flags", tag = "ofrep", security(("bearer" = []), ("api_key" = [])),
+    params(IfNoneMatch),
+    request_body = OfrepRequest,
+    responses(
+        (status = 200, description = "Every flag's answer, with an `ETag`", body = OfrepBulk),
+        (status = 304, description = "Unchanged since `If-None-Match`"),
+        (status = 400, description = "A bad body or context", body = OfrepError),
+        (status = 401, description = "No token, or an unknown one", body = OfrepError),
+        (status = 403, description = "The token's role is too low", body = OfrepError),
+    ))]
+pub fn ofrep_all() {}
+
+#[utoipa::path(get, path = "/ofrep/v1/events", tag = "ofrep", security(("bearer" = []), ("api_key" = [])),
+    params(("ticket" = Option<String>, Query, description = "An event ticket from a bulk answer (browsers send no headers)"),
+           ("since" = Option<u64>, Query, description = "The change the client's last bulk answer reflected")),
+    responses(
+        (status = 200, description = "Server-Sent Events: `refetchEvaluation`; never ends", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A bad query", body = OfrepError),
+        (status = 401, description = "No token or ticket, or an unknown one", body = OfrepError),
+    ))]
+pub fn ofrep_events() {}
+
+#[utoipa::path(get, path = "/v1/ui/nodes", tag = "ui", security(("bearer" = [])),
+    params(("minutes" = Option<u32>, Query, minimum = 1, maximum = 60, description = "Series length")),
+    responses((status = 200, description = "Every member's evaluation counts and subscribers", body = Object)))]
+pub fn ui_nodes() {}
+
+#[utoipa::path(get, path = "/v1/ui/write-latency", tag = "ui", security(("bearer" = [])),
+    params(("minutes" = Option<u32>, Query, minimum = 1, maximum = 60, description = "Series length")),
+    responses((status = 200, description = "Latency of the writes that reached this node", body = Object)))]
+pub fn ui_write_latency() {}

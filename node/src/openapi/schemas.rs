@@ -1,0 +1,202 @@
+//! Response shapes that handlers build with `json!`, written out as types
+//! so the OpenAPI document can name them. Documentation only: the test
+//! `scripts/test.d/40-ops.sh` (schemathesis) checks real responses against
+//! them, so a drift fails CI.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use utoipa::ToSchema;
+use vexil_flags::{EvaluationDetail, Flag, Segment};
+use vexil_raft::{AuditEntry, ClusterView, Role, TokenInfo, VersionEntry};
+
+/// `GET /v1/flags`.
+#[derive(Debug, ToSchema)]
+pub struct FlagList {
+    pub flags: Vec<Flag>,
+    /// Pass as `cursor` for the next page; `null` at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/segments`.
+#[derive(Debug, ToSchema)]
+pub struct SegmentList {
+    pub segments: Vec<Segment>,
+    pub next_cursor: Option<String>,
+}
+
+/// `DELETE /v1/flags/{key}`.
+#[derive(Debug, ToSchema)]
+pub struct FlagDeleted {
+    pub deleted: String,
+    /// The version the delete recorded.
+    pub version: u64,
+    /// The Raft log index of the delete.
+    pub index: u64,
+}
+
+/// `DELETE /v1/segments/{key}`.
+#[derive(Debug, ToSchema)]
+pub struct SegmentDeleted {
+    pub deleted: String,
+    pub index: u64,
+}
+
+/// `GET …/{key}/versions`.
+#[derive(Debug, ToSchema)]
+pub struct VersionList {
+    /// Newest first.
+    pub versions: Vec<VersionEntry>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/audit`.
+#[derive(Debug, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/tokens`: the token and its secret, shown this once.
+#[derive(Debug, ToSchema)]
+pub struct TokenCreated {
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    /// The bearer secret: store it now, it is never shown again.
+    pub secret: String,
+}
+
+/// `GET /v1/tokens`.
+#[derive(Debug, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// `DELETE /v1/tokens/{name}`.
+#[derive(Debug, ToSchema)]
+pub struct TokenRevoked {
+    pub revoked: String,
+    pub index: u64,
+}
+
+/// `GET /v1/me`.
+#[derive(Debug, ToSchema)]
+pub struct Me {
+    pub name: String,
+    pub role: Role,
+}
+
+/// `POST /v1/cluster/members`.
+#[derive(Debug, ToSchema)]
+pub struct MemberAdded {
+    pub added: u64,
+    pub cluster: ClusterView,
+}
+
+/// `DELETE /v1/cluster/members/{id}`.
+#[derive(Debug, ToSchema)]
+pub struct MemberRemoved {
+    pub removed: u64,
+}
+
+/// `POST /v1/evaluate`: one flag's detail, or every flag's.
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+pub enum Evaluation {
+    One(EvaluationDetail),
+    All(EvaluationMap),
+}
+
+/// Every flag's detail by key.
+#[derive(Debug, ToSchema)]
+pub struct EvaluationMap {
+    pub flags: BTreeMap<String, EvaluationDetail>,
+}
+
+/// `POST /v1/sdk/metrics`.
+#[derive(Debug, ToSchema)]
+pub struct SdkMetricsAccepted {
+    pub accepted: crate::usage::Accepted,
+}
+
+/// `GET /v1/metrics/evaluations` (series and totals are free-form maps).
+#[derive(Debug, ToSchema)]
+pub struct UsageView {
+    pub node: u64,
+    pub since: DateTime<Utc>,
+    pub series: Vec<Value>,
+    pub totals_1h: BTreeMap<String, u64>,
+    pub totals_24h: BTreeMap<String, u64>,
+    pub totals_7d: BTreeMap<String, u64>,
+    pub last_seen: BTreeMap<String, DateTime<Utc>>,
+    pub subscribers: u64,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+/// `GET /readyz` when ready.
+#[derive(Debug, ToSchema)]
+pub struct Ready {
+    pub id: u64,
+    pub state: String,
+    pub leader: Option<u64>,
+    pub commit_index: Option<u64>,
+    pub applied_index: Option<u64>,
+}
+
+/// `GET /readyz` when not ready (`no_leader` or `catching_up`).
+#[derive(Debug, ToSchema)]
+pub struct NotReady {
+    pub error: String,
+    pub message: String,
+    pub status: Ready,
+}
+
+/// An OFREP answer for one flag: a success (`value`, `reason`, …) or an
+/// evaluation failure (`errorCode`, `errorDetails`).
+#[derive(Debug, ToSchema)]
+#[schema(as = OfrepResult)]
+pub struct OfrepResult {
+    pub key: Option<String>,
+    pub value: Option<Value>,
+    pub variant: Option<String>,
+    pub reason: Option<String>,
+    pub metadata: Option<BTreeMap<String, Value>>,
+    #[serde(rename = "errorCode")]
+    pub error_code: Option<String>,
+    #[serde(rename = "errorDetails")]
+    pub error_details: Option<String>,
+}
+
+/// An OFREP failure: `{key?, errorCode?, errorDetails}`.
+#[derive(Debug, ToSchema)]
+pub struct OfrepError {
+    pub key: Option<String>,
+    #[serde(rename = "errorCode")]
+    pub error_code: Option<String>,
+    #[serde(rename = "errorDetails")]
+    pub error_details: String,
+}
+
+/// An OFREP bulk answer.
+#[derive(Debug, ToSchema)]
+pub struct OfrepBulk {
+    pub flags: Vec<OfrepResult>,
+    #[serde(rename = "eventStreams")]
+    pub event_streams: Option<Vec<Value>>,
+}
+
+/// An OFREP request: `{"context": {"targetingKey": "u1", …}}`.
+#[derive(Debug, ToSchema)]
+pub struct OfrepRequest {
+    pub context: Option<BTreeMap<String, Value>>,
+}

@@ -1,0 +1,201 @@
+//! The client commands against an in-process node: what they print and the
+//! exit code that says what happened (0 ok, 2 usage/invalid, 3 not found,
+//! 4 conflict, 5 unauthorized, 6 unavailable).
+
+mod common;
+mod ops;
+
+use common::inproc::{ADMIN, Node};
+use ops::Run;
+
+/// Runs the CLI off the async threads.
+async fn cli(url: &str, token: &str, args: &[&str]) -> Run {
+    let (url, token) = (url.to_owned(), token.to_owned());
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ops::vexil(&url, &token, &args)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t60_exit_codes_say_what_happened() {
+    let node = Node::start().await;
+    let url = node.url.as_str();
+    cli(url, ADMIN, &["flags", "create", "checkout"])
+        .await
+        .expect(0);
+    // Usage: a bad subcommand, and a request the server refuses as invalid.
+    cli(url, ADMIN, &["flags", "explode"]).await.expect(2);
+    let dir = tempfile::tempdir().unwrap();
+    let bad = ops::write(
+        dir.path(),
+        "bad.json",
+        r#"{"key": "x", "kind": "boolean", "variations": [], "off_variation": 0, "fallthrough": {"variation": 0}}"#,
+    );
+    let r = cli(url, ADMIN, &["flags", "create", "-f", &bad])
+        .await
+        .expect(2);
+    assert!(r.stderr.contains("validation_failed"), "{}", r.stderr);
+    // Not found, conflict.
+    cli(url, ADMIN, &["flags", "get", "nope"]).await.expect(3);
+    cli(url, ADMIN, &["flags", "on", "nope"]).await.expect(3);
+    let r = cli(url, ADMIN, &["flags", "create", "checkout"])
+        .await
+        .expect(4);
+    assert!(r.stderr.contains("already_exists"), "{}", r.stderr);
+    // Unauthorized: an unknown token, and a role too low.
+    cli(url, "not-a-token", &["flags", "list"]).await.expect(5);
+    let viewer = node.token("reader", "viewer").await;
+    cli(url, &viewer, &["flags", "list"]).await.expect(0);
+    cli(url, &viewer, &["flags", "off", "checkout"])
+        .await
+        .expect(5);
+    // Unavailable: nobody listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    cli(
+        &format!("http://127.0.0.1:{port}"),
+        ADMIN,
+        &["flags", "list"],
+    )
+    .await
+    .expect(6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t61_flags_segments_tokens_audit_cluster_and_eval() {
+    let node = Node::start().await;
+    let url = node.url.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let seg = ops::write(dir.path(), "beta.yaml", "key: beta\nincluded: [u1]\n");
+    cli(url, ADMIN, &["segments", "create", "-f", &seg])
+        .await
+        .expect(0);
+    let flag = ops::write(
+        dir.path(),
+        "checkout.yaml",
+        "key: checkout\nkind: boolean\nvariations: [{value: true}, {value: false}]\noff_variation: 1\nfallthrough: {variation: 1}\nenabled: true\nrules:\n  - id: beta-users\n    clauses: [{attribute: key, operator: segment_match, values: [beta]}]\n    serve: {variation: 0}\n",
+    );
+    cli(url, ADMIN, &["flags", "create", "-f", &flag])
+        .await
+        .expect(0);
+
+    let r = cli(url, ADMIN, &["eval", "checkout", "--context", "key=u1"])
+        .await
+        .expect(0);
+    assert_eq!(r.stdout.trim(), "true\tRULE_MATCH (rule beta-users)");
+    let r = cli(
+        url,
+        ADMIN,
+        &[
+            "--output", "json", "eval", "checkout", "-c", "key=u2", "-c", "plan=pro",
+        ],
+    )
+    .await
+    .expect(0);
+    assert_eq!(r.json()["reason"]["kind"], "FALLTHROUGH");
+    assert_eq!(r.json()["value"], false);
+
+    cli(url, ADMIN, &["flags", "off", "checkout"])
+        .await
+        .expect(0);
+    let r = cli(url, ADMIN, &["--output", "json", "flags", "list"])
+        .await
+        .expect(0);
+    assert_eq!(r.json()[0]["enabled"], false);
+    let r = cli(url, ADMIN, &["flags", "history", "checkout"])
+        .await
+        .expect(0);
+    assert!(r.stdout.starts_with("VERSION"), "{}", r.stdout);
+    assert!(r.stdout.contains("flag.toggle"), "{}", r.stdout);
+    cli(
+        url,
+        ADMIN,
+        &["flags", "rollback", "checkout", "--version", "1"],
+    )
+    .await
+    .expect(0);
+    let r = cli(url, ADMIN, &["flags", "get", "checkout"])
+        .await
+        .expect(0);
+    assert_eq!(
+        (r.json()["enabled"].clone(), r.json()["version"].clone()),
+        (true.into(), 3.into())
+    );
+    let edited = ops::write(
+        dir.path(),
+        "edited.json",
+        &r.json()
+            .to_string()
+            .replace("\"name\":\"\"", "\"name\":\"Checkout\""),
+    );
+    cli(url, ADMIN, &["flags", "update", "-f", &edited])
+        .await
+        .expect(0);
+    // The file still says version 3: the flag moved on, so this conflicts.
+    cli(url, ADMIN, &["flags", "update", "-f", &edited])
+        .await
+        .expect(4);
+    // A segment in use cannot be deleted.
+    cli(url, ADMIN, &["segments", "delete", "beta"])
+        .await
+        .expect(4);
+    let r = cli(url, ADMIN, &["segments", "list"]).await.expect(0);
+    assert!(r.stdout.contains("[\"checkout\"]"), "{}", r.stdout);
+    cli(url, ADMIN, &["flags", "delete", "checkout"])
+        .await
+        .expect(0);
+    cli(url, ADMIN, &["segments", "delete", "beta"])
+        .await
+        .expect(0);
+    cli(url, ADMIN, &["segments", "history", "beta"])
+        .await
+        .expect(0);
+
+    let r = cli(
+        url,
+        ADMIN,
+        &[
+            "--output", "json", "tokens", "create", "ci", "--role", "editor",
+        ],
+    )
+    .await
+    .expect(0);
+    let secret = r.json()["secret"].as_str().unwrap().to_owned();
+    cli(url, &secret, &["flags", "create", "from-ci"])
+        .await
+        .expect(0);
+    let r = cli(url, ADMIN, &["tokens", "list"]).await.expect(0);
+    assert!(
+        r.stdout.contains("ci") && r.stdout.contains("editor"),
+        "{}",
+        r.stdout
+    );
+    cli(url, ADMIN, &["tokens", "revoke", "ci"]).await.expect(0);
+    cli(url, &secret, &["flags", "list"]).await.expect(5);
+
+    let r = cli(
+        url,
+        ADMIN,
+        &["--output", "json", "audit", "list", "--actor", "ci"],
+    )
+    .await
+    .expect(0);
+    assert_eq!(r.json()[0]["action"], "flag.create");
+    let r = cli(
+        url,
+        ADMIN,
+        &["audit", "list", "--flag", "checkout", "--limit", "2"],
+    )
+    .await
+    .expect(0);
+    assert_eq!(r.stdout.lines().count(), 3, "{}", r.stdout);
+
+    let r = cli(url, ADMIN, &["cluster", "status"]).await.expect(0);
+    assert!(r.stdout.contains("leader 1"), "{}", r.stdout);
+    cli(url, ADMIN, &["cluster", "remove", "9"]).await.expect(3);
+}

@@ -1,0 +1,142 @@
+//! `GET /metrics`: Prometheus text covering Raft, HTTP, SSE, evaluations
+//! and refused writes, after some traffic.
+
+mod common;
+
+use common::inproc::{ADMIN, Node};
+use serde_json::json;
+
+/// The value of the first sample line starting with `prefix`.
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t63_metrics_after_traffic() {
+    let node = Node::start().await;
+    assert_eq!(
+        node.post("/v1/flags", &common::bool_flag("checkout"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        node.post("/v1/flags", &common::bool_flag("checkout"))
+            .await
+            .status(),
+        409
+    );
+    assert_eq!(
+        node.post("/v1/flags", &json!({"key": "bad"}))
+            .await
+            .status(),
+        400
+    );
+    let e = node
+        .post(
+            "/v1/evaluate",
+            &json!({"flag": "checkout", "context": {"key": "u1"}}),
+        )
+        .await;
+    assert_eq!(e.status(), 200);
+    node.post("/v1/evaluate", &json!({"context": {"key": "u2"}}))
+        .await;
+    let sdk = node.token("app", "sdk").await;
+    let r = node
+        .send(
+            reqwest::Method::POST,
+            "/v1/sdk/metrics",
+            Some(&sdk),
+            Some(&json!({"flags": {"checkout": {"variations": {"0": 5}, "errors": 1}}})),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    node.running.raft.trigger_snapshot().await.unwrap();
+    // An SSE subscriber, held open while scraping.
+    let stream = node
+        .http
+        .get(format!("{}/v1/stream", node.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
+    // No token needed.
+    let r = node
+        .http
+        .get(format!("{}/metrics", node.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = r.text().await.unwrap();
+    let has =
+        |prefix: &str| sample(&text, prefix).unwrap_or_else(|| panic!("no {prefix} in\n{text}"));
+    assert_eq!(has("vexil_raft_is_leader "), 1.0);
+    assert_eq!(has("vexil_raft_leader_id "), 1.0);
+    assert!(has("vexil_raft_term ") >= 1.0);
+    assert!(has("vexil_raft_commit_index ") >= 3.0);
+    assert_eq!(
+        has("vexil_raft_applied_index "),
+        has("vexil_raft_commit_index ")
+    );
+    assert!(has("vexil_raft_snapshot_index ") >= 3.0);
+    assert!(has("vexil_raft_last_log_index ") >= 3.0);
+    assert!(has("vexil_raft_purged_index ") >= -1.0);
+    assert!(has("vexil_raft_snapshots_built_total ") >= 1.0);
+    assert_eq!(has("vexil_raft_snapshots_installed_total "), 0.0);
+    assert!(has("vexil_raft_apply_duration_seconds_count ") >= 3.0);
+    assert!(has("vexil_raft_write_duration_seconds_count{outcome=\"ok\"} ") >= 2.0);
+    assert!(has("vexil_api_write_duration_seconds_count ") >= 2.0);
+    assert_eq!(has("vexil_sse_subscribers "), 1.0);
+    assert_eq!(has("vexil_sse_dropped_slow_consumers_total "), 0.0);
+    assert_eq!(
+        has(
+            "vexil_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/flags\",status=\"201\"} "
+        ),
+        1.0
+    );
+    assert_eq!(
+        has(
+            "vexil_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/flags\",status=\"409\"} "
+        ),
+        1.0
+    );
+    assert_eq!(
+        has("vexil_writes_refused_total{cause=\"already_exists\"} "),
+        1.0
+    );
+    assert_eq!(
+        has("vexil_writes_refused_total{cause=\"bad_request\"} "),
+        1.0
+    );
+    assert_eq!(
+        has("vexil_evaluations_total{flag=\"checkout\",reason=\"FALLTHROUGH\"} "),
+        2.0
+    );
+    assert_eq!(
+        has("vexil_sdk_evaluations_total{flag=\"checkout\",result=\"0\"} "),
+        5.0
+    );
+    assert_eq!(
+        has("vexil_sdk_evaluations_total{flag=\"checkout\",result=\"error\"} "),
+        1.0
+    );
+    assert!(
+        text.contains("route=\"/v1/flags/{key}\"")
+            || !text.contains("route=\"/v1/flags/checkout\""),
+        "raw paths never become labels"
+    );
+    assert!(text.trim_end().ends_with("# EOF"));
+    drop(stream);
+}
