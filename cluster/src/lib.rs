@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How long a SIGTERM may take before the launcher sends SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
@@ -221,7 +224,21 @@ impl Cluster {
             }
         }
         if let Some(mut child) = self.children.remove(&id) {
-            child.wait()?;
+            // A clean stop that hangs is a bug to report, not to wait on
+            // forever: give it what systemd would, then SIGKILL.
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while child.try_wait()?.is_none() {
+                if Instant::now() > deadline {
+                    eprintln!(
+                        "node {id} did not stop within {}s of {sig}; sending SIGKILL",
+                        STOP_TIMEOUT.as_secs()
+                    );
+                    let _ = child.kill();
+                    child.wait()?;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         self.save()
     }

@@ -134,8 +134,11 @@ where
     });
 
     let raft_for_stop = raft.clone();
+    let app_for_stop = app.clone();
     let done = tokio::spawn(async move {
         shutdown.await;
+        tracing::info!("shutting down: closing streams, draining requests");
+        app_for_stop.close_streams();
         let _ = stop_tx.send(true);
         let _ = api_task.await;
         let _ = peer_task.await;

@@ -96,7 +96,10 @@ fn t11_leader_killed_mid_load_loses_no_acked_write() {
         .unwrap();
     let acked = acked.lock().unwrap().clone();
     for id in 1..=3 {
-        let list: Value = tc.get(id, "/v1/flags?limit=1000&q=load-").json().unwrap();
+        let r = tc.get(id, "/v1/flags?limit=1000&q=load-");
+        let status = r.status();
+        let list: Value = r.json().unwrap();
+        assert_eq!(status, 200, "node {id}: {list}");
         let keys: Vec<&str> = list["flags"]
             .as_array()
             .unwrap()

@@ -178,3 +178,18 @@ async fn t33_a_slow_consumer_is_dropped_and_the_node_stays_healthy() {
         .unwrap();
     assert!(v["subscribers"].as_u64().unwrap() >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t34_open_streams_end_when_the_node_shuts_down() {
+    let mut node = Node::start().await;
+    let mut s = open(&node, None).await;
+    assert_eq!(events(&mut s, 1).await[0].0, "snapshot");
+    assert!(
+        node.shutdown(Duration::from_secs(10)).await,
+        "a graceful shutdown waited on an open stream"
+    );
+    // The subscriber sees the end of the response, not a hang.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the stream stayed open after shutdown");
+}

@@ -55,6 +55,9 @@ pub struct AppInner {
     /// Test-only fault injection (never set by the binary): proves that the
     /// simulation's checkers catch the bugs they claim to.
     pub faults: Faults,
+    /// Set when the node shuts down: long-lived responses (the SSE feeds)
+    /// end, so a graceful shutdown never waits on a subscriber.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// Deliberate bugs a test can switch on at run time.
@@ -115,7 +118,21 @@ impl AppState {
             usage,
             metrics,
             faults: Faults::default(),
+            closing: tokio::sync::watch::Sender::new(false),
         }))
+    }
+
+    /// Ends every open stream; called once when the node begins to stop.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves when the node begins to stop.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|closing| *closing).await;
+        }
     }
 
     /// The caller behind a token secret, if the token exists.

@@ -23,7 +23,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::{broadcast, mpsc};
 use vexil_flags::wire::{ChangeEvent, StateSnapshot};
 use vexil_raft::Role;
@@ -156,8 +156,8 @@ async fn stream(
         state.feed_stats.clone(),
     );
     let every = state.raft.config().feed.keep_alive;
-    let sse =
-        Sse::new(sse_stream(rx)).keep_alive(KeepAlive::new().interval(every).text("keep-alive"));
+    let sse = Sse::new(sse_stream(rx).take_until(state.closed()))
+        .keep_alive(KeepAlive::new().interval(every).text("keep-alive"));
     Ok((
         [("x-accel-buffering", "no"), ("cache-control", "no-cache")],
         sse,

@@ -17,7 +17,9 @@ pub struct Node {
     pub running: Running,
     pub http: reqwest::Client,
     /// Dropping it shuts the node down.
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Ends when the shutdown finished.
+    done: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Node {
@@ -49,7 +51,7 @@ impl Node {
             min_free_bytes: 0,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (running, _done) = server::run(opts, api, peer, async move {
+        let (running, done) = server::run(opts, api, peer, async move {
             let _ = rx.await;
         })
         .await
@@ -59,7 +61,8 @@ impl Node {
             url,
             running,
             http,
-            _stop: tx,
+            stop: Some(tx),
+            done: Some(done),
         };
         for _ in 0..200 {
             if node.get("/v1/me", ADMIN).await.status() == 200 {
@@ -68,6 +71,17 @@ impl Node {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("the first admin token never appeared");
+    }
+
+    /// Starts a graceful shutdown and waits (at most `limit`) for it to end.
+    /// Returns whether it ended in time.
+    #[allow(dead_code)]
+    pub async fn shutdown(&mut self, limit: Duration) -> bool {
+        self.stop.take();
+        match self.done.take() {
+            Some(done) => tokio::time::timeout(limit, done).await.is_ok(),
+            None => true,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {

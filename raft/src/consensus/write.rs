@@ -111,25 +111,46 @@ impl RaftNode {
     /// every write acknowledged before the call. Returns the read index.
     pub async fn read_barrier(&self) -> Result<u64, ReadError> {
         let timeout = self.inner.config.write_timeout;
-        let index = match self.leader() {
-            Some((id, _)) if id == self.id() => self.read_index_local(timeout).await?,
-            Some((_, member)) => {
-                let raw = self
-                    .inner
-                    .transport
-                    .call(&member.peer_addr, Rpc::ReadIndex, Vec::new(), timeout)
-                    .await
-                    .map_err(|e| ReadError::Forward(e.to_string()))?;
-                serde_json::from_slice::<Result<u64, ReadError>>(&raw)
-                    .map_err(|e| ReadError::Forward(e.to_string()))??
+        let deadline = Instant::now() + timeout;
+        let index = loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let asked = match self.leader() {
+                Some((id, _)) if id == self.id() => self.read_index_local(remaining).await,
+                Some((_, member)) => self.forward_read_index(&member.peer_addr, remaining).await,
+                None if remaining.is_zero() => return Err(ReadError::NoLeader),
+                None => {
+                    self.wait_for_leader(remaining.min(LEADER_POLL * 10)).await;
+                    continue;
+                }
+            };
+            match asked {
+                // The leader moved (or this node's idea of it is stale, as
+                // right after a restart): ask again while time remains.
+                Err(ReadError::NotLeader { .. }) | Err(ReadError::Forward(_))
+                    if !deadline.saturating_duration_since(Instant::now()).is_zero() =>
+                {
+                    tokio::time::sleep(LEADER_POLL.min(remaining)).await;
+                }
+                other => break other?,
             }
-            None => return Err(ReadError::NoLeader),
         };
-        if self.wait_applied(index, timeout).await {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if self.wait_applied(index, remaining.max(LEADER_POLL)).await {
             Ok(index)
         } else {
             Err(ReadError::Timeout(ms(timeout)))
         }
+    }
+
+    async fn forward_read_index(&self, addr: &str, timeout: Duration) -> Result<u64, ReadError> {
+        let raw = self
+            .inner
+            .transport
+            .call(addr, Rpc::ReadIndex, Vec::new(), timeout)
+            .await
+            .map_err(|e| ReadError::Forward(e.to_string()))?;
+        serde_json::from_slice::<Result<u64, ReadError>>(&raw)
+            .map_err(|e| ReadError::Forward(e.to_string()))?
     }
 
     /// The leader's half: confirm leadership with a quorum, return the index

@@ -170,7 +170,9 @@ pub async fn events(
     let hello = Event::default()
         .retry(Duration::from_secs(1))
         .comment("vexil ofrep events");
-    let body = futures::stream::once(async { Ok(hello) }).chain(feed_stream(feed));
+    let body = futures::stream::once(async { Ok(hello) })
+        .chain(feed_stream(feed))
+        .take_until(state.closed());
     let every = state.raft.config().feed.keep_alive;
     let sse = Sse::new(body).keep_alive(KeepAlive::new().interval(every).text("keep-alive"));
     Ok((
