@@ -299,4 +299,17 @@ fn t15_without_a_quorum_writes_get_503_fast_and_local_reads_work() {
     let r = tc.get(leader, "/v1/flags/before-split?consistency=local");
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-vexil-consistency"], "local");
+    // A load balancer must stop sending writes here: not ready.
+    let mut ready = tc.get(leader, "/readyz");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ready.status() == 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        ready = tc.get(leader, "/readyz");
+    }
+    assert_eq!(ready.status(), 503, "a leader without a quorum looks ready");
+    let v: Value = ready.json().unwrap();
+    assert!(
+        ["no_quorum", "no_leader"].contains(&v["error"].as_str().unwrap()),
+        "{v}"
+    );
 }

@@ -70,7 +70,9 @@ impl RaftConfig {
 
 /// Why a write was not acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "type", rename_all = "snake_case")]
+// Adjacent tagging: internal tagging cannot carry the newtype variants
+// (`Timeout(u64)`), and these cross the peer network.
+#[serde(tag = "type", content = "detail", rename_all = "snake_case")]
 pub enum WriteError {
     /// There is no leader right now (an election is under way, or this node
     /// is cut off from a majority). Safe to retry.
@@ -96,7 +98,9 @@ pub enum WriteError {
 
 /// Why a linearizable read could not be served.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "type", rename_all = "snake_case")]
+// Adjacent tagging: internal tagging cannot carry the newtype variants
+// (`Timeout(u64)`), and these cross the peer network.
+#[serde(tag = "type", content = "detail", rename_all = "snake_case")]
 pub enum ReadError {
     #[error("no leader to confirm the read against")]
     NoLeader,
@@ -114,7 +118,9 @@ pub enum ReadError {
 
 /// Why a membership change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "type", rename_all = "snake_case")]
+// Adjacent tagging: internal tagging cannot carry the newtype variants
+// (`Timeout(u64)`), and these cross the peer network.
+#[serde(tag = "type", content = "detail", rename_all = "snake_case")]
 pub enum MembershipError {
     #[error("node {0} is already a voter")]
     AlreadyMember(u64),
@@ -193,4 +199,57 @@ pub struct ClusterView {
     pub leader: Option<u64>,
     pub term: u64,
     pub members: Vec<MemberView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T>(values: &[T])
+    where
+        T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        for v in values {
+            let bytes = serde_json::to_vec(v).expect("serialises");
+            let back: T = serde_json::from_slice(&bytes).expect("deserialises");
+            assert_eq!(&back, v);
+        }
+    }
+
+    /// These errors cross the peer network: every variant must survive it.
+    #[test]
+    fn every_error_variant_round_trips_through_json() {
+        round_trip(&[
+            WriteError::NoLeader,
+            WriteError::NoQuorum {
+                reachable: 1,
+                voters: 3,
+            },
+            WriteError::NotLeader { leader: Some(2) },
+            WriteError::Timeout(5000),
+            WriteError::Forward("eof".into()),
+            WriteError::Stopped("x".into()),
+        ]);
+        round_trip(&[
+            ReadError::NoLeader,
+            ReadError::NotLeader { leader: None },
+            ReadError::NoQuorum("lost".into()),
+            ReadError::Timeout(1),
+            ReadError::Forward("eof".into()),
+            ReadError::Stopped("x".into()),
+        ]);
+        round_trip(&[
+            MembershipError::AlreadyMember(4),
+            MembershipError::NotMember(5),
+            MembershipError::WouldLoseQuorum {
+                voters: 3,
+                healthy: 1,
+                needed: 2,
+            },
+            MembershipError::CatchUp("slow".into()),
+            MembershipError::NoLeader,
+            MembershipError::NotLeader { leader: Some(1) },
+            MembershipError::Failed("x".into()),
+        ]);
+    }
 }

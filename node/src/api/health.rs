@@ -26,7 +26,7 @@ async fn healthz() -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "This node knows a leader and has applied what is committed", body = crate::openapi::schemas::Ready),
-        (status = 503, description = "No leader, or catching up", body = crate::openapi::schemas::NotReady),
+        (status = 503, description = "No leader, a leader cut off from its quorum, or catching up", body = crate::openapi::schemas::NotReady),
     ))]
 async fn ready(State(state): State<AppState>) -> Response {
     let s = state.raft.status();
@@ -38,6 +38,18 @@ async fn ready(State(state): State<AppState>) -> Response {
         "commit_index": s.commit_index,
         "applied_index": s.applied_index,
     });
+    if let Some((reachable, voters)) = state.raft.leader_without_quorum() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::RETRY_AFTER, "1")],
+            Json(json!({
+                "error": "no_quorum",
+                "message": format!("this leader reaches {reachable} of {voters} voters and refuses writes"),
+                "status": body,
+            })),
+        )
+            .into_response();
+    }
     match (s.leader, caught_up) {
         (Some(_), true) => (StatusCode::OK, Json(body)).into_response(),
         (None, _) => (

@@ -23,9 +23,13 @@ static RECEIVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 pub struct BadRequest(pub String);
 
 fn encode<T: Serialize>(t: &T) -> Vec<u8> {
-    // Serialising our own types cannot fail; an empty body would be
-    // reported by the caller as a decode error, never silently accepted.
-    serde_json::to_vec(t).unwrap_or_default()
+    // Serialising our own types cannot fail (a test round-trips every
+    // error variant); if it ever does, say so loudly: the caller reports
+    // the empty body as a decode error.
+    serde_json::to_vec(t).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot serialise a peer RPC reply");
+        Vec::new()
+    })
 }
 
 fn decode<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, BadRequest> {

@@ -48,6 +48,16 @@ impl RaftNode {
         )
     }
 
+    /// A leader that has not heard from a majority recently: it will refuse
+    /// writes, so it should not look ready. `None` unless this node leads.
+    pub fn leader_without_quorum(&self) -> Option<(usize, usize)> {
+        if !self.is_leader() {
+            return None;
+        }
+        let (voters, reachable) = self.reachable_voters();
+        (reachable * 2 <= voters).then_some((reachable, voters))
+    }
+
     /// This node's own status.
     pub fn status(&self) -> NodeStatus {
         let m = self.metrics();
