@@ -45,6 +45,16 @@ cleanup() {
     if [ -n "$WRITER" ]; then kill "$WRITER" 2>/dev/null || true; wait "$WRITER" 2>/dev/null || true; fi
     "$BIN/vexil-cluster" --dir "$WORK/src" down >/dev/null 2>&1 || true
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # A node that ignores SIGTERM must not hang the drill: 10 s, then SIGKILL.
+    for _ in $(seq 1 100); do
+        local alive=""
+        for pid in "${PIDS[@]}"; do
+            case "$(ps -o stat= -p "$pid" 2>/dev/null || true)" in "" | Z*) ;; *) alive=1 ;; esac
+        done
+        [ -n "$alive" ] || break
+        sleep 0.1
+    done
+    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$WORK"
 }

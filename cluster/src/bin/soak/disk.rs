@@ -32,6 +32,9 @@ pub async fn run(bin: &Path, device_dir: &Path) -> anyhow::Result<String> {
             .status()
             == 201
     );
+    // A subscriber from before the disk filled up.
+    let mut early = open_stream(&url, &token).await?;
+    read_until(&mut early, "event: snapshot").await?;
     // Fill the device until less than the margin is left.
     let filler = device_dir.join("filler");
     {
@@ -76,6 +79,9 @@ pub async fn run(bin: &Path, device_dir: &Path) -> anyhow::Result<String> {
         "the SDK state must keep working: {}",
         feed.status()
     );
+    // A new subscriber still gets its snapshot while the disk is full.
+    let mut late = open_stream(&url, &token).await?;
+    read_until(&mut late, "event: snapshot").await?;
     std::fs::remove_file(&filler)?;
     let mut ok = false;
     for _ in 0..100 {
@@ -92,9 +98,38 @@ pub async fn run(bin: &Path, device_dir: &Path) -> anyhow::Result<String> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     anyhow::ensure!(ok, "writes did not resume after space returned");
+    // Both subscribers stayed connected through it and see the new write.
+    read_until(&mut early, "\"key\":\"after\"").await?;
+    read_until(&mut late, "\"key\":\"after\"").await?;
     blocking(|| c.down())?;
     Ok(format!(
-        "disk-full: refused with 507 no_space ({}), reads and the feed kept working, writes resumed",
+        "disk-full: refused with 507 no_space ({}), reads, /v1/sdk/flags and two SSE subscribers (one opened while full) kept working, writes resumed and reached both",
         body["message"].as_str().unwrap_or_default()
     ))
+}
+
+/// Subscribes to the feed (a client without the shared one's total timeout:
+/// a stream is meant to stay open).
+async fn open_stream(url: &str, token: &str) -> anyhow::Result<reqwest::Response> {
+    let r = reqwest::Client::new()
+        .get(format!("{url}/v1/stream"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "/v1/stream answered {}", r.status());
+    Ok(r)
+}
+
+/// Reads the SSE body until `needle` appears (bounded: 10 s).
+async fn read_until(stream: &mut reqwest::Response, needle: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .map_err(|_| anyhow::anyhow!("the feed did not deliver {needle} within 10 s"))??
+            .ok_or_else(|| anyhow::anyhow!("the feed ended before {needle}"))?;
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    Ok(())
 }
