@@ -400,3 +400,32 @@ async fn t27_references_block_deletes() {
     let r = node.get("/v1/flags/base?consistency=local", ADMIN).await;
     assert_eq!(r.headers()["x-vexil-consistency"], "local");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t28_server_side_evaluations_are_counted_for_one_flag_and_all() {
+    let node = Node::start().await;
+    assert_eq!(node.post("/v1/flags", &flag("counted")).await.status(), 201);
+    assert_eq!(node.post("/v1/flags", &flag("other")).await.status(), 201);
+    for _ in 0..3 {
+        let r = node
+            .post(
+                "/v1/evaluate",
+                &json!({"flag": "counted", "context": {"key": "u1"}}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    let r = node
+        .post("/v1/evaluate", &json!({"context": {"key": "u1"}}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let usage: Value = node
+        .get("/v1/metrics/evaluations", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage["totals_1h"]["counted"], 4, "{usage}");
+    assert_eq!(usage["totals_1h"]["other"], 1, "{usage}");
+    assert!(usage["last_seen"]["counted"].is_string(), "{usage}");
+}

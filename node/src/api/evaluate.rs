@@ -76,6 +76,10 @@ async fn evaluate(
                 .evaluate(&key, &body.context)
                 .to_owned_detail(flag.flag());
             state.metrics.evaluation(&key, &detail.reason);
+            state.usage.add(
+                &server_report([(key.as_str(), &detail)].into_iter()),
+                &st.flags,
+            );
             Ok((headers, Json(detail)).into_response())
         }
         None => {
