@@ -9,9 +9,9 @@
 #   3. quorum loss: writes refuse (exit 6) while local reads and the
 #      survivor's scheduled backups go on; bring the members back and writes
 #      resume;
-#   4. a rolling restart: SIGTERM one node at a time, leader last, each back
-#      (/readyz) and caught up (`vexil cluster status`) before the next,
-#      while a writer keeps writing;
+#   4. a rolling restart: SIGTERM one node at a time (with a change-feed
+#      stream open on it), leader last, each back (/readyz) and caught up
+#      (`vexil cluster status`) before the next, while a writer keeps writing;
 #   5. adding and removing nodes: add a fourth with --join, remove the
 #      leader while it runs, stop it; every acknowledged write is there.
 # Usage: scripts/ops/dr-drill.sh (after
@@ -29,9 +29,6 @@ FAST=(--heartbeat-ms 50 --election-timeout-min-ms 300 --election-timeout-max-ms 
 # A leader counts a voter as healthy while it acked within 2 × the election
 # timeout's maximum (1.2 s with FAST); wait this long after a node dies.
 ACK_HORIZON=1.5
-# Every node of the restored cluster writes scheduled backups, as in
-# cluster/deploy/ (every second here, keeping two each).
-NODE_ARGS=(--backup-dir "$WORK/backups" --backup-every 1s --backup-keep 2)
 
 cleanup() {
     local rc=$?
@@ -107,6 +104,14 @@ stop_node() {
         sleep 0.1
     done
     fail "node $id did not stop within 20 s of SIGTERM"
+}
+# start_member ID [ARGS…]: a member of the restored cluster, as deployed in
+# cluster/deploy/: its own data and backup directories, scheduled backups
+# (every second here, keeping two).
+start_member() {
+    local id=$1; shift
+    start_node "$id" "${API[$id]}" "${PEER[$id]}" "$WORK/dst/node$id" \
+        --backup-dir "$WORK/backups/node$id" --backup-every 1s --backup-keep 2 "$@"
 }
 state_hash() { "$VEXIL" --output json backup --verify "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state_hash"])'; }
 
@@ -263,7 +268,7 @@ done
 API=([1]="$A1" [2]="$A2" [3]="$A3")
 PEER=([1]="$P1" [2]="$P2" [3]="$P3")
 URL_OF=([1]="http://127.0.0.1:$A1" [2]="http://127.0.0.1:$A2" [3]="http://127.0.0.1:$A3")
-for id in 1 2 3; do start_node "$id" "${API[$id]}" "${PEER[$id]}" "$WORK/dst/node$id" "${NODE_ARGS[@]}"; done
+for id in 1 2 3; do start_member "$id"; done
 for id in 1 2 3; do wait_ready "${URL_OF[$id]}"; done
 export VEXIL_URL="${URL_OF[3]}"
 "$VEXIL" backup --to "$WORK/after.backup" >/dev/null
@@ -287,15 +292,15 @@ curl -sf "$VEXIL_URL/v1/flags/banner?consistency=local" -H "Authorization: Beare
     || fail "local reads must survive quorum loss"
 NEWEST=""
 for _ in $(seq 1 100); do
-    NEWEST="$(find "$WORK/backups" -name 'vexil-3-*.backup' -newer "$WORK/quorum-lost" | sort | tail -n 1)"
+    NEWEST="$(find "$WORK/backups/node3" -name 'vexil-3-*.backup' -newer "$WORK/quorum-lost" | sort | tail -n 1)"
     [ -n "$NEWEST" ] && break
     sleep 0.1
 done
 [ -n "$NEWEST" ] || fail "the survivor wrote no scheduled backup without a quorum"
 "$VEXIL" backup --verify "$NEWEST" >/dev/null || fail "the survivor's scheduled backup does not verify"
-[ "$(find "$WORK/backups" -name 'vexil-3-*.backup' | wc -l)" -le 2 ] || fail "--backup-keep 2 kept more than 2"
-start_node 1 "$A1" "$P1" "$WORK/dst/node1" "${NODE_ARGS[@]}"
-start_node 2 "$A2" "$P2" "$WORK/dst/node2" "${NODE_ARGS[@]}"
+[ "$(find "$WORK/backups/node3" -name 'vexil-3-*.backup' | wc -l)" -le 2 ] || fail "--backup-keep 2 kept more than 2"
+start_member 1
+start_member 2
 retry 100 "$VEXIL" flags on banner || fail "writes must resume once a quorum is back"
 
 step "4. runbook: a rolling restart (SIGTERM one node at a time, leader last), writes going on"
@@ -317,8 +322,16 @@ for _ in 1 2 3; do
     # Ask the cluster through another member while this one is down.
     for id in 1 2 3; do [ "$id" != "$NEXT" ] && { export VEXIL_URL="${URL_OF[$id]}"; break; }; done
     log "drill: restarting node $NEXT (leader: $LEADER)"
+    # An SDK's stream is open on the node: SIGTERM must end it, not wait on it.
+    curl -sN --max-time 60 -H "Authorization: Bearer $VEXIL_TOKEN" "${URL_OF[$NEXT]}/v1/stream" \
+        >"$WORK/stream-$NEXT" 2>/dev/null &
+    SUBSCRIBER=$!
+    PIDS+=("$SUBSCRIBER")
+    for _ in $(seq 1 50); do grep -q '^event: snapshot' "$WORK/stream-$NEXT" && break; sleep 0.1; done
+    grep -q '^event: snapshot' "$WORK/stream-$NEXT" || fail "node $NEXT's change feed sent no snapshot"
     stop_node "$NEXT"
-    start_node "$NEXT" "${API[$NEXT]}" "${PEER[$NEXT]}" "$WORK/dst/node$NEXT" "${NODE_ARGS[@]}"
+    wait "$SUBSCRIBER" || true
+    start_member "$NEXT"
     wait_ready "${URL_OF[$NEXT]}"
     wait_caught_up "$NEXT"
     wait_progress
@@ -328,12 +341,15 @@ wait_healthy
 
 step "5. runbook: adding a node, and removing one (the leader, while it runs)"
 read -r A4 P4 < <(free_ports 2)
-start_node 4 "$A4" "$P4" "$WORK/dst/node4" "${NODE_ARGS[@]}" --join
+API[4]="$A4"
+PEER[4]="$P4"
+URL_OF[4]="http://127.0.0.1:$A4"
+start_member 4 --join
 retry 50 "$VEXIL" cluster add 4 --peer "127.0.0.1:$P4" --client "127.0.0.1:$A4"
-wait_ready "http://127.0.0.1:$A4"
+wait_ready "${URL_OF[4]}"
 [ "$(st ids)" = "1 2 3 4" ] || fail "members are $(st ids), not 1 2 3 4"
 LEADER="$(st leader)"
-export VEXIL_URL="http://127.0.0.1:$A4"
+export VEXIL_URL="${URL_OF[4]}"
 "$VEXIL" cluster remove "$LEADER" >/dev/null
 stop_node "$LEADER"
 rm -rf "$WORK/dst/node$LEADER"
@@ -350,9 +366,7 @@ MISSING="$(sort "$WORK/acked" | comm -23 - "$WORK/keys")"
 [ -z "$MISSING" ] || fail "acknowledged writes are missing: $(tr "\n" " " <<<"$MISSING")"
 EXPORT="$("$VEXIL" export)"
 for id in $REMAINING; do
-    url="http://127.0.0.1:$A4"
-    [ "$id" = 4 ] || url="${URL_OF[$id]}"
-    [ "$(VEXIL_URL="$url" "$VEXIL" export)" = "$EXPORT" ] || fail "node $id serves different flags"
+    [ "$(VEXIL_URL="${URL_OF[$id]}" "$VEXIL" export)" = "$EXPORT" ] || fail "node $id serves different flags"
 done
 log "drill: $(acked) of $(cat "$WORK/attempted") writes acknowledged during steps 4 and 5, all present"
 step "passed"
