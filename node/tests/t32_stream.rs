@@ -193,3 +193,67 @@ async fn t34_open_streams_end_when_the_node_shuts_down() {
     let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
     assert!(read.is_ok(), "the stream stayed open after shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t35_sdk_flags_etag_is_the_applied_index_with_304() {
+    let node = Node::start().await;
+    node.post("/v1/flags", &common::bool_flag("f")).await;
+    let sdk = node.token("poller", "sdk").await;
+    let r = node.get("/v1/sdk/flags", &sdk).await;
+    assert_eq!(r.status(), 200);
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let body: Value = r.json().await.unwrap();
+    let applied = node.running.raft.shared().read().applied;
+    assert_eq!(etag, format!("\"{applied}\""));
+    assert_eq!(body["id"], applied);
+    assert_eq!(body["flags"][0]["key"], "f");
+
+    let unchanged = node
+        .http
+        .get(format!("{}/v1/sdk/flags", node.url))
+        .bearer_auth(&sdk)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert_eq!(unchanged.headers()["etag"].to_str().unwrap(), etag);
+
+    toggle(&node, false).await;
+    let changed = node
+        .http
+        .get(format!("{}/v1/sdk/flags", node.url))
+        .bearer_auth(&sdk)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+    let body: Value = changed.json().await.unwrap();
+    assert_eq!(body["flags"][0]["enabled"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t36_the_feed_needs_a_token() {
+    let node = Node::start().await;
+    let sdk = node.token("feed-reader", "sdk").await;
+    for path in ["/v1/stream", "/v1/sdk/flags"] {
+        let none = node
+            .http
+            .get(format!("{}{path}", node.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(none.status(), 401, "{path} without a token");
+        let body: Value = none.json().await.unwrap();
+        assert!(body["error"].is_string(), "{path}: {body}");
+        assert_eq!(
+            node.get(path, "not-a-token").await.status(),
+            401,
+            "{path} with an unknown token"
+        );
+        // The response starts (headers) without waiting for the stream to end.
+        assert_eq!(node.get(path, &sdk).await.status(), 200, "{path} as sdk");
+    }
+}
