@@ -20,6 +20,11 @@ pub struct StateSnapshot {
     pub id: u64,
     pub flags: Vec<Arc<Flag>>,
     pub segments: Vec<Arc<Segment>>,
+    /// The cluster this state belongs to (a restore from backup makes a new
+    /// one, whose log indexes may repeat ones a client already saw): a
+    /// client holding another cluster's state starts over. Empty if unknown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster_id: String,
 }
 
 /// One committed change to a flag or a segment.

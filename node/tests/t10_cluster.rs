@@ -30,6 +30,12 @@ fn t10_write_to_follower_is_read_on_every_node() {
     assert_eq!(members.len(), 3);
     assert!(members.iter().all(|m| m["healthy"] == true), "{status}");
     assert_eq!(members.iter().filter(|m| m["is_leader"] == true).count(), 1);
+    // One cluster, one id, whichever node is asked (SDKs rely on it).
+    let ids: Vec<Value> = (1..=3)
+        .map(|id| tc.get(id, "/v1/cluster").json::<Value>().unwrap()["cluster_id"].clone())
+        .collect();
+    assert!(ids[0].as_str().is_some_and(|s| !s.is_empty()), "{ids:?}");
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
 }
 
 /// Writes keys in a loop, round-robin over `urls`, until stopped; retries a
@@ -122,6 +128,25 @@ fn t12_restarted_node_catches_up_by_snapshot() {
     tc.wait_token(leader);
     let lagger = tc.followers()[0];
     tc.cluster.kill(lagger).unwrap();
+    // An early keyed write: its idempotency record must reach the lagger in
+    // the snapshot, or the lagger would apply a retry of it a second time.
+    assert_eq!(
+        tc.post(leader, "/v1/flags", &bool_flag("early")).status(),
+        201
+    );
+    let toggle = |tc: &TestCluster, id: u64| {
+        tc.http
+            .post(tc.url(id, "/v1/flags/early/toggle"))
+            .bearer_auth(ADMIN)
+            .header("Idempotency-Key", "early-toggle")
+            .json(&json!({"enabled": false}))
+            .send()
+            .unwrap()
+    };
+    let first = toggle(&tc, leader);
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().unwrap();
+    assert_eq!(first["version"], 2);
     for i in 0..60 {
         let r = tc.post(leader, "/v1/flags", &bool_flag(&format!("snap-{i}")));
         assert_eq!(r.status(), 201);
@@ -154,6 +179,31 @@ fn t12_restarted_node_catches_up_by_snapshot() {
         log.contains("installing snapshot"),
         "the lagger should have caught up by snapshot"
     );
+
+    // The retry goes through the lagger (forwarded to the leader) and is
+    // applied by every node, the lagger included: each must see a duplicate.
+    let retry = toggle(&tc, lagger);
+    assert_eq!(retry.status(), 200);
+    let retry: Value = retry.json().unwrap();
+    assert_eq!(retry, first, "the retry gets the first answer");
+    for id in [leader, lagger] {
+        // Linearizable: the node has applied the retry's entry.
+        let now: Value = tc.get(id, "/v1/flags/early").json().unwrap();
+        assert_eq!(
+            (now["version"].as_u64(), now["enabled"].as_bool()),
+            (Some(2), Some(false)),
+            "node {id}: {now}"
+        );
+        let audit: Value = tc
+            .get(id, "/v1/audit?flag=early&action=flag.toggle")
+            .json()
+            .unwrap();
+        assert_eq!(
+            audit["entries"].as_array().unwrap().len(),
+            1,
+            "node {id}: {audit}"
+        );
+    }
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The RBAC matrix: every route × every role × no token and a bad token.
+//! The RBAC matrix: every route × every role × no token and a bad token,
+//! and the routes that need no token at all.
 
 mod common;
 
@@ -125,8 +126,29 @@ fn routes() -> Vec<(Method, String, Option<Value>, &'static str)> {
             "sdk",
         ),
         (Method::GET, "/v1/me".into(), None, "sdk"),
+        (Method::GET, "/v1/stream".into(), None, "sdk"),
+        (Method::GET, "/v1/sdk/flags".into(), None, "sdk"),
+        (
+            Method::POST,
+            "/v1/sdk/metrics".into(),
+            Some(json!({"flags": {}})),
+            "sdk",
+        ),
+        (Method::GET, "/v1/backup".into(), None, "admin"),
+        (
+            Method::GET,
+            "/v1/metrics/evaluations".into(),
+            None,
+            "viewer",
+        ),
+        (Method::GET, "/v1/ui/nodes".into(), None, "viewer"),
+        (Method::GET, "/v1/ui/write-latency".into(), None, "viewer"),
     ]
 }
+
+/// Routes anyone may call, with or without a token (see `metrics` and
+/// `openapi` for why they are public).
+const PUBLIC: [&str; 4] = ["/metrics", "/v1/openapi.json", "/healthz", "/readyz"];
 
 const ORDER: [&str; 4] = ["sdk", "viewer", "editor", "admin"];
 
@@ -168,11 +190,19 @@ async fn t20_every_route_every_role() {
                 .await;
             let status = r.status().as_u16();
             let allowed = rank(role) >= rank(least);
-            let text = r.text().await.unwrap();
+            // An SSE stream never ends: its status is all we read.
+            let text = if is_event_stream(&r) {
+                String::new()
+            } else {
+                r.text().await.unwrap()
+            };
             if allowed && (status == 401 || status == 403) {
                 failures.push(format!(
                     "{method} {path} as {role}: {status} {text} (want allowed)"
                 ));
+            }
+            if allowed && method == Method::GET && status != 200 {
+                failures.push(format!("{method} {path} as {role}: {status} (want 200)"));
             }
             if !allowed && status != 403 {
                 failures.push(format!("{method} {path} as {role}: {status} (want 403)"));
@@ -185,11 +215,30 @@ async fn t20_every_route_every_role() {
             }
         }
     }
+    for path in PUBLIC {
+        let mut callers = vec![("none", None), ("bad", Some("not-a-real-token"))];
+        callers.extend(tokens.iter().map(|(role, t)| (*role, Some(t.as_str()))));
+        for (label, token) in callers {
+            let r = node.send(Method::GET, path, token, None).await;
+            if r.status() != 200 {
+                failures.push(format!(
+                    "GET {path} with {label} token: {} (want 200)",
+                    r.status()
+                ));
+            }
+        }
+    }
     assert!(
         failures.is_empty(),
         "RBAC mismatches:\n{}",
         failures.join("\n")
     );
+}
+
+fn is_event_stream(r: &reqwest::Response) -> bool {
+    r.headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

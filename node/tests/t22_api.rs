@@ -1,5 +1,5 @@
 //! API behaviour on one node: bad input, versions and conflicts, rollback
-//! and restore, audit completeness, idempotency, references.
+//! and restore, audit completeness, idempotency, references, pagination.
 
 mod common;
 
@@ -428,4 +428,291 @@ async fn t28_server_side_evaluations_are_counted_for_one_flag_and_all() {
     assert_eq!(usage["totals_1h"]["counted"], 4, "{usage}");
     assert_eq!(usage["totals_1h"]["other"], 1, "{usage}");
     assert!(usage["last_seen"]["counted"].is_string(), "{usage}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_flag_list_pages_by_key_with_a_cursor() {
+    let node = Node::start().await;
+    // Created out of key order, so the order of the pages is the API's doing.
+    let mut want: Vec<String> = Vec::new();
+    for i in 0..25 {
+        let key = format!("page-{:02}", (i * 7) % 25);
+        assert_eq!(node.post("/v1/flags", &flag(&key)).await.status(), 201);
+        want.push(key);
+    }
+    want.sort();
+    let mut seen: Vec<String> = Vec::new();
+    let mut sizes = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let path = match &cursor {
+            Some(c) => format!("/v1/flags?limit=10&cursor={c}"),
+            None => "/v1/flags?limit=10".to_owned(),
+        };
+        let r = node.get(&path, ADMIN).await;
+        assert_eq!(r.status(), 200);
+        let page: Value = r.json().await.unwrap();
+        let keys: Vec<String> = page["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["key"].as_str().unwrap().to_owned())
+            .collect();
+        sizes.push(keys.len());
+        seen.extend(keys);
+        match page["next_cursor"].as_str() {
+            Some(c) => {
+                assert_eq!(Some(c), seen.last().map(String::as_str), "{page}");
+                cursor = Some(c.to_owned());
+            }
+            None => {
+                assert!(page["next_cursor"].is_null(), "{page}");
+                cursor = None;
+                break;
+            }
+        }
+    }
+    assert!(cursor.is_none(), "the last page has no next_cursor");
+    assert_eq!(sizes, [10, 10, 5]);
+    assert_eq!(seen, want, "every flag exactly once, in key order");
+
+    for bad in ["0", "1001"] {
+        let r = node.get(&format!("/v1/flags?limit={bad}"), ADMIN).await;
+        assert_eq!(r.status(), 400, "limit={bad}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["field"], "limit", "limit={bad}: {v}");
+    }
+    let all: Value = node
+        .get("/v1/flags?limit=1000", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["flags"].as_array().unwrap().len(), 25);
+    assert!(all["next_cursor"].is_null(), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t30_segment_rollback_and_restore_after_delete() {
+    let node = Node::start().await;
+    let content = |v: &Value| {
+        json!([
+            v["name"],
+            v["description"],
+            v["included"],
+            v["excluded"],
+            v["rules"]
+        ])
+    };
+    let mut s = json!({"key": "srb", "name": "one", "included": ["a"]});
+    assert_eq!(node.post("/v1/segments", &s).await.status(), 201);
+    s["name"] = json!("two");
+    s["included"] = json!(["b"]);
+    s["excluded"] = json!(["c"]);
+    s["version"] = json!(1);
+    let r = node
+        .send(Method::PUT, "/v1/segments/srb", Some(ADMIN), Some(&s))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v1: Value = node
+        .get("/v1/segments/srb/versions/1", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let v2: Value = node
+        .get("/v1/segments/srb/versions/2", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(content(&v1["state"]), content(&v2["state"]));
+
+    let r = node
+        .post("/v1/segments/srb/rollback", &json!({"version": 1}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "\"3\"");
+    let v3: Value = r.json().await.unwrap();
+    assert_eq!(v3["version"], 3);
+    assert_eq!(content(&v3), content(&v1["state"]), "v3 is v1's content");
+    let now: Value = node
+        .get("/v1/segments/srb", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(content(&now), content(&v1["state"]));
+
+    let r = node
+        .send(Method::DELETE, "/v1/segments/srb", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(node.get("/v1/segments/srb", ADMIN).await.status(), 404);
+    let r = node
+        .post("/v1/segments/srb/rollback", &json!({"version": 4}))
+        .await;
+    assert_eq!(r.status(), 404, "version 4 is the deletion itself");
+    let r = node
+        .post("/v1/segments/srb/rollback", &json!({"version": 2}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v5: Value = r.json().await.unwrap();
+    assert_eq!(v5["version"], 5);
+    assert_eq!(content(&v5), content(&v2["state"]), "restored as v2 was");
+    let now: Value = node
+        .get("/v1/segments/srb", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (now["version"].as_u64(), content(&now)),
+        (Some(5), content(&v2["state"]))
+    );
+
+    let versions: Value = node
+        .get("/v1/segments/srb/versions", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "segment.restore",
+            "segment.delete",
+            "segment.rollback",
+            "segment.update",
+            "segment.create"
+        ]
+    );
+    let audit: Value = node
+        .get("/v1/audit?segment=srb", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 5, "{audit}");
+}
+
+/// The audit entries of `action`, newest first.
+async fn audit_entries(node: &Node, action: &str) -> Vec<Value> {
+    let v: Value = node
+        .get(&format!("/v1/audit?action={action}"), ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    v["entries"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t31_audit_request_id_is_the_idempotency_key_or_a_fresh_id() {
+    let node = Node::start().await;
+    let r = node
+        .http
+        .post(format!("{}/v1/flags", node.url))
+        .bearer_auth(ADMIN)
+        .header("Idempotency-Key", "create-keyed-42")
+        .json(&flag("keyed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        node.post("/v1/flags", &flag("unkeyed-1")).await.status(),
+        201
+    );
+    assert_eq!(
+        node.post("/v1/flags", &flag("unkeyed-2")).await.status(),
+        201
+    );
+    let entries = audit_entries(&node, "flag.create").await;
+    let id_of = |target: &str| -> String {
+        let e = entries
+            .iter()
+            .find(|e| e["target"] == target)
+            .unwrap_or_else(|| panic!("no audit entry for {target}: {entries:?}"));
+        e["request_id"].as_str().unwrap().to_owned()
+    };
+    // What is stored is the key scoped to the caller and the change
+    // (`api::request_id`): `key:<Idempotency-Key>:<16 hex digits>`.
+    let keyed = id_of("flag:keyed");
+    let scope = keyed
+        .strip_prefix("key:create-keyed-42:")
+        .unwrap_or_else(|| panic!("request_id {keyed:?} does not carry the key"));
+    assert!(
+        scope.len() == 16 && scope.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{keyed:?}"
+    );
+    // Without the header every request gets its own random id.
+    let (a, b) = (id_of("flag:unkeyed-1"), id_of("flag:unkeyed-2"));
+    for id in [&a, &b] {
+        let hex = id
+            .strip_prefix("req:")
+            .unwrap_or_else(|| panic!("generated request_id {id:?}"));
+        assert!(
+            hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id:?}"
+        );
+    }
+    assert_ne!(a, b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t32_retried_create_returns_the_first_response() {
+    let node = Node::start().await;
+    let create = |token: &str, body: Value| {
+        node.http
+            .post(format!("{}/v1/flags", node.url))
+            .bearer_auth(token)
+            .header("Idempotency-Key", "create-once")
+            .json(&body)
+            .send()
+    };
+    let first = create(ADMIN, flag("retried")).await.unwrap();
+    let first_status = first.status();
+    let first_etag = first.headers()["etag"].clone();
+    let first_body: Value = first.json().await.unwrap();
+    assert_eq!(first_status, 201);
+    assert_eq!(first_body["version"], 1);
+
+    let again = create(ADMIN, flag("retried")).await.unwrap();
+    assert_eq!(
+        again.status(),
+        first_status,
+        "a retry gets the first status"
+    );
+    assert_eq!(again.headers()["etag"], first_etag);
+    assert_eq!(again.headers()["location"], "/v1/flags/retried");
+    let again_body: Value = again.json().await.unwrap();
+    assert_eq!(again_body, first_body, "and the first body");
+    assert_eq!(audit_entries(&node, "flag.create").await.len(), 1);
+
+    // The same key for a different change, or from another token, is a new
+    // request: here a second create of the same flag, so a conflict.
+    let mut changed = flag("retried");
+    changed["name"] = json!("changed");
+    let r = create(ADMIN, changed).await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "already_exists");
+    let editor = node.token("idem-editor", "editor").await;
+    let r = create(&editor, flag("retried")).await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "already_exists");
+    assert_eq!(audit_entries(&node, "flag.create").await.len(), 1);
+    let now: Value = node
+        .get("/v1/flags/retried", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now, first_body, "nothing changed the flag");
 }

@@ -14,13 +14,21 @@ use vexil_raft::state::FeedConfig;
 
 /// Opens `/v1/stream` on a raw socket.
 async fn open(node: &Node, last_event_id: Option<u64>) -> TcpStream {
+    open_from(node, last_event_id, None).await
+}
+
+/// Opens `/v1/stream` as a client whose state came from `cluster`.
+async fn open_from(node: &Node, last_event_id: Option<u64>, cluster: Option<&str>) -> TcpStream {
     let addr = node.url.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let last = last_event_id
+    let mut extra = last_event_id
         .map(|id| format!("Last-Event-ID: {id}\r\n"))
         .unwrap_or_default();
+    if let Some(c) = cluster {
+        extra.push_str(&format!("X-Vexil-Cluster-Id: {c}\r\n"));
+    }
     let req = format!(
-        "GET /v1/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n{last}\r\n"
+        "GET /v1/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n{extra}\r\n"
     );
     s.write_all(req.as_bytes()).await.unwrap();
     s
@@ -255,5 +263,58 @@ async fn t36_the_feed_needs_a_token() {
         );
         // The response starts (headers) without waiting for the stream to end.
         assert_eq!(node.get(path, &sdk).await.status(), 200, "{path} as sdk");
+    }
+}
+
+/// After a restore from backup the new cluster's log indexes can repeat ids
+/// a client saw from the old one, with other content: ids from another
+/// cluster are never resumed from, and never answered with a 304.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t37_ids_from_another_cluster_get_a_fresh_snapshot() {
+    let node = Node::start().await;
+    node.post("/v1/flags", &common::bool_flag("f")).await;
+    let start = node.running.raft.shared().read().applied;
+    toggle(&node, false).await;
+    let ours = node.running.raft.cluster_id();
+    assert!(!ours.is_empty(), "a formed cluster has an id");
+
+    let sdk = node.token("restored-client", "sdk").await;
+    let r = node.get("/v1/sdk/flags", &sdk).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["cluster_id"],
+        ours.as_str(),
+        "the state names its cluster"
+    );
+
+    // Same cluster: resumed from the ring.
+    let mut same = open_from(&node, Some(start), Some(&ours)).await;
+    assert_eq!(events(&mut same, 1).await[0].0, "change");
+    // Another cluster: the same id gets a snapshot naming this cluster.
+    let mut other = open_from(&node, Some(start), Some("an-older-cluster")).await;
+    let mut buf = vec![0u8; 65536];
+    let k = tokio::time::timeout(Duration::from_secs(5), other.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..k]);
+    assert!(text.contains("event: snapshot"), "{text}");
+    assert!(
+        text.contains(&format!("\"cluster_id\":\"{ours}\"")),
+        "{text}"
+    );
+
+    let etag = format!("\"{}\"", node.running.raft.shared().read().applied);
+    for (cluster, want) in [(ours.as_str(), 304), ("an-older-cluster", 200)] {
+        let r = node
+            .http
+            .get(format!("{}/v1/sdk/flags", node.url))
+            .bearer_auth(&sdk)
+            .header("if-none-match", &etag)
+            .header("x-vexil-cluster-id", cluster)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want, "If-None-Match from cluster {cluster}");
     }
 }

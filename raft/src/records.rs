@@ -112,7 +112,8 @@ pub struct AuditEntry {
     pub version: Option<u64>,
     pub before: Option<Value>,
     pub after: Option<Value>,
-    /// The idempotency key of the write.
+    /// The write's request id: `key:<Idempotency-Key>:<scope>` when the client
+    /// sent one (scoped to the caller and the change), else `req:<random>`.
     pub request_id: String,
 }
 

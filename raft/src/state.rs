@@ -44,6 +44,8 @@ impl State {
             id: self.applied,
             flags,
             segments,
+            // The node stamps it (it lives in the store's meta, not here).
+            cluster_id: String::new(),
         }
     }
 

@@ -102,6 +102,7 @@ mod tests {
             id: 7,
             flags: vec![],
             segments: vec![],
+            cluster_id: "c1".into(),
         }
     }
 

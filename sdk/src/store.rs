@@ -23,6 +23,8 @@ pub(crate) struct Local {
     pub id: u64,
     /// False until a snapshot (from a node or the cache) arrived.
     pub loaded: bool,
+    /// The cluster the state came from (empty if the node did not say).
+    pub cluster_id: String,
 }
 
 /// What applying a change did.
@@ -69,12 +71,28 @@ impl Store {
         l.loaded.then_some(l.id)
     }
 
-    /// Replaces the whole state, unless ours is newer. Returns whether it did.
+    /// The cluster our state came from, if known.
+    pub(crate) fn cluster_id(&self) -> Option<String> {
+        let l = self.read();
+        (l.loaded && !l.cluster_id.is_empty()).then(|| l.cluster_id.clone())
+    }
+
+    /// Replaces the whole state, unless ours is newer and from the same
+    /// cluster. Returns whether it did. A snapshot from another cluster (a
+    /// restore from backup, whose indexes may repeat ours) always wins.
     pub(crate) fn replace(&self, snap: StateSnapshot) -> bool {
         let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
-        if local.loaded && snap.id < local.id {
+        let other_cluster = !snap.cluster_id.is_empty()
+            && !local.cluster_id.is_empty()
+            && snap.cluster_id != local.cluster_id;
+        if local.loaded && snap.id < local.id && !other_cluster {
             return false;
         }
+        let cluster_id = if snap.cluster_id.is_empty() {
+            std::mem::take(&mut local.cluster_id)
+        } else {
+            snap.cluster_id.clone()
+        };
         let before = versions(&local.flags);
         let flags = FlagSet::from_parts(
             snap.flags.iter().map(|f| (**f).clone()).collect(),
@@ -85,6 +103,7 @@ impl Store {
             flags,
             id: snap.id,
             loaded: true,
+            cluster_id,
         };
         drop(local);
         for (key, v) in &after {
@@ -172,6 +191,7 @@ impl Store {
             id: local.id,
             flags,
             segments,
+            cluster_id: local.cluster_id.clone(),
         })
     }
 }
@@ -213,7 +233,8 @@ mod tests {
         assert!(store.replace(StateSnapshot {
             id: 10,
             flags: vec![flag("a", 1)],
-            segments: vec![]
+            segments: vec![],
+            cluster_id: "c1".into(),
         }));
         assert_eq!(rx.try_recv().unwrap().key, "a");
         assert_eq!(store.apply(&upsert(9, 3, "a", 9)), Applied::Duplicate);
@@ -234,7 +255,8 @@ mod tests {
             !store.replace(StateSnapshot {
                 id: 14,
                 flags: vec![],
-                segments: vec![]
+                segments: vec![],
+                cluster_id: "c1".into(),
             }),
             "older snapshot ignored"
         );
@@ -246,5 +268,16 @@ mod tests {
         };
         assert_eq!(store.apply(&del), Applied::New);
         assert!(store.read().flags.get_flag("a").is_none());
+        // A restored cluster (new id) may reuse our indexes with other
+        // content: its snapshot replaces ours however old its index.
+        assert!(store.replace(StateSnapshot {
+            id: 11,
+            flags: vec![flag("a", 7)],
+            segments: vec![],
+            cluster_id: "c2".into(),
+        }));
+        assert_eq!(store.id(), Some(11));
+        assert_eq!(store.cluster_id().as_deref(), Some("c2"));
+        assert_eq!(store.read().flags.get_flag("a").unwrap().flag().version, 7);
     }
 }

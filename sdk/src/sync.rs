@@ -25,6 +25,9 @@ use crate::client::{Inner, Status};
 use crate::http::{Http, HttpError};
 use crate::store::Applied;
 
+/// The header naming the cluster our state came from (see the node's feed).
+const CLUSTER_HEADER: &str = "x-vexil-cluster-id";
+
 /// Exponential backoff with "equal jitter": each wait is uniform in
 /// `[d/2, d]`, and `d` doubles up to `max`.
 #[derive(Debug, Clone)]
@@ -149,9 +152,14 @@ fn body_bytes(
 
 async fn stream_once(inner: &Inner, url: &str) -> Outcome {
     let last = inner.store.id().map(|i| i.to_string());
+    let cluster = inner.store.cluster_id();
     let mut headers = vec![("accept", "text/event-stream")];
     if let Some(l) = &last {
         headers.push(("last-event-id", l.as_str()));
+    }
+    // Our ids mean something only in the cluster they came from.
+    if let Some(c) = &cluster {
+        headers.push((CLUSTER_HEADER, c.as_str()));
     }
     let timeout = inner.config.connect_timeout;
     let resp = match inner
@@ -223,7 +231,12 @@ fn end(got_any: bool, reason: String) -> Outcome {
 /// One poll of `/v1/sdk/flags`; `Ok` when the node answered.
 async fn poll_once(inner: &Inner, url: &str) -> Result<(), HttpError> {
     let etag = inner.store.id().map(|i| format!("\"{i}\""));
-    let headers: Vec<(&str, &str)> = etag.iter().map(|e| ("if-none-match", e.as_str())).collect();
+    let cluster = inner.store.cluster_id();
+    let mut headers: Vec<(&str, &str)> =
+        etag.iter().map(|e| ("if-none-match", e.as_str())).collect();
+    if let Some(c) = &cluster {
+        headers.push((CLUSTER_HEADER, c.as_str()));
+    }
     let timeout = inner.config.connect_timeout;
     let resp = inner
         .http

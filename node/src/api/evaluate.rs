@@ -6,8 +6,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use vexil_flags::{Context, EvaluationDetail};
 use vexil_raft::Role;
 
@@ -28,6 +27,14 @@ struct Body {
     flag: Option<String>,
     #[serde(default)]
     context: Context,
+}
+
+/// Every flag's detail: `{"flags": {key: detail}}`. Serialised straight into
+/// the response rather than through a `serde_json::Value`, which cost as much
+/// again as the evaluations (see docs/BENCHMARKS.md, HTTP evaluation).
+#[derive(Debug, Serialize)]
+struct AllFlags<'a> {
+    flags: BTreeMap<&'a str, EvaluationDetail>,
 }
 
 /// Server-side evaluations count like an SDK's.
@@ -76,10 +83,9 @@ async fn evaluate(
                 .evaluate(&key, &body.context)
                 .to_owned_detail(flag.flag());
             state.metrics.evaluation(&key, &detail.reason);
-            state.usage.add(
-                &server_report([(key.as_str(), &detail)].into_iter()),
-                &st.flags,
-            );
+            state
+                .usage
+                .add(&server_report([(key.as_str(), &detail)]), &st.flags);
             Ok((headers, Json(detail)).into_response())
         }
         None => {
@@ -101,7 +107,7 @@ async fn evaluate(
             state
                 .usage
                 .add(&server_report(all.iter().map(|(k, d)| (*k, d))), &st.flags);
-            Ok((headers, Json(json!({ "flags": all }))).into_response())
+            Ok((headers, Json(AllFlags { flags: all })).into_response())
         }
     }
 }

@@ -43,10 +43,13 @@ async fn flags(
     let applied = state.applied();
     let etag = format!("\"{applied}\"");
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::internal(e.to_string()))?;
-    if not_modified(&headers, &etag) {
+    let cluster_id = state.raft.cluster_id();
+    let same = super::stream::same_cluster(&headers, &cluster_id);
+    if same && not_modified(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
     }
-    let snapshot = state.raft.shared().read().snapshot();
+    let mut snapshot = state.raft.shared().read().snapshot();
+    snapshot.cluster_id = cluster_id;
     let etag = HeaderValue::from_str(&format!("\"{}\"", snapshot.id)).unwrap_or(etag_value);
     Ok(([(header::ETAG, etag)], Json(snapshot)).into_response())
 }

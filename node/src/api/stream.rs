@@ -63,20 +63,37 @@ fn last_event_id(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// The header in which a client names the cluster its state came from.
+pub const CLUSTER_HEADER: &str = "x-vexil-cluster-id";
+
+/// Whether the client's state (if it says) is from this cluster. A client
+/// that does not say, or a node that does not know yet, counts as the same.
+pub fn same_cluster(headers: &HeaderMap, ours: &str) -> bool {
+    match headers.get(CLUSTER_HEADER).and_then(|v| v.to_str().ok()) {
+        Some(theirs) if !theirs.is_empty() && !ours.is_empty() => theirs == ours,
+        _ => true,
+    }
+}
+
 /// Moves one subscription's events into a queue of `capacity`. The queue
 /// closes when the subscriber falls behind (its queue is full, or the
 /// broadcast lapped it) or goes away.
 pub fn pump(
     shared: Arc<Shared>,
     last_event_id: Option<u64>,
+    cluster_id: String,
     capacity: usize,
     stats: Arc<FeedStats>,
 ) -> mpsc::Receiver<Item> {
     let (tx, rx) = mpsc::channel(capacity.max(2));
     let sub = shared.subscribe(last_event_id);
     let mut events = sub.rx;
+    let stamped = move |mut s: StateSnapshot| {
+        s.cluster_id = cluster_id.clone();
+        Item::Snapshot(s)
+    };
     let first: Vec<Item> = match sub.start {
-        Start::Snapshot(s) => vec![Item::Snapshot(s)],
+        Start::Snapshot(s) => vec![stamped(s)],
         Start::Resume(evs) => evs.into_iter().map(Item::Change).collect(),
     };
     tokio::spawn(async move {
@@ -89,7 +106,7 @@ pub fn pump(
             let item = match events.recv().await {
                 Ok(FeedEvent::Change(e)) => Item::Change(e),
                 // The state was replaced wholesale: start this client over.
-                Ok(FeedEvent::Reset) => Item::Snapshot(shared.read().snapshot()),
+                Ok(FeedEvent::Reset) => stamped(shared.read().snapshot()),
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     stats.dropped.fetch_add(1, Ordering::Relaxed);
                     return;
@@ -141,7 +158,10 @@ async fn stream(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     caller.require(Role::Sdk)?;
-    let last = last_event_id(&headers);
+    let cluster_id = state.raft.cluster_id();
+    // Ids from another cluster (this one was restored from a backup) mean
+    // nothing here: that client starts over from a snapshot.
+    let last = last_event_id(&headers).filter(|_| same_cluster(&headers, &cluster_id));
     // A client coming from a node that is ahead of us waits (briefly) for
     // this node to catch up, rather than going back in time; an id this node
     // has not even seen committed gets a fresh snapshot at once.
@@ -152,6 +172,7 @@ async fn stream(
     let rx = pump(
         state.raft.shared().clone(),
         last,
+        cluster_id,
         state.feed_buffer,
         state.feed_stats.clone(),
     );

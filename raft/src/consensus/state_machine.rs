@@ -241,17 +241,26 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             match entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Membership(m) => {
+                    // The cluster's id: derived from its first membership's
+                    // member ids and peer addresses, which every member of a
+                    // new cluster is given alike (not the log id, which names
+                    // the node that wrote the entry, nor client addresses,
+                    // which each knows only of itself), so all compute the
+                    // same one.
+                    let members_json = json(
+                        &m.nodes()
+                            .map(|(id, member)| (*id, member.peer_addr.as_str()))
+                            .collect::<Vec<_>>(),
+                    )?;
                     let stored = StoredMembershipOf::<TypeConfig>::new(Some(log_id), m);
                     let stored_json = json(&stored)?;
-                    // The cluster's id: derived from its first membership,
-                    // so every member computes the same one.
                     if self
                         .engine
                         .get(Cf::Meta, keys::META_CLUSTER_ID)
                         .map_err(io_err)?
                         .is_none()
                     {
-                        let id = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&stored_json));
+                        let id = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&members_json));
                         batch.put(Cf::Meta, keys::META_CLUSTER_ID.to_vec(), json(&id)?);
                     }
                     batch.put(Cf::Meta, keys::META_MEMBERSHIP.to_vec(), stored_json);
