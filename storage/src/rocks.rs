@@ -6,7 +6,8 @@
 //! an earlier one.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, Options,
@@ -23,6 +24,20 @@ pub struct RocksEngine {
     db: Arc<DB>,
     /// Where the database lives, for error messages and size reports.
     path: PathBuf,
+    /// Lets concurrent `sync` calls share one fsync.
+    group: Arc<SyncGroup>,
+}
+
+/// Group commit for [`Engine::sync`]. Raft appends each ask for a sync, and
+/// several arrive while one fsync is under way; without this each queued
+/// caller would fsync again. A caller whose writes were already in the WAL
+/// when a completed fsync began has nothing left to wait for.
+#[derive(Debug, Default)]
+struct SyncGroup {
+    /// Writes that have returned (counted after RocksDB accepted them).
+    written: AtomicU64,
+    /// How many writes the last completed fsync covered; held while syncing.
+    synced: Mutex<u64>,
 }
 
 impl std::fmt::Debug for RocksEngine {
@@ -57,6 +72,7 @@ impl RocksEngine {
         Ok(RocksEngine {
             db: Arc::new(db),
             path: path.to_owned(),
+            group: Arc::default(),
         })
     }
 
@@ -91,11 +107,24 @@ impl Engine for RocksEngine {
         let batch = self.to_batch(batch)?;
         let mut wo = WriteOptions::default();
         wo.set_sync(durability == Durability::Sync);
-        self.db.write_opt(batch, &wo).map_err(err)
+        self.db.write_opt(batch, &wo).map_err(err)?;
+        self.group.written.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     fn sync(&self) -> Result<(), StorageError> {
-        self.db.flush_wal(true).map_err(err)
+        // Every write that returned before this call is counted in `needed`.
+        let needed = self.group.written.load(Ordering::SeqCst);
+        let mut synced = self.group.synced.lock().unwrap_or_else(|p| p.into_inner());
+        if *synced >= needed {
+            // An fsync that began after those writes has completed.
+            return Ok(());
+        }
+        // Read before the fsync starts: all of these are in the WAL already.
+        let covered = self.group.written.load(Ordering::SeqCst);
+        self.db.flush_wal(true).map_err(err)?;
+        *synced = covered;
+        Ok(())
     }
 
     fn scan(&self, cf: Cf, scan: Scan<'_>) -> Result<Pairs, StorageError> {

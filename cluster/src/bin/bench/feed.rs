@@ -2,32 +2,62 @@
 //! at the leader is timed from its acknowledgement to its arrival at every
 //! subscriber. Also the follower's resident memory per subscriber.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use tokio::sync::Mutex;
+use tokio::sync::Semaphore;
 
-use crate::common::{cluster, flag, histogram, http, ms, rss_kib, table};
+use crate::common::{cluster, flag, histogram, http, ms, part_row, rss_kib, table};
 
-/// Arrival times of change events, per event id.
-type Arrivals = Arc<Mutex<std::collections::HashMap<u64, Vec<Instant>>>>;
+/// Arrival times of each benchmark write (`feed-{i}`), per write.
+type Arrivals = Arc<Mutex<HashMap<usize, Vec<Instant>>>>;
 
+/// Connections opened at once: more overflows the node's accept backlog,
+/// and the dropped SYNs come back only after a one-second retransmit.
+const CONNECTING: usize = 256;
+
+/// The benchmark write a `change` event carries, from its `"key":"feed-{i}"`.
+fn write_number(block: &str) -> Option<usize> {
+    let at = block.find("\"feed-")? + "\"feed-".len();
+    let digits: String = block[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// One subscriber: connects (retrying), announces itself once the first
+/// `snapshot` event arrives, then records when each write's `change` event
+/// arrives.
 async fn subscribe(
     client: reqwest::Client,
     url: String,
     token: String,
     arrivals: Arrivals,
-    ready: Arc<tokio::sync::Semaphore>,
+    connecting: Arc<Semaphore>,
+    ready: Arc<Semaphore>,
 ) -> anyhow::Result<()> {
-    let resp = client
-        .get(format!("{url}/v1/stream"))
-        .bearer_auth(token)
-        .timeout(Duration::from_secs(3600))
-        .send()
-        .await?;
-    anyhow::ensure!(resp.status() == 200, "stream: {}", resp.status());
+    let resp = {
+        let _permit = connecting.acquire().await?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match client
+                .get(format!("{url}/v1/stream"))
+                .bearer_auth(&token)
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == 200 => break r,
+                Ok(r) if tries >= 10 => anyhow::bail!("stream: {}", r.status()),
+                Err(e) if tries >= 10 => return Err(e.into()),
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    };
     let mut body = resp.bytes_stream();
     let mut buf = String::new();
     let mut announced = false;
@@ -36,25 +66,64 @@ async fn subscribe(
         buf.push_str(&String::from_utf8_lossy(&chunk?));
         while let Some(end) = buf.find("\n\n") {
             let block: String = buf.drain(..end + 2).collect();
-            if block.contains("event: snapshot") && !announced {
+            if !announced && block.contains("event: snapshot") {
                 announced = true;
                 ready.add_permits(1);
             }
             if block.contains("event: change")
-                && let Some(id) = block
-                    .lines()
-                    .find_map(|l| l.strip_prefix("id: "))
-                    .and_then(|v| v.trim().parse().ok())
+                && let Some(i) = write_number(&block)
             {
-                arrivals.lock().await.entry(id).or_default().push(now);
+                let mut a = arrivals.lock().unwrap_or_else(|p| p.into_inner());
+                a.entry(i).or_default().push(now);
             }
         }
     }
     Ok(())
 }
 
-pub async fn run(bin: &Path, dir: &Path, subscribers: usize, writes: usize) -> anyhow::Result<()> {
-    let c = cluster(bin, dir, "feed", 3, &[]).await?;
+/// Opens `n` subscriptions to `url` over several clients and waits until
+/// each has its first snapshot.
+async fn connect_all(url: &str, token: &str, n: usize, arrivals: &Arrivals) -> anyhow::Result<()> {
+    let clients: Vec<reqwest::Client> = (0..16)
+        .map(|_| {
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap_or_default()
+        })
+        .collect();
+    let connecting = Arc::new(Semaphore::new(CONNECTING));
+    let ready = Arc::new(Semaphore::new(0));
+    for i in 0..n {
+        let task = subscribe(
+            clients[i % clients.len()].clone(),
+            url.to_owned(),
+            token.to_owned(),
+            arrivals.clone(),
+            connecting.clone(),
+            ready.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = task.await {
+                eprintln!("subscriber {i}: {e:#}");
+            }
+        });
+    }
+    let started = Instant::now();
+    let all = tokio::time::timeout(Duration::from_secs(300), ready.acquire_many(n as u32)).await;
+    anyhow::ensure!(all.is_ok(), "not every subscriber connected within 300 s");
+    eprintln!("{n} subscribers connected in {:.1?}", started.elapsed());
+    Ok(())
+}
+
+pub async fn run(
+    bin: &Path,
+    dir: &Path,
+    subscribers: usize,
+    writes: usize,
+    interval_ms: u64,
+) -> anyhow::Result<()> {
+    let mut c = cluster(bin, dir, "feed", 3, &[]).await?;
     let leader = tokio::task::block_in_place(|| c.wait_leader(Duration::from_secs(30)))?;
     let follower = *c
         .nodes
@@ -77,72 +146,52 @@ pub async fn run(bin: &Path, dir: &Path, subscribers: usize, writes: usize) -> a
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let pid = c.nodes.get(&follower).and_then(|n| n.pid).unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before = rss_kib(pid);
     let arrivals: Arrivals = Arc::default();
-    let ready = Arc::new(tokio::sync::Semaphore::new(0));
-    let sub_client = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()?;
-    for _ in 0..subscribers {
-        tokio::spawn(subscribe(
-            sub_client.clone(),
-            follower_url.clone(),
-            token.clone(),
-            arrivals.clone(),
-            ready.clone(),
-        ));
-    }
-    let connected = tokio::time::timeout(
-        Duration::from_secs(300),
-        ready.acquire_many(subscribers as u32),
-    )
-    .await;
-    anyhow::ensure!(connected.is_ok(), "not every subscriber connected");
+    connect_all(&follower_url, &token, subscribers, &arrivals).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = rss_kib(pid);
+    eprintln!("follower {follower} (pid {pid}) RSS {rss_before} KiB -> {rss_after} KiB");
     let mut acks = Vec::new();
     for i in 0..writes {
-        let t = Instant::now();
         let r = client
             .post(format!("{leader_url}/v1/flags"))
             .bearer_auth(&token)
             .json(&flag(&format!("feed-{i}")))
             .send()
             .await?;
-        let ack = Instant::now();
+        acks.push(Instant::now());
         anyhow::ensure!(r.status() == 201, "write failed: {}", r.status());
-        let _ = t;
-        acks.push(ack);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(interval_ms)).await;
     }
     // Wait until every subscriber saw every write (bounded).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let a = arrivals.lock().await;
-        let done = a.len() >= writes && a.values().all(|v| v.len() >= subscribers);
-        drop(a);
-        if done || Instant::now() > deadline {
-            break;
-        }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let complete = |a: &HashMap<usize, Vec<Instant>>| {
+        (0..writes).all(|i| a.get(&i).is_some_and(|v| v.len() >= subscribers))
+    };
+    while !complete(&arrivals.lock().unwrap_or_else(|p| p.into_inner()))
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let a = arrivals.lock().await;
-    let mut ids: Vec<u64> = a.keys().copied().collect();
-    ids.sort_unstable();
     let mut h = histogram();
     let mut missing = 0usize;
-    for (i, id) in ids.iter().take(writes).enumerate() {
-        let times = &a[id];
-        missing += subscribers.saturating_sub(times.len());
-        for t in times {
-            let _ = h.record(t.saturating_duration_since(acks[i]).as_micros() as u64);
+    {
+        let a = arrivals.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, ack) in acks.iter().enumerate() {
+            let times = a.get(&i).map(Vec::as_slice).unwrap_or_default();
+            missing += subscribers.saturating_sub(times.len());
+            for t in times {
+                let _ = h.record(t.saturating_duration_since(*ack).as_micros() as u64);
+            }
         }
     }
     let (p50, p99, max) = ms(&h);
     let per_sub = (rss_after.saturating_sub(rss_before)) as f64 / subscribers as f64;
     table(
         &format!(
-            "Change feed: {subscribers} SSE subscribers on a follower, {writes} writes at the leader"
+            "Change feed: {subscribers} SSE subscribers on a follower, {writes} writes at the leader, one per {interval_ms} ms"
         ),
         &[
             "subscribers",
@@ -150,7 +199,8 @@ pub async fn run(bin: &Path, dir: &Path, subscribers: usize, writes: usize) -> a
             "p99 ms",
             "max ms",
             "missed",
-            "follower RSS per subscriber",
+            "follower RSS before → after",
+            "per subscriber",
         ],
         &[vec![
             subscribers.to_string(),
@@ -158,8 +208,29 @@ pub async fn run(bin: &Path, dir: &Path, subscribers: usize, writes: usize) -> a
             format!("{p99:.1}"),
             format!("{max:.1}"),
             missing.to_string(),
+            format!("{} → {} MiB", rss_before / 1024, rss_after / 1024),
             format!("{per_sub:.1} KiB"),
         ]],
     );
+    println!();
+    let m = |metric: &str, v: String| part_row("feed", metric, &v, "–", "–");
+    m(
+        &format!("{subscribers} subscribers on a follower: ack → arrival p50 ms"),
+        format!("{p50:.1}"),
+    );
+    m("ack → arrival p99 ms (goal ≤ 100)", format!("{p99:.1}"));
+    m("ack → arrival max ms", format!("{max:.1}"));
+    m(
+        &format!(
+            "(write, subscriber) pairs missed of {}",
+            writes * subscribers
+        ),
+        missing.to_string(),
+    );
+    m(
+        "follower RSS per subscriber KiB (goal ≤ 16)",
+        format!("{per_sub:.1}"),
+    );
+    tokio::task::spawn_blocking(move || c.down()).await??;
     Ok(())
 }

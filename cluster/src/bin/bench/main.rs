@@ -2,9 +2,9 @@
 //! launcher. Each part prints a table and the command that reproduces it.
 //!
 //! ```text
-//! vexil-bench writes --concurrency 1,16,64 --seconds 10
+//! vexil-bench writes --concurrency 1,16,64 --seconds 10 [--target both --etcd-urls …]
 //! vexil-bench scale --flags 10000 --audit 1000000
-//! vexil-bench feed --subscribers 1000 --writes 50
+//! vexil-bench feed --subscribers 10000 --writes 20 --interval-ms 500
 //! ```
 
 mod common;
@@ -41,6 +41,12 @@ enum Part {
         /// Nodes in the cluster.
         #[arg(long, default_value_t = 3)]
         nodes: u64,
+        /// What to load: Vexil, an etcd cluster, or both and compare.
+        #[arg(long, value_enum, default_value = "vexil")]
+        target: writes::Target,
+        /// Client URLs of a running etcd cluster (for `--target etcd|both`).
+        #[arg(long, value_delimiter = ',')]
+        etcd_urls: Vec<String>,
     },
     /// Pages, restarts, snapshots, joins and SDK cold start at scale.
     Scale {
@@ -52,10 +58,13 @@ enum Part {
     /// Change-feed propagation to many subscribers on a follower, and the
     /// follower's memory per subscriber.
     Feed {
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 10_000)]
         subscribers: usize,
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 20)]
         writes: usize,
+        /// Pause between writes, in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        interval_ms: u64,
     },
 }
 
@@ -80,12 +89,24 @@ fn main() -> ExitCode {
                 concurrency,
                 seconds,
                 nodes,
-            } => writes::run(&bin, &cli.dir, &concurrency, seconds, nodes).await,
+                target,
+                etcd_urls,
+            } => {
+                let o = writes::Options {
+                    concurrency,
+                    seconds,
+                    nodes,
+                    target,
+                    etcd_urls,
+                };
+                writes::run(&bin, &cli.dir, &o).await
+            }
             Part::Scale { flags, audit } => scale::run(&bin, &cli.dir, flags, audit).await,
             Part::Feed {
                 subscribers,
                 writes,
-            } => feed::run(&bin, &cli.dir, subscribers, writes).await,
+                interval_ms,
+            } => feed::run(&bin, &cli.dir, subscribers, writes, interval_ms).await,
         }
     });
     match result {

@@ -13,7 +13,7 @@ use vexil_node::server::{self, AdminToken, Bootstrap, RunOptions};
 use vexil_raft::{Member, Op, RaftConfig};
 use vexil_storage::{BlobStore, Engine, FsBlobStore, MemBlobStore, MemEngine, RocksEngine};
 
-use crate::common::{flag, histogram, http, ms, table};
+use crate::common::{flag, histogram, http, ms, part_row, table};
 
 /// Builds the state in an in-process node (no HTTP, no fsync: fast) and
 /// writes it as a backup file.
@@ -246,6 +246,9 @@ pub async fn run(bin: &Path, dir: &Path, flags: usize, audit: usize) -> anyhow::
         format!("{:.2} s", started.elapsed().as_secs_f64()),
         String::new(),
     ]);
+    // The restarted node may have called an election: find the leader again.
+    let leader = tokio::task::block_in_place(|| c.wait_leader(Duration::from_secs(30)))?;
+    let url = c.url(leader);
 
     let started = Instant::now();
     let sdk_token = {
@@ -283,24 +286,45 @@ pub async fn run(bin: &Path, dir: &Path, flags: usize, audit: usize) -> anyhow::
     .await??;
     c = c2;
     let body = serde_json::json!({"id": 4, "peer_addr": joined.peer, "client_addr": joined.api});
-    let r = client
-        .post(format!("{url}/v1/cluster/members"))
-        .bearer_auth(&token)
-        .json(&body)
-        .timeout(Duration::from_secs(300))
-        .send()
-        .await?;
-    anyhow::ensure!(r.status() == 200, "join failed: {}", r.text().await?);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let r = client
+            .post(format!("{url}/v1/cluster/members"))
+            .bearer_auth(&token)
+            .json(&body)
+            .timeout(Duration::from_secs(300))
+            .send()
+            .await?;
+        if r.status() == 200 {
+            break;
+        }
+        let why = r.text().await?;
+        // A leader change mid-join surfaces as a failed membership change
+        // (not retried by the node): retry as an operator would.
+        anyhow::ensure!(attempts < 5, "join failed: {why}");
+        eprintln!("join attempt {attempts} failed, retrying: {why}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     rows.push(vec![
         "new node joins and catches up (snapshot), to voter".into(),
         format!("{:.2} s", started.elapsed().as_secs_f64()),
-        String::new(),
+        format!("{attempts} attempt(s)"),
     ]);
     table(
         &format!("Scale: {flags} flags, {audit} audit entries, 3 nodes"),
         &["measure", "value", ""],
         &rows,
     );
+    println!();
+    for r in &rows {
+        let extra = if r[2].is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r[2])
+        };
+        part_row("scale", &r[0], &format!("{}{extra}", r[1]), "–", "–");
+    }
     tokio::task::spawn_blocking(move || c.down()).await??;
     Ok(())
 }

@@ -1,0 +1,41 @@
+# Shared by the bench.d parts: builds vexil and vexil-bench once and names
+# them. Sourced, not run. BENCH_PROFILE=release benchmarks a release build
+# (the default, dev, already compiles dependencies with opt-level 3).
+# VEXIL_BIN and VEXIL_BENCH, both set, name prebuilt binaries instead.
+
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+BENCH_PROFILE="${BENCH_PROFILE:-dev}"
+bench_build() {
+    # Prebuilt binaries: VEXIL_BIN and VEXIL_BENCH both set skips the build.
+    if [ -n "${VEXIL_BIN:-}" ] && [ -n "${VEXIL_BENCH:-}" ]; then
+        log "using prebuilt $VEXIL_BIN and $VEXIL_BENCH"
+        export VEXIL_BIN
+        return
+    fi
+    local flag=() dir=debug
+    if [ "$BENCH_PROFILE" = release ]; then flag=(--release); dir=release; fi
+    log "building vexil and vexil-bench ($BENCH_PROFILE profile)"
+    (cd "$REPO_ROOT" && cargo build -q "${flag[@]}" -p vexil-node -p vexil-cluster \
+        --bin vexil --bin vexil-bench >&2)
+    export VEXIL_BIN="$CARGO_TARGET_DIR/$dir/vexil"
+    VEXIL_BENCH="$CARGO_TARGET_DIR/$dir/vexil-bench"
+}
+
+# Runs vexil-bench with its tables on stderr and only the summary rows
+# (`| part | metric | vexil | peer | ratio |`) on stdout.
+bench_rows() {
+    local part="$1"
+    shift
+    local out
+    out="$(mktemp)"
+    "$VEXIL_BENCH" "$@" >"$out"
+    cat "$out" >&2
+    grep "^| $part |" "$out"
+    rm -f "$out"
+}
+
+# The load on the machine, for the record.
+load_note() {
+    log "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
