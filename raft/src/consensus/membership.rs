@@ -222,6 +222,13 @@ impl RaftNode {
         match tokio::time::timeout(timeout, self.inner.raft.change_membership(change, false)).await
         {
             Err(_) => Err(failed(format!("not committed within {timeout:?}"))),
+            // Leadership moved during the change (say, while a big snapshot
+            // went to the new member): the caller retries on the new leader.
+            Ok(Err(openraft::errors::RaftError::APIError(
+                openraft::errors::ClientWriteError::ForwardToLeader(f),
+            ))) => Err(MembershipError::NotLeader {
+                leader: f.leader_id,
+            }),
             Ok(Err(e)) => Err(failed(e)),
             Ok(Ok(_)) => Ok(()),
         }
