@@ -201,15 +201,33 @@ async fn t65_backup_verify_restore_serve_round_trip() {
         "a restore makes a new cluster"
     );
 
-    // Scheduled backups: after a few seconds, exactly the newest two remain.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    let mut names: Vec<String> = std::fs::read_dir(&backups)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    assert_eq!(names.len(), 2, "{names:?}");
+    // Scheduled backups: once the first one seen has been pruned, exactly
+    // the newest two remain (polled, bounded).
+    let list = || {
+        let mut names: Vec<String> = std::fs::read_dir(&backups)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut first: Option<String> = None;
+    let names = loop {
+        let names = list();
+        if first.is_none() {
+            first = names.first().cloned();
+        }
+        if names.len() == 2 && first.as_ref().is_some_and(|f| !names.contains(f)) {
+            break names;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rotation within 20 s: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     for n in &names {
         assert!(n.starts_with("vexil-1-") && n.ends_with(".backup"), "{n}");
         let path = backups.join(n).display().to_string();
