@@ -13,28 +13,26 @@ pub fn http() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// Every flag on node `id` (this replica's state), key → version.
-pub async fn flags_on(c: &Cluster, id: u64) -> anyhow::Result<BTreeMap<String, u64>> {
+/// Every item of a paged list (`/v1/flags`, `/v1/audit`) on node `id`, read
+/// from this replica's state, following `next_cursor` to the end.
+async fn all_pages(c: &Cluster, id: u64, path: &str, items: &str) -> anyhow::Result<Vec<Value>> {
     let client = http();
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut url = format!("{}/v1/flags?consistency=local&limit=1000", c.url(id));
+        let mut url = format!("{}{path}?consistency=local&limit=1000", c.url(id));
         if let Some(cur) = &cursor {
             url.push_str(&format!("&cursor={cur}"));
         }
-        let page: Value = client
+        let mut page: Value = client
             .get(url)
             .bearer_auth(&c.spec.admin_token)
             .send()
             .await?
             .json()
             .await?;
-        for f in page["flags"].as_array().into_iter().flatten() {
-            out.insert(
-                f["key"].as_str().unwrap_or_default().to_owned(),
-                f["version"].as_u64().unwrap_or(0),
-            );
+        if let Value::Array(a) = page[items].take() {
+            out.extend(a);
         }
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
@@ -43,29 +41,23 @@ pub async fn flags_on(c: &Cluster, id: u64) -> anyhow::Result<BTreeMap<String, u
     }
 }
 
+/// Every flag on node `id` (this replica's state), key → version.
+pub async fn flags_on(c: &Cluster, id: u64) -> anyhow::Result<BTreeMap<String, u64>> {
+    Ok(all_pages(c, id, "/v1/flags", "flags")
+        .await?
+        .iter()
+        .map(|f| {
+            (
+                f["key"].as_str().unwrap_or_default().to_owned(),
+                f["version"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect())
+}
+
 /// Number of audit entries on node `id`.
 pub async fn audit_count(c: &Cluster, id: u64) -> anyhow::Result<u64> {
-    let client = http();
-    let mut n = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!("{}/v1/audit?consistency=local&limit=1000", c.url(id));
-        if let Some(cur) = &cursor {
-            url.push_str(&format!("&cursor={cur}"));
-        }
-        let page: Value = client
-            .get(url)
-            .bearer_auth(&c.spec.admin_token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        n += page["entries"].as_array().map_or(0, |a| a.len() as u64);
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return Ok(n),
-        }
-    }
+    Ok(all_pages(c, id, "/v1/audit", "entries").await?.len() as u64)
 }
 
 /// Waits until every running node reports the same applied index.
