@@ -21,6 +21,17 @@ before(async () => {
   await api('POST', '/v1/sdk/metrics', { flags: { [checkout]: { variations: { 0: 7, 1: 3 }, errors: 0 } } });
 });
 
+/**
+ * Waits until the search box's query (debounced) has been applied: the
+ * address carries it and the rows are those of the new answer. Without the
+ * first wait, an unfiltered list that already shows `keys` would pass at once
+ * and the search would redraw the rows later, under the test's feet.
+ */
+async function searched(page, text, keys) {
+  await page.waitForFunction((want) => new URLSearchParams(location.hash.split('?')[1] || '').get('q') === want, text);
+  await waitForRows(page, keys);
+}
+
 /** The keys of the rows shown, in order. */
 const shown = (page) => page.locator('tr[data-key]').evaluateAll((rows) => rows.map((r) => r.dataset.key));
 
@@ -36,7 +47,7 @@ test('search by key or name, filter by tag and state, see state, variations, las
   await visit(page, '#/flags');
   const search = page.getByTestId('flag-search');
   await search.fill(p);
-  await waitForRows(page, [banner, checkout, ranking].sort());
+  await searched(page, p, [banner, checkout, ranking].sort());
 
   const row = page.locator(`tr[data-key="${checkout}"]`);
   assert.match(await row.innerText(), /Checkout v2/);
@@ -49,10 +60,10 @@ test('search by key or name, filter by tag and state, see state, variations, las
   await shot(page, 'flags');
 
   await search.fill(`search ranking ${p}`);
-  await waitForRows(page, [ranking]);
+  await searched(page, `search ranking ${p}`, [ranking]);
 
   await search.fill(p);
-  await waitForRows(page, [banner, checkout, ranking].sort());
+  await searched(page, p, [banner, checkout, ranking].sort());
   await page.getByTestId('tag-filter').selectOption(`${p}-marketing`);
   await waitForRows(page, [banner]);
   await page.getByTestId('tag-filter').selectOption('');
@@ -74,7 +85,7 @@ test('keyboard: / searches, arrows move, Enter opens, t toggles after a confirma
   await page.keyboard.press('/');
   assert.equal(await page.evaluate(() => document.activeElement.dataset.testid), 'flag-search');
   await page.keyboard.type(p);
-  await waitForRows(page, [banner, checkout, ranking].sort());
+  await searched(page, p, [banner, checkout, ranking].sort());
   await page.keyboard.press('ArrowDown');
   await page.keyboard.press('ArrowDown');
   assert.equal(await page.evaluate(() => document.activeElement.dataset.key), checkout);

@@ -290,18 +290,27 @@ function testBox(key, getState) {
     value: '{\n  "key": "user-1",\n  "country": "NZ",\n  "groups": ["beta"]\n}',
   });
   const out = h('div', { class: 'test-result', 'aria-live': 'polite', 'data-testid': 'test-result' });
+  // Each run clears the last answer and marks the box busy until this run's
+  // answer is shown, so an old answer is never read as the new one.
+  let runs = 0;
   const run = async () => {
+    runs += 1;
+    const mine = runs;
+    out.setAttribute('aria-busy', 'true');
+    put(out);
     let context;
     try {
       context = JSON.parse(input.value);
       if (!context || typeof context !== 'object' || Array.isArray(context)) throw new Error('the context must be a JSON object');
     } catch (e) {
       put(out, h('div', { class: 'field-error' }, `Not a valid context: ${e.message}`));
+      out.setAttribute('aria-busy', 'false');
       return;
     }
     const st = getState();
     try {
       const r = await api('POST', '/v1/evaluate', { body: { flag: key, context } });
+      if (mine !== runs) return;
       const flag = st.original;
       const why = (REASONS[r.reason.kind] || (() => r.reason.kind))(r.reason, flag);
       put(out, 
@@ -314,8 +323,10 @@ function testBox(key, getState) {
         st.original && canon(st.draft) !== canon(st.original)
           ? h('p', { class: 'muted small' }, `This is the saved version ${st.original.version}; unsaved edits are not evaluated.`) : null);
     } catch (e) {
+      if (mine !== runs) return;
       put(out, h('div', { class: 'field-error' }, explain(e)));
     }
+    if (mine === runs) out.setAttribute('aria-busy', 'false');
   };
   input.addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run(); } });
   return h('section', { class: 'card small-card test-box', 'aria-label': 'Test this flag', 'data-testid': 'test-box' },

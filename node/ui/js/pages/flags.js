@@ -89,11 +89,16 @@ export async function flagsPage(ctx) {
   async function load(cursor = null) {
     loadSeq += 1;
     const seq = loadSeq;
+    // A keyboard user who toggled a row keeps their place when the rows are redrawn.
+    const focused = document.activeElement?.closest?.('tr[data-key]')?.dataset.key ?? null;
     if (!cursor) put(tbody, h('tr', {}, h('td', { colspan: 5 }, spinner())));
     const page = await get(`/v1/flags${qs({ q: q.q, tag: q.tag, enabled: q.enabled, limit: 200, cursor })}`);
     if (seq !== loadSeq || !ctx.alive) return;
     if (!cursor) put(tbody);
     for (const f of page.flags) tbody.append(row(f));
+    if (focused && (document.activeElement === document.body || !document.activeElement)) {
+      [...tbody.querySelectorAll('tr[data-key]')].find((r) => r.dataset.key === focused)?.focus();
+    }
     count.textContent = `${tbody.querySelectorAll('tr[data-key]').length} shown`;
     if (!tbody.children.length) {
       tbody.append(h('tr', {}, h('td', { colspan: 5 }, empty(
