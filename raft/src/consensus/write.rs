@@ -36,7 +36,19 @@ impl RaftNode {
             }
             let result = match self.leader() {
                 Some((id, _)) if id == self.id() => self.write_local(cmd.clone(), remaining).await,
-                Some((_, member)) => self.forward_write(&member.peer_addr, &cmd, remaining).await,
+                Some((_, member)) => {
+                    let result = self.forward_write(&member.peer_addr, &cmd, remaining).await;
+                    if let Ok(resp) = &result {
+                        // Read your writes: a client that wrote through this
+                        // follower sees the write here next (a token it just
+                        // created works, one it revoked does not). The write
+                        // is committed either way, so a slow apply only ends
+                        // the wait, never fails the write.
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        self.wait_applied(resp.index, left.max(LEADER_POLL)).await;
+                    }
+                    result
+                }
                 None => {
                     self.wait_for_leader(remaining.min(LEADER_POLL * 10)).await;
                     continue;
