@@ -113,8 +113,10 @@ export async function flagsPage(ctx) {
   let timer = null;
   search.addEventListener('input', () => {
     clearTimeout(timer);
-    timer = setTimeout(() => { q.q = search.value.trim(); syncUrl(); load().catch(fail); }, 200);
+    timer = setTimeout(() => { if (!ctx.alive) return; q.q = search.value.trim(); syncUrl(); load().catch(fail); }, 200);
   });
+  // A search typed just before leaving must not rewrite the next page's address.
+  ctx.onLeave(() => clearTimeout(timer));
   search.addEventListener('keydown', (e) => {
     if (e.key === 'ArrowDown' || e.key === 'Enter') {
       const first = tbody.querySelector('tr[data-key]');
