@@ -150,6 +150,50 @@ fn body_bytes(
     })
 }
 
+/// Regroups a body's chunks so that each one ends at a line break, holding
+/// back a partial line until its end arrives.
+///
+/// `eventsource-stream` re-parses an unfinished line from its start on every
+/// chunk (jpopesculian/eventsource-stream#11), which is quadratic in a long
+/// line: a 10k-flag `snapshot` event is one line of several MB arriving in
+/// thousands of chunks. Here each byte is scanned once.
+fn whole_lines<S>(body: S) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>>
+where
+    S: futures::Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
+{
+    futures::stream::unfold(
+        (Some(body), bytes::BytesMut::new()),
+        |(body, mut pending)| async move {
+            let mut body = body?;
+            loop {
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        let Some(end) = chunk.iter().rposition(|b| *b == b'\n' || *b == b'\r')
+                        else {
+                            pending.extend_from_slice(&chunk);
+                            continue;
+                        };
+                        let out = if pending.is_empty() {
+                            chunk.slice(..=end)
+                        } else {
+                            pending.extend_from_slice(&chunk[..=end]);
+                            pending.split().freeze()
+                        };
+                        pending.extend_from_slice(&chunk[end + 1..]);
+                        return Some((Ok(out), (Some(body), pending)));
+                    }
+                    Some(Err(e)) => return Some((Err(e), (None, pending))),
+                    None if pending.is_empty() => return None,
+                    None => {
+                        let rest = pending.split().freeze();
+                        return Some((Ok(rest), (None, pending)));
+                    }
+                }
+            }
+        },
+    )
+}
+
 async fn stream_once(inner: &Inner, url: &str) -> Outcome {
     let last = inner.store.id().map(|i| i.to_string());
     let cluster = inner.store.cluster_id();
@@ -184,8 +228,13 @@ async fn stream_once(inner: &Inner, url: &str) -> Outcome {
         // Resuming: the stream is live and will bring whatever we missed.
         mark_ready(inner);
     }
-    let mut events =
-        Box::pin(body_bytes(resp.into_body(), inner.config.read_timeout).eventsource());
+    let mut events = Box::pin(
+        whole_lines(Box::pin(body_bytes(
+            resp.into_body(),
+            inner.config.read_timeout,
+        )))
+        .eventsource(),
+    );
     let mut got_any = false;
     while let Some(ev) = events.next().await {
         let ev = match ev {
@@ -424,5 +473,73 @@ mod tests {
         }
         b.reset();
         assert!(b.wait(&mut rng) <= Duration::from_millis(100));
+    }
+
+    /// Feeds `text` to `whole_lines` in chunks of `size` bytes.
+    fn regroup(text: &str, size: usize) -> Vec<Bytes> {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = text
+            .as_bytes()
+            .chunks(size)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let out = whole_lines(futures::stream::iter(chunks));
+        futures::executor::block_on(out.map(|r| r.unwrap()).collect())
+    }
+
+    #[test]
+    fn whole_lines_keeps_every_byte_and_ends_chunks_at_line_breaks() {
+        let long = "x".repeat(300_000);
+        let text = format!(
+            "event: snapshot\r\nid: 7\r\ndata: {long}\r\n\r\n: keep-alive\n\nevent: change\rdata: {{}}\r\rtail"
+        );
+        for size in [1, 2, 3, 7, 4096, 65_536, text.len()] {
+            let out = regroup(&text, size);
+            let joined: Vec<u8> = out.iter().flat_map(|b| b.iter().copied()).collect();
+            assert_eq!(joined, text.as_bytes(), "chunks of {size}");
+            // Every chunk but the last (the unterminated tail) ends a line.
+            let (last, rest) = out.split_last().unwrap();
+            assert!(
+                rest.iter().all(|c| matches!(c.last(), Some(b'\n' | b'\r'))),
+                "chunks of {size}"
+            );
+            assert_eq!(&last[..], b"tail", "chunks of {size}");
+            // The long line arrives whole, not in thousands of pieces.
+            assert!(out.iter().any(|c| c.len() > long.len()), "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn whole_lines_through_the_parser_gives_the_same_events() {
+        let long = "y".repeat(100_000);
+        let text = format!(
+            "event: snapshot\nid: 3\ndata: {long}\n\nevent: change\r\nid: 4\r\ndata: {{\"a\":1}}\r\n\r\n"
+        );
+        for size in [1, 5, 1000] {
+            let chunks: Vec<Result<Bytes, std::io::Error>> = text
+                .as_bytes()
+                .chunks(size)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            let events: Vec<_> = futures::executor::block_on(
+                whole_lines(futures::stream::iter(chunks))
+                    .eventsource()
+                    .collect::<Vec<_>>(),
+            );
+            let events: Vec<_> = events.into_iter().map(|e| e.unwrap()).collect();
+            assert_eq!(events.len(), 2, "chunks of {size}");
+            assert_eq!(
+                (events[0].event.as_str(), events[0].id.as_str()),
+                ("snapshot", "3")
+            );
+            assert_eq!(events[0].data, long);
+            assert_eq!(
+                (
+                    events[1].event.as_str(),
+                    events[1].id.as_str(),
+                    events[1].data.as_str()
+                ),
+                ("change", "4", "{\"a\":1}")
+            );
+        }
     }
 }
