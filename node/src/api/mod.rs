@@ -48,6 +48,8 @@ pub struct AppInner {
     /// Events a stream subscriber may have queued before it is dropped.
     pub feed_buffer: usize,
     pub feed_stats: Arc<stream::FeedStats>,
+    /// The latest change as an SSE event, encoded once for every subscriber.
+    pub encoded: Arc<stream::Encoded>,
     /// Evaluation counts from SDKs and server-side evaluation.
     pub usage: Arc<crate::usage::Usage>,
     /// Prometheus metrics (`GET /metrics`).
@@ -115,6 +117,7 @@ impl AppState {
             min_free_bytes,
             feed_buffer,
             feed_stats,
+            encoded: Arc::default(),
             usage,
             metrics,
             faults: Faults::default(),

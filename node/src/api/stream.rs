@@ -49,11 +49,40 @@ pub struct FeedStats {
     pub dropped: AtomicU64,
 }
 
-/// What the SSE body sends.
+/// What the SSE body sends. (The snapshot is boxed so that a queued item is
+/// two words: every subscriber's queue is sized in items.)
 #[derive(Debug)]
 pub enum Item {
-    Snapshot(StateSnapshot),
+    Snapshot(Box<StateSnapshot>),
     Change(Arc<ChangeEvent>),
+}
+
+/// The latest change, encoded as an SSE event once and cloned for every
+/// subscriber: a write fans out to thousands of streams on a node, and
+/// serialising it once per stream was most of the fan-out's cost.
+#[derive(Debug, Default)]
+pub struct Encoded(std::sync::Mutex<Option<(Arc<ChangeEvent>, Event)>>);
+
+impl Encoded {
+    fn change(&self, c: &Arc<ChangeEvent>) -> Event {
+        let mut last = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Every subscriber gets the same `Arc` from the broadcast.
+        if let Some((seen, event)) = &*last
+            && Arc::ptr_eq(seen, c)
+        {
+            return event.clone();
+        }
+        let event = Event::default()
+            .event("change")
+            .id(c.id.to_string())
+            .json_data(&**c)
+            .unwrap_or_else(|_| Event::default().comment("unserializable change"));
+        *last = Some((c.clone(), event.clone()));
+        event
+    }
 }
 
 fn last_event_id(headers: &HeaderMap) -> Option<u64> {
@@ -90,7 +119,7 @@ pub fn pump(
     let mut events = sub.rx;
     let stamped = move |mut s: StateSnapshot| {
         s.cluster_id = cluster_id.clone();
-        Item::Snapshot(s)
+        Item::Snapshot(Box::new(s))
     };
     let first: Vec<Item> = match sub.start {
         Start::Snapshot(s) => vec![stamped(s)],
@@ -126,26 +155,26 @@ pub fn pump(
     rx
 }
 
-fn to_event(item: Item) -> Event {
+fn to_event(item: Item, encoded: &Encoded) -> Event {
     match item {
         Item::Snapshot(s) => Event::default()
             .event("snapshot")
             .id(s.id.to_string())
             .json_data(&s)
             .unwrap_or_else(|_| Event::default().comment("unserializable snapshot")),
-        Item::Change(c) => Event::default()
-            .event("change")
-            .id(c.id.to_string())
-            .json_data(&*c)
-            .unwrap_or_else(|_| Event::default().comment("unserializable change")),
+        Item::Change(c) => encoded.change(&c),
     }
 }
 
 /// Turns a pumped queue into an SSE body stream.
-pub fn sse_stream(rx: mpsc::Receiver<Item>) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures::stream::unfold(rx, |mut rx| async move {
+pub fn sse_stream(
+    rx: mpsc::Receiver<Item>,
+    encoded: Arc<Encoded>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold((rx, encoded), |(mut rx, encoded)| async move {
         let item = rx.recv().await?;
-        Some((Ok(to_event(item)), rx))
+        let event = to_event(item, &encoded);
+        Some((Ok(event), (rx, encoded)))
     })
 }
 
@@ -177,7 +206,7 @@ async fn stream(
         state.feed_stats.clone(),
     );
     let every = state.raft.config().feed.keep_alive;
-    let sse = Sse::new(sse_stream(rx).take_until(state.closed()))
+    let sse = Sse::new(sse_stream(rx, state.encoded.clone()).take_until(state.closed()))
         .keep_alive(KeepAlive::new().interval(every).text("keep-alive"));
     Ok((
         [("x-accel-buffering", "no"), ("cache-control", "no-cache")],
