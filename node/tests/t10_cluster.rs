@@ -42,9 +42,16 @@ fn t10_write_to_follower_is_read_on_every_node() {
     // follower works there at once, and one revoked there stops at once.
     for n in 0..5 {
         let name = format!("ryw-{n}");
-        let resp = tc.post(follower, "/v1/tokens", &json!({"name": name, "role": "viewer"}));
+        let resp = tc.post(
+            follower,
+            "/v1/tokens",
+            &json!({"name": name, "role": "viewer"}),
+        );
         assert_eq!(resp.status(), 201, "{}", resp.text().unwrap());
-        let secret = resp.json::<Value>().unwrap()["secret"].as_str().unwrap().to_owned();
+        let secret = resp.json::<Value>().unwrap()["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let me = |secret: &str| {
             tc.http
                 .get(tc.url(follower, "/v1/me"))
@@ -53,7 +60,11 @@ fn t10_write_to_follower_is_read_on_every_node() {
                 .unwrap()
                 .status()
         };
-        assert_eq!(me(&secret), 200, "token {name} just created through node {follower}");
+        assert_eq!(
+            me(&secret),
+            200,
+            "token {name} just created through node {follower}"
+        );
         let resp = tc
             .http
             .delete(tc.url(follower, &format!("/v1/tokens/{name}")))
@@ -61,7 +72,11 @@ fn t10_write_to_follower_is_read_on_every_node() {
             .send()
             .unwrap();
         assert!(resp.status().is_success(), "{}", resp.status());
-        assert_eq!(me(&secret), 401, "token {name} just revoked through node {follower}");
+        assert_eq!(
+            me(&secret),
+            401,
+            "token {name} just revoked through node {follower}"
+        );
     }
 }
 

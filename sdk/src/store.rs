@@ -81,11 +81,28 @@ impl Store {
     /// cluster. Returns whether it did. A snapshot from another cluster (a
     /// restore from backup, whose indexes may repeat ours) always wins.
     pub(crate) fn replace(&self, snap: StateSnapshot) -> bool {
+        let stale = |local: &Local| {
+            let other_cluster = !snap.cluster_id.is_empty()
+                && !local.cluster_id.is_empty()
+                && snap.cluster_id != local.cluster_id;
+            local.loaded && snap.id < local.id && !other_cluster
+        };
+        if stale(&self.read()) {
+            return false;
+        }
+        // Compile outside the lock (10k flags take milliseconds), so
+        // evaluations go on against the old state meanwhile; the flags are
+        // shared with the snapshot, not copied.
+        let mut flags = FlagSet::new();
+        for f in &snap.flags {
+            flags.upsert_flag(f.clone());
+        }
+        for s in &snap.segments {
+            flags.upsert_segment(s.clone());
+        }
+        let after = versions(&flags);
         let mut local = self.local.write().unwrap_or_else(|p| p.into_inner());
-        let other_cluster = !snap.cluster_id.is_empty()
-            && !local.cluster_id.is_empty()
-            && snap.cluster_id != local.cluster_id;
-        if local.loaded && snap.id < local.id && !other_cluster {
+        if stale(&local) {
             return false;
         }
         let cluster_id = if snap.cluster_id.is_empty() {
@@ -94,11 +111,6 @@ impl Store {
             snap.cluster_id.clone()
         };
         let before = versions(&local.flags);
-        let flags = FlagSet::from_parts(
-            snap.flags.iter().map(|f| (**f).clone()).collect(),
-            snap.segments.iter().map(|s| (**s).clone()).collect(),
-        );
-        let after = versions(&flags);
         *local = Local {
             flags,
             id: snap.id,
