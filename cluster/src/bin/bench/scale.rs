@@ -250,7 +250,6 @@ pub async fn run(bin: &Path, dir: &Path, flags: usize, audit: usize) -> anyhow::
     let leader = tokio::task::block_in_place(|| c.wait_leader(Duration::from_secs(30)))?;
     let url = c.url(leader);
 
-    let started = Instant::now();
     let sdk_token = {
         let r = client
             .post(format!("{url}/v1/tokens"))
@@ -263,7 +262,6 @@ pub async fn run(bin: &Path, dir: &Path, flags: usize, audit: usize) -> anyhow::
             .unwrap_or_default()
             .to_owned()
     };
-    let _ = started;
     let started = Instant::now();
     let sdk = vexil_sdk::Client::builder([url.clone()], sdk_token).build()?;
     sdk.wait_until_ready(Duration::from_secs(60))
