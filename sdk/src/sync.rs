@@ -475,14 +475,22 @@ mod tests {
         assert!(b.wait(&mut rng) <= Duration::from_millis(100));
     }
 
-    /// Feeds `text` to `whole_lines` in chunks of `size` bytes.
-    fn regroup(text: &str, size: usize) -> Vec<Bytes> {
+    /// `text` as a body arriving in chunks of `size` bytes.
+    fn body(
+        text: &str,
+        size: usize,
+    ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
         let chunks: Vec<Result<Bytes, std::io::Error>> = text
             .as_bytes()
             .chunks(size)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
-        let out = whole_lines(futures::stream::iter(chunks));
+        futures::stream::iter(chunks)
+    }
+
+    /// Feeds `text` to `whole_lines` in chunks of `size` bytes.
+    fn regroup(text: &str, size: usize) -> Vec<Bytes> {
+        let out = whole_lines(body(text, size));
         futures::executor::block_on(out.map(|r| r.unwrap()).collect())
     }
 
@@ -515,13 +523,8 @@ mod tests {
             "event: snapshot\nid: 3\ndata: {long}\n\nevent: change\r\nid: 4\r\ndata: {{\"a\":1}}\r\n\r\n"
         );
         for size in [1, 5, 1000] {
-            let chunks: Vec<Result<Bytes, std::io::Error>> = text
-                .as_bytes()
-                .chunks(size)
-                .map(|c| Ok(Bytes::copy_from_slice(c)))
-                .collect();
             let events: Vec<_> = futures::executor::block_on(
-                whole_lines(futures::stream::iter(chunks))
+                whole_lines(body(&text, size))
                     .eventsource()
                     .collect::<Vec<_>>(),
             );
