@@ -109,12 +109,7 @@ where
         let stop = async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(peer_listener, shared_service(peer_router))
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "peer listener failed");
-        }
+        crate::net::http::serve(peer_listener, peer_router, stop).await;
     });
 
     tokio::spawn(bootstrap_admin_token(app.clone(), opts.admin_token));
@@ -125,12 +120,7 @@ where
         let stop = async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(api_listener, shared_service(api_router))
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "api listener failed");
-        }
+        crate::net::http::serve(api_listener, api_router, stop).await;
     });
 
     let raft_for_stop = raft.clone();
@@ -233,15 +223,6 @@ fn cluster_secret(config: &ServeConfig) -> anyhow::Result<String> {
 }
 
 /// The binary's entry point: RocksDB under `--data-dir`, TCP listeners.
-/// Prepares `router` once for every connection. Served as it is, axum
-/// rebuilds a router's route tables for each new connection (`with_state`),
-/// about 25 KiB a connection with our ~80 routes, which every open SSE
-/// subscriber kept for its lifetime; this resolves them once and shares the
-/// result (a cloned `Router` is one `Arc`).
-fn shared_service(router: axum::Router) -> axum::routing::IntoMakeService<axum::Router> {
-    router.with_state(()).into_make_service()
-}
-
 pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,

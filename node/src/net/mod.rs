@@ -1,6 +1,7 @@
 //! Node-to-node networking: how we dial, the peer RPC client and server.
 
 pub mod dial;
+pub mod http;
 pub mod peer_client;
 pub mod peer_server;
 

@@ -224,13 +224,24 @@ impl RaftNode {
             .and_then(|m| m.current_leader)
     }
 
-    /// Builds a snapshot now (and lets openraft purge the log behind it).
+    /// Builds a snapshot of everything applied so far (and lets openraft
+    /// purge the log behind it). Returns once that snapshot exists: openraft
+    /// only queues the build, and a caller reading metrics or the snapshot
+    /// right after must not race it.
     pub async fn trigger_snapshot(&self) -> Result<(), String> {
+        let applied = self.metrics().last_applied.map(|l| l.index);
         self.inner
             .raft
             .trigger()
             .snapshot()
             .await
+            .map_err(|e| e.to_string())?;
+        self.inner
+            .raft
+            .wait(Some(std::time::Duration::from_secs(30)))
+            .metrics(|m| m.snapshot.map(|s| s.index) >= applied, "snapshot built")
+            .await
+            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
