@@ -318,3 +318,33 @@ async fn t37_ids_from_another_cluster_get_a_fresh_snapshot() {
         assert_eq!(r.status(), want, "If-None-Match from cluster {cluster}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t38_a_subscriber_that_went_away_stops_counting() {
+    // The node does not read a connection while it streams to it (see
+    // `node/src/net/http.rs`): a client that left is noticed when a write
+    // to it fails, so keep-alive comments must reveal it.
+    let node = Node::start_with(FeedConfig {
+        keep_alive: Duration::from_millis(100),
+        ..FeedConfig::default()
+    })
+    .await;
+    let shared = node.running.raft.shared().clone();
+    let mut s = open(&node, None).await;
+    assert_eq!(events(&mut s, 1).await[0].0, "snapshot");
+    assert_eq!(shared.subscribers(), 1);
+    drop(s);
+    // No change is written: only the keep-alive comments can find it gone.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while shared.subscribers() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a closed subscriber still counted after 10 s of 100 ms keep-alives"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And the node still serves a new one.
+    let mut again = open(&node, None).await;
+    assert_eq!(events(&mut again, 1).await[0].0, "snapshot");
+    assert_eq!(shared.subscribers(), 1);
+}

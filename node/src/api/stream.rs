@@ -132,7 +132,13 @@ pub fn pump(
             }
         }
         loop {
-            let item = match events.recv().await {
+            // A subscriber that went away ends its pump at once, not at the
+            // next change, so it stops counting as a subscriber.
+            let received = tokio::select! {
+                r = events.recv() => r,
+                () = tx.closed() => return,
+            };
+            let item = match received {
                 Ok(FeedEvent::Change(e)) => Item::Change(e),
                 // The state was replaced wholesale: start this client over.
                 Ok(FeedEvent::Reset) => stamped(shared.read().snapshot()),
