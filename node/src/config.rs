@@ -40,7 +40,7 @@ pub const DEFAULTS: Defaults = Defaults {
     heartbeat_ms: 100,
     election_timeout_min_ms: 400,
     election_timeout_max_ms: 800,
-    snapshot_every: 10_000,
+    snapshot_every: 100_000,
     keep_logs: 1_000,
     write_timeout_ms: 5_000,
     min_free_mb: 64,

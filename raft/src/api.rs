@@ -57,7 +57,7 @@ impl RaftConfig {
             member,
             heartbeat: Duration::from_millis(100),
             election_timeout: (Duration::from_millis(400), Duration::from_millis(800)),
-            snapshot_every: 10_000,
+            snapshot_every: 100_000,
             keep_logs: 1_000,
             write_timeout: Duration::from_secs(5),
             rpc_timeout: Duration::from_secs(2),
