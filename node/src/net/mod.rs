@@ -1,4 +1,5 @@
-//! Node-to-node networking: how we dial, the peer RPC client and server.
+//! Networking: the HTTP/1 server loop both listeners run (`http`), how we
+//! dial, and the peer RPC client and server.
 
 pub mod dial;
 pub mod http;
