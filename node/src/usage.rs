@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration as ChronoDuration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
-use vexil_flags::FlagSet;
+use vexil_flags::{EvaluationDetail, FlagSet, OwnedReason};
 
 use crate::api::error::ApiError;
 
@@ -54,13 +54,131 @@ pub struct Accepted {
 /// One bucket: flag → counts.
 type Bucket = HashMap<String, FlagCounts>;
 
+/// The reasons a server-side evaluation is counted under, in
+/// `vexil_evaluations_total{reason}`.
+pub const REASONS: [&str; 6] = [
+    "OFF",
+    "TARGET_MATCH",
+    "RULE_MATCH",
+    "PREREQUISITE_FAILED",
+    "FALLTHROUGH",
+    "ERROR",
+];
+
+fn reason_index(r: &OwnedReason) -> usize {
+    match r {
+        OwnedReason::Off => 0,
+        OwnedReason::TargetMatch => 1,
+        OwnedReason::RuleMatch { .. } => 2,
+        OwnedReason::PrerequisiteFailed { .. } => 3,
+        OwnedReason::Fallthrough => 4,
+        OwnedReason::Error { .. } => 5,
+    }
+}
+
+/// One flag's counts since the last flush, and its server-side evaluations
+/// by reason since the node started.
+///
+/// Counting goes here first: one map lookup per flag, no allocation once the
+/// flag has been seen. An every-flag `POST /v1/evaluate` counts every flag
+/// on every request, so this is on its hot path (docs/BENCHMARKS.md).
+#[derive(Debug, Default)]
+struct Tally {
+    /// Variation index → evaluations since the last flush.
+    variations: Vec<u64>,
+    errors: u64,
+    /// The last evaluation since the last flush; `None`: nothing to flush.
+    last: Option<DateTime<Utc>>,
+    /// Server-side evaluations by [`REASONS`] index, never reset.
+    reasons: [u64; REASONS.len()],
+}
+
+impl Tally {
+    fn count(&mut self, variation: Option<usize>, n: u64, now: DateTime<Utc>) {
+        match variation {
+            Some(v) => {
+                if self.variations.len() <= v {
+                    self.variations.resize(v + 1, 0);
+                }
+                self.variations[v] += n;
+            }
+            None => self.errors += n,
+        }
+        self.last = Some(now);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
+    /// The minute the tallies' counts belong to.
+    open: Option<DateTime<Utc>>,
+    tallies: HashMap<String, Tally>,
     /// (minute start, counts), oldest first.
     minutes: VecDeque<(DateTime<Utc>, Bucket)>,
     /// (hour start, flag → total), oldest first.
     hours: VecDeque<(DateTime<Utc>, HashMap<String, u64>)>,
     last_seen: HashMap<String, DateTime<Utc>>,
+}
+
+impl Inner {
+    /// Makes `now`'s minute the open one, flushing the counts of an older one.
+    fn open(&mut self, now: DateTime<Utc>) {
+        let minute = floor(now, ChronoDuration::minutes(1));
+        if self.open != Some(minute) {
+            self.flush();
+            self.open = Some(minute);
+        }
+    }
+
+    /// Updates the tally of `key`, created on first use (no allocation after).
+    fn tally(&mut self, key: &str, update: impl FnOnce(&mut Tally)) {
+        match self.tallies.get_mut(key) {
+            Some(t) => update(t),
+            None => {
+                let mut t = Tally::default();
+                update(&mut t);
+                self.tallies.insert(key.to_owned(), t);
+            }
+        }
+    }
+
+    /// Moves the tallies' counts into the open minute's and hour's buckets.
+    fn flush(&mut self) {
+        let Some(minute) = self.open else { return };
+        let hour = floor(minute, ChronoDuration::hours(1));
+        if self.minutes.back().is_none_or(|(m, _)| *m != minute) {
+            self.minutes.push_back((minute, Bucket::new()));
+            while self.minutes.len() > MINUTES {
+                self.minutes.pop_front();
+            }
+        }
+        if self.hours.back().is_none_or(|(h, _)| *h != hour) {
+            self.hours.push_back((hour, HashMap::new()));
+            while self.hours.len() > HOURS {
+                self.hours.pop_front();
+            }
+        }
+        let (Some((_, mins)), Some((_, hrs))) = (self.minutes.back_mut(), self.hours.back_mut())
+        else {
+            return;
+        };
+        for (key, t) in &mut self.tallies {
+            let Some(last) = t.last.take() else { continue };
+            let slot = mins.entry(key.clone()).or_default();
+            let mut total = t.errors;
+            for (v, c) in t.variations.iter_mut().enumerate() {
+                if *c > 0 {
+                    *slot.variations.entry(v).or_default() += *c;
+                    total += *c;
+                    *c = 0;
+                }
+            }
+            slot.errors += t.errors;
+            t.errors = 0;
+            *hrs.entry(key.clone()).or_default() += total;
+            self.last_seen.insert(key.clone(), last);
+        }
+    }
 }
 
 /// The per-node store.
@@ -96,69 +214,88 @@ impl Usage {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a report, checked against the current flags.
+    /// The store, with every count so far in the minute and hour buckets.
+    fn flushed(&self) -> std::sync::MutexGuard<'_, Inner> {
+        let mut inner = self.lock();
+        inner.flush();
+        inner
+    }
+
+    /// Adds an SDK's report, checked against the current flags.
     pub fn add(&self, report: &MetricsReport, flags: &FlagSet) -> Accepted {
         let now = (self.clock)();
-        let minute = floor(now, ChronoDuration::minutes(1));
-        let hour = floor(now, ChronoDuration::hours(1));
         let mut acc = Accepted {
             counted: 0,
             ignored: 0,
         };
         let mut inner = self.lock();
-        if inner.minutes.back().is_none_or(|(m, _)| *m != minute) {
-            inner.minutes.push_back((minute, Bucket::new()));
-            while inner.minutes.len() > MINUTES {
-                inner.minutes.pop_front();
-            }
-        }
-        if inner.hours.back().is_none_or(|(h, _)| *h != hour) {
-            inner.hours.push_back((hour, HashMap::new()));
-            while inner.hours.len() > HOURS {
-                inner.hours.pop_front();
-            }
-        }
+        inner.open(now);
         for (key, counts) in &report.flags {
-            let total = counts.variations.values().sum::<u64>() + counts.errors;
             let Some(flag) = flags.get_flag(key) else {
-                acc.ignored += total;
+                acc.ignored += counts.variations.values().sum::<u64>() + counts.errors;
                 continue;
             };
             let n = flag.flag().variations.len();
-            let mut kept = FlagCounts {
-                variations: BTreeMap::new(),
-                errors: counts.errors,
-            };
+            let mut kept = counts.errors;
             for (v, c) in &counts.variations {
                 if *v < n {
-                    kept.variations.insert(*v, *c);
+                    kept += c;
                 } else {
                     acc.ignored += c;
                 }
             }
-            let kept_total = kept.variations.values().sum::<u64>() + kept.errors;
-            if kept_total == 0 {
+            if kept == 0 {
                 continue;
             }
-            acc.counted += kept_total;
-            if let Some((_, bucket)) = inner.minutes.back_mut() {
-                let slot = bucket.entry(key.clone()).or_default();
-                for (v, c) in &kept.variations {
-                    *slot.variations.entry(*v).or_default() += c;
+            acc.counted += kept;
+            inner.tally(key, |t| {
+                for (v, c) in counts.variations.iter().filter(|(v, _)| **v < n) {
+                    t.count(Some(*v), *c, now);
                 }
-                slot.errors += kept.errors;
-            }
-            if let Some((_, bucket)) = inner.hours.back_mut() {
-                *bucket.entry(key.clone()).or_default() += kept_total;
-            }
-            inner.last_seen.insert(key.clone(), now);
+                t.count(None, counts.errors, now);
+            });
         }
         acc
     }
 
+    /// Counts server-side evaluations: `(flag key, detail served)`, each for
+    /// a flag that exists. One lock for the lot.
+    pub fn served<'a>(&self, details: impl IntoIterator<Item = (&'a str, &'a EvaluationDetail)>) {
+        let now = (self.clock)();
+        let mut inner = self.lock();
+        inner.open(now);
+        for (key, d) in details {
+            let reason = reason_index(&d.reason);
+            let variation = d.variation.filter(|_| reason != ERROR);
+            inner.tally(key, |t| {
+                t.reasons[reason] += 1;
+                t.count(variation, 1, now);
+            });
+        }
+    }
+
+    /// Server-side evaluations since the node started, by flag and reason
+    /// (an index into [`REASONS`]), for Prometheus. Nonzero counts only.
+    pub fn served_totals(&self) -> Vec<(String, usize, u64)> {
+        let inner = self.lock();
+        let mut out: Vec<_> = inner
+            .tallies
+            .iter()
+            .flat_map(|(k, t)| {
+                t.reasons
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(r, n)| (k.clone(), r, *n))
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// Per-minute counts of the last `minutes` minutes, oldest first.
     pub fn series(&self, flag: Option<&str>, minutes: usize) -> Vec<MinuteCounts> {
-        let inner = self.lock();
+        let inner = self.flushed();
         let skip = inner.minutes.len().saturating_sub(minutes);
         inner
             .minutes
@@ -177,7 +314,7 @@ impl Usage {
 
     /// Total evaluations per flag over the last `hours` hours.
     pub fn totals(&self, hours: usize) -> BTreeMap<String, u64> {
-        let inner = self.lock();
+        let inner = self.flushed();
         let skip = inner.hours.len().saturating_sub(hours);
         let mut out = BTreeMap::new();
         for (_, bucket) in inner.hours.iter().skip(skip) {
@@ -190,13 +327,16 @@ impl Usage {
 
     /// Each flag's last evaluation seen by this node.
     pub fn last_seen(&self) -> BTreeMap<String, DateTime<Utc>> {
-        self.lock()
+        self.flushed()
             .last_seen
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect()
     }
 }
+
+/// The index of `ERROR` in [`REASONS`].
+const ERROR: usize = 5;
 
 /// One minute of counts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -219,5 +359,123 @@ impl crate::api::AppState {
         self.metrics
             .sdk_report(report, |k| state.flags.get_flag(k).is_some());
         Ok(accepted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // A panic is a test failure.
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::{Arc, Mutex};
+
+    use chrono::TimeZone;
+    use serde_json::json;
+    use vexil_flags::{Context, Flag};
+
+    use super::*;
+
+    /// A store whose clock the test moves.
+    fn usage() -> (Usage, Arc<Mutex<DateTime<Utc>>>) {
+        let at = Arc::new(Mutex::new(
+            Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 5).unwrap(),
+        ));
+        let read = at.clone();
+        let clock: vexil_raft::api::Clock = Arc::new(move || *read.lock().unwrap());
+        (Usage::new(clock), at)
+    }
+
+    fn flags() -> FlagSet {
+        let flag: Flag = serde_json::from_value(json!({
+            "key": "f", "kind": "boolean", "enabled": true, "off_variation": 1,
+            "variations": [{"value": true}, {"value": false}],
+            "fallthrough": {"variation": 0},
+        }))
+        .unwrap();
+        FlagSet::from_parts(vec![flag], vec![])
+    }
+
+    fn served(u: &Usage, set: &FlagSet, key: &str) {
+        let d = set.evaluate(key, &Context::default());
+        let detail = match set.get_flag(key) {
+            Some(f) => d.to_owned_detail(f.flag()),
+            None => EvaluationDetail {
+                key: None,
+                value: serde_json::Value::Null,
+                variation: None,
+                variation_name: None,
+                reason: OwnedReason::Error {
+                    error_kind: vexil_flags::ErrorKind::FlagNotFound,
+                },
+                in_rollout: false,
+            },
+        };
+        u.served([(key, &detail)]);
+    }
+
+    #[test]
+    fn counts_land_in_their_minute_whether_read_before_or_after() {
+        let (u, at) = usage();
+        let set = flags();
+        served(&u, &set, "f");
+        // A read mid-minute, then more in the same minute: one bucket.
+        assert_eq!(u.totals(1)["f"], 1);
+        served(&u, &set, "f");
+        served(&u, &set, "f");
+        *at.lock().unwrap() += ChronoDuration::minutes(1);
+        served(&u, &set, "f");
+        let series = u.series(Some("f"), 60);
+        let per_minute: Vec<_> = series
+            .iter()
+            .map(|m| {
+                (
+                    m.at.format("%H:%M").to_string(),
+                    m.flags["f"].variations[&0],
+                )
+            })
+            .collect();
+        assert_eq!(
+            per_minute,
+            [("10:00".to_owned(), 3), ("10:01".to_owned(), 1)]
+        );
+        assert_eq!(u.totals(1)["f"], 4);
+        assert_eq!(u.last_seen()["f"], *at.lock().unwrap());
+    }
+
+    #[test]
+    fn sdk_reports_and_server_evaluations_add_up_and_unknowns_are_ignored() {
+        let (u, _) = usage();
+        let set = flags();
+        let report: MetricsReport = serde_json::from_value(json!({"flags": {
+            "f": {"variations": {"0": 5, "1": 2, "7": 3}, "errors": 1},
+            "gone": {"variations": {"0": 4}},
+        }}))
+        .unwrap();
+        let acc = u.add(&report, &set);
+        assert_eq!(
+            acc,
+            Accepted {
+                counted: 8,
+                ignored: 7
+            }
+        );
+        served(&u, &set, "f");
+        let minute = &u.series(None, 1)[0].flags;
+        assert_eq!(minute["f"].variations, BTreeMap::from([(0, 6), (1, 2)]));
+        assert_eq!(minute["f"].errors, 1);
+        assert!(!minute.contains_key("gone"));
+        // Prometheus counts server-side evaluations only, by reason.
+        assert_eq!(u.served_totals(), [("f".to_owned(), 4, 1)]);
+    }
+
+    #[test]
+    fn an_evaluation_that_failed_counts_as_an_error() {
+        let (u, _) = usage();
+        let set = flags();
+        served(&u, &set, "missing");
+        let minute = &u.series(None, 1)[0].flags;
+        assert_eq!(minute["missing"].errors, 1);
+        assert!(minute["missing"].variations.is_empty());
+        assert_eq!(u.served_totals(), [("missing".to_owned(), ERROR, 1)]);
     }
 }

@@ -14,7 +14,6 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, Caller};
 use super::flags::ReadQuery;
 use super::{AppState, consistency_headers};
-use crate::usage::MetricsReport;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/evaluate", post(evaluate))
@@ -35,23 +34,6 @@ struct Body {
 #[derive(Debug, Serialize)]
 struct AllFlags<'a> {
     flags: BTreeMap<&'a str, EvaluationDetail>,
-}
-
-/// Server-side evaluations count like an SDK's.
-pub fn server_report<'a>(
-    details: impl IntoIterator<Item = (&'a str, &'a EvaluationDetail)>,
-) -> MetricsReport {
-    let mut report = MetricsReport::default();
-    for (key, d) in details {
-        let counts = report.flags.entry(key.to_owned()).or_default();
-        match d.variation {
-            Some(v) if !matches!(d.reason, vexil_flags::OwnedReason::Error { .. }) => {
-                *counts.variations.entry(v).or_default() += 1
-            }
-            _ => counts.errors += 1,
-        }
-    }
-    report
 }
 
 #[utoipa::path(post, path = "/v1/evaluate", tag = "evaluation", security(("bearer" = [])),
@@ -82,10 +64,7 @@ async fn evaluate(
                 .flags
                 .evaluate(&key, &body.context)
                 .to_owned_detail(flag.flag());
-            state.metrics.evaluation(&key, &detail.reason);
-            state
-                .usage
-                .add(&server_report([(key.as_str(), &detail)]), &st.flags);
+            state.usage.served([(key.as_str(), &detail)]);
             Ok((headers, Json(detail)).into_response())
         }
         None => {
@@ -101,12 +80,7 @@ async fn evaluate(
                     )
                 })
                 .collect();
-            for (key, detail) in &all {
-                state.metrics.evaluation(key, &detail.reason);
-            }
-            state
-                .usage
-                .add(&server_report(all.iter().map(|(k, d)| (*k, d))), &st.flags);
+            state.usage.served(all.iter().map(|(k, d)| (*k, d)));
             Ok((headers, Json(AllFlags { flags: all })).into_response())
         }
     }

@@ -110,6 +110,7 @@ impl AppState {
         let metrics = Arc::new(crate::metrics::Metrics::new(
             raft.clone(),
             feed_stats.clone(),
+            usage.clone(),
         ));
         AppState(Arc::new(AppInner {
             raft,

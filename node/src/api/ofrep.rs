@@ -50,7 +50,7 @@ use vexil_raft::Role;
 
 use super::error::ApiError;
 use super::extract::{ApiQuery, Caller};
-use super::{AppState, evaluate::server_report, sdk::not_modified};
+use super::{AppState, sdk::not_modified};
 use wire::{FlagResult, OfrepError, Success};
 
 /// How long a re-fetch waits for this node to reach the state its
@@ -118,7 +118,7 @@ async fn evaluate_flag(
     let st = state.raft.shared().read();
     let (result, detail) = evaluate(&st.flags, &key, &ctx);
     let counted = detail.iter().map(|d| (key.as_str(), d));
-    state.usage.add(&server_report(counted), &st.flags);
+    state.usage.served(counted);
     match result {
         FlagResult::Success(s) => Ok(Json(s).into_response()),
         FlagResult::Failure(e) => Err(e),
@@ -167,7 +167,7 @@ async fn evaluate_flags(
             .iter()
             .zip(&details)
             .filter_map(|(k, d)| Some((*k, d.as_ref()?)));
-        state.usage.add(&server_report(counted), &st.flags);
+        state.usage.served(counted);
         let stream = events::event_stream(&st, &caller.name, st.last_change);
         Bulk {
             flags,

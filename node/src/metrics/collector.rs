@@ -1,11 +1,13 @@
 //! Metrics read from the node when Prometheus scrapes: Raft's status, its
-//! snapshot counters and apply latency, and the change feed.
+//! snapshot counters and apply latency, the change feed, and server-side
+//! evaluations (counted by [`Usage`], which an every-flag evaluation updates
+//! with one lock instead of one Prometheus lookup per flag).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -13,12 +15,20 @@ use vexil_raft::RaftNode;
 use vexil_raft::counters::RaftCounters;
 
 use crate::api::stream::FeedStats;
+use crate::usage::{REASONS, Usage};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EvalLabels {
+    flag: String,
+    reason: &'static str,
+}
 
 /// Reads the node at scrape time.
 #[derive(Debug)]
 pub(super) struct NodeCollector {
     pub raft: RaftNode,
     pub feed: Arc<FeedStats>,
+    pub usage: Arc<Usage>,
 }
 
 fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std::fmt::Result {
@@ -120,6 +130,20 @@ impl Collector for NodeCollector {
             "sse_dropped_slow_consumers",
             "SSE subscribers dropped for falling behind",
             self.feed.dropped.load(Ordering::Relaxed),
-        )
+        )?;
+        let mut m = e.encode_descriptor(
+            "evaluations",
+            "Server-side evaluations (POST /v1/evaluate, OFREP) by flag and reason",
+            None,
+            MetricType::Counter,
+        )?;
+        for (flag, reason, n) in self.usage.served_totals() {
+            let labels = EvalLabels {
+                flag,
+                reason: REASONS[reason],
+            };
+            ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 }

@@ -6,9 +6,9 @@
 //!   (the `error` code of the JSON error body).
 //! - Writes: end-to-end latency of admin writes (the same middleware) and
 //!   the time `RaftNode::write` takes (commit on a quorum and apply).
-//! - Evaluations by flag and reason (`POST /v1/evaluate`), and SDK-reported
-//!   evaluations by flag and variation (`POST /v1/sdk/metrics`).
-//! - Raft and the change feed, read at scrape time ([`collector`]).
+//! - SDK-reported evaluations by flag and variation (`POST /v1/sdk/metrics`).
+//! - Raft, the change feed and server-side evaluations by flag and reason
+//!   (`POST /v1/evaluate`, OFREP), read at scrape time ([`collector`]).
 //!
 //! The endpoint needs no token: Prometheus scrapers usually carry none, and
 //! nothing here names a user, a context or a secret (flag keys and route
@@ -30,7 +30,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use vexil_flags::OwnedReason;
 
 use crate::api::AppState;
 
@@ -65,12 +64,6 @@ struct OutcomeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EvalLabels {
-    flag: String,
-    reason: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SdkEvalLabels {
     flag: String,
     /// A variation index, or `error`.
@@ -85,7 +78,6 @@ pub struct Metrics {
     api_writes: Histogram,
     refused: Family<CauseLabels, Counter>,
     raft_writes: Family<OutcomeLabels, Histogram>,
-    evaluations: Family<EvalLabels, Counter>,
     sdk_evaluations: Family<SdkEvalLabels, Counter>,
 }
 
@@ -94,6 +86,7 @@ impl Metrics {
     pub fn new(
         raft: vexil_raft::RaftNode,
         feed: std::sync::Arc<crate::api::stream::FeedStats>,
+        usage: std::sync::Arc<crate::usage::Usage>,
     ) -> Self {
         let mut registry = Registry::with_prefix("vexil");
         let http = Family::<HttpLabels, Histogram>::new_with_constructor(histogram as fn() -> _);
@@ -101,7 +94,6 @@ impl Metrics {
         let refused = Family::<CauseLabels, Counter>::default();
         let raft_writes =
             Family::<OutcomeLabels, Histogram>::new_with_constructor(histogram as fn() -> _);
-        let evaluations = Family::<EvalLabels, Counter>::default();
         let sdk_evaluations = Family::<SdkEvalLabels, Counter>::default();
         registry.register(
             "http_request_duration_seconds",
@@ -124,23 +116,17 @@ impl Metrics {
             raft_writes.clone(),
         );
         registry.register(
-            "evaluations",
-            "Server-side evaluations (POST /v1/evaluate) by flag and reason",
-            evaluations.clone(),
-        );
-        registry.register(
             "sdk_evaluations",
             "Evaluations reported by SDKs (POST /v1/sdk/metrics) by flag and variation",
             sdk_evaluations.clone(),
         );
-        registry.register_collector(Box::new(collector::NodeCollector { raft, feed }));
+        registry.register_collector(Box::new(collector::NodeCollector { raft, feed, usage }));
         Metrics {
             registry,
             http,
             api_writes,
             refused,
             raft_writes,
-            evaluations,
             sdk_evaluations,
         }
     }
@@ -151,24 +137,6 @@ impl Metrics {
         self.raft_writes
             .get_or_create(&OutcomeLabels { outcome })
             .observe(took.as_secs_f64());
-    }
-
-    /// Counts one server-side evaluation.
-    pub fn evaluation(&self, flag: &str, reason: &OwnedReason) {
-        let reason = match reason {
-            OwnedReason::Off => "OFF",
-            OwnedReason::TargetMatch => "TARGET_MATCH",
-            OwnedReason::RuleMatch { .. } => "RULE_MATCH",
-            OwnedReason::PrerequisiteFailed { .. } => "PREREQUISITE_FAILED",
-            OwnedReason::Fallthrough => "FALLTHROUGH",
-            OwnedReason::Error { .. } => "ERROR",
-        };
-        self.evaluations
-            .get_or_create(&EvalLabels {
-                flag: flag.to_owned(),
-                reason,
-            })
-            .inc();
     }
 
     /// Counts what an SDK reported, after `Usage` kept the known flags.
