@@ -33,6 +33,45 @@ use extract::Caller;
 /// Request bodies above this get 413.
 pub const BODY_LIMIT: usize = 1 << 20;
 
+/// A body declared over [`BODY_LIMIT`] is read and thrown away, up to this
+/// size and for up to [`DRAIN_TIME`], before the node answers 413.
+const DRAIN_LIMIT: u64 = 16 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Answers 413 to a body declared (`Content-Length`) over the limit, after
+/// reading it. Answering without reading, then closing the connection as
+/// HTTP/1 must, leaves the body unread in the node's socket, and the kernel
+/// then resets the connection; the reset can reach the client before it
+/// has read the 413, which it then never sees ("connection reset" instead
+/// of a JSON error). Bodies without a length still meet `DefaultBodyLimit`.
+async fn refuse_oversized(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(len) = declared.filter(|n| *n > BODY_LIMIT as u64) else {
+        return next.run(req).await;
+    };
+    if len <= DRAIN_LIMIT {
+        use futures::StreamExt;
+        let mut body = req.into_body().into_data_stream();
+        let drain = async { while let Some(Ok(_)) = body.next().await {} };
+        let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    }
+    let mut response = ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the request body is over the 1 MiB limit",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
+    response
+}
+
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState(pub Arc<AppInner>);
@@ -288,6 +327,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(refuse_oversized))
         .layer(ui_support::WriteTimingLayer::new())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
