@@ -1,11 +1,14 @@
 # Shared by the bench.d parts: builds vexil and vexil-bench once and names
-# them. Sourced, not run. BENCH_PROFILE=release benchmarks a release build
-# (the default, dev, already compiles dependencies with opt-level 3).
+# them. Sourced, not run. The default is a release build: what an operator
+# deploys, and what the peers are (etcd's Go binary, Edge's `cargo install`).
+# Its first run compiles RocksDB's C++ a second time (~15 min on 2 cores;
+# tests and CI use the dev profile only). BENCH_PROFILE=dev measures the dev
+# build instead (dependencies at opt-level 3, Vexil's crates at 1).
 # VEXIL_BIN and VEXIL_BENCH, both set, name prebuilt binaries instead.
 
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-BENCH_PROFILE="${BENCH_PROFILE:-dev}"
+BENCH_PROFILE="${BENCH_PROFILE:-release}"
 bench_build() {
     # Prebuilt binaries: VEXIL_BIN and VEXIL_BENCH both set skips the build.
     if [ -n "${VEXIL_BIN:-}" ] && [ -n "${VEXIL_BENCH:-}" ]; then

@@ -13,10 +13,10 @@
 # Prints table rows `| http | metric | vexil | peer | ratio |` on stdout
 # (ratio = vexil ÷ peer); everything else goes to stderr.
 #
-# Vexil is the dev-profile binary (what scripts/start.sh runs: dependencies
-# at opt-level 3, Vexil's crates at 1). Edge is `cargo install`ed (release).
+# Vexil is a release build (BENCH_PROFILE, see _build.sh); Edge is
+# `cargo install`ed, also release.
 
-source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/_build.sh"
 
 SECONDS_PER_RUN="${BENCH_SECONDS:-15}"
 FLAG_COUNTS="${BENCH_FLAG_COUNTS:-5 350}"
@@ -58,12 +58,9 @@ if [ ! -x "$OHA" ] && [ "${BENCH_INSTALL_OHA:-1}" = 1 ]; then
         cargo install --locked oha -j 1 --root "$PEERS" >&2 || log "oha not installed: fixed-rate check skipped"
 fi
 
-# VEXIL_BIN: a vexil binary to measure instead of building the dev profile's.
-VEXIL="${VEXIL_BIN:-$CARGO_TARGET_DIR/debug/vexil}"
-if [ -z "${VEXIL_BIN:-}" ]; then
-    log "building vexil (dev profile)"
-    cargo build --offline -p vexil-node --bin vexil >&2
-fi
+# VEXIL_BIN: a vexil binary to measure instead of building one.
+if [ -z "${VEXIL_BIN:-}" ]; then bench_build; fi
+VEXIL="$VEXIL_BIN"
 
 # flags N DIR: writes DIR/edge.json (Unleash ClientFeatures) and
 # DIR/vexil.jsonl (one Vexil flag a line) for N equivalent flags.
