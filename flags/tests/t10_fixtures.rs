@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -47,7 +47,7 @@ const FILES: [&str; 4] = [
 ];
 
 fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    manifest_dir().join("tests/fixtures")
 }
 
 fn load(file: &str) -> Vec<Case> {
@@ -157,4 +157,13 @@ fn fixtures_cover_every_operator_reason_and_option() {
     }
     let in_rollout = cases.iter().filter(|c| c.expected.in_rollout).count();
     assert!(in_rollout > 0, "no fixture expects in_rollout");
+}
+
+/// This package's directory: from the test runner (cargo and nextest set it
+/// at run time), else as compiled. A binary reused from a shared target
+/// directory may have been compiled in another clone, since removed.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }

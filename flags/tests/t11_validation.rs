@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use vexil_flags::validate::code;
@@ -42,7 +42,7 @@ struct Pair {
 }
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validation")
+    manifest_dir().join("tests/fixtures/validation")
 }
 
 fn load_all() -> Vec<(String, Case)> {
@@ -177,4 +177,13 @@ fn field_errors_serialise_as_field_code_message() {
     assert_eq!(json["code"], "invalid_key");
     assert!(json["message"].is_string());
     assert_eq!(e.to_string(), format!("key: {} (invalid_key)", e.message));
+}
+
+/// This package's directory: from the test runner (cargo and nextest set it
+/// at run time), else as compiled. A binary reused from a shared target
+/// directory may have been compiled in another clone, since removed.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }

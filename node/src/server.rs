@@ -275,9 +275,10 @@ pub async fn serve(
         Some(t) => AdminToken::Given(t.clone()),
         None => AdminToken::GenerateInto(config.data_dir.join("admin-token")),
     };
+    let engine = Arc::new(engine);
     let opts = RunOptions {
         raft,
-        engine: Arc::new(engine),
+        engine: engine.clone(),
         blobs: Arc::new(blobs),
         dialer: Arc::new(TcpDialer),
         cluster_secret: cluster_secret(&config)?,
@@ -293,5 +294,11 @@ pub async fn serve(
         crate::schedule::spawn(running.raft.clone(), schedule);
     }
     done.await.context("shutting down")?;
+    // Applied state is written unlogged (`Durability::Unlogged`): flushed
+    // here, a restart does not re-apply the log since the last flush.
+    tokio::task::spawn_blocking(move || engine.persist())
+        .await
+        .context("flushing the store")?
+        .context("flushing the store")?;
     Ok(())
 }

@@ -58,6 +58,19 @@ pub enum Durability {
     /// Written to the WAL but not fsynced: survives a process crash, and the
     /// next synced write makes it durable too (one shared WAL).
     Buffered,
+    /// Not written to the WAL at all: a crash takes every column family
+    /// back together to the last flush (RocksDB's atomic flush), never to a
+    /// mix of older and newer writes. Only for state the caller rebuilds
+    /// after a crash: the state machine, which re-applies the Raft log from
+    /// its persisted applied index. [`Engine::persist`] makes it durable,
+    /// and must run before the log it is rebuilt from is purged.
+    ///
+    /// Why: applied changes are several times the bytes of the log entry
+    /// they come from (versions, audit, stored responses). In the one WAL,
+    /// every log fsync also wrote them out; without them, 64 writers went
+    /// from 4,120–4,449 to 4,673–5,111 acknowledged writes/s
+    /// (docs/BENCHMARKS.md, replicated writes).
+    Unlogged,
 }
 
 /// One mutation in a batch.
@@ -157,7 +170,8 @@ pub trait Engine: Send + Sync + Debug + 'static {
     /// Applies `batch` atomically.
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<(), StorageError>;
 
-    /// Makes every earlier write durable (fsyncs the shared WAL).
+    /// Makes every earlier logged write durable (fsyncs the shared WAL);
+    /// [`Durability::Unlogged`] writes need [`Engine::persist`].
     fn sync(&self) -> Result<(), StorageError>;
 
     fn scan(&self, cf: Cf, scan: Scan<'_>) -> Result<Pairs, StorageError>;
@@ -185,6 +199,13 @@ pub trait Engine: Send + Sync + Debug + 'static {
             },
         )?;
         Ok(found.pop())
+    }
+
+    /// Makes every earlier write durable, [`Durability::Unlogged`] ones
+    /// included (flushes every column family, atomically), and returns once
+    /// it is. Slow (it writes files): for purges and shutdown, not per write.
+    fn persist(&self) -> Result<(), StorageError> {
+        self.sync()
     }
 
     /// Whether [`Engine::sync`] does real IO. When false, every write is

@@ -11,7 +11,8 @@
 //! # Layout
 //! - [`cf`]: the column families and what each holds.
 //! - [`engine`]: the `Engine` trait, `WriteBatch` and `StorageError`.
-//! - [`rocks`]: `RocksEngine`, the on-disk engine (one RocksDB, one shared WAL).
+//! - [`rocks`]: `RocksEngine`, the on-disk engine (one RocksDB; the log in
+//!   its WAL, the state machine unlogged and flushed atomically).
 //! - [`mem`]: `MemEngine`, an in-memory twin for the simulation; it survives a
 //!   simulated crash because the test keeps it alive.
 //! - [`blob`]: `BlobStore` for snapshot files, on disk or in memory.

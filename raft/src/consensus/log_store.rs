@@ -232,6 +232,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogIdOf<TypeConfig>) -> Result<(), io::Error> {
+        // The state machine writes unlogged and is rebuilt from this log
+        // after a crash: it must be on disk before the entries that would
+        // rebuild it go. openraft purges only what a snapshot covers, so the
+        // state is at or past `log_id` already; rare (once per snapshot).
+        if self.engine.needs_sync() {
+            let engine = self.engine.clone();
+            tokio::task::spawn_blocking(move || engine.persist())
+                .await
+                .map_err(io_err)?
+                .map_err(io::Error::from)?;
+        }
         // Record the purge point first: entries at or below it are ignored
         // by openraft even if the range delete below is lost in a crash.
         self.put_meta(LAST_PURGED, &log_id, Durability::Buffered)?;

@@ -281,8 +281,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     outcome = Some((applied.response, applied.effects));
                 }
             }
+            // Unlogged: the log this entry came from is the durable copy, and
+            // a crash re-applies from the last flush (`Durability::Unlogged`;
+            // `LogStore::purge` persists the state before dropping entries).
             self.engine
-                .write(batch, Durability::Buffered)
+                .write(batch, Durability::Unlogged)
                 .map_err(io::Error::from)?;
             let (response, effects) =
                 outcome.unwrap_or_else(|| (Response::internal(index), Vec::new()));
