@@ -359,6 +359,51 @@ fn t14_acknowledged_writes_survive_kill_9() {
     );
 }
 
+/// Applied state is written unlogged: a crash loses it back to the last
+/// flush, and the node re-applies the log. Here snapshots (every 20 entries)
+/// let openraft purge the log it would re-apply from, so this checks that a
+/// purge first persists the state.
+#[test]
+fn t16_a_crash_after_the_log_was_purged_loses_nothing() {
+    let mut tc = TestCluster::up_with(1, &["--snapshot-every", "20", "--keep-logs", "0"]);
+    tc.wait_token(1);
+    for i in 0..50 {
+        let r = tc.post(1, "/v1/flags", &bool_flag(&format!("purged-{i}")));
+        assert_eq!(r.status(), 201);
+    }
+    // The log was purged (openraft purges in the background after a
+    // snapshot): what a crash would re-apply from is gone.
+    let purged = |tc: &TestCluster| {
+        let text = tc.get(1, "/metrics").text().unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("vexil_raft_purged_index "))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(-1)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while purged(&tc) < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log was never purged"
+        );
+        std::thread::yield_now();
+    }
+    let status: Value = tc.get(1, "/v1/cluster").json().unwrap();
+    tc.cluster.kill(1).unwrap();
+    tc.cluster.start(1).unwrap();
+    tc.cluster
+        .wait_node_ready(1, Duration::from_secs(30))
+        .unwrap();
+    let list: Value = tc.get(1, "/v1/flags?limit=1000").json().unwrap();
+    assert_eq!(list["flags"].as_array().unwrap().len(), 50, "{status}");
+    let audit: Value = tc.get(1, "/v1/audit?limit=1000").json().unwrap();
+    assert_eq!(
+        audit["entries"].as_array().unwrap().len(),
+        51,
+        "50 creates, 1 token"
+    );
+}
+
 #[test]
 fn t15_without_a_quorum_writes_get_503_fast_and_local_reads_work() {
     let mut tc = TestCluster::up_with(3, &["--write-timeout-ms", "1500"]);
