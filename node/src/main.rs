@@ -10,6 +10,13 @@ use vexil_node::cli::error::exit;
 use vexil_node::cli::{ClientCommand, Connection};
 use vexil_node::config::{LogFormat, ServeArgs, ServeConfig};
 
+/// jemalloc instead of glibc's malloc: a node allocates and frees many
+/// short-lived buffers per write (request, log entry, replication, apply),
+/// and glibc's arena bookkeeping (`malloc_consolidate`, `unlink_chunk`) was
+/// a tenth of the leader's CPU under load (docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Vexil: a local-first feature flag service.
 ///
 /// Client commands exit with 0 (ok), 1 (other failure), 2 (usage error or

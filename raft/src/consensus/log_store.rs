@@ -359,7 +359,10 @@ mod tests {
     /// fresh store on the same engine has an empty cache) must agree.
     async fn same(cached: &mut LogStore, engine: &Arc<dyn Engine>, start: u64, end: u64) {
         let mut cold = LogStore::open(engine.clone()).expect("open");
-        let a = cached.try_get_log_entries(start..end).await.expect("cached");
+        let a = cached
+            .try_get_log_entries(start..end)
+            .await
+            .expect("cached");
         let b = cold.try_get_log_entries(start..end).await.expect("engine");
         assert_eq!(ids(&a), ids(&b), "entries {start}..{end}");
     }
