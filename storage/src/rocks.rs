@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, Options,
-    ReadOptions, WriteOptions,
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode,
+    Options, ReadOptions, WriteOptions,
 };
 
 use crate::engine::{Pairs, Record, Scan, Visitor};
@@ -71,6 +71,17 @@ impl RocksEngine {
         let cfs = Cf::ALL.iter().map(|cf| {
             let mut cf_opts = Options::default();
             cf_opts.set_compression_type(DBCompressionType::Lz4);
+            cf_opts.set_write_buffer_size(32 << 20);
+            if *cf != Cf::Log {
+                // Point reads that mostly miss (every write looks up its
+                // request id) skip a table or memtable whose bloom filter
+                // says no, instead of searching it. The log is read by range.
+                let mut table = BlockBasedOptions::default();
+                table.set_bloom_filter(10.0, false);
+                cf_opts.set_block_based_table_factory(&table);
+                cf_opts.set_memtable_prefix_bloom_ratio(0.02);
+                cf_opts.set_memtable_whole_key_filtering(true);
+            }
             ColumnFamilyDescriptor::new(cf.name(), cf_opts)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(err)?;
