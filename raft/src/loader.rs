@@ -49,5 +49,6 @@ pub fn load_state(engine: &dyn Engine) -> Result<State, StorageError> {
         applied,
         last_at_ms,
         last_change,
+        requests_pruned_below: 0,
     })
 }

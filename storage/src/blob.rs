@@ -36,6 +36,9 @@ pub trait BlobStore: Send + Sync + Debug + 'static {
     /// Names of committed blobs, sorted.
     fn list(&self) -> Result<Vec<String>, StorageError>;
     fn remove(&self, name: &str) -> Result<(), StorageError>;
+    /// Gives committed blob `from` the name `to` (replacing any blob of that
+    /// name), atomically and durably.
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError>;
 }
 
 const TMP_PREFIX: &str = ".tmp-";
@@ -190,6 +193,14 @@ impl BlobStore for FsBlobStore {
             _ => Ok(()),
         }
     }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        Self::check_name(from)?;
+        Self::check_name(to)?;
+        fs::rename(self.dir.join(from), self.dir.join(to))?;
+        File::open(&self.dir)?.sync_all()?;
+        Ok(())
+    }
 }
 
 /// Blobs in memory, shared by clones: the simulation's disk.
@@ -281,6 +292,15 @@ impl BlobStore for MemBlobStore {
     fn remove(&self, name: &str) -> Result<(), StorageError> {
         let mut blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
         blobs.remove(name);
+        Ok(())
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let mut blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
+        let blob = blobs
+            .remove(from)
+            .ok_or_else(|| StorageError::Io(format!("no blob named {from:?}")))?;
+        blobs.insert(to.to_owned(), blob);
         Ok(())
     }
 }

@@ -50,3 +50,24 @@ fn t31_leftover_temp_files_are_removed_on_open() {
         "names cannot leave the directory"
     );
 }
+
+#[test]
+fn t32_rename_moves_a_committed_blob_over_the_target() {
+    for (s, _d) in stores() {
+        for (name, body) in [("staging-1", "new"), ("snap-2", "old")] {
+            let mut w = s.create(name).unwrap();
+            w.write_all(body.as_bytes()).unwrap();
+            w.commit().unwrap();
+        }
+        s.rename("staging-1", "snap-2").unwrap();
+        assert_eq!(s.list().unwrap(), vec!["snap-2".to_owned()]);
+        let mut buf = String::new();
+        s.open("snap-2")
+            .unwrap()
+            .unwrap()
+            .read_to_string(&mut buf)
+            .unwrap();
+        assert_eq!(buf, "new");
+        assert!(s.rename("staging-1", "snap-3").is_err(), "nothing to move");
+    }
+}

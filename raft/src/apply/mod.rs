@@ -31,6 +31,8 @@ pub(crate) enum Effect {
     UpsertToken(TokenRecord),
     RemoveToken(String),
     LastAt(i64),
+    /// Every idempotency record below this log index is deleted.
+    RequestsPrunedBelow(u64),
 }
 
 /// The outcome of applying one command.
@@ -177,7 +179,8 @@ fn remember_request(ctx: &mut Ctx<'_>, response: &Response) -> Result<(), Storag
     let Some(horizon) = ctx.index.checked_sub(DEDUPE_WINDOW) else {
         return Ok(());
     };
-    let start = [keys::META_REQUEST_INDEX];
+    const LIMIT: usize = 4;
+    let start = keys::request_index(ctx.state.requests_pruned_below);
     let end = keys::request_index(horizon);
     let old = ctx.engine.scan(
         Cf::Meta,
@@ -185,14 +188,19 @@ fn remember_request(ctx: &mut Ctx<'_>, response: &Response) -> Result<(), Storag
             start: &start,
             end: Some(&end),
             reverse: false,
-            limit: 4,
+            limit: LIMIT,
         },
     )?;
+    let pruned_below = match old.last() {
+        Some((k, _)) if old.len() == LIMIT => keys::trailing_u64(k).map_or(0, |i| i + 1),
+        _ => horizon,
+    };
     for (k, v) in old {
         ctx.batch.delete(Cf::Meta, k);
         let old_id = String::from_utf8_lossy(&v);
         ctx.batch.delete(Cf::Meta, keys::request(&old_id));
     }
+    ctx.effects.push(Effect::RequestsPrunedBelow(pruned_below));
     Ok(())
 }
 
@@ -253,7 +261,79 @@ pub(crate) fn commit_effects(shared: &crate::state::Shared, index: u64, effects:
                 }
             }
             Effect::LastAt(ms) => state.last_at_ms = state.last_at_ms.max(ms),
+            Effect::RequestsPrunedBelow(i) => {
+                state.requests_pruned_below = state.requests_pruned_below.max(i);
+            }
         }
     }
     state.applied = state.applied.max(index);
+}
+
+#[cfg(test)]
+mod tests {
+    use vexil_storage::{Durability, MemEngine};
+
+    use super::*;
+
+    fn apply_at(engine: &MemEngine, state: &mut State, index: u64) {
+        let cmd = Command {
+            request_id: format!("req-{index}"),
+            actor: SYSTEM_ACTOR.into(),
+            at: Utc::now(),
+            op: Op::DeleteToken {
+                name: "absent".into(),
+            },
+        };
+        let applied = apply_command(engine, state, index, &cmd).expect("apply");
+        engine
+            .write(applied.batch, Durability::Sync)
+            .expect("write");
+        for effect in applied.effects {
+            if let Effect::RequestsPrunedBelow(i) = effect {
+                state.requests_pruned_below = state.requests_pruned_below.max(i);
+            }
+        }
+    }
+
+    fn remembered(engine: &MemEngine, index: u64) -> bool {
+        let id = engine
+            .get(Cf::Meta, &keys::request_index(index))
+            .expect("get");
+        let record = engine
+            .get(Cf::Meta, &keys::request(&format!("req-{index}")))
+            .expect("get");
+        assert_eq!(id.is_some(), record.is_some(), "index {index}");
+        id.is_some()
+    }
+
+    #[test]
+    fn request_ids_older_than_the_window_are_forgotten_a_few_per_apply() {
+        let engine = MemEngine::new();
+        let mut state = State::default();
+        for index in 1..=10 {
+            apply_at(&engine, &mut state, index);
+        }
+        assert_eq!(state.requests_pruned_below, 0, "nothing to prune yet");
+
+        // Horizon 11: ids 1..=10 are out of the window; four go per apply.
+        apply_at(&engine, &mut state, DEDUPE_WINDOW + 11);
+        assert!((1..=4).all(|i| !remembered(&engine, i)));
+        assert!((5..=10).all(|i| remembered(&engine, i)));
+        assert_eq!(state.requests_pruned_below, 5);
+        apply_at(&engine, &mut state, DEDUPE_WINDOW + 12);
+        assert!(remembered(&engine, 9) && !remembered(&engine, 8));
+        assert_eq!(state.requests_pruned_below, 9);
+        apply_at(&engine, &mut state, DEDUPE_WINDOW + 13);
+        assert!((1..=10).all(|i| !remembered(&engine, i)));
+        assert_eq!(state.requests_pruned_below, 13, "all below the horizon");
+        assert!(remembered(&engine, DEDUPE_WINDOW + 13));
+
+        // After a restart the bound is unknown (0): the scan starts at the
+        // first key and still finds only what is left.
+        state.requests_pruned_below = 0;
+        apply_at(&engine, &mut state, 2 * DEDUPE_WINDOW + 12);
+        assert!(!remembered(&engine, DEDUPE_WINDOW + 11));
+        assert!(remembered(&engine, DEDUPE_WINDOW + 12));
+        assert_eq!(state.requests_pruned_below, DEDUPE_WINDOW + 12);
+    }
 }

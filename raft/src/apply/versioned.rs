@@ -155,6 +155,13 @@ fn to_value<T: Serialize>(t: &T) -> Result<serde_json::Value, StorageError> {
 /// The newest version in the history (a deleted record keeps its history,
 /// so a re-created record continues the numbering instead of restarting it).
 fn last_version<K: Kind>(ctx: &Ctx<'_>, key: &str) -> Result<u64, StorageError> {
+    // Every history starts at version 1 and is never pruned, so a key
+    // without version 1 has none. Creating a new key, the common case, then
+    // costs a point read that a bloom filter answers, not an iterator.
+    let first = keys::scoped_u64(K::HISTORY, key, 1);
+    if ctx.engine.get(Cf::History, &first)?.is_none() {
+        return Ok(0);
+    }
     let start = keys::scoped(K::HISTORY, key);
     let end = vexil_storage::engine::prefix_end(&start);
     let last = ctx.engine.scan(

@@ -130,21 +130,9 @@ impl StateMachine {
         // can carry the index, which is known only after the export.
         let index = meta.last_log_id.as_ref().map_or(0, |l| l.index());
         let name = snapshot_name(index, seq);
-        self.rename_blob(&staging, &name)?;
+        self.blobs.rename(&staging, &name).map_err(io_err)?;
         self.remove_snapshots_except(&name)?;
         Ok((meta, name))
-    }
-
-    fn rename_blob(&self, from: &str, to: &str) -> io::Result<()> {
-        let mut reader = self
-            .blobs
-            .open(from)
-            .map_err(io_err)?
-            .ok_or_else(|| io_err("staged snapshot vanished"))?;
-        let mut out = self.blobs.create(to).map_err(io_err)?;
-        io::copy(&mut reader, &mut out)?;
-        out.commit().map_err(io_err)?;
-        self.blobs.remove(from).map_err(io_err)
     }
 
     fn open_blob(&self, name: &str) -> io::Result<SnapshotBlob> {
