@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// What a token may do. Ordered: each role can do everything the ones
 /// before it can (`sdk < viewer < editor < admin`).
@@ -117,7 +118,96 @@ pub struct AuditEntry {
     pub request_id: String,
 }
 
+/// [`VersionEntry`] as the apply path writes it: the state is JSON encoded
+/// once and embedded as is, not rebuilt as a [`Value`] tree per record.
+/// Decodes as a [`VersionEntry`] (`t10_written_records_decode_as_the_api_records`).
+#[derive(Debug, Serialize)]
+pub(crate) struct VersionEntryOut<'a> {
+    pub version: u64,
+    pub at: DateTime<Utc>,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub index: u64,
+    pub state: Option<&'a RawValue>,
+}
+
+/// [`AuditEntry`] as the apply path writes it (see [`VersionEntryOut`]).
+#[derive(Debug, Serialize)]
+pub(crate) struct AuditEntryOut<'a> {
+    pub id: u64,
+    pub at: DateTime<Utc>,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub version: Option<u64>,
+    pub before: Option<&'a RawValue>,
+    pub after: Option<&'a RawValue>,
+    pub request_id: &'a str,
+}
+
 /// Builds an audit target string.
 pub fn target(kind: &str, key: &str) -> String {
     format!("{kind}:{key}")
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn t10_written_records_decode_as_the_api_records() {
+        let at = Utc.timestamp_millis_opt(1_700_000_000_123).unwrap();
+        let state = serde_json::json!({"key": "a\"b", "enabled": true, "rules": [{"n": 1.5}]});
+        let raw = serde_json::value::to_raw_value(&state).unwrap();
+        let version = VersionEntryOut {
+            version: 3,
+            at,
+            actor: "admin",
+            action: "flag.update",
+            index: 42,
+            state: Some(&raw),
+        };
+        let decoded: VersionEntry =
+            serde_json::from_slice(&serde_json::to_vec(&version).unwrap()).unwrap();
+        assert_eq!(
+            decoded,
+            VersionEntry {
+                version: 3,
+                at,
+                actor: "admin".into(),
+                action: "flag.update".into(),
+                index: 42,
+                state: Some(state.clone()),
+            }
+        );
+        let audit = AuditEntryOut {
+            id: 42,
+            at,
+            actor: "admin",
+            action: "flag.update",
+            target: "flag:a",
+            version: Some(3),
+            before: None,
+            after: Some(&raw),
+            request_id: "req:1",
+        };
+        let decoded: AuditEntry =
+            serde_json::from_slice(&serde_json::to_vec(&audit).unwrap()).unwrap();
+        assert_eq!(
+            decoded,
+            AuditEntry {
+                id: 42,
+                at,
+                actor: "admin".into(),
+                action: "flag.update".into(),
+                target: "flag:a".into(),
+                version: Some(3),
+                before: None,
+                after: Some(state),
+                request_id: "req:1".into(),
+            }
+        );
+    }
 }

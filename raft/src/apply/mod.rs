@@ -6,6 +6,7 @@
 //! the batch is written. Either all of it is committed or none of it.
 
 mod audit;
+mod stored;
 mod tokens;
 mod versioned;
 
@@ -63,7 +64,7 @@ pub(crate) fn apply_command(
     cmd: &Command,
 ) -> Result<Applied, StorageError> {
     if let Some(previous) = engine.get(Cf::Meta, &keys::request(&cmd.request_id))? {
-        let mut response: Response = decode(&previous)?;
+        let mut response = stored::from_stored(engine, &previous)?;
         response.duplicate = true;
         return Ok(Applied {
             batch: WriteBatch::new(),
@@ -170,7 +171,7 @@ fn authorize(state: &State, cmd: &Command) -> Result<(), Rejection> {
 fn remember_request(ctx: &mut Ctx<'_>, response: &Response) -> Result<(), StorageError> {
     let id = &ctx.cmd.request_id;
     ctx.batch
-        .put(Cf::Meta, keys::request(id), encode(response)?);
+        .put(Cf::Meta, keys::request(id), stored::to_stored(response)?);
     ctx.batch.put(
         Cf::Meta,
         keys::request_index(ctx.index),
@@ -214,6 +215,13 @@ fn clamp_time(at: DateTime<Utc>, last_ms: i64) -> DateTime<Utc> {
 
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
     serde_json::to_vec(value).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+/// `value` as JSON text, to embed in a record without a [`serde_json::Value`].
+pub(crate) fn raw<T: serde::Serialize>(
+    value: &T,
+) -> Result<Box<serde_json::value::RawValue>, StorageError> {
+    serde_json::value::to_raw_value(value).map_err(|e| StorageError::Corrupt(e.to_string()))
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {

@@ -3,7 +3,7 @@
 use vexil_storage::{Cf, StorageError};
 
 use super::audit::{self, AuditDraft};
-use super::{Ctx, Effect, encode};
+use super::{Ctx, Effect, encode, raw};
 use crate::command::{Change, Rejection};
 use crate::keys;
 use crate::records::{Role, TokenInfo, TokenRecord, target};
@@ -42,9 +42,7 @@ pub(super) fn create(ctx: &mut Ctx<'_>, name: &str, role: Role, hash: &str) -> O
             target: target("token", name),
             version: None,
             before: None,
-            after: Some(
-                serde_json::to_value(&info).map_err(|e| StorageError::Corrupt(e.to_string()))?,
-            ),
+            after: Some(raw(&info)?),
         },
     )?;
     ctx.effects.push(Effect::UpsertToken(record));
@@ -73,9 +71,7 @@ pub(super) fn delete(ctx: &mut Ctx<'_>, name: &str) -> Outcome {
             action: "token.revoke".into(),
             target: target("token", name),
             version: None,
-            before: Some(
-                serde_json::to_value(&info).map_err(|e| StorageError::Corrupt(e.to_string()))?,
-            ),
+            before: Some(raw(&info)?),
             after: None,
         },
     )?;

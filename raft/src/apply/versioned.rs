@@ -9,10 +9,10 @@ use vexil_storage::engine::Scan;
 use vexil_storage::{Cf, StorageError};
 
 use super::audit::{self, AuditDraft};
-use super::{Ctx, Effect, decode, encode};
+use super::{Ctx, Effect, decode, encode, raw};
 use crate::command::{Change, Rejection};
 use crate::keys;
-use crate::records::{VersionEntry, target};
+use crate::records::{VersionEntry, VersionEntryOut, target};
 use crate::state::State;
 
 type Outcome = Result<Result<Change, Rejection>, StorageError>;
@@ -148,10 +148,6 @@ fn not_found<K: Kind>(key: &str) -> Rejection {
     }
 }
 
-fn to_value<T: Serialize>(t: &T) -> Result<serde_json::Value, StorageError> {
-    serde_json::to_value(t).map_err(|e| StorageError::Corrupt(e.to_string()))
-}
-
 /// The newest version in the history (a deleted record keeps its history,
 /// so a re-created record continues the numbering instead of restarting it).
 fn last_version<K: Kind>(ctx: &Ctx<'_>, key: &str) -> Result<u64, StorageError> {
@@ -188,18 +184,20 @@ fn commit<K: Kind>(
     after: Option<K::T>,
     version: u64,
 ) -> Outcome {
-    let after_json = after.as_ref().map(to_value).transpose()?;
-    match &after {
-        Some(t) => ctx.batch.put(K::CF, key, encode(t)?),
+    // Encoded once; the record, its version and its audit entry embed it.
+    let after_json = after.as_ref().map(raw).transpose()?;
+    match &after_json {
+        Some(json) => ctx.batch.put(K::CF, key, json.get().as_bytes().to_vec()),
         None => ctx.batch.delete(K::CF, key),
     }
-    let entry = VersionEntry {
+    let action = format!("{}.{action}", K::NAME);
+    let entry = VersionEntryOut {
         version,
         at: ctx.at,
-        actor: ctx.cmd.actor.clone(),
-        action: format!("{}.{action}", K::NAME),
+        actor: &ctx.cmd.actor,
+        action: &action,
         index: ctx.index,
-        state: after_json.clone(),
+        state: after_json.as_deref(),
     };
     ctx.batch.put(
         Cf::History,
@@ -209,10 +207,10 @@ fn commit<K: Kind>(
     audit::record(
         ctx,
         AuditDraft {
-            action: entry.action,
+            action,
             target: target(K::NAME, key),
             version: Some(version),
-            before: before.as_ref().map(to_value).transpose()?,
+            before: before.as_ref().map(raw).transpose()?,
             after: after_json,
         },
     )?;

@@ -1,0 +1,219 @@
+//! The answer kept under a request id, for a retry to get it again.
+//!
+//! A flag or segment change is kept as the version it made, not as the
+//! states before and after: the history holds those (versions `n - 1` and
+//! `n`, never pruned), and a retry, rare, reads them back. Every write then
+//! stores its flag in three records (the flag, its version, its audit entry)
+//! instead of four.
+
+use serde::{Deserialize, Serialize};
+use vexil_storage::{Cf, Engine, StorageError};
+
+use super::{decode, encode};
+use crate::command::{Change, Response};
+use crate::keys;
+use crate::records::VersionEntry;
+
+/// What is stored. Untagged: records written before refs existed are full
+/// responses and still decode.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    Ref { index: u64, change_ref: ChangeRef },
+    Full(Response),
+}
+
+/// A flag or segment change, by the version it made.
+#[derive(Debug, Serialize, Deserialize)]
+struct ChangeRef {
+    /// The history prefix: [`keys::HISTORY_FLAG`] or [`keys::HISTORY_SEGMENT`].
+    kind: char,
+    key: String,
+    version: u64,
+}
+
+/// The bytes to store for `response`.
+pub(super) fn to_stored(response: &Response) -> Result<Vec<u8>, StorageError> {
+    let (kind, after, before) = match &response.result {
+        Ok(Change::Flag { before, after }) => (
+            keys::HISTORY_FLAG,
+            after.as_ref().map(|f| (f.key.as_str(), f.version)),
+            before.as_ref().map(|f| (f.key.as_str(), f.version)),
+        ),
+        Ok(Change::Segment { before, after }) => (
+            keys::HISTORY_SEGMENT,
+            after.as_ref().map(|s| (s.key.as_str(), s.version)),
+            before.as_ref().map(|s| (s.key.as_str(), s.version)),
+        ),
+        _ => return encode(response),
+    };
+    // A delete has no `after`; its version is one past `before`'s.
+    let (key, version) = match (after, before) {
+        (Some(after), _) => after,
+        (None, Some((key, v))) => (key, v + 1),
+        (None, None) => return encode(response),
+    };
+    encode(&Stored::Ref {
+        index: response.index,
+        change_ref: ChangeRef {
+            kind: char::from(kind),
+            key: key.to_owned(),
+            version,
+        },
+    })
+}
+
+/// The response stored as `bytes`, with the states read back from history.
+pub(super) fn from_stored(engine: &dyn Engine, bytes: &[u8]) -> Result<Response, StorageError> {
+    let (index, r) = match decode::<Stored>(bytes)? {
+        Stored::Full(response) => return Ok(response),
+        Stored::Ref { index, change_ref } => (index, change_ref),
+    };
+    let prefix = u8::try_from(r.kind)
+        .map_err(|_| StorageError::Corrupt(format!("history kind {:?}", r.kind)))?;
+    let state = |version: u64| -> Result<Option<serde_json::Value>, StorageError> {
+        if version == 0 {
+            return Ok(None);
+        }
+        match engine.get(Cf::History, &keys::scoped_u64(prefix, &r.key, version))? {
+            Some(raw) => Ok(decode::<VersionEntry>(&raw)?.state),
+            None => Ok(None),
+        }
+    };
+    fn value<T: serde::de::DeserializeOwned>(
+        v: Option<serde_json::Value>,
+    ) -> Result<Option<Box<T>>, StorageError> {
+        v.map(|v| serde_json::from_value(v).map_err(|e| StorageError::Corrupt(e.to_string())))
+            .transpose()
+    }
+    let (before, after) = (state(r.version.saturating_sub(1))?, state(r.version)?);
+    let change = if prefix == keys::HISTORY_FLAG {
+        Change::Flag {
+            before: value(before)?,
+            after: value(after)?,
+        }
+    } else {
+        Change::Segment {
+            before: value(before)?,
+            after: value(after)?,
+        }
+    };
+    Ok(Response {
+        index,
+        duplicate: false,
+        result: Ok(change),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use vexil_storage::{Durability, MemEngine};
+
+    use super::*;
+    use crate::apply::{Effect, apply_command};
+    use crate::command::{Command, Op, SYSTEM_ACTOR};
+    use crate::state::State;
+
+    fn flag(key: &str, enabled: bool) -> vexil_flags::Flag {
+        serde_json::from_value(serde_json::json!({
+            "key": key,
+            "kind": "boolean",
+            "variations": [{"value": true}, {"value": false}],
+            "off_variation": 1,
+            "fallthrough": {"variation": 0},
+            "enabled": enabled,
+        }))
+        .expect("flag")
+    }
+
+    /// Applies `op` as request `id` at `index`, then again (a retry), and
+    /// returns both answers.
+    fn twice(
+        engine: &MemEngine,
+        state: &mut State,
+        index: u64,
+        id: &str,
+        op: Op,
+    ) -> (Response, Response) {
+        let cmd = Command {
+            request_id: id.into(),
+            actor: SYSTEM_ACTOR.into(),
+            at: Utc::now(),
+            op,
+        };
+        let first = apply_command(engine, state, index, &cmd).expect("apply");
+        engine.write(first.batch, Durability::Sync).expect("write");
+        for effect in first.effects {
+            match effect {
+                Effect::UpsertFlag(f) => {
+                    state.flags.upsert_flag(f);
+                }
+                Effect::RemoveFlag(k) => {
+                    state.flags.remove_flag(&k);
+                }
+                _ => {}
+            }
+        }
+        let retry = apply_command(engine, state, index + 1, &cmd).expect("retry");
+        assert!(retry.batch.is_empty() && retry.effects.is_empty());
+        (first.response, retry.response)
+    }
+
+    #[test]
+    fn a_retry_gets_the_first_answer_back_from_history() {
+        let engine = MemEngine::new();
+        let mut state = State::default();
+        let ops = [
+            Op::CreateFlag {
+                flag: flag("a", true),
+            },
+            Op::UpdateFlag {
+                flag: flag("a", false),
+                expected_version: 1,
+            },
+            Op::DeleteFlag {
+                key: "a".into(),
+                expected_version: None,
+            },
+            Op::CreateFlag {
+                flag: flag("a", true),
+            },
+            // A rejection is stored whole.
+            Op::CreateFlag {
+                flag: flag("a", true),
+            },
+        ];
+        for (i, op) in ops.into_iter().enumerate() {
+            let index = 10 * (i as u64 + 1);
+            let (first, retry) = twice(&engine, &mut state, index, &format!("r{i}"), op);
+            assert!(!first.duplicate && retry.duplicate, "op {i}");
+            assert_eq!(first.index, retry.index, "op {i}");
+            assert_eq!(first.result, retry.result, "op {i}");
+        }
+        let stored = engine
+            .get(Cf::Meta, &keys::request("r1"))
+            .expect("get")
+            .expect("stored");
+        assert!(
+            stored.len() < 100,
+            "a ref, not the flag: {}",
+            String::from_utf8_lossy(&stored)
+        );
+    }
+
+    #[test]
+    fn full_answers_stored_before_refs_still_decode() {
+        let engine = MemEngine::new();
+        let full = Response {
+            index: 7,
+            duplicate: false,
+            result: Ok(Change::Flag {
+                before: None,
+                after: Some(Box::new(flag("old", true))),
+            }),
+        };
+        let bytes = encode(&full).expect("encode");
+        assert_eq!(from_stored(&engine, &bytes).expect("decode"), full);
+    }
+}
