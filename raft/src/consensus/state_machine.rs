@@ -126,6 +126,13 @@ impl StateMachine {
             last_membership: membership,
         };
         writer.finish(&json(&meta)?).map_err(io_err)?;
+        // The state machine writes unlogged and is rebuilt from the log
+        // after a crash, and openraft purges the log up to this snapshot
+        // once it has it: make everything exported here durable first. On
+        // this (snapshot builder) thread, not in `LogStore::purge`, which
+        // openraft awaits on its core loop: a flush there stalled every
+        // write for ~0.6-1 s per snapshot at 64 writers.
+        self.engine.persist().map_err(io_err)?;
         // The blob was staged under a temporary name so that its final name
         // can carry the index, which is known only after the export.
         let index = meta.last_log_id.as_ref().map_or(0, |l| l.index());
