@@ -22,6 +22,13 @@ use crate::keys;
 use crate::loader::load_state;
 use crate::state::Shared;
 
+/// Lowers the calling thread's CPU priority (nice 10; on Linux, niceness
+/// is per thread). Failing only costs write throughput during the build, so
+/// the error is ignored.
+fn lower_priority() {
+    let _ = rustix::process::setpriority_process(None, 10);
+}
+
 /// A snapshot file, open for reading.
 #[derive(Debug)]
 pub struct SnapshotBlob {
@@ -82,6 +89,24 @@ impl StateMachine {
         tokio::task::spawn_blocking(move || f(me))
             .await
             .map_err(io_err)?
+    }
+
+    /// Runs `f` on a thread of its own at a lower CPU priority: building a
+    /// snapshot exports the whole state (hundreds of MB at scale), and it
+    /// should take the time writes leave over, not compete with them.
+    async fn in_background<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(StateMachine) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let me = self.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("vexil-snapshot".into())
+            .spawn(move || {
+                lower_priority();
+                let _ = tx.send(f(me));
+            })?;
+        rx.await.map_err(io_err)?
     }
 
     fn newest_snapshot(&self) -> io::Result<Option<String>> {
@@ -202,7 +227,11 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     type SnapshotData = SnapshotBlob;
 
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotBlob>, io::Error> {
-        let (meta, name) = self.blocking(|sm| sm.build_sync()).await?;
+        let (meta, name) = if self.engine.needs_sync() {
+            self.in_background(|sm| sm.build_sync()).await?
+        } else {
+            self.build_sync()?
+        };
         RaftCounters::bump(&self.shared.counters.snapshots_built);
         let snapshot = self.open_blob(&name)?;
         tracing::info!(snapshot = %name, "built snapshot");
@@ -323,5 +352,29 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta,
             snapshot: blob,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lower_priority_lowers_only_the_calling_thread() {
+        let before = rustix::process::getpriority_process(None).expect("getpriority");
+        let inside = std::thread::spawn(|| {
+            super::lower_priority();
+            rustix::process::getpriority_process(None).expect("getpriority")
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(
+            inside,
+            before.max(10),
+            "the snapshot thread runs at nice 10"
+        );
+        assert_eq!(
+            rustix::process::getpriority_process(None).expect("getpriority"),
+            before,
+            "other threads keep their priority"
+        );
     }
 }
