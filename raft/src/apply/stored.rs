@@ -69,8 +69,7 @@ pub(super) fn from_stored(engine: &dyn Engine, bytes: &[u8]) -> Result<Response,
         Stored::Full(response) => return Ok(response),
         Stored::Ref { index, change_ref } => (index, change_ref),
     };
-    let prefix = u8::try_from(r.kind)
-        .map_err(|_| StorageError::Corrupt(format!("history kind {:?}", r.kind)))?;
+    let prefix = u8::try_from(r.kind).unwrap_or(0);
     let state = |version: u64| -> Result<Option<serde_json::Value>, StorageError> {
         if version == 0 {
             return Ok(None);
@@ -87,16 +86,16 @@ pub(super) fn from_stored(engine: &dyn Engine, bytes: &[u8]) -> Result<Response,
             .transpose()
     }
     let (before, after) = (state(r.version.saturating_sub(1))?, state(r.version)?);
-    let change = if prefix == keys::HISTORY_FLAG {
-        Change::Flag {
+    let change = match prefix {
+        keys::HISTORY_FLAG => Change::Flag {
             before: value(before)?,
             after: value(after)?,
-        }
-    } else {
-        Change::Segment {
+        },
+        keys::HISTORY_SEGMENT => Change::Segment {
             before: value(before)?,
             after: value(after)?,
-        }
+        },
+        _ => return Err(StorageError::Corrupt(format!("history kind {:?}", r.kind))),
     };
     Ok(Response {
         index,
