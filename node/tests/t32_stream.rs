@@ -348,3 +348,34 @@ async fn t38_a_subscriber_that_went_away_stops_counting() {
     assert_eq!(events(&mut again, 1).await[0].0, "snapshot");
     assert_eq!(shared.subscribers(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t36_a_restarted_node_keeps_its_feed_position_and_audit_clock() {
+    let engine = std::sync::Arc::new(vexil_storage::MemEngine::new());
+    let blobs = std::sync::Arc::new(vexil_storage::MemBlobStore::new());
+    let mut node = Node::start_on(FeedConfig::default(), engine.clone(), blobs.clone()).await;
+    assert_eq!(
+        node.post("/v1/flags", &common::bool_flag("f"))
+            .await
+            .status(),
+        201
+    );
+    let changed = node.running.raft.shared().read().last_change;
+    // A token is not a feed change, but it moves the audit clock on.
+    node.token("later", "sdk").await;
+    let (last_change, last_at) = {
+        let state = node.running.raft.shared().read();
+        (state.last_change, state.last_at_ms)
+    };
+    assert!(changed > 0 && last_change == changed);
+    assert!(last_at > 0);
+    assert!(node.shutdown(Duration::from_secs(10)).await);
+
+    let node = Node::start_on(FeedConfig::default(), engine, blobs).await;
+    let state = node.running.raft.shared().read();
+    assert_eq!(state.last_change, last_change, "the feed resumes after it");
+    assert!(
+        state.last_at_ms >= last_at,
+        "audit time does not go back after a restart"
+    );
+}

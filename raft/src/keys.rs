@@ -11,7 +11,8 @@
 //! | `audit`    | `t` target `\0` id / `a` actor `\0` id / `c` action `\0` id | empty (indexes) |
 //! | `tokens`   | `n` name                              | `TokenRecord`    |
 //! | `tokens`   | `h` hash                              | name             |
-//! | `meta`     | `applied`, `membership`, `last_at`, `last_change`, `cluster_id` | JSON |
+//! | `meta`     | `applied` (log id, `last_at`, `last_change`), `membership`, `cluster_id` | JSON |
+//! | `meta`     | `last_at`, `last_change` (stores written before they moved into `applied`) | JSON |
 //! | `meta`     | `r` request id                        | `Response` JSON  |
 //! | `meta`     | `i` index                             | request id (for eviction) |
 

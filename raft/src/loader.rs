@@ -30,25 +30,51 @@ pub fn load_state(engine: &dyn Engine) -> Result<State, StorageError> {
         }
         Ok(true)
     })?;
-    let meta_u64 = |key: &[u8]| -> Result<Option<serde_json::Value>, StorageError> {
-        engine.get(Cf::Meta, key)?.map(|v| decode(&v)).transpose()
-    };
-    let applied = meta_u64(keys::META_APPLIED)?
-        .and_then(|v| v.get("index").and_then(|i| i.as_u64()))
-        .unwrap_or(0);
-    let last_at_ms = meta_u64(keys::META_LAST_AT)?
-        .and_then(|v| v.as_i64())
-        .unwrap_or(0);
-    let last_change = meta_u64(keys::META_LAST_CHANGE)?
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0);
+    let applied = read_applied(engine)?;
     Ok(State {
         flags: FlagSet::from_parts(flags, segments),
         tokens,
         token_hashes,
-        applied,
-        last_at_ms,
-        last_change,
+        applied: applied.index,
+        last_at_ms: applied.last_at_ms,
+        last_change: applied.last_change,
         requests_pruned_below: 0,
+    })
+}
+
+/// What the `applied` meta record holds: the last applied log index, and the
+/// two values the mirror needs on restart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AppliedMeta {
+    pub index: u64,
+    /// Audit time never goes back below this (milliseconds since the epoch).
+    pub last_at_ms: i64,
+    /// The log index of the last change the feed published.
+    pub last_change: u64,
+}
+
+/// Reads the `applied` record. It is the log id with `last_at` and
+/// `last_change` beside it (see `consensus::state_machine::applied_record`);
+/// stores written before those moved into it keep them as `last_at` and
+/// `last_change` keys of their own, read when the record lacks them.
+pub(crate) fn read_applied(engine: &dyn Engine) -> Result<AppliedMeta, StorageError> {
+    let meta = |key: &[u8]| -> Result<Option<serde_json::Value>, StorageError> {
+        engine.get(Cf::Meta, key)?.map(|v| decode(&v)).transpose()
+    };
+    let record = meta(keys::META_APPLIED)?.unwrap_or_default();
+    let field = |name: &str, old_key: &[u8]| -> Result<Option<serde_json::Value>, StorageError> {
+        match record.get(name) {
+            Some(v) => Ok(Some(v.clone())),
+            None => meta(old_key),
+        }
+    };
+    Ok(AppliedMeta {
+        index: record.get("index").and_then(|i| i.as_u64()).unwrap_or(0),
+        last_at_ms: field("last_at", keys::META_LAST_AT)?
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0),
+        last_change: field("last_change", keys::META_LAST_CHANGE)?
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0),
     })
 }

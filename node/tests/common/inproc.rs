@@ -28,6 +28,21 @@ impl Node {
     }
 
     pub async fn start_with(feed: vexil_raft::state::FeedConfig) -> Node {
+        Self::start_on(
+            feed,
+            Arc::new(MemEngine::new()),
+            Arc::new(MemBlobStore::new()),
+        )
+        .await
+    }
+
+    /// Starts a node on the given stores, which may hold an earlier node's
+    /// state (a restart).
+    pub async fn start_on(
+        feed: vexil_raft::state::FeedConfig,
+        engine: Arc<MemEngine>,
+        blobs: Arc<MemBlobStore>,
+    ) -> Node {
         let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let member = Member {
@@ -41,8 +56,8 @@ impl Node {
         raft.feed = feed;
         let opts = RunOptions {
             raft,
-            engine: Arc::new(MemEngine::new()),
-            blobs: Arc::new(MemBlobStore::new()),
+            engine,
+            blobs,
             dialer: Arc::new(TcpDialer),
             cluster_secret: "inproc-cluster-secret".into(),
             bootstrap: Bootstrap::Single,

@@ -101,13 +101,8 @@ pub(crate) fn apply_command(
             ..ctx
         }
     };
-    if response.result.is_ok() {
-        ctx.batch.put(
-            Cf::Meta,
-            keys::META_LAST_AT.to_vec(),
-            encode(&ctx.at.timestamp_millis())?,
-        );
-    }
+    // `ctx.at` is persisted by the state machine, in the `applied` record,
+    // from the `LastAt` effect.
     remember_request(&mut ctx, &response)?;
     Ok(Applied {
         batch: ctx.batch,

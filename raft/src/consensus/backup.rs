@@ -224,11 +224,13 @@ pub fn restore_backup(
     // Term 0: the new cluster's first leader (term >= 1) appends after it.
     let applied: LogIdOf<TypeConfig> = LogId::new_term_index(0, info.applied_index);
     let stored = StoredMembershipOf::<TypeConfig>::new(Some(applied), membership);
+    // The backup's `last_at` and `last_change` carry over to the new cluster.
+    let kept = crate::loader::read_applied(engine.as_ref())?;
     let mut b = WriteBatch::new();
     b.put(
         Cf::Meta,
         keys::META_APPLIED.to_vec(),
-        to_json(&Some(applied))?,
+        super::state_machine::applied_record(&applied, kept)?,
     );
     b.put(Cf::Meta, keys::META_MEMBERSHIP.to_vec(), to_json(&stored)?);
     b.put(

@@ -15,11 +15,11 @@ use vexil_storage::snapfile::{self, SnapshotWriter};
 use vexil_storage::{BlobStore, Cf, Durability, Engine, StorageError, WriteBatch};
 
 use super::TypeConfig;
-use crate::apply::{apply_command, commit_effects};
+use crate::apply::{Effect, apply_command, commit_effects};
 use crate::command::{Change, Response};
 use crate::counters::RaftCounters;
 use crate::keys;
-use crate::loader::load_state;
+use crate::loader::{AppliedMeta, load_state, read_applied};
 use crate::state::Shared;
 
 /// Lowers the calling thread's CPU priority (nice 10; on Linux, niceness
@@ -27,6 +27,30 @@ use crate::state::Shared;
 /// the error is ignored.
 fn lower_priority() {
     let _ = rustix::process::setpriority_process(None, 10);
+}
+
+/// The `applied` meta record: the log id, with the mirror's `last_at` and
+/// `last_change` beside it, so that each apply writes one meta key, not
+/// three. Readers that want only the log id (openraft's `applied_state`, the
+/// snapshot and backup builders) parse it as `Option<LogId>`, which ignores
+/// the two extra fields; [`read_applied`] reads all three.
+pub(crate) fn applied_record(
+    log_id: &LogIdOf<TypeConfig>,
+    meta: AppliedMeta,
+) -> Result<Vec<u8>, StorageError> {
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        #[serde(flatten)]
+        log_id: &'a LogIdOf<TypeConfig>,
+        last_at: i64,
+        last_change: u64,
+    }
+    serde_json::to_vec(&Out {
+        log_id,
+        last_at: meta.last_at_ms,
+        last_change: meta.last_change,
+    })
+    .map_err(|e| StorageError::Corrupt(e.to_string()))
 }
 
 /// A snapshot file, open for reading.
@@ -193,12 +217,16 @@ impl StateMachine {
         }
         // The sender's pairs already hold these; writing them again makes
         // the installed state agree with the metadata openraft acts on.
+        // The mirror's values stored beside the log id come from the pairs.
+        let applied = match &meta.last_log_id {
+            Some(log_id) => {
+                let kept = read_applied(self.engine.as_ref()).map_err(io_err)?;
+                applied_record(log_id, kept).map_err(io_err)?
+            }
+            None => json(&meta.last_log_id)?,
+        };
         let mut b = WriteBatch::new();
-        b.put(
-            Cf::Meta,
-            keys::META_APPLIED.to_vec(),
-            json(&meta.last_log_id)?,
-        );
+        b.put(Cf::Meta, keys::META_APPLIED.to_vec(), applied);
         b.put(
             Cf::Meta,
             keys::META_MEMBERSHIP.to_vec(),
@@ -260,7 +288,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let log_id = entry.log_id();
             let index = log_id.index();
             let mut batch = WriteBatch::new();
-            batch.put(Cf::Meta, keys::META_APPLIED.to_vec(), json(&Some(log_id))?);
+            let mut meta = {
+                let state = self.shared.read();
+                AppliedMeta {
+                    index,
+                    last_at_ms: state.last_at_ms,
+                    last_change: state.last_change,
+                }
+            };
             let mut outcome = None;
             match entry.payload {
                 EntryPayload::Blank => {}
@@ -299,15 +334,26 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         Ok(Change::Flag { .. } | Change::Segment { .. })
                     ) && !applied.response.duplicate;
                     if changes_feed {
-                        batch.put(Cf::Meta, keys::META_LAST_CHANGE.to_vec(), json(&index)?);
+                        meta.last_change = index;
+                    }
+                    for effect in &applied.effects {
+                        if let Effect::LastAt(ms) = effect {
+                            meta.last_at_ms = meta.last_at_ms.max(*ms);
+                        }
                     }
                     batch.extend(applied.batch);
                     outcome = Some((applied.response, applied.effects));
                 }
             }
+            batch.put(
+                Cf::Meta,
+                keys::META_APPLIED.to_vec(),
+                applied_record(&log_id, meta).map_err(io_err)?,
+            );
             // Unlogged: the log this entry came from is the durable copy, and
             // a crash re-applies from the last flush (`Durability::Unlogged`;
-            // `LogStore::purge` persists the state before dropping entries).
+            // the snapshot builder persists the state before openraft may
+            // purge the entries that rebuild it).
             self.engine
                 .write(batch, Durability::Unlogged)
                 .map_err(io::Error::from)?;
@@ -357,6 +403,76 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
 #[cfg(test)]
 mod tests {
+    use openraft::LogId;
+    use vexil_storage::{Cf, Durability, Engine, MemEngine, WriteBatch};
+
+    use super::{TypeConfig, applied_record};
+    use crate::keys;
+    use crate::loader::{AppliedMeta, read_applied};
+
+    fn put(engine: &MemEngine, pairs: &[(&[u8], &str)]) {
+        let mut b = WriteBatch::new();
+        for (k, v) in pairs {
+            b.put(Cf::Meta, k.to_vec(), v.as_bytes().to_vec());
+        }
+        engine.write(b, Durability::Sync).expect("write");
+    }
+
+    #[test]
+    fn the_applied_record_holds_the_mirror_values_and_still_reads_as_a_log_id() {
+        let engine = MemEngine::new();
+        assert_eq!(read_applied(&engine).expect("read"), AppliedMeta::default());
+
+        let log_id: openraft::alias::LogIdOf<TypeConfig> = LogId::new_term_index(3, 42);
+        let meta = AppliedMeta {
+            index: 42,
+            last_at_ms: 1_700_000_000_123,
+            last_change: 40,
+        };
+        let record = applied_record(&log_id, meta).expect("encode");
+        let as_log_id: Option<openraft::alias::LogIdOf<TypeConfig>> =
+            serde_json::from_slice(&record).expect("decodes as Option<LogId>");
+        assert_eq!(as_log_id, Some(log_id));
+
+        // Stale keys from before the move are ignored once the record has
+        // the values.
+        let record = String::from_utf8(record).expect("utf-8");
+        put(
+            &engine,
+            &[
+                (keys::META_APPLIED, &record),
+                (keys::META_LAST_AT, "5"),
+                (keys::META_LAST_CHANGE, "6"),
+            ],
+        );
+        assert_eq!(read_applied(&engine).expect("read"), meta);
+    }
+
+    #[test]
+    fn a_store_from_before_the_move_reads_its_own_keys() {
+        let engine = MemEngine::new();
+        let old = serde_json::to_string(&Some(LogId::<
+            openraft::alias::CommittedLeaderIdOf<TypeConfig>,
+        >::new_term_index(2, 9)))
+        .expect("encode");
+        put(
+            &engine,
+            &[
+                (keys::META_APPLIED, &old),
+                (keys::META_LAST_AT, "1700000000999"),
+                (keys::META_LAST_CHANGE, "7"),
+            ],
+        );
+        assert_eq!(
+            read_applied(&engine).expect("read"),
+            AppliedMeta {
+                index: 9,
+                last_at_ms: 1_700_000_000_999,
+                last_change: 7,
+            }
+        );
+    }
+
     #[test]
     fn lower_priority_lowers_only_the_calling_thread() {
         let before = rustix::process::getpriority_process(None).expect("getpriority");
