@@ -19,14 +19,17 @@ type Arrivals = Arc<Mutex<HashMap<usize, Vec<Instant>>>>;
 /// and the dropped SYNs come back only after a one-second retransmit.
 const CONNECTING: usize = 256;
 
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 /// The benchmark write a `change` event carries, from its `"key":"feed-{i}"`.
-fn write_number(block: &str) -> Option<usize> {
-    let at = block.find("\"feed-")? + "\"feed-".len();
-    let digits: String = block[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
+fn write_number(block: &[u8]) -> Option<usize> {
+    let at = find(block, b"\"feed-")? + b"\"feed-".len();
+    let digits = block.get(at..)?;
+    let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(digits.get(..len)?).ok()?.parse().ok()
 }
 
 /// One subscriber: connects (retrying), announces itself once the first
@@ -58,25 +61,30 @@ async fn subscribe(
             }
         }
     };
+    // Parsed as bytes, in place: this process shares the CPU with the node
+    // it measures, so it should spend as little of it as it can.
     let mut body = resp.bytes_stream();
-    let mut buf = String::new();
+    let mut buf: Vec<u8> = Vec::new();
     let mut announced = false;
     while let Some(chunk) = body.next().await {
         let now = Instant::now();
-        buf.push_str(&String::from_utf8_lossy(&chunk?));
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            if !announced && block.contains("event: snapshot") {
+        buf.extend_from_slice(&chunk?);
+        let mut start = 0;
+        while let Some(end) = find(&buf[start..], b"\n\n") {
+            let block = &buf[start..start + end + 2];
+            start += end + 2;
+            if !announced && find(block, b"event: snapshot").is_some() {
                 announced = true;
                 ready.add_permits(1);
             }
-            if block.contains("event: change")
-                && let Some(i) = write_number(&block)
+            if find(block, b"event: change").is_some()
+                && let Some(i) = write_number(block)
             {
                 let mut a = arrivals.lock().unwrap_or_else(|p| p.into_inner());
                 a.entry(i).or_default().push(now);
             }
         }
+        buf.drain(..start);
     }
     Ok(())
 }
@@ -233,4 +241,22 @@ pub async fn run(
     );
     tokio::task::spawn_blocking(move || c.down()).await??;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{find, write_number};
+
+    #[test]
+    fn a_change_event_names_its_benchmark_write() {
+        let block = b"event: change\nid: 7\ndata: {\"key\":\"feed-12\",\"on\":true}\n\n";
+        assert_eq!(write_number(block), Some(12));
+        assert_eq!(
+            write_number(b"event: change\ndata: {\"key\":\"other\"}\n\n"),
+            None
+        );
+        assert_eq!(write_number(b"data: {\"key\":\"feed-\"}\n\n"), None);
+        assert_eq!(find(b"ab\n\ncd\n\n", b"\n\n"), Some(2));
+        assert_eq!(find(b"ab", b"\n\n"), None);
+    }
 }
