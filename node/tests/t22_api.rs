@@ -321,6 +321,24 @@ async fn t25_audit_has_one_entry_per_committed_change() {
         .await
         .unwrap();
     assert_eq!(page2["entries"].as_array().unwrap().len(), 2);
+    assert!(
+        page2["next_cursor"].is_null(),
+        "ed's last page is exactly full and has no cursor: {page2}"
+    );
+    for (limit, more) in [(5, true), (6, false)] {
+        let page: Value = node
+            .get(&format!("/v1/audit?limit={limit}"), ADMIN)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["entries"].as_array().unwrap().len(), limit);
+        assert_eq!(
+            page["next_cursor"].is_string(),
+            more,
+            "limit={limit}: {page}"
+        );
+    }
     let future: Value = node
         .get("/v1/audit?since=2999-01-01T00:00:00Z", ADMIN)
         .await
@@ -496,6 +514,21 @@ async fn t29_flag_list_pages_by_key_with_a_cursor() {
         .unwrap();
     assert_eq!(all["flags"].as_array().unwrap().len(), 25);
     assert!(all["next_cursor"].is_null(), "{all}");
+    // A page that ends the list exactly has no cursor; one short of it has.
+    for (limit, more) in [(24, true), (25, false)] {
+        let page: Value = node
+            .get(&format!("/v1/flags?limit={limit}"), ADMIN)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["flags"].as_array().unwrap().len(), limit);
+        assert_eq!(
+            page["next_cursor"].is_string(),
+            more,
+            "limit={limit}: {page}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -186,6 +186,31 @@ pub fn audit(engine: &dyn Engine, q: &AuditQuery) -> Result<Page<AuditEntry>, St
             }
         }
     }
-    let next_cursor = last_id.map(|id| id.to_string());
+    // A full page ending at the oldest entry of the range has no next page.
+    // (With filters beyond the index, a cursor may still lead to an empty
+    // page: the entries past it exist but may not match.)
+    let Some(id) = last_id else {
+        return Ok(Page {
+            items,
+            next_cursor: None,
+        });
+    };
+    let below = if via_index {
+        let mut k = start.clone();
+        keys::be(&mut k, id);
+        k
+    } else {
+        keys::audit_entry(id)
+    };
+    let older = engine.scan(
+        Cf::Audit,
+        Scan {
+            start: &start,
+            end: Some(&below),
+            reverse: true,
+            limit: 1,
+        },
+    )?;
+    let next_cursor = (!older.is_empty()).then(|| id.to_string());
     Ok(Page { items, next_cursor })
 }

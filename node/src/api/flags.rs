@@ -123,7 +123,9 @@ async fn list(
             .collect();
         keys.sort_unstable();
         let mut out = Vec::new();
-        let mut last = None;
+        // One hit past the page says whether a next page exists, so that a
+        // page that ends the list exactly carries no cursor.
+        let mut more = false;
         for key in keys {
             let Some(f) = st.flags.get_flag(key) else {
                 continue;
@@ -135,14 +137,18 @@ async fn list(
                     f.key.to_lowercase().contains(n) || f.name.to_lowercase().contains(n)
                 });
             if hit {
-                out.push(f.clone());
-                last = Some(key.to_owned());
                 if out.len() == limit {
+                    more = true;
                     break;
                 }
+                out.push(f.clone());
             }
         }
-        let next = if out.len() == limit { last } else { None };
+        let next = if more {
+            out.last().map(|f| f.key.clone())
+        } else {
+            None
+        };
         ((out, next), st.applied)
     };
     let body = json!({ "flags": flags.0, "next_cursor": flags.1 });

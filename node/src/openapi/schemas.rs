@@ -57,6 +57,9 @@ pub struct VersionList {
 #[derive(Debug, ToSchema)]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
+    /// Pass as `cursor` for the next page; `null` when no older entry
+    /// exists. With filters beyond `flag`, `segment`, `actor` or `action`,
+    /// the next page may hold no match.
     pub next_cursor: Option<String>,
 }
 
