@@ -89,6 +89,7 @@ async fn t22_bad_input_is_a_4xx_naming_the_field() {
         assert_eq!(r.status(), 413);
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"], "payload_too_large", "{v}");
+        assert_eq!(v["message"], "the request body is over the 1 MiB limit");
     }
 
     let r = node.get("/v1/nowhere", ADMIN).await;

@@ -53,6 +53,19 @@ impl ApiError {
         self
     }
 
+    /// 413: the body is over [`super::BODY_LIMIT`], whether declared so or
+    /// found so while reading.
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the request body is over the {} MiB limit",
+                super::BODY_LIMIT >> 20
+            ),
+        )
+    }
+
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message).with_field(field)
     }

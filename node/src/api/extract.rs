@@ -37,11 +37,7 @@ where
             .await
             .map_err(|e| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        "the request body is over the 1 MiB limit",
-                    )
+                    ApiError::payload_too_large()
                 } else {
                     ApiError::bad_request("body", e.body_text())
                 }

@@ -59,12 +59,7 @@ async fn refuse_oversized(req: axum::extract::Request, next: axum::middleware::N
         let drain = async { while let Some(Ok(_)) = body.next().await {} };
         let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
     }
-    let mut response = ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        "the request body is over the 1 MiB limit",
-    )
-    .into_response();
+    let mut response = ApiError::payload_too_large().into_response();
     response.headers_mut().insert(
         axum::http::header::CONNECTION,
         HeaderValue::from_static("close"),
