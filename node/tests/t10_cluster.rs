@@ -327,6 +327,64 @@ fn t13_add_and_remove_members_including_the_leader() {
 }
 
 #[test]
+fn t17_leadership_moves_on_request_and_refuses_a_down_target() {
+    let mut tc = TestCluster::up(3);
+    let old = tc.leader();
+    tc.wait_token(old);
+    let followers = tc.followers();
+    let (target, entry) = (followers[0], followers[1]);
+
+    // Asked at a follower: forwarded to the leader, answered once moved.
+    let r = tc.post(entry, "/v1/cluster/leader", &json!({"to": target}));
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["leader"], target, "{v}");
+    assert_eq!(v["cluster"]["leader"], target, "the answering node sees it");
+    let r = tc.post(target, "/v1/flags", &bool_flag("after-transfer"));
+    assert_eq!(r.status(), 201);
+    // Asking for the leader it already has changes nothing.
+    let r = tc.post(old, "/v1/cluster/leader", &json!({"to": target}));
+    assert_eq!(r.status(), 200);
+
+    // No target: away from the current leader, to another voter.
+    let r = tc.post(target, "/v1/cluster/leader", &json!({}));
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let v: Value = r.json().unwrap();
+    let now = v["leader"].as_u64().unwrap();
+    assert!(now != target && (1..=3).contains(&now), "{v}");
+
+    for (body, status, field) in [
+        (json!({"to": 9}), 404, None),
+        (json!({"to": 0}), 400, Some("to")),
+        (json!({"to": "two"}), 400, Some("to")),
+        (json!({"from": 1}), 400, None),
+    ] {
+        let r = tc.post(now, "/v1/cluster/leader", &body);
+        assert_eq!(r.status(), status, "{body}");
+        let e: Value = r.json().unwrap();
+        if let Some(f) = field {
+            assert_eq!(e["field"], f, "{body}: {e}");
+        }
+    }
+
+    // A voter that stopped answering cannot take over.
+    let down = (1..=3).find(|id| *id != now).unwrap();
+    tc.cluster.kill(down).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        let v: Value = tc.get(now, "/v1/cluster").json().unwrap();
+        v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == down && m["healthy"] == false)
+    });
+    let r = tc.post(now, "/v1/cluster/leader", &json!({"to": down}));
+    assert_eq!(r.status(), 409);
+    let e: Value = r.json().unwrap();
+    assert_eq!(e["error"], "unhealthy", "{e}");
+}
+
+#[test]
 fn t14_acknowledged_writes_survive_kill_9() {
     let mut tc = TestCluster::up(1);
     tc.wait_token(1);

@@ -756,3 +756,25 @@ async fn t32_retried_create_returns_the_first_response() {
         .unwrap();
     assert_eq!(now, first_body, "nothing changed the flag");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t33_a_single_node_keeps_leadership_it_cannot_hand_over() {
+    let node = Node::start().await;
+    let r = node.post("/v1/cluster/leader", &json!({"to": 1})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["leader"], 1);
+    let r = node.post("/v1/cluster/leader", &json!({})).await;
+    assert_eq!(r.status(), 409);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "no_candidate", "{e}");
+    let viewer = node.token("looker", "viewer").await;
+    let r = node
+        .send(
+            Method::POST,
+            "/v1/cluster/leader",
+            Some(&viewer),
+            Some(&json!({"to": 1})),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+}

@@ -198,4 +198,12 @@ async fn t61_flags_segments_tokens_audit_cluster_and_eval() {
     let r = cli(url, ADMIN, &["cluster", "status"]).await.expect(0);
     assert!(r.stdout.contains("leader 1"), "{}", r.stdout);
     cli(url, ADMIN, &["cluster", "remove", "9"]).await.expect(3);
+    let r = cli(url, ADMIN, &["cluster", "transfer-leader", "--to", "1"])
+        .await
+        .expect(0);
+    assert_eq!(r.stdout.trim(), "node 1 leads");
+    // One node: nobody else can take over.
+    cli(url, ADMIN, &["cluster", "transfer-leader"])
+        .await
+        .expect(4);
 }

@@ -136,6 +136,12 @@ pub enum MembershipError {
     },
     #[error("the new member did not catch up: {0}")]
     CatchUp(String),
+    #[error("node {0} is a learner, not a voter: it cannot lead")]
+    NotVoter(u64),
+    #[error("node {0} has not answered the leader recently: it cannot take over now")]
+    Unhealthy(u64),
+    #[error("no other voter has answered the leader recently: none can take over")]
+    NoCandidate,
     #[error("no leader")]
     NoLeader,
     #[error("not the leader; leader is {leader:?}")]

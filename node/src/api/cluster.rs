@@ -1,5 +1,5 @@
-//! `/v1/cluster`: members and their health (viewer), and membership
-//! changes (admin).
+//! `/v1/cluster`: members and their health (viewer), membership changes and
+//! leadership transfer (admin).
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/cluster", get(view))
         .route("/v1/cluster/members", post(add))
         .route("/v1/cluster/members/{id}", delete(remove))
+        .route("/v1/cluster/leader", post(transfer_leader))
 }
 
 #[utoipa::path(get, path = "/v1/cluster", tag = "cluster", security(("bearer" = [])),
@@ -91,4 +92,37 @@ async fn remove(
         .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not a node id")))?;
     state.raft.remove_member(id).await?;
     Ok(Json(json!({ "removed": id })).into_response())
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    /// The voter to lead; absent: the healthiest voter other than the
+    /// current leader.
+    #[serde(default)]
+    to: Option<u64>,
+}
+
+#[utoipa::path(post, path = "/v1/cluster/leader", tag = "cluster", security(("bearer" = [])),
+    request_body = TransferBody,
+    responses(
+        (status = 200, description = "Leadership moved; the new leader and the cluster", body = crate::openapi::schemas::LeaderMoved),
+        (status = 404, description = "`to` is not a member", body = ApiError),
+        (status = 409, description = "`to` is a learner (`not_a_voter`), has not answered the leader recently (`unhealthy`), or no other voter can take over (`no_candidate`)", body = ApiError),
+    ))]
+async fn transfer_leader(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<TransferBody>,
+) -> ApiResult<Response> {
+    caller.require(Role::Admin)?;
+    if body.to == Some(0) {
+        return Err(ApiError::bad_request("to", "node ids start at 1"));
+    }
+    let leader = state.raft.transfer_leader(body.to).await?;
+    tracing::info!(leader, actor = %caller.name, "leadership transferred");
+    Ok(
+        Json(json!({ "leader": leader, "cluster": state.raft.cluster_view().await }))
+            .into_response(),
+    )
 }

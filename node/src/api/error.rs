@@ -187,6 +187,9 @@ impl From<MembershipError> for ApiError {
         match e {
             MembershipError::AlreadyMember(_) => ApiError::conflict("already_member", message),
             MembershipError::NotMember(_) => ApiError::not_found(message),
+            MembershipError::NotVoter(_) => ApiError::conflict("not_a_voter", message),
+            MembershipError::Unhealthy(_) => ApiError::conflict("unhealthy", message),
+            MembershipError::NoCandidate => ApiError::conflict("no_candidate", message),
             MembershipError::WouldLoseQuorum { .. } => {
                 ApiError::conflict("would_lose_quorum", message)
             }

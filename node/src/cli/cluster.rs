@@ -1,4 +1,4 @@
-//! `vexil cluster status|add|remove`.
+//! `vexil cluster status|add|remove|transfer-leader`.
 
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -22,6 +22,13 @@ pub enum ClusterCmd {
     },
     /// Remove a member (refused if it would lose quorum).
     Remove { id: u64 },
+    /// Move leadership (before restarting the leader's machine): to `--to`,
+    /// or to the healthiest other voter. Waits until it moved.
+    TransferLeader {
+        /// The voter to lead.
+        #[arg(long)]
+        to: Option<u64>,
+    },
 }
 
 pub fn run(ctx: &Ctx, cmd: ClusterCmd) -> Result<(), CliError> {
@@ -35,6 +42,15 @@ pub fn run(ctx: &Ctx, cmd: ClusterCmd) -> Result<(), CliError> {
         ClusterCmd::Remove { id } => {
             let v = ctx.client.delete(&format!("/v1/cluster/members/{id}"))?;
             done(ctx, &v, &format!("removed node {id}"))
+        }
+        ClusterCmd::TransferLeader { to } => {
+            let body = match to {
+                Some(to) => json!({ "to": to }),
+                None => json!({}),
+            };
+            let v = ctx.client.post("/v1/cluster/leader", &body)?;
+            let leader = v["leader"].as_u64().unwrap_or_default();
+            done(ctx, &v, &format!("node {leader} leads"))
         }
     }
 }

@@ -121,7 +121,7 @@ pub enum ClientCommand {
     /// API tokens (admin).
     #[command(subcommand)]
     Tokens(tokens::TokensCmd),
-    /// Cluster members: status, add, remove.
+    /// Cluster members: status, add, remove, transfer-leader.
     #[command(subcommand)]
     Cluster(cluster::ClusterCmd),
     /// Evaluate a flag for a context; prints the value and the reason.

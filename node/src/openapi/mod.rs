@@ -46,7 +46,7 @@ use crate::api::{self, AppState};
         paths::segment_versions, paths::segment_version, paths::segment_rollback,
         api::audit::list,
         api::tokens::create, api::tokens::list, api::tokens::revoke, api::tokens::me,
-        api::cluster::view, api::cluster::add, api::cluster::remove,
+        api::cluster::view, api::cluster::add, api::cluster::remove, api::cluster::transfer_leader,
         api::evaluate::evaluate, api::backup::backup,
         api::stream::stream, api::sdk::flags, api::sdk::metrics,
         api::usage_api::evaluations,

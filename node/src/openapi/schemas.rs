@@ -107,6 +107,14 @@ pub struct MemberRemoved {
     pub removed: u64,
 }
 
+/// `POST /v1/cluster/leader`.
+#[derive(Debug, ToSchema)]
+pub struct LeaderMoved {
+    /// The node that leads now.
+    pub leader: u64,
+    pub cluster: ClusterView,
+}
+
 /// `POST /v1/evaluate`: one flag's detail, or every flag's.
 #[derive(Debug, ToSchema)]
 #[serde(untagged)]

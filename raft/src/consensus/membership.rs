@@ -16,8 +16,19 @@ use crate::transport::Rpc;
 /// The body of a forwarded membership change.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum MembershipRequest {
-    Add { id: u64, member: Member },
-    Remove { id: u64 },
+    Add {
+        id: u64,
+        member: Member,
+    },
+    Remove {
+        id: u64,
+    },
+    /// Leadership to `to`, or (`None`) away from `from`, the leader when
+    /// the request was made, to the healthiest other voter.
+    TransferLeader {
+        to: Option<u64>,
+        from: u64,
+    },
 }
 
 fn failed(e: impl ToString) -> MembershipError {
@@ -35,6 +46,39 @@ impl RaftNode {
     pub async fn remove_member(&self, id: u64) -> Result<(), MembershipError> {
         self.route_membership(MembershipRequest::Remove { id })
             .await
+    }
+
+    /// Moves leadership to `to` (or, given `None`, to the healthiest other
+    /// voter) and waits until it moved. Returns the new leader. Useful before
+    /// restarting the leader's machine: the cluster then skips an election
+    /// timeout's worth of refused writes.
+    pub async fn transfer_leader(&self, to: Option<u64>) -> Result<u64, MembershipError> {
+        let from = match self.leader() {
+            Some((id, _)) => id,
+            None => self
+                .wait_for_leader(Duration::from_secs(2))
+                .await
+                .ok_or(MembershipError::NoLeader)?,
+        };
+        self.route_membership(MembershipRequest::TransferLeader { to, from })
+            .await?;
+        // Answer once this node sees the new leader too, so that what the
+        // caller reads next from it agrees.
+        let wait = self.inner.config.election_timeout.1 * 4;
+        let seen = self
+            .inner
+            .raft
+            .wait(Some(wait))
+            .metrics(
+                |m| match to {
+                    Some(to) => m.current_leader == Some(to),
+                    None => m.current_leader.is_some_and(|l| l != from),
+                },
+                "new leader seen",
+            )
+            .await
+            .map_err(|e| failed(format!("leadership did not move: {e}")))?;
+        seen.current_leader.ok_or(MembershipError::NoLeader)
     }
 
     async fn route_membership(&self, req: MembershipRequest) -> Result<(), MembershipError> {
@@ -90,6 +134,7 @@ impl RaftNode {
         match req {
             MembershipRequest::Add { id, member } => self.add_local(*id, member.clone()).await,
             MembershipRequest::Remove { id } => self.remove_local(*id).await,
+            MembershipRequest::TransferLeader { to, from } => self.transfer_local(*to, *from).await,
         }
     }
 
@@ -176,8 +221,38 @@ impl RaftNode {
             .await
     }
 
-    /// Transfers leadership to the healthiest other voter and reports
-    /// `NotLeader`, so the caller retries the removal on the new leader.
+    /// On the leader: `to` is already leading (it is this node), or
+    /// leadership moves there; see [`RaftNode::transfer_leader`].
+    async fn transfer_local(&self, to: Option<u64>, from: u64) -> Result<(), MembershipError> {
+        let Some(to) = to else {
+            if self.id() != from {
+                return Ok(()); // it already moved away from `from`
+            }
+            let mut others = self.healthy_voters();
+            others.remove(&self.id());
+            if others.is_empty() {
+                return Err(MembershipError::NoCandidate);
+            }
+            return self.hand_over(&others).await;
+        };
+        if to == self.id() {
+            return Ok(());
+        }
+        let m = self.metrics();
+        if m.membership_config.membership().get_node(&to).is_none() {
+            return Err(MembershipError::NotMember(to));
+        }
+        if !self.voters().contains(&to) {
+            return Err(MembershipError::NotVoter(to));
+        }
+        if !self.healthy_voters().contains(&to) {
+            return Err(MembershipError::Unhealthy(to));
+        }
+        self.hand_over(&BTreeSet::from([to])).await
+    }
+
+    /// Transfers leadership to the healthiest of `candidates` and reports
+    /// `NotLeader`, so the caller retries its request on the new leader.
     async fn hand_over(&self, candidates: &BTreeSet<u64>) -> Result<(), MembershipError> {
         let status = self.status();
         let matched: BTreeMap<u64, u64> = status
