@@ -40,6 +40,34 @@ test('the cluster page shows each node, highlights the leader and refreshes live
   check();
 });
 
+test('an admin makes a follower the leader; a viewer gets no such button', async (t) => {
+  const { leader, members } = await api('GET', '/v1/cluster');
+  const target = members.find((m) => m.id !== leader && m.role === 'voter').id;
+  const { page, check } = await openPage(t);
+  await visit(page, '#/cluster');
+  const row = page.locator(`tr[data-node="${target}"]`);
+  await row.getByTestId('make-leader').waitFor();
+  assert.equal(await page.locator(`tr[data-node="${leader}"]`).getByTestId('make-leader').count(), 0, 'none on the leader row');
+  await row.getByTestId('make-leader').click();
+  const dialog = page.getByRole('dialog', { name: `Make node ${target} the leader?` });
+  await dialog.getByTestId('confirm').click();
+  await row.getByTestId('leader-badge').waitFor();
+  assert.match(await page.getByTestId('leader').innerText(), new RegExp(`node ${target}`));
+  // Once it answered, the old leader can take it back: its button is live.
+  await page.getByText(`Node ${target} leads`).waitFor();
+  assert.ok(await page.locator(`tr[data-node="${leader}"]`).getByTestId('make-leader').isEnabled());
+  assert.equal((await api('GET', '/v1/cluster')).leader, target);
+  await shot(page, 'cluster-leader-moved');
+  check();
+
+  const viewer = await makeToken('viewer');
+  const seen = await openPage(t, { token: viewer.secret });
+  await visit(seen.page, '#/cluster');
+  await seen.page.locator(`tr[data-node="${target}"]`).getByTestId('leader-badge').waitFor();
+  assert.equal(await seen.page.getByTestId('make-leader').count(), 0);
+  seen.check();
+});
+
 test('monitoring: evaluations by flag and variation, errors, subscribers, write latency, stale flags', async (t) => {
   const p = uniq('mon');
   const busy = `${p}-busy`;
