@@ -491,6 +491,12 @@ fn t15_without_a_quorum_writes_get_503_fast_and_local_reads_work() {
     );
     let r = tc.get(leader, "/v1/flags/before-split");
     assert_eq!(r.status(), 503, "a linearizable read needs a quorum");
+    let v: Value = r.json().unwrap();
+    let message = v["message"].as_str().unwrap();
+    assert!(
+        message.len() < 200 && !message.contains("membership"),
+        "a short reason, not openraft's membership dump: {v}"
+    );
     let r = tc.get(leader, "/v1/flags/before-split?consistency=local");
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-vexil-consistency"], "local");

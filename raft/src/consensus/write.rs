@@ -180,7 +180,14 @@ impl RaftNode {
                     leader: f.leader_id,
                 })
             }
-            Ok(Err(RaftError::APIError(e))) => Err(ReadError::NoQuorum(e.to_string())),
+            // openraft's own message dumps the whole membership config.
+            Ok(Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(q)))) => {
+                Err(ReadError::NoQuorum(format!(
+                    "only {:?} of the voters {:?} answered",
+                    q.got,
+                    self.voters()
+                )))
+            }
             Ok(Err(RaftError::Fatal(f))) => Err(ReadError::Stopped(f.to_string())),
         }
     }
