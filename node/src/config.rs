@@ -353,7 +353,13 @@ impl ServeConfig {
     /// backup directory can be created and written.
     pub fn check_dirs(&self) -> Result<(), ConfigError> {
         if let Some(b) = &self.backup {
-            let probe = b.dir.join(".vexil-write-test");
+            // Named per node and process: nodes that share one backup
+            // directory and start together must not remove each other's.
+            let probe = b.dir.join(format!(
+                ".vexil-write-test-{}-{}",
+                self.id,
+                std::process::id()
+            ));
             std::fs::create_dir_all(&b.dir)
                 .and_then(|()| std::fs::write(&probe, b"ok"))
                 .and_then(|()| std::fs::remove_file(&probe))

@@ -92,3 +92,31 @@ fn t64_backup_options_are_checked() {
     let r = serve(&["--backup-dir", "/proc/vexil-backups"], &[]).expect(2);
     assert!(r.stderr.contains("--backup-dir"), "{}", r.stderr);
 }
+
+#[test]
+fn t64_nodes_sharing_a_backup_dir_check_it_without_racing() {
+    let shared = std::env::temp_dir().join(format!("vexil-t64-shared-{}", std::process::id()));
+    let configs: Vec<_> = (1..=3u64)
+        .map(|id| {
+            ServeArgs {
+                id,
+                backup_dir: Some(shared.clone()),
+                ..ServeArgs::default()
+            }
+            .resolve(None)
+            .expect("valid")
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for c in &configs {
+            s.spawn(move || {
+                for _ in 0..200 {
+                    c.check_dirs().expect("writable");
+                }
+            });
+        }
+    });
+    let left: Vec<_> = std::fs::read_dir(&shared).unwrap().collect();
+    assert!(left.is_empty(), "probe files left behind: {left:?}");
+    std::fs::remove_dir(&shared).unwrap();
+}
