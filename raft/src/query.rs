@@ -130,13 +130,14 @@ pub fn audit(engine: &dyn Engine, q: &AuditQuery) -> Result<Page<AuditEntry>, St
         Some((p, name)) => (keys::scoped(p, name), true),
         None => (vec![keys::AUDIT_ENTRY], false),
     };
+    // Entry keys and index keys alike: the prefix, then the entry id.
+    let key_of = |id: u64| {
+        let mut k = start.clone();
+        keys::be(&mut k, id);
+        k
+    };
     let mut end = match q.before {
-        Some(id) if via_index => {
-            let mut k = start.clone();
-            keys::be(&mut k, id);
-            k
-        }
-        Some(id) => keys::audit_entry(id),
+        Some(id) => key_of(id),
         None => prefix_end(&start),
     };
     let mut items = Vec::new();
@@ -195,18 +196,11 @@ pub fn audit(engine: &dyn Engine, q: &AuditQuery) -> Result<Page<AuditEntry>, St
             next_cursor: None,
         });
     };
-    let below = if via_index {
-        let mut k = start.clone();
-        keys::be(&mut k, id);
-        k
-    } else {
-        keys::audit_entry(id)
-    };
     let older = engine.scan(
         Cf::Audit,
         Scan {
             start: &start,
-            end: Some(&below),
+            end: Some(&key_of(id)),
             reverse: true,
             limit: 1,
         },

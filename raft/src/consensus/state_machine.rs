@@ -33,7 +33,8 @@ fn lower_priority() {
 /// `last_change` beside it, so that each apply writes one meta key, not
 /// three. Readers that want only the log id (openraft's `applied_state`, the
 /// snapshot and backup builders) parse it as `Option<LogId>`, which ignores
-/// the two extra fields; [`read_applied`] reads all three.
+/// the two extra fields; [`read_applied`] reads all three. `meta.index` is
+/// not written: the log id carries it.
 pub(crate) fn applied_record(
     log_id: &LogIdOf<TypeConfig>,
     meta: AppliedMeta,
