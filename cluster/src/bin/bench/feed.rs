@@ -1,23 +1,35 @@
 //! The change feed at scale: N raw SSE subscribers on a follower; each write
 //! at the leader is timed from its acknowledgement to its arrival at every
 //! subscriber. Also the follower's resident memory per subscriber.
+//!
+//! The subscribers share this machine's CPU with the node they measure, and
+//! on loopback the node's send path also pays for waking the receiving
+//! process. So they are as cheap as we can make them: one thread reading
+//! every socket through one `mio` poll, and after each round of reads it
+//! sleeps [`COALESCE`] before polling again. Data that lands meanwhile waits
+//! in the socket (no wakeup for the sender to pay); its arrival is stamped
+//! when it is read, so the pause only ever makes a latency larger. Remote
+//! SDKs, each on its own machine, cost the node neither the wakeup nor the
+//! CPU.
 
-use std::collections::HashMap;
+use std::io::{ErrorKind, Read};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use crate::common::{cluster, flag, histogram, http, ms, part_row, rss_kib, table};
 
-/// Arrival times of each benchmark write (`feed-{i}`), per write.
-type Arrivals = Arc<Mutex<HashMap<usize, Vec<Instant>>>>;
-
 /// Connections opened at once: more overflows the node's accept backlog,
 /// and the dropped SYNs come back only after a one-second retransmit.
 const CONNECTING: usize = 256;
+
+/// The receiving thread's pause between rounds of reads.
+const COALESCE: Duration = Duration::from_micros(500);
 
 /// Where `needle` first occurs in `hay`.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -32,94 +44,182 @@ fn write_number(block: &[u8]) -> Option<usize> {
     std::str::from_utf8(digits.get(..len)?).ok()?.parse().ok()
 }
 
-/// One subscriber: connects (retrying), announces itself once the first
-/// `snapshot` event arrives, then records when each write's `change` event
-/// arrives.
-async fn subscribe(
-    client: reqwest::Client,
-    url: String,
-    token: String,
-    arrivals: Arrivals,
-    connecting: Arc<Semaphore>,
-    ready: Arc<Semaphore>,
-) -> anyhow::Result<()> {
-    let resp = {
-        let _permit = connecting.acquire().await?;
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match client
-                .get(format!("{url}/v1/stream"))
-                .bearer_auth(&token)
-                .send()
-                .await
-            {
-                Ok(r) if r.status() == 200 => break r,
-                Ok(r) if tries >= 10 => anyhow::bail!("stream: {}", r.status()),
-                Err(e) if tries >= 10 => return Err(e.into()),
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
+/// Takes every complete event (ending in a blank line) off the front of
+/// `buf` and returns the benchmark writes among them. The body is chunked,
+/// and each event is one chunk; the framing between chunks (`\r\n`, the
+/// size, `\r\n`) never contains a blank line, so it only pads the next
+/// block and splitting on `\n\n` still finds every event.
+fn take_events(buf: &mut Vec<u8>, mut each: impl FnMut(usize)) {
+    let mut start = 0;
+    while let Some(end) = find(&buf[start..], b"\n\n") {
+        let block = &buf[start..start + end + 2];
+        start += end + 2;
+        if find(block, b"event: change").is_some()
+            && let Some(i) = write_number(block)
+        {
+            each(i);
         }
-    };
-    // Parsed as bytes, in place: this process shares the CPU with the node
-    // it measures, so it should spend as little of it as it can.
-    let mut body = resp.bytes_stream();
-    let mut buf: Vec<u8> = Vec::new();
-    let mut announced = false;
-    while let Some(chunk) = body.next().await {
-        let now = Instant::now();
-        buf.extend_from_slice(&chunk?);
-        let mut start = 0;
-        while let Some(end) = find(&buf[start..], b"\n\n") {
-            let block = &buf[start..start + end + 2];
-            start += end + 2;
-            if !announced && find(block, b"event: snapshot").is_some() {
-                announced = true;
-                ready.add_permits(1);
-            }
-            if find(block, b"event: change").is_some()
-                && let Some(i) = write_number(block)
-            {
-                let mut a = arrivals.lock().unwrap_or_else(|p| p.into_inner());
-                a.entry(i).or_default().push(now);
-            }
-        }
-        buf.drain(..start);
     }
-    Ok(())
+    buf.drain(..start);
 }
 
-/// Opens `n` subscriptions to `url` over several clients and waits until
-/// each has its first snapshot.
-async fn connect_all(url: &str, token: &str, n: usize, arrivals: &Arrivals) -> anyhow::Result<()> {
-    let clients: Vec<reqwest::Client> = (0..16)
-        .map(|_| {
-            reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()
-                .unwrap_or_default()
-        })
-        .collect();
-    let connecting = Arc::new(Semaphore::new(CONNECTING));
-    let ready = Arc::new(Semaphore::new(0));
-    for i in 0..n {
-        let task = subscribe(
-            clients[i % clients.len()].clone(),
-            url.to_owned(),
-            token.to_owned(),
-            arrivals.clone(),
-            connecting.clone(),
-            ready.clone(),
-        );
-        tokio::spawn(async move {
-            if let Err(e) = task.await {
-                eprintln!("subscriber {i}: {e:#}");
+/// Opens one subscription over plain TCP (retrying) and returns it once the
+/// first `snapshot` event has arrived, with any bytes read past it.
+async fn open(addr: &str, token: &str) -> anyhow::Result<(std::net::TcpStream, Vec<u8>)> {
+    let request = format!(
+        "GET /v1/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+    );
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match open_once(addr, &request).await {
+            Ok(opened) => return Ok(opened),
+            Err(e) if tries >= 10 => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn open_once(addr: &str, request: &str) -> anyhow::Result<(std::net::TcpStream, Vec<u8>)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(4096);
+    let mut head_checked = false;
+    loop {
+        if stream.read_buf(&mut buf).await? == 0 {
+            anyhow::bail!("stream closed before its snapshot");
+        }
+        if !head_checked && let Some(end) = find(&buf, b"\r\n\r\n") {
+            let status = buf.split(|b| *b == b'\n').next().unwrap_or_default();
+            anyhow::ensure!(
+                find(status, b" 200 ").is_some(),
+                "stream: {}",
+                String::from_utf8_lossy(status).trim()
+            );
+            buf.drain(..end + 4);
+            head_checked = true;
+        }
+        if head_checked
+            && let Some(at) = find(&buf, b"event: snapshot")
+            && let Some(end) = find(&buf[at..], b"\n\n")
+        {
+            buf.drain(..at + end + 2);
+            return Ok((stream.into_std()?, buf));
+        }
+    }
+}
+
+/// What the receiving thread shares with the benchmark's driver.
+#[derive(Default)]
+struct Progress {
+    /// `change` events of benchmark writes received, over all subscribers.
+    seen: AtomicUsize,
+    /// Subscriptions that ended (the node closed them, or a read failed).
+    ended: AtomicUsize,
+    stop: AtomicBool,
+}
+
+/// The receiving thread: registers each opened subscription, reads them all,
+/// and returns, per write, the instant its event was read on each one.
+fn receive(
+    opened: mpsc::Receiver<(std::net::TcpStream, Vec<u8>)>,
+    writes: usize,
+    progress: &Progress,
+) -> anyhow::Result<Vec<Vec<Instant>>> {
+    let mut poll = mio::Poll::new()?;
+    let mut events = mio::Events::with_capacity(1024);
+    let mut subs: Vec<Option<(mio::net::TcpStream, Vec<u8>)>> = Vec::new();
+    let mut arrivals = vec![Vec::new(); writes];
+    let mut scratch = vec![0u8; 16 * 1024];
+    while !progress.stop.load(Ordering::Relaxed) {
+        while let Ok((stream, buf)) = opened.try_recv() {
+            let mut stream = mio::net::TcpStream::from_std(stream);
+            poll.registry().register(
+                &mut stream,
+                mio::Token(subs.len()),
+                mio::Interest::READABLE,
+            )?;
+            subs.push(Some((stream, buf)));
+        }
+        poll.poll(&mut events, Some(Duration::from_millis(20)))?;
+        if events.is_empty() {
+            continue;
+        }
+        for event in &events {
+            let Some(slot) = subs.get_mut(event.token().0) else {
+                continue;
+            };
+            let Some((stream, buf)) = slot.as_mut() else {
+                continue;
+            };
+            let mut open = true;
+            loop {
+                match stream.read(&mut scratch) {
+                    Ok(0) => {
+                        open = false;
+                        break;
+                    }
+                    Ok(n) => {
+                        let now = Instant::now();
+                        buf.extend_from_slice(&scratch[..n]);
+                        take_events(buf, |i| {
+                            if let Some(times) = arrivals.get_mut(i) {
+                                times.push(now);
+                                progress.seen.fetch_add(1, Ordering::Relaxed);
+                            }
+                        });
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        open = false;
+                        break;
+                    }
+                }
             }
+            if !open {
+                *slot = None;
+                progress.ended.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        std::thread::sleep(COALESCE);
+    }
+    Ok(arrivals)
+}
+
+/// Opens `n` subscriptions to `addr` and hands each to the receiving thread
+/// once it has its first snapshot; returns when all have.
+async fn connect_all(
+    addr: &str,
+    token: &str,
+    n: usize,
+    to_receiver: mpsc::Sender<(std::net::TcpStream, Vec<u8>)>,
+) -> anyhow::Result<()> {
+    let connecting = Arc::new(Semaphore::new(CONNECTING));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (addr, token) = (addr.to_owned(), token.to_owned());
+        let (connecting, to_receiver) = (connecting.clone(), to_receiver.clone());
+        tasks.spawn(async move {
+            let _permit = connecting.acquire().await?;
+            let opened = open(&addr, &token)
+                .await
+                .map_err(|e| anyhow::anyhow!("subscriber {i}: {e:#}"))?;
+            to_receiver
+                .send(opened)
+                .map_err(|_| anyhow::anyhow!("the receiving thread stopped"))
         });
     }
     let started = Instant::now();
-    let all = tokio::time::timeout(Duration::from_secs(300), ready.acquire_many(n as u32)).await;
+    let all = tokio::time::timeout(Duration::from_secs(300), async {
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+        anyhow::Ok(())
+    })
+    .await;
     anyhow::ensure!(all.is_ok(), "not every subscriber connected within 300 s");
+    all.unwrap_or(Ok(()))?;
     eprintln!("{n} subscribers connected in {:.1?}", started.elapsed());
     Ok(())
 }
@@ -156,8 +256,18 @@ pub async fn run(
     let pid = c.nodes.get(&follower).and_then(|n| n.pid).unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before = rss_kib(pid);
-    let arrivals: Arrivals = Arc::default();
-    connect_all(&follower_url, &token, subscribers, &arrivals).await?;
+    let progress = Arc::new(Progress::default());
+    let (to_receiver, opened) = mpsc::channel();
+    let receiver = {
+        let progress = progress.clone();
+        std::thread::spawn(move || receive(opened, writes, &progress))
+    };
+    let follower_addr = follower_url.trim_start_matches("http://").to_owned();
+    let connected = connect_all(&follower_addr, &token, subscribers, to_receiver).await;
+    if let Err(e) = connected {
+        progress.stop.store(true, Ordering::Relaxed);
+        return Err(e);
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = rss_kib(pid);
     eprintln!("follower {follower} (pid {pid}) RSS {rss_before} KiB -> {rss_after} KiB");
@@ -175,24 +285,24 @@ pub async fn run(
     }
     // Wait until every subscriber saw every write (bounded).
     let deadline = Instant::now() + Duration::from_secs(30);
-    let complete = |a: &HashMap<usize, Vec<Instant>>| {
-        (0..writes).all(|i| a.get(&i).is_some_and(|v| v.len() >= subscribers))
-    };
-    while !complete(&arrivals.lock().unwrap_or_else(|p| p.into_inner()))
-        && Instant::now() < deadline
+    while progress.seen.load(Ordering::Relaxed) < writes * subscribers && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    progress.stop.store(true, Ordering::Relaxed);
+    let arrivals = tokio::task::spawn_blocking(move || receiver.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the receiving thread panicked"))??;
+    let ended = progress.ended.load(Ordering::Relaxed);
+    if ended > 0 {
+        eprintln!("{ended} subscriptions ended before the last write arrived");
+    }
     let mut h = histogram();
     let mut missing = 0usize;
-    {
-        let a = arrivals.lock().unwrap_or_else(|p| p.into_inner());
-        for (i, ack) in acks.iter().enumerate() {
-            let times = a.get(&i).map(Vec::as_slice).unwrap_or_default();
-            missing += subscribers.saturating_sub(times.len());
-            for t in times {
-                let _ = h.record(t.saturating_duration_since(*ack).as_micros() as u64);
-            }
+    for (ack, times) in acks.iter().zip(&arrivals) {
+        missing += subscribers.saturating_sub(times.len());
+        for t in times {
+            let _ = h.record(t.saturating_duration_since(*ack).as_micros() as u64);
         }
     }
     let (p50, p99, max) = ms(&h);
@@ -245,7 +355,7 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
-    use super::{find, write_number};
+    use super::{find, take_events, write_number};
 
     #[test]
     fn a_change_event_names_its_benchmark_write() {
@@ -258,5 +368,19 @@ mod tests {
         assert_eq!(write_number(b"data: {\"key\":\"feed-\"}\n\n"), None);
         assert_eq!(find(b"ab\n\ncd\n\n", b"\n\n"), Some(2));
         assert_eq!(find(b"ab", b"\n\n"), None);
+    }
+
+    #[test]
+    fn events_are_found_between_chunk_frames_and_across_reads() {
+        // Two chunks as hyper frames them, the second cut short mid-read.
+        let mut buf = b"2d\r\nevent: change\nid: 4\ndata: {\"key\":\"feed-3\"}\n\n\r\n2e\r\nevent: change\nid: 5\ndata: {\"key\":\"feed-".to_vec();
+        let mut seen = Vec::new();
+        take_events(&mut buf, |i| seen.push(i));
+        assert_eq!(seen, [3]);
+        // The rest of the second event arrives; a keep-alive follows.
+        buf.extend_from_slice(b"14\"}\n\n\r\nd\r\n:keep-alive\n\n\r\n");
+        take_events(&mut buf, |i| seen.push(i));
+        assert_eq!(seen, [3, 14]);
+        assert_eq!(buf, b"\r\n");
     }
 }
