@@ -778,3 +778,75 @@ async fn t33_a_single_node_keeps_leadership_it_cannot_hand_over() {
         .await;
     assert_eq!(r.status(), 403);
 }
+
+/// A node that never answers is left a learner when adding it times out
+/// (before, it was made a voter, and the cluster's writes stopped); a
+/// learner cannot be handed leadership, takes new addresses when added
+/// again, and can be removed.
+#[tokio::test]
+async fn t34_a_learner_cannot_take_leadership() {
+    let node = Node::start_configured(
+        std::sync::Arc::new(vexil_storage::MemEngine::new()),
+        std::sync::Arc::new(vexil_storage::MemBlobStore::new()),
+        |raft| raft.snapshot_timeout = std::time::Duration::from_millis(500),
+    )
+    .await;
+    // Nothing listens on port 1: the learner never answers.
+    let add = json!({"id": 2, "peer_addr": "127.0.0.1:1", "client_addr": "127.0.0.1:1"});
+    let r = node.post("/v1/cluster/members", &add).await;
+    assert_eq!(r.status(), 503);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "membership_failed", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("stays a learner"),
+        "{e}"
+    );
+
+    let view: Value = node.get("/v1/cluster", ADMIN).await.json().await.unwrap();
+    let members = view["members"].as_array().unwrap();
+    let two = members.iter().find(|m| m["id"] == 2).expect("node 2 listed");
+    assert_eq!(two["role"], "learner", "{view}");
+
+    let r = node.post("/v1/cluster/leader", &json!({"to": 2})).await;
+    assert_eq!(r.status(), 409);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "not_a_voter", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains('2'),
+        "the message names the node: {e}"
+    );
+    // Added again under other addresses (a corrected typo): the learner
+    // takes them, and stays a learner while it does not answer.
+    let add = json!({"id": 2, "peer_addr": "127.0.0.1:2", "client_addr": "127.0.0.1:3"});
+    let r = node.post("/v1/cluster/members", &add).await;
+    assert_eq!(r.status(), 503);
+    let view: Value = node.get("/v1/cluster", ADMIN).await.json().await.unwrap();
+    let two = view["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == 2)
+        .expect("node 2 listed")
+        .clone();
+    assert_eq!(two["peer_addr"], "127.0.0.1:2", "{view}");
+    assert_eq!(two["client_addr"], "127.0.0.1:3", "{view}");
+    assert_eq!(two["role"], "learner", "{view}");
+    // Still the leader, and writes still commit without the learner.
+    assert_eq!(node.running.raft.leader().map(|(id, _)| id), Some(1));
+    let r = node.post("/v1/flags", &flag("after-learner")).await;
+    assert_eq!(r.status(), 201);
+
+    let r = node
+        .send(Method::DELETE, "/v1/cluster/members/2", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let view: Value = node.get("/v1/cluster", ADMIN).await.json().await.unwrap();
+    assert!(
+        view["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["id"] != 2),
+        "{view}"
+    );
+}

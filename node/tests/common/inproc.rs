@@ -43,6 +43,16 @@ impl Node {
         engine: Arc<MemEngine>,
         blobs: Arc<MemBlobStore>,
     ) -> Node {
+        Self::start_configured(engine, blobs, |raft| raft.feed = feed).await
+    }
+
+    /// Starts a node on the given stores, after `configure` adjusted its
+    /// Raft settings.
+    pub async fn start_configured(
+        engine: Arc<MemEngine>,
+        blobs: Arc<MemBlobStore>,
+        configure: impl FnOnce(&mut RaftConfig),
+    ) -> Node {
         let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let member = Member {
@@ -53,7 +63,7 @@ impl Node {
         let mut raft = RaftConfig::new(1, member);
         raft.heartbeat = Duration::from_millis(50);
         raft.election_timeout = (Duration::from_millis(150), Duration::from_millis(300));
-        raft.feed = feed;
+        configure(&mut raft);
         let opts = RunOptions {
             raft,
             engine,

@@ -185,15 +185,58 @@ impl RaftNode {
             });
         }
         let timeout = self.inner.config.snapshot_timeout;
-        let learner = self.inner.raft.add_learner(id, member, true);
-        match tokio::time::timeout(timeout, learner).await {
+        let deadline = Instant::now() + timeout;
+        // Already a learner (an earlier add that did not catch up), under
+        // other addresses: take the new ones, so that adding it again with
+        // its address corrected is the fix. (Only learners get here; a
+        // voter's addresses are never rewritten.)
+        let known = self.metrics().membership_config.membership().get_node(&id).cloned();
+        if known.is_some_and(|known| known != member) {
+            self.change(ChangeMembers::SetNodes(BTreeMap::from([(id, member.clone())])))
+                .await?;
+        }
+        // Not openraft's `blocking` wait: it counts a learner within
+        // `replication_lag_threshold` (5,000) entries of the leader as caught
+        // up, which a small cluster's log always is, even when the learner
+        // never answered (a mistyped address). Promoting that one would
+        // leave a joint configuration that can never commit, and every later
+        // write waiting behind it.
+        let added = match tokio::time::timeout(
+            timeout,
+            self.inner.raft.add_learner(id, member, false),
+        )
+        .await
+        {
             Err(_) => {
                 return Err(MembershipError::CatchUp(format!(
-                    "not caught up in {timeout:?}"
+                    "the learner entry was not committed within {timeout:?}"
                 )));
             }
             Ok(Err(e)) => return Err(MembershipError::CatchUp(e.to_string())),
-            Ok(Ok(_)) => {}
+            Ok(Ok(added)) => added,
+        };
+        // Caught up: the learner holds everything up to its own addition.
+        let needed = added.log_id.index();
+        let left = deadline.saturating_duration_since(Instant::now());
+        let caught_up = self
+            .inner
+            .raft
+            .wait(Some(left))
+            .metrics(
+                |m| {
+                    m.replication
+                        .as_ref()
+                        .and_then(|r| r.get(&id).cloned().flatten())
+                        .is_some_and(|matched| matched.index() >= needed)
+                },
+                "learner caught up",
+            )
+            .await;
+        if caught_up.is_err() {
+            return Err(MembershipError::CatchUp(format!(
+                "node {id} did not catch up within {timeout:?}; it stays a learner \
+                 (check its peer address and that it runs, or remove it and add it again)"
+            )));
         }
         let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
         self.change(change).await
