@@ -804,7 +804,10 @@ async fn t34_a_learner_cannot_take_leadership() {
 
     let view: Value = node.get("/v1/cluster", ADMIN).await.json().await.unwrap();
     let members = view["members"].as_array().unwrap();
-    let two = members.iter().find(|m| m["id"] == 2).expect("node 2 listed");
+    let two = members
+        .iter()
+        .find(|m| m["id"] == 2)
+        .expect("node 2 listed");
     assert_eq!(two["role"], "learner", "{view}");
 
     let r = node.post("/v1/cluster/leader", &json!({"to": 2})).await;

@@ -190,10 +190,18 @@ impl RaftNode {
         // other addresses: take the new ones, so that adding it again with
         // its address corrected is the fix. (Only learners get here; a
         // voter's addresses are never rewritten.)
-        let known = self.metrics().membership_config.membership().get_node(&id).cloned();
+        let known = self
+            .metrics()
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .cloned();
         if known.is_some_and(|known| known != member) {
-            self.change(ChangeMembers::SetNodes(BTreeMap::from([(id, member.clone())])))
-                .await?;
+            self.change(ChangeMembers::SetNodes(BTreeMap::from([(
+                id,
+                member.clone(),
+            )])))
+            .await?;
         }
         // Not openraft's `blocking` wait: it counts a learner within
         // `replication_lag_threshold` (5,000) entries of the leader as caught
@@ -201,20 +209,18 @@ impl RaftNode {
         // never answered (a mistyped address). Promoting that one would
         // leave a joint configuration that can never commit, and every later
         // write waiting behind it.
-        let added = match tokio::time::timeout(
-            timeout,
-            self.inner.raft.add_learner(id, member, false),
-        )
-        .await
-        {
-            Err(_) => {
-                return Err(MembershipError::CatchUp(format!(
-                    "the learner entry was not committed within {timeout:?}"
-                )));
-            }
-            Ok(Err(e)) => return Err(MembershipError::CatchUp(e.to_string())),
-            Ok(Ok(added)) => added,
-        };
+        let added =
+            match tokio::time::timeout(timeout, self.inner.raft.add_learner(id, member, false))
+                .await
+            {
+                Err(_) => {
+                    return Err(MembershipError::CatchUp(format!(
+                        "the learner entry was not committed within {timeout:?}"
+                    )));
+                }
+                Ok(Err(e)) => return Err(MembershipError::CatchUp(e.to_string())),
+                Ok(Ok(added)) => added,
+            };
         // Caught up: the learner holds everything up to its own addition.
         let needed = added.log_id.index();
         let left = deadline.saturating_duration_since(Instant::now());
