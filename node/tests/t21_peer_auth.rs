@@ -78,3 +78,38 @@ async fn t21_peer_routes_need_the_cluster_secret() {
         .unwrap();
     assert_eq!(r.status(), 400, "a bad body past the secret check is a 400");
 }
+
+/// A peer request names the node it is meant for; another node refuses it
+/// (421), so an address recorded under the wrong id never answers as that
+/// id. Requests that name nobody (older nodes) are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t22_peer_requests_meant_for_another_node_are_refused() {
+    let node = Node::start().await;
+    let peer = format!("http://{}", node.running.raft.config().member.peer_addr);
+    let to_header = vexil_node::net::TO_HEADER;
+    let post = |path: &str, to: Option<&str>| {
+        let mut req = node
+            .http
+            .post(format!("{peer}{path}"))
+            .header(HEADER, SECRET)
+            .body(Vec::new());
+        if let Some(to) = to {
+            req = req.header(to_header, to);
+        }
+        req.send()
+    };
+    let mut paths: Vec<&str> = Rpc::ALL.iter().map(|r| r.path()).collect();
+    paths.push(vexil_raft::transport::SNAPSHOT_PATH);
+    for path in &paths {
+        let r = post(path, Some("3")).await.unwrap();
+        assert_eq!(r.status(), 421, "POST {path} meant for node 3");
+        let text = r.text().await.unwrap();
+        assert!(text.contains("this is node 1, not node 3"), "{text}");
+        let r = post(path, Some("three")).await.unwrap();
+        assert_eq!(r.status(), 400, "POST {path} with a bad id");
+    }
+    for to in [Some("1"), None] {
+        let r = post(Rpc::Status.path(), to).await.unwrap();
+        assert_eq!(r.status(), 200, "status meant for {to:?}");
+    }
+}

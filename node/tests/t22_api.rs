@@ -853,3 +853,65 @@ async fn t34_a_learner_cannot_take_leadership() {
         "{view}"
     );
 }
+
+/// Adding a node under another member's peer address is refused at once:
+/// the leader would otherwise replicate to that member (here, itself) as
+/// if it were the new node.
+#[tokio::test]
+async fn t35_a_new_node_cannot_take_a_members_peer_address() {
+    let node = Node::start().await;
+    let own = node.running.raft.config().member.peer_addr.clone();
+    let add = json!({"id": 3, "peer_addr": own, "client_addr": "127.0.0.1:1"});
+    let r = node.post("/v1/cluster/members", &add).await;
+    assert_eq!(r.status(), 409);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "address_in_use", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("node 1's peer address"),
+        "{e}"
+    );
+    let view: Value = node.get("/v1/cluster", ADMIN).await.json().await.unwrap();
+    assert_eq!(view["members"].as_array().unwrap().len(), 1, "{view}");
+    let r = node.post("/v1/flags", &flag("after-refused-add")).await;
+    assert_eq!(r.status(), 201);
+}
+
+/// The same address spelled differently gets past the check above; the node
+/// then refuses the Raft calls meant for the new id (421), the newcomer
+/// stays a learner, and the node keeps working. (Before, it answered them
+/// as if it were the new node, and its Raft core stopped on an assertion.)
+#[tokio::test]
+async fn t36_an_address_that_reaches_a_member_under_another_id_stays_a_learner() {
+    let node = Node::start_configured(
+        std::sync::Arc::new(vexil_storage::MemEngine::new()),
+        std::sync::Arc::new(vexil_storage::MemBlobStore::new()),
+        |raft| raft.snapshot_timeout = std::time::Duration::from_millis(800),
+    )
+    .await;
+    let own = node.running.raft.config().member.peer_addr.clone();
+    let port = own.rsplit_once(':').unwrap().1;
+    let add =
+        json!({"id": 3, "peer_addr": format!("localhost:{port}"), "client_addr": "127.0.0.1:1"});
+    let r = node.post("/v1/cluster/members", &add).await;
+    assert_eq!(r.status(), 503);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["message"].as_str().unwrap().contains("stays a learner"),
+        "{e}"
+    );
+    let r = node.post("/v1/flags", &flag("still-writing")).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let view: Value = node.get("/v1/cluster", ADMIN).await.json().await.unwrap();
+    let three = view["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == 3)
+        .expect("node 3 listed")
+        .clone();
+    assert_eq!(three["role"], "learner", "{view}");
+    assert_eq!(three["healthy"], false, "{view}");
+}

@@ -72,9 +72,15 @@ pub enum TransportError {
 }
 
 /// Carries peer RPCs. Bodies are opaque bytes (JSON today).
+///
+/// `to` is the id of the node meant to answer. The receiving node refuses a
+/// call meant for another id, so an address that points at the wrong node
+/// (a typo naming another member, or this node itself) fails like an
+/// unreachable one instead of being answered by the wrong node.
 pub trait Transport: Send + Sync + Debug + 'static {
     fn call(
         &self,
+        to: u64,
         addr: &str,
         rpc: Rpc,
         body: Vec<u8>,
@@ -84,6 +90,7 @@ pub trait Transport: Send + Sync + Debug + 'static {
     /// Streams a snapshot file after a small JSON `header`.
     fn send_snapshot(
         &self,
+        to: u64,
         addr: &str,
         header: Vec<u8>,
         data: Box<dyn BlobReader>,

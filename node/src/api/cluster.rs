@@ -50,7 +50,9 @@ fn host_port(field: &str, v: &str) -> ApiResult<()> {
     request_body = AddBody,
     responses(
         (status = 200, description = "Added as a voter once caught up", body = crate::openapi::schemas::MemberAdded),
-        (status = 409, description = "Already a member", body = ApiError),
+        (status = 400, description = "A bad id or address", body = ApiError),
+        (status = 409, description = "Already a voter (`already_member`), or another member has this peer address (`address_in_use`)", body = ApiError),
+        (status = 503, description = "It did not catch up in time and stays a learner, or there is no leader (`membership_failed`, `no_leader`)", body = ApiError),
     ))]
 async fn add(
     State(state): State<AppState>,
@@ -63,6 +65,23 @@ async fn add(
     }
     host_port("peer_addr", &body.peer_addr)?;
     host_port("client_addr", &body.client_addr)?;
+    // Another member's address under a new id would have the leader
+    // replicate to that member twice over (or to itself); it refuses such
+    // calls, so the add could only time out. Say so at once instead.
+    if let Some((other, _)) = state
+        .raft
+        .members()
+        .into_iter()
+        .find(|(id, m)| *id != body.id && m.peer_addr == body.peer_addr)
+    {
+        return Err(ApiError::conflict(
+            "address_in_use",
+            format!(
+                "{} is node {other}'s peer address; give node {} its own",
+                body.peer_addr, body.id
+            ),
+        ));
+    }
     let member = Member {
         peer_addr: body.peer_addr,
         client_addr: body.client_addr,

@@ -8,3 +8,8 @@ pub mod peer_server;
 
 /// The header that carries the cluster secret on every peer request.
 pub const SECRET_HEADER: &str = "x-vexil-cluster-secret";
+
+/// The header that names the node a peer request is meant for; a node with
+/// another id answers 421 (`vexil_raft::Transport`). Requests without it
+/// (from nodes older than this header) are served as before.
+pub const TO_HEADER: &str = "x-vexil-to";

@@ -14,8 +14,8 @@ use vexil_raft::transport::SNAPSHOT_PATH;
 use vexil_raft::{Rpc, Transport, TransportError};
 use vexil_storage::blob::BlobReader;
 
-use super::SECRET_HEADER;
 use super::dial::{DialConnector, Dialer};
+use super::{SECRET_HEADER, TO_HEADER};
 
 type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
@@ -44,12 +44,13 @@ impl PeerTransport {
     async fn post(
         client: Client<DialConnector, Body>,
         secret: Arc<str>,
-        addr: String,
+        (to, addr): (u64, String),
         path: &'static str,
         body: Body,
     ) -> Result<Vec<u8>, TransportError> {
         let req = http::Request::post(format!("http://{addr}{path}"))
             .header(SECRET_HEADER, &*secret)
+            .header(TO_HEADER, to)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body)
             .map_err(|e| TransportError::Network {
@@ -90,6 +91,7 @@ impl PeerTransport {
 
     fn with_timeout(
         &self,
+        to: u64,
         addr: &str,
         timeout: Duration,
         path: &'static str,
@@ -99,7 +101,7 @@ impl PeerTransport {
         Box::pin(async move {
             match tokio::time::timeout(
                 timeout,
-                Self::post(client, secret, addr.clone(), path, body),
+                Self::post(client, secret, (to, addr.clone()), path, body),
             )
             .await
             {
@@ -155,21 +157,24 @@ fn snapshot_body(header: Vec<u8>, data: Box<dyn BlobReader>) -> Body {
 impl Transport for PeerTransport {
     fn call(
         &self,
+        to: u64,
         addr: &str,
         rpc: Rpc,
         body: Vec<u8>,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
-        self.with_timeout(addr, timeout, rpc.path(), full(body))
+        self.with_timeout(to, addr, timeout, rpc.path(), full(body))
     }
 
     fn send_snapshot(
         &self,
+        to: u64,
         addr: &str,
         header: Vec<u8>,
         data: Box<dyn BlobReader>,
         timeout: Duration,
     ) -> BoxFuture<'static, Result<Vec<u8>, TransportError>> {
-        self.with_timeout(addr, timeout, SNAPSHOT_PATH, snapshot_body(header, data))
+        let body = snapshot_body(header, data);
+        self.with_timeout(to, addr, timeout, SNAPSHOT_PATH, body)
     }
 }

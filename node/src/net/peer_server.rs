@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use vexil_raft::transport::SNAPSHOT_PATH;
 use vexil_raft::{RaftNode, Rpc};
 
-use super::SECRET_HEADER;
+use super::{SECRET_HEADER, TO_HEADER};
 
 /// What the peer router needs.
 #[derive(Debug, Clone)]
@@ -51,6 +51,30 @@ fn unauthorized() -> Response {
     (StatusCode::UNAUTHORIZED, "missing or wrong cluster secret").into_response()
 }
 
+/// A refusal when the request names another node in [`TO_HEADER`]: the
+/// caller has this node's address under another id.
+fn misdirected(state: &PeerState, headers: &HeaderMap) -> Option<Response> {
+    let to = headers.get(TO_HEADER)?;
+    let me = state.raft.id();
+    match to.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
+        Some(to) if to == me => None,
+        Some(to) => Some(
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                format!("this is node {me}, not node {to}: check node {to}'s peer address"),
+            )
+                .into_response(),
+        ),
+        None => Some(
+            (
+                StatusCode::BAD_REQUEST,
+                format!("{TO_HEADER} is not a node id"),
+            )
+                .into_response(),
+        ),
+    }
+}
+
 async fn rpc(
     State(state): State<PeerState>,
     Path(name): Path<String>,
@@ -59,6 +83,9 @@ async fn rpc(
 ) -> Response {
     if !authorized(&state, &headers) {
         return unauthorized();
+    }
+    if let Some(refused) = misdirected(&state, &headers) {
+        return refused;
     }
     let Some(rpc) = Rpc::from_path(&format!("/raft/{name}")) else {
         return (StatusCode::NOT_FOUND, "no such peer rpc").into_response();
@@ -72,6 +99,9 @@ async fn rpc(
 async fn snapshot(State(state): State<PeerState>, headers: HeaderMap, body: Body) -> Response {
     if !authorized(&state, &headers) {
         return unauthorized();
+    }
+    if let Some(refused) = misdirected(&state, &headers) {
+        return refused;
     }
     match receive(&state, body).await {
         Ok(reply) => ([(http::header::CONTENT_TYPE, "application/json")], reply).into_response(),

@@ -86,7 +86,7 @@ impl RaftNode {
         loop {
             let result = match self.leader() {
                 Some((leader, _)) if leader == self.id() => self.membership_local(&req).await,
-                Some((_, member)) => self.forward_membership(&member.peer_addr, &req).await,
+                Some((id, member)) => self.forward_membership(id, &member.peer_addr, &req).await,
                 None => Err(MembershipError::NoLeader),
             };
             match result {
@@ -103,6 +103,7 @@ impl RaftNode {
 
     async fn forward_membership(
         &self,
+        to: u64,
         addr: &str,
         req: &MembershipRequest,
     ) -> Result<(), MembershipError> {
@@ -111,6 +112,7 @@ impl RaftNode {
             .inner
             .transport
             .call(
+                to,
                 addr,
                 Rpc::Membership,
                 body,

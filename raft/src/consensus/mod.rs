@@ -139,6 +139,17 @@ impl RaftNode {
         self.inner.config.id
     }
 
+    /// Every member (voters and learners) of the latest membership this
+    /// node knows, with its addresses.
+    pub fn members(&self) -> BTreeMap<u64, Member> {
+        self.metrics()
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, member)| (*id, member.clone()))
+            .collect()
+    }
+
     pub fn config(&self) -> &RaftConfig {
         &self.inner.config
     }

@@ -36,8 +36,9 @@ pub struct NetworkFactory {
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, _target: u64, node: &Member) -> Self::Network {
+    async fn new_client(&mut self, target: u64, node: &Member) -> Self::Network {
         PeerClient {
+            target,
             addr: node.peer_addr.clone(),
             transport: self.transport.clone(),
             snapshot_timeout: self.snapshot_timeout,
@@ -48,6 +49,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 /// Talks to one peer.
 #[derive(Debug)]
 pub struct PeerClient {
+    /// The node's id, which it checks: see [`Transport`].
+    target: u64,
     addr: String,
     transport: Arc<dyn Transport>,
     snapshot_timeout: Duration,
@@ -81,7 +84,7 @@ impl PeerClient {
         let body = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let raw = self
             .transport
-            .call(&self.addr, rpc, body, timeout)
+            .call(self.target, &self.addr, rpc, body, timeout)
             .await
             .map_err(to_rpc_error)?;
         let res: Result<Resp, RaftError<TypeConfig>> =
@@ -133,6 +136,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         let header = serde_json::to_vec(&header)
             .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
         let send = self.transport.send_snapshot(
+            self.target,
             &self.addr,
             header,
             snapshot.snapshot.reader,

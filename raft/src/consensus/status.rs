@@ -105,7 +105,7 @@ impl RaftNode {
         let raw = self
             .inner
             .transport
-            .call(peer_addr, Rpc::Status, Vec::new(), timeout)
+            .call(id, peer_addr, Rpc::Status, Vec::new(), timeout)
             .await
             .map_err(|e| e.to_string())?;
         serde_json::from_slice(&raw).map_err(|e| e.to_string())

@@ -36,8 +36,10 @@ impl RaftNode {
             }
             let result = match self.leader() {
                 Some((id, _)) if id == self.id() => self.write_local(cmd.clone(), remaining).await,
-                Some((_, member)) => {
-                    let result = self.forward_write(&member.peer_addr, &cmd, remaining).await;
+                Some((id, member)) => {
+                    let result = self
+                        .forward_write(id, &member.peer_addr, &cmd, remaining)
+                        .await;
                     if let Ok(resp) = &result {
                         // Read your writes: a client that wrote through this
                         // follower sees the write here next (a token it just
@@ -88,6 +90,7 @@ impl RaftNode {
 
     async fn forward_write(
         &self,
+        to: u64,
         addr: &str,
         cmd: &Command,
         timeout: Duration,
@@ -96,7 +99,7 @@ impl RaftNode {
         let raw = self
             .inner
             .transport
-            .call(addr, Rpc::Write, body, timeout)
+            .call(to, addr, Rpc::Write, body, timeout)
             .await
             .map_err(|e| match e {
                 crate::transport::TransportError::Timeout { after, .. } => {
@@ -128,7 +131,10 @@ impl RaftNode {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let asked = match self.leader() {
                 Some((id, _)) if id == self.id() => self.read_index_local(remaining).await,
-                Some((_, member)) => self.forward_read_index(&member.peer_addr, remaining).await,
+                Some((id, member)) => {
+                    self.forward_read_index(id, &member.peer_addr, remaining)
+                        .await
+                }
                 None if remaining.is_zero() => return Err(ReadError::NoLeader),
                 None => {
                     self.wait_for_leader(remaining.min(LEADER_POLL * 10)).await;
@@ -154,11 +160,16 @@ impl RaftNode {
         }
     }
 
-    async fn forward_read_index(&self, addr: &str, timeout: Duration) -> Result<u64, ReadError> {
+    async fn forward_read_index(
+        &self,
+        to: u64,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<u64, ReadError> {
         let raw = self
             .inner
             .transport
-            .call(addr, Rpc::ReadIndex, Vec::new(), timeout)
+            .call(to, addr, Rpc::ReadIndex, Vec::new(), timeout)
             .await
             .map_err(|e| ReadError::Forward(e.to_string()))?;
         serde_json::from_slice::<Result<u64, ReadError>>(&raw)
