@@ -211,18 +211,18 @@ impl RaftNode {
         // never answered (a mistyped address). Promoting that one would
         // leave a joint configuration that can never commit, and every later
         // write waiting behind it.
-        let added =
-            match tokio::time::timeout(timeout, self.inner.raft.add_learner(id, member, false))
-                .await
-            {
-                Err(_) => {
-                    return Err(MembershipError::CatchUp(format!(
-                        "the learner entry was not committed within {timeout:?}"
-                    )));
-                }
-                Ok(Err(e)) => return Err(MembershipError::CatchUp(e.to_string())),
-                Ok(Ok(added)) => added,
-            };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let added = match tokio::time::timeout(left, self.inner.raft.add_learner(id, member, false))
+            .await
+        {
+            Err(_) => {
+                return Err(MembershipError::CatchUp(format!(
+                    "the learner entry was not committed within {timeout:?}"
+                )));
+            }
+            Ok(Err(e)) => return Err(MembershipError::CatchUp(e.to_string())),
+            Ok(Ok(added)) => added,
+        };
         // Caught up: the learner holds everything up to its own addition.
         let needed = added.log_id.index();
         let left = deadline.saturating_duration_since(Instant::now());
