@@ -23,15 +23,22 @@ use crate::api::error::ApiError;
 const MINUTES: usize = 60;
 const HOURS: usize = 24 * 7;
 
+/// The most one count in one report may claim: a million evaluations a
+/// second for eleven days. It bounds what one report adds; the running
+/// totals also saturate rather than wrap.
+pub const MAX_REPORT_COUNT: u64 = 1_000_000_000_000;
+
 /// Counts for one flag in one report.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlagCounts {
-    /// Variation index → evaluations that served it.
+    /// Variation index → evaluations that served it (each at most
+    /// 1,000,000,000,000).
     #[serde(default)]
     pub variations: BTreeMap<usize, u64>,
     /// Evaluations that ended in an error (and served the caller's default).
     #[serde(default)]
+    #[schema(maximum = 1_000_000_000_000_u64)]
     pub errors: u64,
 }
 
@@ -100,9 +107,9 @@ impl Tally {
                 if self.variations.len() <= v {
                     self.variations.resize(v + 1, 0);
                 }
-                self.variations[v] += n;
+                self.variations[v] = self.variations[v].saturating_add(n);
             }
-            None => self.errors += n,
+            None => self.errors = self.errors.saturating_add(n),
         }
         self.last = Some(now);
     }
@@ -168,14 +175,16 @@ impl Inner {
             let mut total = t.errors;
             for (v, c) in t.variations.iter_mut().enumerate() {
                 if *c > 0 {
-                    *slot.variations.entry(v).or_default() += *c;
-                    total += *c;
+                    let sum = slot.variations.entry(v).or_default();
+                    *sum = sum.saturating_add(*c);
+                    total = total.saturating_add(*c);
                     *c = 0;
                 }
             }
-            slot.errors += t.errors;
+            slot.errors = slot.errors.saturating_add(t.errors);
             t.errors = 0;
-            *hrs.entry(key.clone()).or_default() += total;
+            let hour = hrs.entry(key.clone()).or_default();
+            *hour = hour.saturating_add(total);
             self.last_seen.insert(key.clone(), last);
         }
     }
@@ -232,22 +241,26 @@ impl Usage {
         inner.open(now);
         for (key, counts) in &report.flags {
             let Some(flag) = flags.get_flag(key) else {
-                acc.ignored += counts.variations.values().sum::<u64>() + counts.errors;
+                let all = counts
+                    .variations
+                    .values()
+                    .fold(counts.errors, |a, c| a.saturating_add(*c));
+                acc.ignored = acc.ignored.saturating_add(all);
                 continue;
             };
             let n = flag.flag().variations.len();
             let mut kept = counts.errors;
             for (v, c) in &counts.variations {
                 if *v < n {
-                    kept += c;
+                    kept = kept.saturating_add(*c);
                 } else {
-                    acc.ignored += c;
+                    acc.ignored = acc.ignored.saturating_add(*c);
                 }
             }
             if kept == 0 {
                 continue;
             }
-            acc.counted += kept;
+            acc.counted = acc.counted.saturating_add(kept);
             inner.tally(key, |t| {
                 for (v, c) in counts.variations.iter().filter(|(v, _)| **v < n) {
                     t.count(Some(*v), *c, now);
@@ -319,7 +332,8 @@ impl Usage {
         let mut out = BTreeMap::new();
         for (_, bucket) in inner.hours.iter().skip(skip) {
             for (k, v) in bucket {
-                *out.entry(k.clone()).or_default() += v;
+                let sum: &mut u64 = out.entry(k.clone()).or_default();
+                *sum = sum.saturating_add(*v);
             }
         }
         out
@@ -354,10 +368,27 @@ impl crate::api::AppState {
                 "a report may name at most 10000 flags",
             ));
         }
+        for (key, counts) in &report.flags {
+            let too_big = std::iter::once((String::from("errors"), counts.errors))
+                .chain(
+                    counts
+                        .variations
+                        .iter()
+                        .map(|(v, c)| (format!("variations.{v}"), *c)),
+                )
+                .find(|(_, c)| *c > MAX_REPORT_COUNT);
+            if let Some((field, count)) = too_big {
+                return Err(ApiError::bad_request(
+                    format!("flags.{key}.{field}"),
+                    format!("{count} is more than the {MAX_REPORT_COUNT} one report may count"),
+                ));
+            }
+        }
         let state = self.raft.shared().read();
         let accepted = self.usage.add(report, &state.flags);
-        self.metrics
-            .sdk_report(report, |k| state.flags.get_flag(k).is_some());
+        self.metrics.sdk_report(report, |k| {
+            state.flags.get_flag(k).map(|f| f.flag().variations.len())
+        });
         Ok(accepted)
     }
 }

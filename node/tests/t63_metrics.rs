@@ -140,3 +140,74 @@ async fn t63_metrics_after_traffic() {
     assert!(text.trim_end().ends_with("# EOF"));
     drop(stream);
 }
+
+/// An SDK report with counts past the limit is a 400 naming the count (it
+/// used to overflow a sum: a panic in debug builds, wrapped totals in
+/// release), and a made-up variation index is counted nowhere, so it never
+/// becomes a metrics label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t64_sdk_reports_with_absurd_counts_are_refused() {
+    let node = Node::start().await;
+    assert_eq!(
+        node.post("/v1/flags", &common::bool_flag("checkout"))
+            .await
+            .status(),
+        201
+    );
+    let sdk = node.token("app", "sdk").await;
+    let report = async |body: serde_json::Value| {
+        node.send(
+            reqwest::Method::POST,
+            "/v1/sdk/metrics",
+            Some(&sdk),
+            Some(&body),
+        )
+        .await
+    };
+    // What schemathesis sent: two counts near 2^63 in one report.
+    let r = report(json!({"flags": {
+        "a": {"errors": 9_223_372_036_854_775_807_u64, "variations": {}},
+        "b": {"errors": 9_223_372_036_854_775_808_u64, "variations": {}},
+        "checkout": {"errors": 13248, "variations": {}},
+    }}))
+    .await;
+    assert_eq!(r.status(), 400);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["field"], "flags.a.errors", "{e}");
+    let r =
+        report(json!({"flags": {"checkout": {"variations": {"1": 2_000_000_000_000_u64}}}})).await;
+    assert_eq!(r.status(), 400);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["field"], "flags.checkout.variations.1", "{e}");
+
+    // At the limit it is counted; variation 7 of a two-variation flag is not.
+    let r = report(json!({"flags": {"checkout": {"variations": {
+        "0": 1_000_000_000_000_u64, "7": 5
+    }}}}))
+    .await;
+    assert_eq!(r.status(), 202);
+    let a: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(a["accepted"]["counted"], 1_000_000_000_000_u64, "{a}");
+    assert_eq!(a["accepted"]["ignored"], 5, "{a}");
+    let text = node
+        .http
+        .get(format!("{}/metrics", node.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sdk_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("vexil_sdk_evaluations") && l.contains("checkout"))
+        .collect();
+    assert!(
+        sdk_lines.iter().any(|l| l.contains("result=\"0\"")),
+        "{sdk_lines:?}"
+    );
+    assert!(
+        !sdk_lines.iter().any(|l| l.contains("result=\"7\"")),
+        "{sdk_lines:?}"
+    );
+}

@@ -139,9 +139,18 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Counts what an SDK reported, after `Usage` kept the known flags.
-    pub fn sdk_report(&self, report: &crate::usage::MetricsReport, known: impl Fn(&str) -> bool) {
-        for (flag, counts) in report.flags.iter().filter(|(k, _)| known(k)) {
+    /// Counts what an SDK reported, like `Usage` does: known flags, and
+    /// their variations that exist (`variations` gives a flag's number of
+    /// variations, `None` for an unknown flag). A made-up variation index
+    /// would otherwise be a new label, and the series would grow with every
+    /// report.
+    pub fn sdk_report(
+        &self,
+        report: &crate::usage::MetricsReport,
+        variations: impl Fn(&str) -> Option<usize>,
+    ) {
+        for (flag, counts) in &report.flags {
+            let Some(n) = variations(flag) else { continue };
             let add = |result: String, n: u64| {
                 self.sdk_evaluations
                     .get_or_create(&SdkEvalLabels {
@@ -150,8 +159,8 @@ impl Metrics {
                     })
                     .inc_by(n);
             };
-            for (variation, n) in &counts.variations {
-                add(variation.to_string(), *n);
+            for (variation, count) in counts.variations.range(..n) {
+                add(variation.to_string(), *count);
             }
             if counts.errors > 0 {
                 add("error".into(), counts.errors);
