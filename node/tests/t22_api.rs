@@ -779,18 +779,36 @@ async fn t33_a_single_node_keeps_leadership_it_cannot_hand_over() {
     assert_eq!(r.status(), 403);
 }
 
+/// A node whose membership adds give up after `catch_up`.
+async fn node_giving_up_after(catch_up: std::time::Duration) -> Node {
+    Node::start_configured(
+        std::sync::Arc::new(vexil_storage::MemEngine::new()),
+        std::sync::Arc::new(vexil_storage::MemBlobStore::new()),
+        |raft| raft.snapshot_timeout = catch_up,
+    )
+    .await
+}
+
+/// Member `id` in the node's `GET /v1/cluster`, with the whole view (for
+/// assertion messages); `None` when it is not a member.
+async fn cluster_member(node: &Node, id: u64) -> (Option<Value>, Value) {
+    let view: Value = node.get("/v1/cluster", ADMIN).await.json().await.unwrap();
+    let member = view["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .cloned();
+    (member, view)
+}
+
 /// A node that never answers is left a learner when adding it times out
 /// (before, it was made a voter, and the cluster's writes stopped); a
 /// learner cannot be handed leadership, takes new addresses when added
 /// again, and can be removed.
 #[tokio::test]
 async fn t34_a_learner_cannot_take_leadership() {
-    let node = Node::start_configured(
-        std::sync::Arc::new(vexil_storage::MemEngine::new()),
-        std::sync::Arc::new(vexil_storage::MemBlobStore::new()),
-        |raft| raft.snapshot_timeout = std::time::Duration::from_millis(500),
-    )
-    .await;
+    let node = node_giving_up_after(std::time::Duration::from_millis(500)).await;
     // Nothing listens on port 1: the learner never answers.
     let add = json!({"id": 2, "peer_addr": "127.0.0.1:1", "client_addr": "127.0.0.1:1"});
     let r = node.post("/v1/cluster/members", &add).await;
@@ -802,13 +820,8 @@ async fn t34_a_learner_cannot_take_leadership() {
         "{e}"
     );
 
-    let view: Value = node.get("/v1/cluster", ADMIN).await.json().await.unwrap();
-    let members = view["members"].as_array().unwrap();
-    let two = members
-        .iter()
-        .find(|m| m["id"] == 2)
-        .expect("node 2 listed");
-    assert_eq!(two["role"], "learner", "{view}");
+    let (two, view) = cluster_member(&node, 2).await;
+    assert_eq!(two.expect("node 2 listed")["role"], "learner", "{view}");
 
     let r = node.post("/v1/cluster/leader", &json!({"to": 2})).await;
     assert_eq!(r.status(), 409);
@@ -823,14 +836,8 @@ async fn t34_a_learner_cannot_take_leadership() {
     let add = json!({"id": 2, "peer_addr": "127.0.0.1:2", "client_addr": "127.0.0.1:3"});
     let r = node.post("/v1/cluster/members", &add).await;
     assert_eq!(r.status(), 503);
-    let view: Value = node.get("/v1/cluster", ADMIN).await.json().await.unwrap();
-    let two = view["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == 2)
-        .expect("node 2 listed")
-        .clone();
+    let (two, view) = cluster_member(&node, 2).await;
+    let two = two.expect("node 2 listed");
     assert_eq!(two["peer_addr"], "127.0.0.1:2", "{view}");
     assert_eq!(two["client_addr"], "127.0.0.1:3", "{view}");
     assert_eq!(two["role"], "learner", "{view}");
@@ -843,15 +850,8 @@ async fn t34_a_learner_cannot_take_leadership() {
         .send(Method::DELETE, "/v1/cluster/members/2", Some(ADMIN), None)
         .await;
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
-    let view: Value = node.get("/v1/cluster", ADMIN).await.json().await.unwrap();
-    assert!(
-        view["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|m| m["id"] != 2),
-        "{view}"
-    );
+    let (two, view) = cluster_member(&node, 2).await;
+    assert!(two.is_none(), "{view}");
 }
 
 /// Adding a node under another member's peer address is refused at once:
@@ -885,12 +885,7 @@ async fn t35_a_new_node_cannot_take_a_members_peer_address() {
 /// as if it were the new node, and its Raft core stopped on an assertion.)
 #[tokio::test]
 async fn t36_an_address_that_reaches_a_member_under_another_id_stays_a_learner() {
-    let node = Node::start_configured(
-        std::sync::Arc::new(vexil_storage::MemEngine::new()),
-        std::sync::Arc::new(vexil_storage::MemBlobStore::new()),
-        |raft| raft.snapshot_timeout = std::time::Duration::from_millis(800),
-    )
-    .await;
+    let node = node_giving_up_after(std::time::Duration::from_millis(800)).await;
     let own = node.running.raft.config().member.peer_addr.clone();
     let port = own.rsplit_once(':').unwrap().1;
     let add =
@@ -904,14 +899,8 @@ async fn t36_an_address_that_reaches_a_member_under_another_id_stays_a_learner()
     );
     let r = node.post("/v1/flags", &flag("still-writing")).await;
     assert_eq!(r.status(), 201, "{:?}", r.text().await);
-    let view: Value = node.get("/v1/cluster", ADMIN).await.json().await.unwrap();
-    let three = view["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == 3)
-        .expect("node 3 listed")
-        .clone();
+    let (three, view) = cluster_member(&node, 3).await;
+    let three = three.expect("node 3 listed");
     assert_eq!(three["role"], "learner", "{view}");
     assert_eq!(three["healthy"], false, "{view}");
 }

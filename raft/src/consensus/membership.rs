@@ -192,13 +192,11 @@ impl RaftNode {
         // other addresses: take the new ones, so that adding it again with
         // its address corrected is the fix. (Only learners get here; a
         // voter's addresses are never rewritten.)
-        let known = self
-            .metrics()
-            .membership_config
-            .membership()
-            .get_node(&id)
-            .cloned();
-        if known.is_some_and(|known| known != member) {
+        if self
+            .members()
+            .get(&id)
+            .is_some_and(|known| *known != member)
+        {
             self.change(ChangeMembers::SetNodes(BTreeMap::from([(
                 id,
                 member.clone(),
