@@ -151,13 +151,13 @@ impl Metrics {
     ) {
         for (flag, counts) in &report.flags {
             let Some(n) = variations(flag) else { continue };
-            let add = |result: String, n: u64| {
+            let add = |result: String, count: u64| {
                 self.sdk_evaluations
                     .get_or_create(&SdkEvalLabels {
                         flag: flag.clone(),
                         result,
                     })
-                    .inc_by(n);
+                    .inc_by(count);
             };
             for (variation, count) in counts.variations.range(..n) {
                 add(variation.to_string(), *count);
