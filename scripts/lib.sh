@@ -37,3 +37,13 @@ ensure_build_deps() {
 ensure_nextest() {
     cargo nextest --version >/dev/null 2>&1 || { log "installing cargo-nextest"; cargo install --locked cargo-nextest; }
 }
+
+# Builds every binary of the workspace (dev profile) with the feature
+# resolution of `cargo nextest run --workspace`: test targets are selected,
+# so dev-dependencies count. A narrower `cargo build -p vexil-node --bin
+# vexil` resolves some host dependencies of RocksDB's build script (bindgen's
+# regex) with other features, and so compiles RocksDB again, ~15 minutes on
+# two cores for each distinct selection. After the test run this is a no-op.
+build_dev_bins() {
+    (cd "$REPO_ROOT" && cargo build --quiet --workspace --bins --tests)
+}

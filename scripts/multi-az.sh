@@ -17,8 +17,8 @@
 # AZs. Cutting an AZ off = its uplink down: its nodes still reach each other,
 # and the script talks to every node from inside the node's own namespace (a
 # client in the same AZ). The cut AZ is the leader's, the harder case.
-# Usage: scripts/multi-az.sh (after
-# `cargo build -p vexil-node -p vexil-cluster --bin vexil --bin vexil-cluster`).
+# Usage: scripts/multi-az.sh (after the test run,
+# or `build_dev_bins` from scripts/lib.sh).
 source "$(dirname "$0")/lib.sh"
 set -euo pipefail
 

@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
 done
 
 ensure_build_deps
-cargo build --offline --quiet -p vexil-node -p vexil-cluster --bin vexil --bin vexil-soak
+build_dev_bins
 SOAK="$CARGO_TARGET_DIR/debug/vexil-soak"
 WORK="$(mktemp -d)"
 MNT=""

@@ -14,8 +14,8 @@
 #      (`vexil cluster status`) before the next, while a writer keeps writing;
 #   5. adding and removing nodes: add a fourth with --join, remove the
 #      leader while it runs, stop it; every acknowledged write is there.
-# Usage: scripts/ops/dr-drill.sh (after
-# `cargo build -p vexil-node -p vexil-cluster --bin vexil --bin vexil-cluster`).
+# Usage: scripts/ops/dr-drill.sh (after the test run,
+# or `build_dev_bins` from scripts/lib.sh).
 source "$(dirname "$0")/../lib.sh"
 set -euo pipefail
 

@@ -17,7 +17,7 @@ log "npm ci in node/ui/tests (playwright-core only)"
 (cd "$UI_TESTS" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 
 log "building vexil (dev profile)"
-cargo build -p vexil-node --bin vexil
+build_dev_bins
 VEXIL="$CARGO_TARGET_DIR/debug/vexil"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vexil-ui.XXXXXX")"

@@ -28,7 +28,7 @@ if [ ! -d "$HERE/node_modules/@openfeature/ofrep-web-provider" ]; then
 fi
 
 log "building vexil"
-cargo build --offline --quiet -p vexil-node --bin vexil
+build_dev_bins
 
 WORK="$(mktemp -d)"
 NODE_PID=""

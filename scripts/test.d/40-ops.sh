@@ -21,7 +21,7 @@ if [ "$("$VENV/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, versi
 fi
 
 log "building vexil and vexil-cluster"
-cargo build --offline --quiet -p vexil-node -p vexil-cluster --bin vexil --bin vexil-cluster
+build_dev_bins
 
 WORK="$(mktemp -d)"
 NODE_PID=""

@@ -9,5 +9,5 @@ set -euo pipefail
 cd "$REPO_ROOT"
 
 log "building vexil"
-cargo build --offline --quiet -p vexil-node -p vexil-cluster --bin vexil --bin vexil-cluster
+build_dev_bins
 timeout 300 bash "$REPO_ROOT/scripts/multi-az.sh"
