@@ -58,7 +58,8 @@ after(async () => {
  * A fresh browser context and page, signed in with `token` (null: not
  * signed in). Every HTTP answer >= 400 fails the test unless it matches one
  * of `allow` (`{status, url: RegExp}`), and so does any console error, page
- * error or failed request. The check runs when the test ends.
+ * error or failed request (but not one the browser cancels itself). The
+ * check runs when the test ends.
  */
 export async function openPage(t, { token = ADMIN, allow = [], viewport = { width: 1360, height: 900 } } = {}) {
   const context = await browser.newContext({ viewport });
@@ -90,7 +91,14 @@ export async function openPage(t, { token = ADMIN, allow = [], viewport = { widt
   });
   page.on('pageerror', (e) => { if (!closed) problems.push(`page error: ${e.message}`); });
   page.on('requestfailed', (r) => {
-    if (!closed) problems.push(`request failed: ${r.method()} ${r.url()} (${r.failure()?.errorText})`);
+    if (closed) return;
+    const why = r.failure()?.errorText;
+    // ERR_ABORTED is the browser cancelling its own request, most often the
+    // favicon fetch still in flight when a test reloads or navigates. It says
+    // nothing about the server: refused connections and resets have their
+    // own codes, and HTTP errors are judged by the response listener.
+    if (why === 'net::ERR_ABORTED') return;
+    problems.push(`request failed: ${r.method()} ${r.url()} (${why})`);
   });
   const check = () => assert.deepEqual(problems, [], 'the page logged errors or failed requests');
   t.after(async () => {
