@@ -136,6 +136,9 @@ pub enum MembershipError {
     },
     #[error("the new member did not catch up: {0}")]
     CatchUp(String),
+    /// Another node answers at the new member's peer address.
+    #[error("{detail}; give node {id} its own peer address")]
+    WrongAddress { id: u64, detail: String },
     #[error("node {0} is a learner, not a voter: it cannot lead")]
     NotVoter(u64),
     #[error("node {0} has not answered the leader recently: it cannot take over now")]
@@ -253,6 +256,10 @@ mod tests {
                 needed: 2,
             },
             MembershipError::CatchUp("slow".into()),
+            MembershipError::WrongAddress {
+                id: 4,
+                detail: "at a:1: this is node 1".into(),
+            },
             MembershipError::NoLeader,
             MembershipError::NotLeader { leader: Some(1) },
             MembershipError::Failed("x".into()),

@@ -66,6 +66,15 @@ pub enum TransportError {
     /// No answer in time.
     #[error("peer {addr} did not answer within {after:?}")]
     Timeout { addr: String, after: Duration },
+    /// Another node answered there: the address is wrong (it names another
+    /// member, or the caller itself under another spelling). Retrying does
+    /// not help until the address is fixed.
+    #[error("peer {addr} is not node {to}: {reason}")]
+    Misdirected {
+        addr: String,
+        to: u64,
+        reason: String,
+    },
     /// Anything else on the wire, including a non-2xx answer.
     #[error("peer {addr}: {reason}")]
     Network { addr: String, reason: String },

@@ -51,7 +51,7 @@ fn host_port(field: &str, v: &str) -> ApiResult<()> {
     responses(
         (status = 200, description = "Added as a voter once caught up", body = crate::openapi::schemas::MemberAdded),
         (status = 400, description = "A bad id or address", body = ApiError),
-        (status = 409, description = "Already a voter (`already_member`), or another member has this peer address (`address_in_use`)", body = ApiError),
+        (status = 409, description = "Already a voter (`already_member`), or another member answers at this peer address, in any spelling (`address_in_use`)", body = ApiError),
         (status = 503, description = "It did not catch up in time and stays a learner, or there is no leader (`membership_failed`, `no_leader`)", body = ApiError),
     ))]
 async fn add(

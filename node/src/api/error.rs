@@ -196,6 +196,9 @@ impl From<MembershipError> for ApiError {
             MembershipError::NoLeader | MembershipError::NotLeader { .. } => {
                 ApiError::unavailable("no_leader", message)
             }
+            MembershipError::WrongAddress { .. } => {
+                ApiError::conflict("address_in_use", message).with_field("peer_addr")
+            }
             MembershipError::CatchUp(_) | MembershipError::Failed(_) => {
                 ApiError::unavailable("membership_failed", message)
             }

@@ -80,6 +80,13 @@ impl PeerTransport {
                 reason: e.to_string(),
             })?
             .to_bytes();
+        if status == http::StatusCode::MISDIRECTED_REQUEST {
+            return Err(TransportError::Misdirected {
+                addr,
+                to,
+                reason: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
         if !status.is_success() {
             return Err(TransportError::Network {
                 addr,

@@ -11,7 +11,10 @@ use tokio::time::Instant;
 use super::RaftNode;
 use crate::api::MembershipError;
 use crate::member::Member;
-use crate::transport::Rpc;
+use crate::transport::{Rpc, TransportError};
+
+/// How long the leader waits for the new member's status before adding it.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The body of a forwarded membership change.
 #[derive(Debug, Serialize, Deserialize)]
@@ -184,6 +187,27 @@ impl RaftNode {
                 voters: after.len(),
                 healthy,
                 needed,
+            });
+        }
+        // Who answers at the new address? Another member there (its address
+        // in another spelling, or this node's own) would refuse every call
+        // meant for `id`, and the add could only wait out its deadline:
+        // refuse it now. No answer is no verdict: the node may be starting.
+        let probe = self
+            .inner
+            .transport
+            .call(
+                id,
+                &member.peer_addr,
+                Rpc::Status,
+                Vec::new(),
+                PROBE_TIMEOUT,
+            )
+            .await;
+        if let Err(TransportError::Misdirected { reason, .. }) = probe {
+            return Err(MembershipError::WrongAddress {
+                id,
+                detail: format!("at {}: {reason}", member.peer_addr),
             });
         }
         let timeout = self.inner.config.snapshot_timeout;

@@ -65,7 +65,10 @@ pub struct SnapshotHeader {
 
 fn to_rpc_error(e: TransportError) -> RPCError<TypeConfig> {
     match e {
-        TransportError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+        // A wrong address gets the same backoff as one nobody listens on.
+        TransportError::Unreachable { .. } | TransportError::Misdirected { .. } => {
+            RPCError::Unreachable(Unreachable::new(&e))
+        }
         _ => RPCError::Network(NetworkError::new(&e)),
     }
 }
