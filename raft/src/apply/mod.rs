@@ -161,8 +161,16 @@ fn authorize(state: &State, cmd: &Command) -> Result<(), Rejection> {
     }
 }
 
+/// Old request ids are forgotten on every `PRUNE_EVERY`th entry, up to
+/// `PRUNE_LIMIT` at a time: at most one id arrives per entry, so each round
+/// clears more than arrived since the last and a backlog (after a restart,
+/// or rounds that fell on membership entries) drains. Pruning on every
+/// entry cost a storage seek per write; this costs one per 32.
+const PRUNE_EVERY: u64 = 32;
+const PRUNE_LIMIT: usize = 4 * PRUNE_EVERY as usize;
+
 /// Stores the response under the request id, and forgets ids older than
-/// [`DEDUPE_WINDOW`] entries (a few per apply, so the cost stays flat).
+/// [`DEDUPE_WINDOW`] entries (in small rounds, so the cost stays flat).
 fn remember_request(ctx: &mut Ctx<'_>, response: &Response) -> Result<(), StorageError> {
     let id = &ctx.cmd.request_id;
     ctx.batch
@@ -172,10 +180,12 @@ fn remember_request(ctx: &mut Ctx<'_>, response: &Response) -> Result<(), Storag
         keys::request_index(ctx.index),
         id.as_bytes().to_vec(),
     );
+    if !ctx.index.is_multiple_of(PRUNE_EVERY) {
+        return Ok(());
+    }
     let Some(horizon) = ctx.index.checked_sub(DEDUPE_WINDOW) else {
         return Ok(());
     };
-    const LIMIT: usize = 4;
     let start = keys::request_index(ctx.state.requests_pruned_below);
     let end = keys::request_index(horizon);
     let old = ctx.engine.scan(
@@ -184,11 +194,11 @@ fn remember_request(ctx: &mut Ctx<'_>, response: &Response) -> Result<(), Storag
             start: &start,
             end: Some(&end),
             reverse: false,
-            limit: LIMIT,
+            limit: PRUNE_LIMIT,
         },
     )?;
     let pruned_below = match old.last() {
-        Some((k, _)) if old.len() == LIMIT => keys::trailing_u64(k).map_or(0, |i| i + 1),
+        Some((k, _)) if old.len() == PRUNE_LIMIT => keys::trailing_u64(k).map_or(0, |i| i + 1),
         _ => horizon,
     };
     for (k, v) in old {
@@ -310,33 +320,44 @@ mod tests {
     }
 
     #[test]
-    fn request_ids_older_than_the_window_are_forgotten_a_few_per_apply() {
+    fn request_ids_older_than_the_window_are_forgotten_in_rounds() {
         let engine = MemEngine::new();
         let mut state = State::default();
-        for index in 1..=10 {
+        let old = PRUNE_LIMIT as u64 + 10;
+        for index in 1..=old {
             apply_at(&engine, &mut state, index);
         }
         assert_eq!(state.requests_pruned_below, 0, "nothing to prune yet");
 
-        // Horizon 11: ids 1..=10 are out of the window; four go per apply.
-        apply_at(&engine, &mut state, DEDUPE_WINDOW + 11);
-        assert!((1..=4).all(|i| !remembered(&engine, i)));
-        assert!((5..=10).all(|i| remembered(&engine, i)));
-        assert_eq!(state.requests_pruned_below, 5);
-        apply_at(&engine, &mut state, DEDUPE_WINDOW + 12);
-        assert!(remembered(&engine, 9) && !remembered(&engine, 8));
-        assert_eq!(state.requests_pruned_below, 9);
-        apply_at(&engine, &mut state, DEDUPE_WINDOW + 13);
-        assert!((1..=10).all(|i| !remembered(&engine, i)));
-        assert_eq!(state.requests_pruned_below, 13, "all below the horizon");
-        assert!(remembered(&engine, DEDUPE_WINDOW + 13));
+        // Past the window, but not a round: nothing goes.
+        let round = (DEDUPE_WINDOW + old).next_multiple_of(PRUNE_EVERY);
+        apply_at(&engine, &mut state, round - 1);
+        assert!((1..=old).all(|i| remembered(&engine, i)));
+
+        // A round forgets up to PRUNE_LIMIT ids below its horizon, oldest first.
+        apply_at(&engine, &mut state, round);
+        let limit = PRUNE_LIMIT as u64;
+        assert!((1..=limit).all(|i| !remembered(&engine, i)));
+        assert!((limit + 1..=old).all(|i| remembered(&engine, i)));
+        assert_eq!(state.requests_pruned_below, limit + 1);
+        assert!(remembered(&engine, round - 1) && remembered(&engine, round));
+
+        // The next round takes the rest below its horizon.
+        apply_at(&engine, &mut state, round + PRUNE_EVERY);
+        assert!((1..=old).all(|i| !remembered(&engine, i)));
+        assert_eq!(
+            state.requests_pruned_below,
+            round + PRUNE_EVERY - DEDUPE_WINDOW
+        );
+        assert!(remembered(&engine, round - 1) && remembered(&engine, round));
 
         // After a restart the bound is unknown (0): the scan starts at the
         // first key and still finds only what is left.
         state.requests_pruned_below = 0;
-        apply_at(&engine, &mut state, 2 * DEDUPE_WINDOW + 12);
-        assert!(!remembered(&engine, DEDUPE_WINDOW + 11));
-        assert!(remembered(&engine, DEDUPE_WINDOW + 12));
-        assert_eq!(state.requests_pruned_below, DEDUPE_WINDOW + 12);
+        let later = DEDUPE_WINDOW + round;
+        apply_at(&engine, &mut state, later);
+        assert!(!remembered(&engine, round - 1));
+        assert!(remembered(&engine, round));
+        assert_eq!(state.requests_pruned_below, round);
     }
 }
