@@ -41,9 +41,14 @@ ensure_nextest() {
 # Builds every binary of the workspace (dev profile) with the feature
 # resolution of `cargo nextest run --workspace`: test targets are selected,
 # so dev-dependencies count. A narrower `cargo build -p vexil-node --bin
-# vexil` resolves some host dependencies of RocksDB's build script (bindgen's
-# regex) with other features, and so compiles RocksDB again, ~15 minutes on
-# two cores for each distinct selection. After the test run this is a no-op.
+# vexil` resolves a host dependency of RocksDB's build script (memchr, whose
+# `default` feature the tests' proc-macros enable) with other features, and
+# so compiles RocksDB again, ~15 minutes on two cores for each distinct
+# selection. scripts/start.sh builds through here too. After the test run
+# this is a no-op.
+# `build_dev_bins --progress` shows cargo's progress (scripts/start.sh).
 build_dev_bins() {
-    (cd "$REPO_ROOT" && cargo build --quiet --workspace --bins --tests)
+    local quiet=(--quiet)
+    if [ "${1:-}" = --progress ]; then quiet=(); fi
+    (cd "$REPO_ROOT" && cargo build "${quiet[@]}" --workspace --bins --tests)
 }

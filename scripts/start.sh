@@ -10,8 +10,13 @@ source "$(dirname "$0")/lib.sh"
 
 ensure_build_deps
 "$REPO_ROOT/scripts/ui-build.sh"
-log "building vexil"
-(cd "$REPO_ROOT" && cargo build -p vexil-node --bin vexil)
+# The test suite's selection, not just `vexil`: a narrower build resolves a
+# host dependency of RocksDB's build script with other features (memchr's
+# `default`, which the tests' proc-macros turn on), and `scripts/test.sh`
+# would then compile RocksDB's C++ a second time. The test binaries cost a
+# few minutes here once; a second RocksDB costs ~15.
+log "building vexil (and the test binaries, so that scripts/test.sh reuses this build)"
+build_dev_bins --progress
 
 export VEXIL_DATA_DIR="${VEXIL_DATA_DIR:-$REPO_ROOT/vexil-data}"
 log "starting vexil on http://127.0.0.1:7070 (data in $VEXIL_DATA_DIR)"
