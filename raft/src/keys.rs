@@ -13,8 +13,8 @@
 //! | `tokens`   | `h` hash                              | name             |
 //! | `meta`     | `applied` (log id, `last_at`, `last_change`), `membership`, `cluster_id` | JSON |
 //! | `meta`     | `last_at`, `last_change` (stores written before they moved into `applied`) | JSON |
-//! | `meta`     | `r` request id                        | `Response` JSON  |
-//! | `meta`     | `i` index                             | request id (for eviction) |
+//! | `meta`     | `g` generation request id             | stored `Response` |
+//! | `meta`     | `r` request id, `i` index (before generations; read until they age out) | stored `Response`, request id |
 
 /// Appends a big-endian u64.
 pub fn be(out: &mut Vec<u8>, n: u64) {
@@ -79,9 +79,22 @@ pub const META_MEMBERSHIP: &[u8] = b"membership";
 pub const META_LAST_AT: &[u8] = b"last_at";
 pub const META_LAST_CHANGE: &[u8] = b"last_change";
 pub const META_CLUSTER_ID: &[u8] = b"cluster_id";
+pub const META_REQUEST_GENERATION: u8 = b'g';
+/// Written before request ids were kept by generation: still read, until
+/// they are older than the window, then removed.
 pub const META_REQUEST: u8 = b'r';
 pub const META_REQUEST_INDEX: u8 = b'i';
 
+/// `g` + generation + request id: the answer kept for a retry.
+pub fn request_in(generation: u64, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + id.len());
+    k.push(META_REQUEST_GENERATION);
+    be(&mut k, generation);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// `r` + request id (the layout before generations).
 pub fn request(id: &str) -> Vec<u8> {
     let mut k = vec![META_REQUEST];
     k.extend_from_slice(id.as_bytes());

@@ -39,7 +39,25 @@ pub fn load_state(engine: &dyn Engine) -> Result<State, StorageError> {
         last_at_ms: applied.last_at_ms,
         last_change: applied.last_change,
         requests_pruned_below: 0,
+        legacy_requests_until: newest_legacy_request(engine)?,
     })
+}
+
+/// The log index of the newest request id in the layout before
+/// generations, if any is left.
+fn newest_legacy_request(engine: &dyn Engine) -> Result<Option<u64>, StorageError> {
+    let start = [keys::META_REQUEST_INDEX];
+    let end = [keys::META_REQUEST_INDEX + 1];
+    let newest = engine.scan(
+        Cf::Meta,
+        vexil_storage::engine::Scan {
+            start: &start,
+            end: Some(&end),
+            reverse: true,
+            limit: 1,
+        },
+    )?;
+    Ok(newest.first().and_then(|(k, _)| keys::trailing_u64(k)))
 }
 
 /// What the `applied` meta record holds: the last applied log index, and the

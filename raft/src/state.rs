@@ -30,11 +30,15 @@ pub struct State {
     pub last_at_ms: i64,
     /// The log index of the last flag or segment change (the feed's last id).
     pub last_change: u64,
-    /// No idempotency record below this log index is left (0 when unknown,
-    /// e.g. after a restart): pruning starts its scan here instead of at the
-    /// first key, which would step over the tombstone of every earlier
-    /// prune. Not persisted: it only bounds a scan, never changes a result.
+    /// Request-id generations below this one are deleted (0 when unknown,
+    /// e.g. after a restart, which deletes them again, a no-op). Not
+    /// persisted: lookups read only the current and the previous
+    /// generation, so it never changes a result.
     pub requests_pruned_below: u64,
+    /// The newest log index of a request id kept in the layout before
+    /// generations (`None` once there are none): those are still read
+    /// while inside the window, then deleted.
+    pub legacy_requests_until: Option<u64>,
 }
 
 impl State {

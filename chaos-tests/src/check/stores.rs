@@ -28,11 +28,16 @@ type AppliedEntry = (Option<Vec<u8>>, Option<Vec<u8>>);
 /// one) and its audit entry, if it changed anything.
 fn applied_entries(engine: &dyn Engine) -> BTreeMap<u64, AppliedEntry> {
     let mut out: BTreeMap<u64, AppliedEntry> = BTreeMap::new();
+    // `g` + generation (8 bytes) + request id → the stored answer, which
+    // names the index that applied it.
     for (k, v) in dump(engine, Cf::Meta) {
-        if k.first() == Some(&keys::META_REQUEST_INDEX)
-            && let Some(i) = keys::trailing_u64(&k)
+        if k.first() == Some(&keys::META_REQUEST_GENERATION)
+            && let Some(id) = k.get(9..)
+            && let Some(i) = serde_json::from_slice::<Value>(&v)
+                .ok()
+                .and_then(|a| a.get("index")?.as_u64())
         {
-            out.entry(i).or_default().0 = Some(v);
+            out.entry(i).or_default().0 = Some(id.to_vec());
         }
     }
     for (k, v) in dump(engine, Cf::Audit) {
@@ -164,4 +169,44 @@ pub fn state_digest(engine: &dyn Engine) -> (usize, u64) {
     flags.hash(&mut h);
     dump(engine, Cf::Segments).hash(&mut h);
     (flags.len(), h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use vexil_raft::keys;
+    use vexil_storage::{Cf, Durability, Engine, MemEngine, WriteBatch};
+
+    use super::agreement;
+
+    fn node(records: &[(u64, &str)]) -> MemEngine {
+        let engine = MemEngine::new();
+        let mut b = WriteBatch::new();
+        for (index, id) in records {
+            let answer = serde_json::json!({"index": index, "duplicate": false});
+            b.put(
+                Cf::Meta,
+                keys::request_in(index / vexil_raft::DEDUPE_WINDOW, id),
+                serde_json::to_vec(&answer).expect("encode"),
+            );
+        }
+        engine.write(b, Durability::Sync).expect("write");
+        engine
+    }
+
+    #[test]
+    fn agreement_reads_request_ids_by_the_index_in_their_answer() {
+        let a = node(&[(1, "x"), (2, "y")]);
+        let same = node(&[(1, "x"), (2, "y")]);
+        let other = node(&[(1, "x"), (2, "z")]);
+        let check = |b: &MemEngine| {
+            let engines: BTreeMap<u64, &dyn Engine> = [(1, &a as &dyn Engine), (2, b)].into();
+            agreement(&engines)
+        };
+        assert!(check(&same).is_empty());
+        let found = check(&other);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].0.contains("index 2"), "{found:?}");
+    }
 }

@@ -18,8 +18,10 @@ use crate::keys;
 use crate::records::TokenRecord;
 use crate::state::State;
 
-/// How many recent request ids are remembered for idempotency. A retry
-/// arriving after this many later writes is applied again.
+/// How many log entries a request id is remembered for, at least, for
+/// idempotency: ids are kept by generation (`index / DEDUPE_WINDOW`), a
+/// lookup reads the current generation and the one before, so a retry is
+/// recognised for at least this many entries and at most twice as many.
 pub const DEDUPE_WINDOW: u64 = 100_000;
 
 /// A change to make on the mirror after the batch is written.
@@ -32,8 +34,10 @@ pub(crate) enum Effect {
     UpsertToken(TokenRecord),
     RemoveToken(String),
     LastAt(i64),
-    /// Every idempotency record below this log index is deleted.
+    /// Every idempotency record below this generation is deleted.
     RequestsPrunedBelow(u64),
+    /// The idempotency records in the layout before generations are deleted.
+    LegacyRequestsGone,
 }
 
 /// The outcome of applying one command.
@@ -63,8 +67,7 @@ pub(crate) fn apply_command(
     index: u64,
     cmd: &Command,
 ) -> Result<Applied, StorageError> {
-    if let Some(previous) = engine.get(Cf::Meta, &keys::request(&cmd.request_id))? {
-        let mut response = stored::from_stored(engine, &previous)?;
+    if let Some(mut response) = remembered(engine, state, index, &cmd.request_id)? {
         response.duplicate = true;
         return Ok(Applied {
             batch: WriteBatch::new(),
@@ -161,52 +164,67 @@ fn authorize(state: &State, cmd: &Command) -> Result<(), Rejection> {
     }
 }
 
-/// Old request ids are forgotten on every `PRUNE_EVERY`th entry, up to
-/// `PRUNE_LIMIT` at a time: at most one id arrives per entry, so each round
-/// clears more than arrived since the last and a backlog (after a restart,
-/// or rounds that fell on membership entries) drains. Pruning on every
-/// entry cost a storage seek per write; this costs one per 32.
-const PRUNE_EVERY: u64 = 32;
-const PRUNE_LIMIT: usize = 4 * PRUNE_EVERY as usize;
+fn generation(index: u64) -> u64 {
+    index / DEDUPE_WINDOW
+}
 
-/// Stores the response under the request id, and forgets ids older than
-/// [`DEDUPE_WINDOW`] entries (in small rounds, so the cost stays flat).
+/// The answer kept for `id`, if a write with that id was applied within
+/// the window before `index`.
+fn remembered(
+    engine: &dyn Engine,
+    state: &State,
+    index: u64,
+    id: &str,
+) -> Result<Option<Response>, StorageError> {
+    let now = generation(index);
+    for g in [Some(now), now.checked_sub(1)].into_iter().flatten() {
+        if let Some(bytes) = engine.get(Cf::Meta, &keys::request_in(g, id))? {
+            return stored::from_stored(engine, &bytes).map(Some);
+        }
+    }
+    if state.legacy_requests_until.is_none() {
+        return Ok(None);
+    }
+    // The layout before generations: the same window, from the answer's
+    // own index, so that what counts does not depend on when the old
+    // records are deleted.
+    match engine.get(Cf::Meta, &keys::request(id))? {
+        Some(bytes) => {
+            let response = stored::from_stored(engine, &bytes)?;
+            Ok((index.saturating_sub(response.index) < DEDUPE_WINDOW).then_some(response))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Stores the response under the request id, in the current generation.
+/// Entering a generation drops the ones before the previous with one range
+/// delete: two range deletes per `DEDUPE_WINDOW` entries, instead of an
+/// index key per write and two deletes per id when it ages out.
 fn remember_request(ctx: &mut Ctx<'_>, response: &Response) -> Result<(), StorageError> {
-    let id = &ctx.cmd.request_id;
-    ctx.batch
-        .put(Cf::Meta, keys::request(id), stored::to_stored(response)?);
+    let now = generation(ctx.index);
     ctx.batch.put(
         Cf::Meta,
-        keys::request_index(ctx.index),
-        id.as_bytes().to_vec(),
+        keys::request_in(now, &ctx.cmd.request_id),
+        stored::to_stored(response)?,
     );
-    if !ctx.index.is_multiple_of(PRUNE_EVERY) {
-        return Ok(());
+    let keep_from = now.saturating_sub(1);
+    if ctx.state.requests_pruned_below < keep_from {
+        ctx.batch.delete_range(
+            Cf::Meta,
+            keys::request_in(0, ""),
+            keys::request_in(keep_from, ""),
+        );
+        ctx.effects.push(Effect::RequestsPrunedBelow(keep_from));
     }
-    let Some(horizon) = ctx.index.checked_sub(DEDUPE_WINDOW) else {
-        return Ok(());
-    };
-    let start = keys::request_index(ctx.state.requests_pruned_below);
-    let end = keys::request_index(horizon);
-    let old = ctx.engine.scan(
-        Cf::Meta,
-        vexil_storage::engine::Scan {
-            start: &start,
-            end: Some(&end),
-            reverse: false,
-            limit: PRUNE_LIMIT,
-        },
-    )?;
-    let pruned_below = match old.last() {
-        Some((k, _)) if old.len() == PRUNE_LIMIT => keys::trailing_u64(k).map_or(0, |i| i + 1),
-        _ => horizon,
-    };
-    for (k, v) in old {
-        ctx.batch.delete(Cf::Meta, k);
-        let old_id = String::from_utf8_lossy(&v);
-        ctx.batch.delete(Cf::Meta, keys::request(&old_id));
+    if let Some(until) = ctx.state.legacy_requests_until
+        && ctx.index.saturating_sub(until) >= DEDUPE_WINDOW
+    {
+        for prefix in [keys::META_REQUEST, keys::META_REQUEST_INDEX] {
+            ctx.batch.delete_range(Cf::Meta, [prefix], [prefix + 1]);
+        }
+        ctx.effects.push(Effect::LegacyRequestsGone);
     }
-    ctx.effects.push(Effect::RequestsPrunedBelow(pruned_below));
     Ok(())
 }
 
@@ -274,9 +292,10 @@ pub(crate) fn commit_effects(shared: &crate::state::Shared, index: u64, effects:
                 }
             }
             Effect::LastAt(ms) => state.last_at_ms = state.last_at_ms.max(ms),
-            Effect::RequestsPrunedBelow(i) => {
-                state.requests_pruned_below = state.requests_pruned_below.max(i);
+            Effect::RequestsPrunedBelow(g) => {
+                state.requests_pruned_below = state.requests_pruned_below.max(g);
             }
+            Effect::LegacyRequestsGone => state.legacy_requests_until = None,
         }
     }
     state.applied = state.applied.max(index);
@@ -288,76 +307,120 @@ mod tests {
 
     use super::*;
 
-    fn apply_at(engine: &MemEngine, state: &mut State, index: u64) {
-        let cmd = Command {
-            request_id: format!("req-{index}"),
+    fn command(id: &str) -> Command {
+        Command {
+            request_id: id.into(),
             actor: SYSTEM_ACTOR.into(),
             at: Utc::now(),
             op: Op::DeleteToken {
                 name: "absent".into(),
             },
-        };
-        let applied = apply_command(engine, state, index, &cmd).expect("apply");
+        }
+    }
+
+    /// Applies the command with request id `id` at `index`, as the state
+    /// machine does, and returns whether it was a duplicate.
+    fn apply_at(engine: &MemEngine, state: &mut State, index: u64, id: &str) -> bool {
+        let applied = apply_command(engine, state, index, &command(id)).expect("apply");
         engine
             .write(applied.batch, Durability::Sync)
             .expect("write");
         for effect in applied.effects {
-            if let Effect::RequestsPrunedBelow(i) = effect {
-                state.requests_pruned_below = state.requests_pruned_below.max(i);
+            match effect {
+                Effect::RequestsPrunedBelow(g) => {
+                    state.requests_pruned_below = state.requests_pruned_below.max(g);
+                }
+                Effect::LegacyRequestsGone => state.legacy_requests_until = None,
+                _ => {}
             }
         }
+        applied.response.duplicate
     }
 
-    fn remembered(engine: &MemEngine, index: u64) -> bool {
-        let id = engine
-            .get(Cf::Meta, &keys::request_index(index))
-            .expect("get");
-        let record = engine
-            .get(Cf::Meta, &keys::request(&format!("req-{index}")))
-            .expect("get");
-        assert_eq!(id.is_some(), record.is_some(), "index {index}");
-        id.is_some()
+    fn kept(engine: &MemEngine, generation: u64, id: &str) -> bool {
+        engine
+            .get(Cf::Meta, &keys::request_in(generation, id))
+            .expect("get")
+            .is_some()
     }
 
     #[test]
-    fn request_ids_older_than_the_window_are_forgotten_in_rounds() {
+    fn request_ids_are_remembered_for_the_window_and_dropped_by_generation() {
+        const W: u64 = DEDUPE_WINDOW;
         let engine = MemEngine::new();
         let mut state = State::default();
-        let old = PRUNE_LIMIT as u64 + 10;
-        for index in 1..=old {
-            apply_at(&engine, &mut state, index);
-        }
-        assert_eq!(state.requests_pruned_below, 0, "nothing to prune yet");
+        assert!(!apply_at(&engine, &mut state, 5, "early"));
+        assert!(!apply_at(&engine, &mut state, W - 1, "late"));
+        assert!(kept(&engine, 0, "early") && kept(&engine, 0, "late"));
 
-        // Past the window, but not a round: nothing goes.
-        let round = (DEDUPE_WINDOW + old).next_multiple_of(PRUNE_EVERY);
-        apply_at(&engine, &mut state, round - 1);
-        assert!((1..=old).all(|i| remembered(&engine, i)));
+        // A retry within the window is recognised, across the generation
+        // boundary too.
+        assert!(apply_at(&engine, &mut state, W + 2, "early"));
+        assert!(apply_at(&engine, &mut state, 2 * W - 2, "late"));
+        assert_eq!(state.requests_pruned_below, 0, "nothing dropped yet");
 
-        // A round forgets up to PRUNE_LIMIT ids below its horizon, oldest first.
-        apply_at(&engine, &mut state, round);
-        let limit = PRUNE_LIMIT as u64;
-        assert!((1..=limit).all(|i| !remembered(&engine, i)));
-        assert!((limit + 1..=old).all(|i| remembered(&engine, i)));
-        assert_eq!(state.requests_pruned_below, limit + 1);
-        assert!(remembered(&engine, round - 1) && remembered(&engine, round));
+        // Entering generation 2 drops generation 0 with one range delete;
+        // generation 1 stays.
+        assert!(!apply_at(&engine, &mut state, 2 * W, "g1"));
+        assert!(!kept(&engine, 0, "early") && !kept(&engine, 0, "late"));
+        assert_eq!(state.requests_pruned_below, 1);
+        assert!(kept(&engine, 2, "g1"));
+        // "late" was last written at 2W - 2 only as a duplicate, which
+        // stores nothing: past generation 0, it is a new request.
+        assert!(!apply_at(&engine, &mut state, 2 * W + 1, "late"));
 
-        // The next round takes the rest below its horizon.
-        apply_at(&engine, &mut state, round + PRUNE_EVERY);
-        assert!((1..=old).all(|i| !remembered(&engine, i)));
-        assert_eq!(
-            state.requests_pruned_below,
-            round + PRUNE_EVERY - DEDUPE_WINDOW
-        );
-        assert!(remembered(&engine, round - 1) && remembered(&engine, round));
-
-        // After a restart the bound is unknown (0): the scan starts at the
-        // first key and still finds only what is left.
+        // After a restart the bound is unknown: the drop is repeated (a
+        // no-op) and what is kept is unchanged.
         state.requests_pruned_below = 0;
-        let later = DEDUPE_WINDOW + round;
-        apply_at(&engine, &mut state, later);
-        assert!(!remembered(&engine, round - 1));
-        assert!(remembered(&engine, round));
-        assert_eq!(state.requests_pruned_below, round);
+        assert!(!apply_at(&engine, &mut state, 2 * W + 3, "after-restart"));
+        assert_eq!(state.requests_pruned_below, 1);
+        assert!(apply_at(&engine, &mut state, 2 * W + 4, "g1"));
+    }
+
+    #[test]
+    fn request_ids_in_the_layout_before_generations_count_until_they_age_out() {
+        const W: u64 = DEDUPE_WINDOW;
+        let engine = MemEngine::new();
+        // A store written before generations: `r` + id and `i` + index.
+        let old = 1_000;
+        let mut b = WriteBatch::new();
+        for (index, id) in [(old - 1, "older"), (old, "old")] {
+            let response = Response {
+                index,
+                duplicate: false,
+                result: Err(Rejection::NotFound {
+                    kind: "token".into(),
+                    key: "absent".into(),
+                }),
+            };
+            b.put(
+                Cf::Meta,
+                keys::request(id),
+                stored::to_stored(&response).expect("encode"),
+            );
+            b.put(Cf::Meta, keys::request_index(index), id.as_bytes().to_vec());
+        }
+        engine.write(b, Durability::Sync).expect("write");
+        let mut state = crate::loader::load_state(&engine).expect("load");
+        assert_eq!(state.legacy_requests_until, Some(old));
+
+        // Inside the window, counted from each answer's own index.
+        assert!(apply_at(&engine, &mut state, old + 10, "old"));
+        assert!(!apply_at(&engine, &mut state, old - 1 + W, "older"));
+        assert!(apply_at(&engine, &mut state, old - 1 + W, "old"));
+        assert!(state.legacy_requests_until.is_some());
+
+        // Once the newest is out of the window, all of them go.
+        assert!(!apply_at(&engine, &mut state, old + W, "old"));
+        assert_eq!(state.legacy_requests_until, None);
+        for key in [keys::request("old"), keys::request_index(old)] {
+            assert!(engine.get(Cf::Meta, &key).expect("get").is_none());
+        }
+        assert_eq!(
+            crate::loader::load_state(&engine)
+                .expect("load")
+                .legacy_requests_until,
+            None
+        );
     }
 }

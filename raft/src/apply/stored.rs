@@ -191,7 +191,7 @@ mod tests {
             assert_eq!(first.result, retry.result, "op {i}");
         }
         let stored = engine
-            .get(Cf::Meta, &keys::request("r1"))
+            .get(Cf::Meta, &keys::request_in(0, "r1"))
             .expect("get")
             .expect("stored");
         assert!(
