@@ -137,7 +137,7 @@ pub enum MembershipError {
     #[error("the new member did not catch up: {0}")]
     CatchUp(String),
     /// Another node answers at the new member's peer address.
-    #[error("{detail}; give node {id} its own peer address")]
+    #[error("{detail}")]
     WrongAddress { id: u64, detail: String },
     #[error("node {0} is a learner, not a voter: it cannot lead")]
     NotVoter(u64),

@@ -207,7 +207,7 @@ impl RaftNode {
         if let Err(TransportError::Misdirected { reason, .. }) = probe {
             return Err(MembershipError::WrongAddress {
                 id,
-                detail: format!("at {}: {reason}", member.peer_addr),
+                detail: format!("{} answers as another member ({reason})", member.peer_addr),
             });
         }
         let timeout = self.inner.config.snapshot_timeout;
