@@ -230,6 +230,7 @@ pub async fn serve(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let engine = RocksEngine::open(&config.data_dir.join("db"))
+        .and_then(|e| e.with_checkpoints(&config.data_dir.join("checkpoints")))
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let blobs = FsBlobStore::open(&config.data_dir.join("snapshots"))?;
     let api_listener = TcpListener::bind(config.listen)

@@ -221,6 +221,14 @@ fn t12_restarted_node_catches_up_by_snapshot() {
         log.contains("installing snapshot"),
         "the lagger should have caught up by snapshot"
     );
+    // The leader's snapshot is a checkpoint (hard links), written out as a
+    // snapshot file only now that a peer needs it.
+    let leader_log =
+        std::fs::read_to_string(tc.dir.path().join(format!("node{leader}.log"))).unwrap();
+    assert!(
+        leader_log.contains("wrote checkpoint out as a snapshot file"),
+        "the leader should have sent its checkpoint as a file"
+    );
 
     // The retry goes through the lagger (forwarded to the leader) and is
     // applied by every node, the lagger included: each must see a duplicate.

@@ -11,7 +11,11 @@ async fn t10_suite_passes_on_rocksdb() {
     vexil_raft::run_openraft_suite(Box::new(move || {
         let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = root.path().join(format!("case-{n}"));
-        let engine: Arc<dyn Engine> = Arc::new(RocksEngine::open(&dir.join("db")).unwrap());
+        let engine: Arc<dyn Engine> = Arc::new(
+            RocksEngine::open(&dir.join("db"))
+                .and_then(|e| e.with_checkpoints(&dir.join("checkpoints")))
+                .unwrap(),
+        );
         let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&dir.join("snap")).unwrap());
         (engine, blobs)
     }))

@@ -69,11 +69,17 @@ impl FsBlobStore {
     }
 
     fn check_name(name: &str) -> Result<(), StorageError> {
-        if name.is_empty() || name.starts_with('.') || name.contains('/') {
-            return Err(StorageError::Io(format!("invalid blob name {name:?}")));
-        }
-        Ok(())
+        check_name(name)
     }
+}
+
+/// Names are single path components that are not hidden: no `/`, no
+/// leading `.` (which also rules out `..`).
+pub(crate) fn check_name(name: &str) -> Result<(), StorageError> {
+    if name.is_empty() || name.starts_with('.') || name.contains('/') {
+        return Err(StorageError::Io(format!("invalid blob name {name:?}")));
+    }
+    Ok(())
 }
 
 #[derive(Debug)]

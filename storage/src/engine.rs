@@ -1,6 +1,7 @@
 //! The `Engine` trait: what `raft/` needs from a key-value store.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use crate::Cf;
 
@@ -218,4 +219,34 @@ pub trait Engine: Send + Sync + Debug + 'static {
     fn size_on_disk(&self) -> u64 {
         0
     }
+
+    /// Point-in-time copies of the whole store that copy no data, if this
+    /// engine makes them. Without them, a snapshot is an export.
+    fn checkpoints(&self) -> Option<Arc<dyn Checkpoints>> {
+        None
+    }
+}
+
+/// Named point-in-time copies of a whole [`Engine`], made without copying
+/// data: RocksDB checkpoints, hard links to its immutable table and blob
+/// files. A snapshot taken this way costs a flush, not an export of every
+/// pair; the export happens only if a peer ever needs the snapshot sent.
+pub trait Checkpoints: Send + Sync + Debug {
+    /// Copies every column family as of now under `name` (replacing nothing:
+    /// `name` must be new). Flushes the memtables first, so the engine's own
+    /// state is also durable up to this point when it returns, and so is the
+    /// copy.
+    fn create(&self, name: &str) -> Result<(), StorageError>;
+
+    /// Opens a copy for reading. `Ok(None)` if there is none by that name.
+    fn open(&self, name: &str) -> Result<Option<Arc<dyn Engine>>, StorageError>;
+
+    /// The copies' names, sorted.
+    fn list(&self) -> Result<Vec<String>, StorageError>;
+
+    /// Renames a copy atomically (the new name must be free).
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError>;
+
+    /// Deletes a copy; deleting one that does not exist is not an error.
+    fn remove(&self, name: &str) -> Result<(), StorageError>;
 }

@@ -12,7 +12,8 @@
 //! - [`cf`]: the column families and what each holds.
 //! - [`engine`]: the `Engine` trait, `WriteBatch` and `StorageError`.
 //! - [`rocks`]: `RocksEngine`, the on-disk engine (one RocksDB; the log in
-//!   its WAL, the state machine unlogged and flushed atomically).
+//!   its WAL, the state machine unlogged and flushed atomically), and its
+//!   [`Checkpoints`]: point-in-time copies made of hard links.
 //! - [`mem`]: `MemEngine`, an in-memory twin for the simulation; it survives a
 //!   simulated crash because the test keeps it alive.
 //! - [`blob`]: `BlobStore` for snapshot files, on disk or in memory.
@@ -29,6 +30,6 @@ pub mod snapfile;
 
 pub use blob::{BlobStore, FsBlobStore, MemBlobStore};
 pub use cf::Cf;
-pub use engine::{Durability, Engine, Op, StorageError, WriteBatch};
+pub use engine::{Checkpoints, Durability, Engine, Op, StorageError, WriteBatch};
 pub use mem::MemEngine;
 pub use rocks::RocksEngine;

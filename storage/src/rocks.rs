@@ -15,7 +15,7 @@ use rocksdb::{
     Options, ReadOptions, WriteOptions,
 };
 
-use crate::engine::{Pairs, Record, Scan, Visitor};
+use crate::engine::{Checkpoints, Pairs, Record, Scan, Visitor};
 use crate::{Cf, Durability, Engine, Op, StorageError, WriteBatch};
 
 /// The on-disk engine.
@@ -27,6 +27,8 @@ pub struct RocksEngine {
     path: PathBuf,
     /// Lets concurrent `sync` calls share one fsync.
     group: Arc<SyncGroup>,
+    /// Where checkpoints go, if this store makes them.
+    checkpoints: Option<Arc<RocksCheckpoints>>,
 }
 
 /// Group commit for [`Engine::sync`]. Raft appends each ask for a sync, and
@@ -54,9 +56,9 @@ fn err(e: rocksdb::Error) -> StorageError {
 }
 
 impl RocksEngine {
-    /// Opens (or creates) the database under `path`.
-    pub fn open(path: &Path) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(path)?;
+    /// The database's options and its column families' options: the same
+    /// for the live store and for reading a checkpoint of it.
+    fn options() -> (Options, Vec<ColumnFamilyDescriptor>) {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -125,11 +127,43 @@ impl RocksEngine {
             }
             ColumnFamilyDescriptor::new(cf.name(), cf_opts)
         });
+        (opts, cfs.collect())
+    }
+
+    /// Opens (or creates) the database under `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(path)?;
+        let (opts, cfs) = Self::options();
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(err)?;
         Ok(RocksEngine {
             db: Arc::new(db),
             path: path.to_owned(),
             group: Arc::default(),
+            checkpoints: None,
+        })
+    }
+
+    /// Keeps [`Checkpoints`] of this database in `dir`, which must be on
+    /// the same file system (a checkpoint is hard links; across file
+    /// systems RocksDB would copy every file).
+    pub fn with_checkpoints(mut self, dir: &Path) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(dir)?;
+        self.checkpoints = Some(Arc::new(RocksCheckpoints {
+            db: self.db.clone(),
+            dir: dir.to_owned(),
+        }));
+        Ok(self)
+    }
+
+    /// Opens a database (a checkpoint) for reading only.
+    fn open_read_only(path: &Path) -> Result<Self, StorageError> {
+        let (opts, cfs) = Self::options();
+        let db = DB::open_cf_descriptors_read_only(&opts, path, cfs, false).map_err(err)?;
+        Ok(RocksEngine {
+            db: Arc::new(db),
+            path: path.to_owned(),
+            group: Arc::default(),
+            checkpoints: None,
         })
     }
 
@@ -288,6 +322,92 @@ impl Engine for RocksEngine {
     fn size_on_disk(&self) -> u64 {
         dir_size(&self.path)
     }
+
+    fn checkpoints(&self) -> Option<Arc<dyn Checkpoints>> {
+        self.checkpoints
+            .clone()
+            .map(|c| c as Arc<dyn Checkpoints>)
+    }
+}
+
+/// RocksDB checkpoints of one database, each a directory under `dir`.
+struct RocksCheckpoints {
+    db: Arc<DB>,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for RocksCheckpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksCheckpoints")
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+impl RocksCheckpoints {
+    fn path(&self, name: &str) -> Result<PathBuf, StorageError> {
+        crate::blob::check_name(name)?;
+        Ok(self.dir.join(name))
+    }
+}
+
+impl Checkpoints for RocksCheckpoints {
+    fn create(&self, name: &str) -> Result<(), StorageError> {
+        let path = self.path(name)?;
+        // RocksDB refuses an existing directory; one left by a crash in the
+        // middle of a create is incomplete, so it goes.
+        if path.exists() {
+            std::fs::remove_dir_all(&path)?;
+        }
+        // Flushes every memtable first (atomic flush: every column family
+        // at one point), then links the live files and copies the small
+        // ones (manifest, options, the WAL's tail), fsynced.
+        rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .and_then(|c| c.create_checkpoint(&path))
+            .map_err(err)?;
+        sync_dir(&self.dir)
+    }
+
+    fn open(&self, name: &str) -> Result<Option<Arc<dyn Engine>>, StorageError> {
+        let path = self.path(name)?;
+        if !path.is_dir() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(RocksEngine::open_read_only(&path)?)))
+    }
+
+    fn list(&self) -> Result<Vec<String>, StorageError> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir()
+                && let Some(name) = entry.file_name().to_str()
+            {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        std::fs::rename(self.path(from)?, self.path(to)?)?;
+        sync_dir(&self.dir)
+    }
+
+    fn remove(&self, name: &str) -> Result<(), StorageError> {
+        match std::fs::remove_dir_all(self.path(name)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Makes a directory's entries (a rename, a new child) durable.
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 fn dir_size(path: &Path) -> u64 {

@@ -204,3 +204,67 @@ fn t21_large_values_go_to_blob_files_and_read_back_after_reopen() {
     .unwrap();
     assert_eq!(seen, 800);
 }
+
+#[test]
+fn t22_a_checkpoint_is_the_store_as_of_its_creation_and_survives_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = |i: u32| format!("audit-{i}-{}", "y".repeat(600)).into_bytes();
+    let copies = dir.path().join("checkpoints");
+    {
+        let e = RocksEngine::open(&dir.path().join("db"))
+            .unwrap()
+            .with_checkpoints(&copies)
+            .unwrap();
+        assert!(MemEngine::new().checkpoints().is_none());
+        let checkpoints = e.checkpoints().expect("configured");
+        // Unlogged writes (the state machine's) are in the copy: creating
+        // it flushes them. Long values go to blob files, which it links.
+        let mut b = WriteBatch::new();
+        b.put(Cf::Flags, "a", "1");
+        for i in 0..50u32 {
+            b.put(Cf::Audit, i.to_be_bytes().to_vec(), big(i));
+        }
+        e.write(b, Durability::Unlogged).unwrap();
+        checkpoints.create("staging-0").unwrap();
+        // Later writes are not.
+        let mut b = WriteBatch::new();
+        b.put(Cf::Flags, "a", "2");
+        b.put(Cf::Flags, "b", "1");
+        e.write(b, Durability::Unlogged).unwrap();
+        checkpoints.rename("staging-0", "snap-1").unwrap();
+        assert_eq!(checkpoints.list().unwrap(), vec!["snap-1".to_owned()]);
+        assert!(checkpoints.open("snap-0").unwrap().is_none());
+        assert!(checkpoints.create("../escape").is_err());
+
+        let copy = checkpoints.open("snap-1").unwrap().unwrap();
+        assert_eq!(copy.get(Cf::Flags, b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(copy.get(Cf::Flags, b"b").unwrap(), None);
+        assert_eq!(e.get(Cf::Flags, b"a").unwrap(), Some(b"2".to_vec()));
+        let mut audit = 0;
+        copy.export(&[Cf::Audit], &mut |_, k, v| {
+            let i = u32::from_be_bytes(k.try_into().unwrap());
+            assert_eq!(v, big(i).as_slice());
+            audit += 1;
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(audit, 50);
+        // A copy is read-only.
+        let mut b = WriteBatch::new();
+        b.put(Cf::Flags, "c", "1");
+        assert!(copy.write(b, Durability::Sync).is_err());
+    }
+    // The store's own files compact and go; the copy keeps its own links,
+    // and a reopened store finds it again.
+    let e = RocksEngine::open(&dir.path().join("db"))
+        .unwrap()
+        .with_checkpoints(&copies)
+        .unwrap();
+    let checkpoints = e.checkpoints().unwrap();
+    let copy = checkpoints.open("snap-1").unwrap().unwrap();
+    assert_eq!(copy.get(Cf::Flags, b"a").unwrap(), Some(b"1".to_vec()));
+    drop(copy);
+    checkpoints.remove("snap-1").unwrap();
+    checkpoints.remove("snap-1").unwrap();
+    assert!(checkpoints.list().unwrap().is_empty());
+}

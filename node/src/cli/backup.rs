@@ -208,7 +208,8 @@ pub fn restore(args: &RestoreArgs) -> Result<(), CliError> {
     };
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| CliError::local(&args.data_dir.display().to_string(), e))?;
-    let engine = RocksEngine::open(&args.data_dir.join("db"))?;
+    let engine = RocksEngine::open(&args.data_dir.join("db"))?
+        .with_checkpoints(&args.data_dir.join("checkpoints"))?;
     let blobs = FsBlobStore::open(&args.data_dir.join("snapshots"))?;
     let info = vexil_raft::restore_backup(Arc::new(engine), Arc::new(blobs), &mut reader, members)
         .map_err(|e| match e {

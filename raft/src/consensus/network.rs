@@ -138,13 +138,17 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         };
         let header = serde_json::to_vec(&header)
             .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
-        let send = self.transport.send_snapshot(
-            self.target,
-            &self.addr,
-            header,
-            snapshot.snapshot.reader,
-            self.snapshot_timeout,
-        );
+        // A checkpoint is written out as a file the first time a peer
+        // needs it (an export: seconds at scale, so off the async
+        // threads). Failing here, say because a newer snapshot replaced
+        // it, is retried by openraft with the current one.
+        let reader = tokio::task::spawn_blocking(move || snapshot.snapshot.into_reader())
+            .await
+            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?
+            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        let send =
+            self.transport
+                .send_snapshot(self.target, &self.addr, header, reader, self.snapshot_timeout);
         tokio::select! {
             biased;
             closed = cancel => Err(StreamingError::Closed(closed)),

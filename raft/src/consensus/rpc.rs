@@ -127,10 +127,7 @@ impl RaftNode {
         }
         let snapshot = Snapshot {
             meta: header.meta,
-            snapshot: SnapshotBlob {
-                name: name.clone(),
-                reader: open(&name)?,
-            },
+            snapshot: SnapshotBlob::file(name.clone(), open(&name)?),
         };
         let res = self
             .inner
