@@ -324,9 +324,7 @@ impl Engine for RocksEngine {
     }
 
     fn checkpoints(&self) -> Option<Arc<dyn Checkpoints>> {
-        self.checkpoints
-            .clone()
-            .map(|c| c as Arc<dyn Checkpoints>)
+        self.checkpoints.clone().map(|c| c as Arc<dyn Checkpoints>)
     }
 }
 

@@ -146,9 +146,13 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             .await
             .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?
             .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
-        let send =
-            self.transport
-                .send_snapshot(self.target, &self.addr, header, reader, self.snapshot_timeout);
+        let send = self.transport.send_snapshot(
+            self.target,
+            &self.addr,
+            header,
+            reader,
+            self.snapshot_timeout,
+        );
         tokio::select! {
             biased;
             closed = cancel => Err(StreamingError::Closed(closed)),

@@ -235,6 +235,13 @@ impl StateMachine {
         let staging = format!("staging-{seq}");
         let (meta, name) = match &self.checkpoints {
             Some(checkpoints) => {
+                // A build that a crash interrupted left its staging copy:
+                // openraft runs one build at a time, so any is stale.
+                for stale in checkpoints.list().map_err(io_err)? {
+                    if stale.starts_with("staging-") {
+                        checkpoints.remove(&stale).map_err(io_err)?;
+                    }
+                }
                 // Flushes every column family (so the state is durable up
                 // to the checkpoint, as a purge behind it needs), and the
                 // checkpoint is durable when this returns.
@@ -249,6 +256,10 @@ impl StateMachine {
                 // rebuilds them is not purged past this snapshot.
                 self.engine.persist().map_err(io_err)?;
                 let name = snapshot_name(meta_index(&meta), seq);
+                // `seq` restarts with the process: a snapshot at the same
+                // index taken before a restart can hold this name. It is
+                // of the same state; a directory is not renamed over.
+                checkpoints.remove(&name).map_err(io_err)?;
                 checkpoints.rename(&staging, &name).map_err(io_err)?;
                 (meta, name)
             }
@@ -276,10 +287,7 @@ impl StateMachine {
     /// Writes checkpoint `name` out as the snapshot file `name`, unless
     /// that was done before, and opens the file.
     fn materialize(&self, name: &str) -> io::Result<Box<dyn BlobReader>> {
-        let _one = self
-            .materializing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _one = self.materializing.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(reader) = self.blobs.open(name).map_err(io_err)? {
             return Ok(reader);
         }
@@ -580,7 +588,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     (meta, snapshot)
                 }
             };
-            Ok(Some(SnapshotOf::<TypeConfig, SnapshotBlob> { meta, snapshot }))
+            Ok(Some(SnapshotOf::<TypeConfig, SnapshotBlob> {
+                meta,
+                snapshot,
+            }))
         })
         .await
     }
@@ -677,5 +688,126 @@ mod tests {
             before,
             "other threads keep their priority"
         );
+    }
+
+    /// A RocksDB store with checkpoints holding `n` pairs in the flags
+    /// family, applied to `index`.
+    fn rocks_with_flags(
+        dir: &std::path::Path,
+        n: u32,
+        index: u64,
+    ) -> std::sync::Arc<dyn vexil_storage::Engine> {
+        let engine = vexil_storage::RocksEngine::open(&dir.join("db"))
+            .and_then(|e| e.with_checkpoints(&dir.join("checkpoints")))
+            .expect("open");
+        let mut b = WriteBatch::new();
+        for i in 0..n {
+            b.put(Cf::Flags, format!("flag-{i}"), format!("{{\"i\":{i}}}"));
+        }
+        let log_id: openraft::alias::LogIdOf<TypeConfig> = LogId::new_term_index(1, index);
+        let applied = applied_record(&log_id, AppliedMeta::default()).expect("encode");
+        b.put(Cf::Meta, keys::META_APPLIED.to_vec(), applied);
+        engine.write(b, Durability::Unlogged).expect("write");
+        std::sync::Arc::new(engine)
+    }
+
+    fn machine(
+        engine: std::sync::Arc<dyn vexil_storage::Engine>,
+        dir: &std::path::Path,
+    ) -> super::StateMachine {
+        let blobs = vexil_storage::FsBlobStore::open(&dir.join("snapshots")).expect("blobs");
+        // Snapshots do not read the mirror: an empty one will do (the
+        // pairs below are not real flags).
+        let shared = std::sync::Arc::new(crate::state::Shared::new(
+            crate::state::State::default(),
+            Default::default(),
+        ));
+        super::StateMachine::new(engine, std::sync::Arc::new(blobs), shared)
+    }
+
+    fn snapshot_files(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("snapshots"))
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_snapshot_is_written_out_once_when_read_and_survives_a_restart() {
+        use openraft::storage::RaftStateMachine;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = rocks_with_flags(dir.path(), 300, 42);
+        let mut sm = machine(engine.clone(), dir.path());
+        let (meta, name) = sm.build_sync().expect("build");
+        assert_eq!(meta.last_log_id.map(|l| l.index), Some(42));
+        // Built as a checkpoint: no snapshot file yet.
+        assert!(snapshot_files(dir.path()).is_empty());
+        let checkpoints = engine.checkpoints().expect("checkpoints");
+        assert_eq!(checkpoints.list().expect("list"), vec![name.clone()]);
+
+        // Later writes are not in it.
+        let mut b = WriteBatch::new();
+        b.put(Cf::Flags, "later", "{}");
+        engine.write(b, Durability::Unlogged).expect("write");
+
+        let current = sm.get_current_snapshot().await.expect("get").expect("some");
+        assert_eq!(current.meta, meta);
+        let mut reader = current.snapshot.into_reader().expect("write out");
+        assert_eq!(snapshot_files(dir.path()), vec![name.clone()]);
+        let (file_meta, records) =
+            vexil_storage::snapfile::verify(reader.as_mut()).expect("a valid snapshot file");
+        let file_meta: openraft::alias::SnapshotMetaOf<TypeConfig> =
+            serde_json::from_slice(&file_meta).expect("meta");
+        assert_eq!(file_meta, meta);
+        let mut flags = 0;
+        engine
+            .checkpoints()
+            .and_then(|c| c.open(&name).ok().flatten())
+            .expect("copy")
+            .export(&[Cf::Flags], &mut |_, k, _| {
+                assert_ne!(k, b"later");
+                flags += 1;
+                Ok(true)
+            })
+            .expect("export");
+        assert_eq!(flags, 300);
+        assert!(records > 300, "every state-machine pair: {records}");
+
+        // The next reader gets the file, and so does a restarted node.
+        let again = sm.get_current_snapshot().await.expect("get").expect("some");
+        assert_eq!(again.snapshot.name, name);
+        assert!(matches!(again.snapshot.source, super::Source::File(_)));
+        drop(sm);
+        let mut sm = machine(engine.clone(), dir.path());
+        let after = sm.get_current_snapshot().await.expect("get").expect("some");
+        assert_eq!(after.meta, meta);
+        assert!(matches!(after.snapshot.source, super::Source::File(_)));
+
+        // A restarted node numbers its snapshots from 0 again: one at the
+        // same index takes the same name, and replaces the old one.
+        let mut b = WriteBatch::new();
+        b.delete(Cf::Flags, "later");
+        engine.write(b, Durability::Unlogged).expect("write");
+        let (_, same) = sm.build_sync().expect("build at the same index");
+        assert_eq!(same, name);
+        let rebuilt = sm.get_current_snapshot().await.expect("get").expect("some");
+        assert_eq!(rebuilt.meta, meta);
+
+        // A newer snapshot replaces both the checkpoint and its file.
+        let mut b = WriteBatch::new();
+        let log_id: openraft::alias::LogIdOf<TypeConfig> = LogId::new_term_index(1, 50);
+        b.put(
+            Cf::Meta,
+            keys::META_APPLIED.to_vec(),
+            applied_record(&log_id, AppliedMeta::default()).expect("encode"),
+        );
+        engine.write(b, Durability::Unlogged).expect("write");
+        let (newer, newer_name) = sm.build_sync().expect("build");
+        assert_eq!(newer.last_log_id.map(|l| l.index), Some(50));
+        assert_eq!(checkpoints.list().expect("list"), vec![newer_name]);
+        assert!(snapshot_files(dir.path()).is_empty());
     }
 }

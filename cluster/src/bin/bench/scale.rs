@@ -331,7 +331,10 @@ pub async fn run(bin: &Path, dir: &Path, flags: usize, audit: usize) -> anyhow::
     rows.push(vec![
         "snapshot size (the file sent to the new node)".into(),
         format!("{:.1} MiB", snap as f64 / 1048576.0),
-        format!("data dir {:.1} MiB before the join", data as f64 / 1048576.0),
+        format!(
+            "data dir {:.1} MiB before the join",
+            data as f64 / 1048576.0
+        ),
     ]);
     table(
         &format!("Scale: {flags} flags, {audit} audit entries, 3 nodes"),
