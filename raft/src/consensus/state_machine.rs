@@ -246,12 +246,7 @@ impl StateMachine {
                 // to the checkpoint, as a purge behind it needs), and the
                 // checkpoint is durable when this returns.
                 checkpoints.create(&staging).map_err(io_err)?;
-                let copy = checkpoints
-                    .open(&staging)
-                    .map_err(io_err)?
-                    .ok_or_else(|| io_err(format!("checkpoint {staging} vanished")))?;
-                let meta = snapshot_meta(copy.as_ref())?;
-                drop(copy);
+                let meta = snapshot_meta(self.open_checkpoint(&staging)?.as_ref())?;
                 // Writes applied since are unlogged; the log that
                 // rebuilds them is not purged past this snapshot.
                 self.engine.persist().map_err(io_err)?;
@@ -284,6 +279,17 @@ impl StateMachine {
         Ok((meta, name))
     }
 
+    /// Opens checkpoint `name` for reading.
+    fn open_checkpoint(&self, name: &str) -> io::Result<Arc<dyn Engine>> {
+        self.checkpoints
+            .as_ref()
+            .map(|c| c.open(name))
+            .transpose()
+            .map_err(io_err)?
+            .flatten()
+            .ok_or_else(|| io_err(format!("snapshot {name} is gone (a newer one replaced it)")))
+    }
+
     /// Writes checkpoint `name` out as the snapshot file `name`, unless
     /// that was done before, and opens the file.
     fn materialize(&self, name: &str) -> io::Result<Box<dyn BlobReader>> {
@@ -291,14 +297,7 @@ impl StateMachine {
         if let Some(reader) = self.blobs.open(name).map_err(io_err)? {
             return Ok(reader);
         }
-        let copy = self
-            .checkpoints
-            .as_ref()
-            .map(|c| c.open(name))
-            .transpose()
-            .map_err(io_err)?
-            .flatten()
-            .ok_or_else(|| io_err(format!("snapshot {name} is gone (a newer one replaced it)")))?;
+        let copy = self.open_checkpoint(name)?;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let staging = format!("staging-{seq}");
         export_snapshot(copy.as_ref(), self.blobs.as_ref(), &staging)?;
@@ -572,15 +571,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     (meta, SnapshotBlob::file(name, reader))
                 }
                 Kind::Checkpoint => {
-                    let copy = sm
-                        .checkpoints
-                        .as_ref()
-                        .map(|c| c.open(&name))
-                        .transpose()
-                        .map_err(io_err)?
-                        .flatten()
-                        .ok_or_else(|| io_err(format!("checkpoint {name} vanished")))?;
-                    let meta = snapshot_meta(copy.as_ref())?;
+                    let meta = snapshot_meta(sm.open_checkpoint(&name)?.as_ref())?;
                     let snapshot = SnapshotBlob {
                         name,
                         source: Source::Checkpoint(sm.clone()),
