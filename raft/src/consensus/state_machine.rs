@@ -209,8 +209,8 @@ impl StateMachine {
         })
     }
 
-    /// Deletes every snapshot but `keep` (its file and its checkpoint),
-    /// and checkpoints a crash left half made.
+    /// Deletes every snapshot but `keep`: files and checkpoints. (Staging
+    /// copies a crash left are removed by the next checkpoint build.)
     fn remove_snapshots_except(&self, keep: &str) -> io::Result<()> {
         for name in self.blobs.list().map_err(io_err)? {
             if name.starts_with("snap-") && name != keep {
