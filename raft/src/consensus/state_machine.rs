@@ -115,6 +115,11 @@ pub struct StateMachine {
     /// One checkpoint written out at a time: two peers asking at once
     /// share the file.
     materializing: Arc<std::sync::Mutex<()>>,
+    /// Held to pick a snapshot and open it, and to replace or delete one,
+    /// so that a snapshot is never deleted between being chosen and being
+    /// opened. (openraft builds snapshots while it reads the current one,
+    /// and a failed read of the current snapshot stops the node.)
+    choosing: Arc<std::sync::Mutex<()>>,
 }
 
 /// Which store holds a snapshot.
@@ -142,6 +147,7 @@ impl StateMachine {
             seq: Arc::new(AtomicU64::new(0)),
             checkpoints,
             materializing: Arc::default(),
+            choosing: Arc::default(),
         }
     }
 
@@ -251,11 +257,13 @@ impl StateMachine {
                 // rebuilds them is not purged past this snapshot.
                 self.engine.persist().map_err(io_err)?;
                 let name = snapshot_name(meta_index(&meta), seq);
+                let _choosing = self.choose();
                 // `seq` restarts with the process: a snapshot at the same
                 // index taken before a restart can hold this name. It is
                 // of the same state; a directory is not renamed over.
                 checkpoints.remove(&name).map_err(io_err)?;
                 checkpoints.rename(&staging, &name).map_err(io_err)?;
+                self.remove_snapshots_except(&name)?;
                 (meta, name)
             }
             None => {
@@ -271,12 +279,18 @@ impl StateMachine {
                 // Staged under a temporary name so that the final name
                 // can carry the index, known only after the export.
                 let name = snapshot_name(meta_index(&meta), seq);
+                let _choosing = self.choose();
                 self.blobs.rename(&staging, &name).map_err(io_err)?;
+                self.remove_snapshots_except(&name)?;
                 (meta, name)
             }
         };
-        self.remove_snapshots_except(&name)?;
         Ok((meta, name))
+    }
+
+    fn choose(&self) -> std::sync::MutexGuard<'_, ()> {
+        // Nothing guarded can be left half done by a panic.
+        self.choosing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Opens checkpoint `name` for reading.
@@ -297,7 +311,13 @@ impl StateMachine {
         if let Some(reader) = self.blobs.open(name).map_err(io_err)? {
             return Ok(reader);
         }
-        let copy = self.open_checkpoint(name)?;
+        // Opening reads the copy's file list and opens its tables; a newer
+        // snapshot may delete it after that (a blob file not yet opened
+        // then fails the export, and openraft retries with the newer one).
+        let copy = {
+            let _choosing = self.choose();
+            self.open_checkpoint(name)?
+        };
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let staging = format!("staging-{seq}");
         export_snapshot(copy.as_ref(), self.blobs.as_ref(), &staging)?;
@@ -357,6 +377,7 @@ impl StateMachine {
             *current = state;
             self.shared.reset();
         }
+        let _choosing = self.choose();
         self.remove_snapshots_except(&name)
     }
 }
@@ -560,6 +581,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         &mut self,
     ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotBlob>>, io::Error> {
         self.blocking(|sm| {
+            let _choosing = sm.choose();
             let Some((name, kind)) = sm.newest_snapshot()? else {
                 return Ok(None);
             };
@@ -800,5 +822,55 @@ mod tests {
         assert_eq!(newer.last_log_id.map(|l| l.index), Some(50));
         assert_eq!(checkpoints.list().expect("list"), vec![newer_name]);
         assert!(snapshot_files(dir.path()).is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_current_snapshot_can_be_read_while_newer_ones_replace_it() {
+        use openraft::storage::RaftStateMachine;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = rocks_with_flags(dir.path(), 50, 1);
+        let mut sm = machine(engine.clone(), dir.path());
+        sm.build_sync().expect("first build");
+        let builder = {
+            let sm = sm.clone();
+            std::thread::spawn(move || {
+                for index in 2..40u64 {
+                    let mut b = WriteBatch::new();
+                    let log_id: openraft::alias::LogIdOf<TypeConfig> =
+                        LogId::new_term_index(1, index);
+                    b.put(
+                        Cf::Meta,
+                        keys::META_APPLIED.to_vec(),
+                        applied_record(&log_id, AppliedMeta::default()).expect("encode"),
+                    );
+                    engine.write(b, Durability::Unlogged).expect("write");
+                    sm.build_sync().expect("build");
+                }
+            })
+        };
+        // openraft reads the current snapshot while the builder replaces it
+        // (and deletes the one before): every read must succeed.
+        let mut reads = 0;
+        let mut last = 0;
+        while !builder.is_finished() {
+            let current = sm
+                .get_current_snapshot()
+                .await
+                .expect("the current snapshot reads")
+                .expect("some");
+            let index = current.meta.last_log_id.map_or(0, |l| l.index);
+            assert!(index >= last, "went back from {last} to {index}");
+            last = index;
+            reads += 1;
+        }
+        builder.join().expect("builder");
+        assert!(reads > 0);
+        let current = sm
+            .get_current_snapshot()
+            .await
+            .expect("read")
+            .expect("some");
+        assert_eq!(current.meta.last_log_id.map(|l| l.index), Some(39));
     }
 }
