@@ -151,13 +151,6 @@ impl StateMachine {
         }
     }
 
-    fn meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> io::Result<Option<T>> {
-        match self.engine.get(Cf::Meta, key).map_err(io_err)? {
-            Some(v) => serde_json::from_slice(&v).map(Some).map_err(io_err),
-            None => Ok(None),
-        }
-    }
-
     /// Runs blocking engine work off the async threads when it costs IO.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -387,20 +380,21 @@ fn meta_index(meta: &SnapshotMetaOf<TypeConfig>) -> u64 {
     meta.last_log_id.as_ref().map_or(0, |l| l.index())
 }
 
-/// A snapshot's metadata, read from the state it is of.
+/// Where a state is: its applied log id and membership (a snapshot's
+/// metadata, when the state is a snapshot's).
 fn snapshot_meta(engine: &dyn Engine) -> io::Result<SnapshotMetaOf<TypeConfig>> {
-    let read = |key: &[u8]| engine.get(Cf::Meta, key).map_err(io_err);
-    let last_log_id: Option<LogIdOf<TypeConfig>> = match read(keys::META_APPLIED)? {
-        Some(v) => serde_json::from_slice(&v).map_err(io_err)?,
-        None => None,
-    };
-    let last_membership = match read(keys::META_MEMBERSHIP)? {
-        Some(v) => serde_json::from_slice(&v).map_err(io_err)?,
-        None => StoredMembershipOf::<TypeConfig>::default(),
-    };
+    fn read<T: serde::de::DeserializeOwned>(
+        engine: &dyn Engine,
+        key: &[u8],
+    ) -> io::Result<Option<T>> {
+        match engine.get(Cf::Meta, key).map_err(io_err)? {
+            Some(v) => serde_json::from_slice(&v).map(Some).map_err(io_err),
+            None => Ok(None),
+        }
+    }
     Ok(SnapshotMetaOf::<TypeConfig> {
-        last_log_id,
-        last_membership,
+        last_log_id: read(engine, keys::META_APPLIED)?.flatten(),
+        last_membership: read(engine, keys::META_MEMBERSHIP)?.unwrap_or_default(),
     })
 }
 
@@ -466,9 +460,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
-        let applied = self.meta(keys::META_APPLIED)?.flatten();
-        let membership = self.meta(keys::META_MEMBERSHIP)?.unwrap_or_default();
-        Ok((applied, membership))
+        let state = snapshot_meta(self.engine.as_ref())?;
+        Ok((state.last_log_id, state.last_membership))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
