@@ -151,6 +151,17 @@ pub enum MembershipError {
     NotLeader { leader: Option<u64> },
     #[error("membership change failed: {0}")]
     Failed(String),
+    /// Another change is running on the leader, or a change the log holds
+    /// is not committed yet; only one can be in flight.
+    #[error("{0}")]
+    InProgress(String),
+    /// A change was proposed but not committed within its deadline; it
+    /// commits once enough of the old and the new voters answer.
+    #[error("{0}")]
+    NotCommitted(String),
+    /// A pending add was cancelled (by removing that node, or by shutdown).
+    #[error("{0}")]
+    Cancelled(String),
 }
 
 /// One node's view of itself, served by `Rpc::Status`.
@@ -263,6 +274,9 @@ mod tests {
             MembershipError::NoLeader,
             MembershipError::NotLeader { leader: Some(1) },
             MembershipError::Failed("x".into()),
+            MembershipError::InProgress("adding node 4".into()),
+            MembershipError::NotCommitted("voters {1, 3}".into()),
+            MembershipError::Cancelled("node 4".into()),
         ]);
     }
 }

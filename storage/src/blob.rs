@@ -159,7 +159,12 @@ impl BlobStore for FsBlobStore {
         let tmp = self
             .dir
             .join(format!("{TMP_PREFIX}{name}-{}-{seq}", std::process::id()));
-        let file = File::create(&tmp)?;
+        // Owner-only: a snapshot or backup holds every token hash.
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts.open(&tmp)?;
         Ok(Box::new(FsWriter {
             file: Some(BufWriter::with_capacity(1 << 20, file)),
             tmp,

@@ -71,3 +71,20 @@ fn t32_rename_moves_a_committed_blob_over_the_target() {
         assert!(s.rename("staging-1", "snap-3").is_err(), "nothing to move");
     }
 }
+
+/// Snapshots and backups hold every token hash: only their owner reads them.
+#[cfg(unix)]
+#[test]
+fn t33_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let s = FsBlobStore::open(dir.path()).unwrap();
+    let mut w = s.create("backup-1").unwrap();
+    w.write_all(b"secret hashes").unwrap();
+    w.commit().unwrap();
+    let mode = std::fs::metadata(dir.path().join("backup-1"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {:o}", mode & 0o777);
+}

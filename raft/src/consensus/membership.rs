@@ -1,14 +1,20 @@
-//! Adding and removing members at run time. Changes are serialized, run on
-//! the leader, and refused when they would leave the cluster without a quorum.
+//! Adding and removing members at run time. Changes run on the leader, one
+//! at a time (a second one is refused at once, `InProgress`), and are refused
+//! when they would leave the cluster without a quorum. "Healthy" for that
+//! guard means *answering now*: each counted voter acked a heartbeat sent
+//! after the request arrived ([`RaftNode::answering_now`]). A recent ack is
+//! not enough: a follower killed a moment ago still has one, and a removal
+//! counted on it leaves a joint configuration that can never commit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use openraft::alias::InstantOf;
 use openraft::{ChangeMembers, Instant as _};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::RaftNode;
+use super::{RaftNode, TypeConfig};
 use crate::api::MembershipError;
 use crate::member::Member;
 use crate::transport::{Rpc, TransportError};
@@ -34,8 +40,48 @@ pub(super) enum MembershipRequest {
     },
 }
 
+impl MembershipRequest {
+    fn describe(&self) -> String {
+        match self {
+            MembershipRequest::Add { id, .. } => format!("adding node {id}"),
+            MembershipRequest::Remove { id } => format!("removing node {id}"),
+            MembershipRequest::TransferLeader { to: Some(to), .. } => {
+                format!("moving leadership to node {to}")
+            }
+            MembershipRequest::TransferLeader { to: None, from } => {
+                format!("moving leadership away from node {from}")
+            }
+        }
+    }
+}
+
+/// The change the leader is running: what a refused second change is told,
+/// and how a pending add is cancelled.
+#[derive(Debug)]
+pub(super) struct Pending {
+    what: String,
+    /// The node a pending add is adding: removing it cancels the add.
+    adding: Option<u64>,
+    cancel: tokio::sync::watch::Sender<Option<String>>,
+}
+
+/// Clears the pending change when its request ends, however it ends.
+struct PendingGuard<'a>(&'a RaftNode);
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.pending() = None;
+    }
+}
+
 fn failed(e: impl ToString) -> MembershipError {
     MembershipError::Failed(e.to_string())
+}
+
+/// "{1, 3}" rather than Rust's debug format, for messages.
+fn ids(set: &BTreeSet<u64>) -> String {
+    let list: Vec<String> = set.iter().map(u64::to_string).collect();
+    format!("{{{}}}", list.join(", "))
 }
 
 impl RaftNode {
@@ -135,12 +181,185 @@ impl RaftNode {
                 leader: self.leader().map(|(id, _)| id),
             });
         }
-        let _serial = self.inner.membership_lock.lock().await;
-        match req {
-            MembershipRequest::Add { id, member } => self.add_local(*id, member.clone()).await,
-            MembershipRequest::Remove { id } => self.remove_local(*id).await,
-            MembershipRequest::TransferLeader { to, from } => self.transfer_local(*to, *from).await,
+        if let Some(reason) = self.inner.stopping.borrow().clone() {
+            return Err(MembershipError::Cancelled(reason));
         }
+        let _serial = match self.inner.membership_lock.try_lock() {
+            Ok(serial) => serial,
+            Err(_) => self.wait_turn(req).await?,
+        };
+        let (cancel, mut cancelled) = tokio::sync::watch::channel(None);
+        *self.pending() = Some(Pending {
+            what: req.describe(),
+            adding: match req {
+                MembershipRequest::Add { id, .. } => Some(*id),
+                _ => None,
+            },
+            cancel,
+        });
+        let _clear = PendingGuard(self);
+        let mut stopping = self.inner.stopping.subscribe();
+        let run = async {
+            match req {
+                MembershipRequest::Add { id, member } => self.add_local(*id, member.clone()).await,
+                MembershipRequest::Remove { id } => self.remove_local(*id).await,
+                MembershipRequest::TransferLeader { to, from } => {
+                    self.transfer_local(*to, *from).await
+                }
+            }
+        };
+        tokio::select! {
+            result = run => result,
+            Ok(why) = cancelled.wait_for(Option::is_some) => {
+                Err(MembershipError::Cancelled(why.clone().unwrap_or_default()))
+            }
+            Ok(why) = stopping.wait_for(Option::is_some) => {
+                Err(MembershipError::Cancelled(why.clone().unwrap_or_default()))
+            }
+        }
+    }
+
+    /// Another change holds the lock. Only one thing may wait for it:
+    /// removing the node a pending add is adding, which cancels that add
+    /// (the add gives up at once, so the wait is short). Anything else is
+    /// refused now rather than queued behind a change that may take minutes.
+    async fn wait_turn(
+        &self,
+        req: &MembershipRequest,
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>, MembershipError> {
+        let in_progress = |what: &str| {
+            MembershipError::InProgress(format!(
+                "another membership change is in progress ({what}); only one runs at a \
+                 time: retry when it ends, or cancel a pending add by removing that node"
+            ))
+        };
+        let what = {
+            let pending = self.pending();
+            let Some(p) = pending.as_ref() else {
+                return Err(in_progress("one that is just ending"));
+            };
+            match req {
+                MembershipRequest::Remove { id } if p.adding == Some(*id) => {
+                    tracing::info!(node = id, "cancelling the pending add of node {id}");
+                    let _ = p
+                        .cancel
+                        .send(Some(format!("adding node {id} was cancelled by its removal")));
+                    p.what.clone()
+                }
+                _ => return Err(in_progress(&p.what)),
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), self.inner.membership_lock.lock())
+            .await
+            .map_err(|_| in_progress(&what))
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Option<Pending>> {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Cancels a running membership change and refuses new ones, with
+    /// `reason`: a node shutting down must not wait minutes for a learner to
+    /// catch up (systemd sends SIGKILL after 30 s). A change already
+    /// proposed to the log still commits or not as Raft decides.
+    pub fn stop_membership_changes(&self, reason: &str) {
+        let _ = self.inner.stopping.send(Some(reason.to_owned()));
+    }
+
+    /// The voters (this leader included) that acknowledged a heartbeat sent
+    /// after this call began: each is answering *now*. Waits up to the
+    /// maximum election timeout for the acks, so a dead voter costs the
+    /// caller that long, once.
+    async fn answering_now(&self) -> BTreeSet<u64> {
+        let since = InstantOf::<TypeConfig>::now();
+        let voters = self.voters();
+        let fresh = |m: &openraft::RaftMetrics<TypeConfig>| -> BTreeSet<u64> {
+            let mut acked: BTreeSet<u64> = m
+                .heartbeat
+                .iter()
+                .flatten()
+                .filter(|(_, sent)| sent.as_ref().is_some_and(|sent| **sent >= since))
+                .map(|(id, _)| *id)
+                .collect();
+            acked.insert(self.id());
+            acked.retain(|id| voters.contains(id));
+            acked
+        };
+        if self.inner.raft.trigger().heartbeat().await.is_ok() {
+            let wait = self
+                .inner
+                .config
+                .election_timeout
+                .1
+                .max(self.inner.config.heartbeat * 4);
+            let _ = self
+                .inner
+                .raft
+                .wait(Some(wait))
+                .metrics(|m| fresh(m) == voters, "every voter acked a fresh heartbeat")
+                .await;
+        }
+        fresh(&self.metrics())
+    }
+
+    /// Refuses unless a quorum of each of `configs` answers now (a change
+    /// passes through a joint configuration that needs both the old and the
+    /// new voters' quorums). `extra` counts as answering: a learner that
+    /// has just caught up.
+    async fn require_quorums(
+        &self,
+        configs: &[&BTreeSet<u64>],
+        extra: Option<u64>,
+    ) -> Result<(), MembershipError> {
+        let mut answering = self.answering_now().await;
+        answering.extend(extra);
+        for voters in configs {
+            let healthy = voters.intersection(&answering).count();
+            let needed = voters.len() / 2 + 1;
+            if voters.is_empty() || healthy < needed {
+                let silent: BTreeSet<u64> = voters.difference(&answering).copied().collect();
+                tracing::warn!(
+                    voters = %ids(voters),
+                    silent = %ids(&silent),
+                    "membership change refused: it would lose quorum"
+                );
+                return Err(MembershipError::WouldLoseQuorum {
+                    voters: voters.len(),
+                    healthy,
+                    needed,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses while the log holds a membership change that is not
+    /// committed: openraft would refuse too, with its internals in the
+    /// message.
+    fn require_committed_membership(&self) -> Result<(), MembershipError> {
+        let m = self.metrics();
+        let effective = m.membership_config.log_id().map(|l| l.index);
+        let committed = m.committed_membership_config.log_id().map(|l| l.index);
+        if effective > committed {
+            let configs: Vec<String> = m
+                .membership_config
+                .membership()
+                .get_joint_config()
+                .iter()
+                .map(ids)
+                .collect();
+            return Err(MembershipError::InProgress(format!(
+                "the membership change at log index {} (voters {}) is not committed yet; it \
+                 commits once a quorum of each of those voter sets answers (bring back the \
+                 voters that are down)",
+                effective.unwrap_or(0),
+                configs.join(" and "),
+            )));
+        }
+        Ok(())
     }
 
     /// Voters that acked this leader recently, and the leader itself.
@@ -159,36 +378,16 @@ impl RaftNode {
         healthy
     }
 
-    fn check_quorum_after(&self, voters: &BTreeSet<u64>) -> Result<(), MembershipError> {
-        let healthy = self.healthy_voters().intersection(voters).count();
-        let needed = voters.len() / 2 + 1;
-        if voters.is_empty() || healthy < needed {
-            return Err(MembershipError::WouldLoseQuorum {
-                voters: voters.len(),
-                healthy,
-                needed,
-            });
-        }
-        Ok(())
-    }
-
     async fn add_local(&self, id: u64, member: Member) -> Result<(), MembershipError> {
         let voters = self.voters();
         if voters.contains(&id) {
             return Err(MembershipError::AlreadyMember(id));
         }
-        // The newcomer counts as healthy once caught up; the rest must hold.
+        self.require_committed_membership()?;
+        // The newcomer counts once caught up; the rest must answer now.
         let mut after = voters.clone();
         after.insert(id);
-        let healthy = self.healthy_voters().len() + 1;
-        let needed = after.len() / 2 + 1;
-        if healthy < needed {
-            return Err(MembershipError::WouldLoseQuorum {
-                voters: after.len(),
-                healthy,
-                needed,
-            });
-        }
+        self.require_quorums(&[&voters, &after], Some(id)).await?;
         // Who answers at the new address? Another member there (its address
         // in another spelling, or this node's own) would refuse every call
         // meant for `id`, and the add could only wait out its deadline:
@@ -268,6 +467,12 @@ impl RaftNode {
                  (check its peer address and that it runs, or remove it and add it again)"
             )));
         }
+        // Minutes may have passed: check again that the old voters and the
+        // new set (with the learner, which just proved itself) answer now.
+        let voters = self.voters();
+        let mut after = voters.clone();
+        after.insert(id);
+        self.require_quorums(&[&voters, &after], Some(id)).await?;
         let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
         self.change(change).await
     }
@@ -278,6 +483,7 @@ impl RaftNode {
         if membership.get_node(&id).is_none() {
             return Err(MembershipError::NotMember(id));
         }
+        self.require_committed_membership()?;
         let voters = self.voters();
         if !voters.contains(&id) {
             return self
@@ -286,7 +492,7 @@ impl RaftNode {
         }
         let mut after = voters.clone();
         after.remove(&id);
-        self.check_quorum_after(&after)?;
+        self.require_quorums(&[&voters, &after], None).await?;
         if id == self.id() {
             return self.hand_over(&after).await;
         }
@@ -366,19 +572,49 @@ impl RaftNode {
     }
 
     async fn change(&self, change: ChangeMembers<u64, Member>) -> Result<(), MembershipError> {
+        use openraft::errors::{ChangeMembershipError, ClientWriteError, RaftError};
         let timeout = self.inner.config.snapshot_timeout;
+        let what = format!("{change:?}");
+        tracing::info!(change = %what, "proposing a membership change");
         match tokio::time::timeout(timeout, self.inner.raft.change_membership(change, false)).await
         {
-            Err(_) => Err(failed(format!("not committed within {timeout:?}"))),
+            Err(_) => {
+                let m = self.metrics();
+                let configs: Vec<String> = m
+                    .membership_config
+                    .membership()
+                    .get_joint_config()
+                    .iter()
+                    .map(ids)
+                    .collect();
+                tracing::error!(change = %what, "membership change not committed within {timeout:?}");
+                Err(MembershipError::NotCommitted(format!(
+                    "the change was proposed but not committed within {timeout:?}: the log holds \
+                     voters {}, and it commits once a quorum of each answers; writes wait \
+                     until then (GET /v1/cluster shows who is down)",
+                    configs.join(" and ")
+                )))
+            }
             // Leadership moved during the change (say, while a big snapshot
             // went to the new member): the caller retries on the new leader.
-            Ok(Err(openraft::errors::RaftError::APIError(
-                openraft::errors::ClientWriteError::ForwardToLeader(f),
-            ))) => Err(MembershipError::NotLeader {
-                leader: f.leader_id,
-            }),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(MembershipError::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                ChangeMembershipError::InProgress(_),
+            )))) => {
+                self.require_committed_membership()?;
+                Err(MembershipError::InProgress(
+                    "a membership change is not committed yet; retry when it is".into(),
+                ))
+            }
             Ok(Err(e)) => Err(failed(e)),
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(_)) => {
+                tracing::info!(change = %what, "membership change committed");
+                Ok(())
+            }
         }
     }
 }

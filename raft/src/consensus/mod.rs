@@ -61,6 +61,11 @@ struct Inner {
     transport: Arc<dyn Transport>,
     /// Serializes membership changes on this node.
     membership_lock: tokio::sync::Mutex<()>,
+    /// The membership change running on this leader, if any.
+    pending: std::sync::Mutex<Option<membership::Pending>>,
+    /// Set once the node shuts down: cancels a running membership change
+    /// and refuses new ones, with this reason.
+    stopping: tokio::sync::watch::Sender<Option<String>>,
 }
 
 /// Why a replica could not start.
@@ -112,6 +117,7 @@ impl RaftNode {
         let network = network::NetworkFactory {
             transport: transport.clone(),
             snapshot_timeout: config.snapshot_timeout,
+            health: Arc::default(),
         };
         let raft = Raft::new(config.id, raft_config, network, log, sm)
             .await
@@ -125,6 +131,8 @@ impl RaftNode {
                 blobs,
                 transport,
                 membership_lock: tokio::sync::Mutex::new(()),
+                pending: std::sync::Mutex::new(None),
+                stopping: tokio::sync::watch::Sender::new(None),
             }),
         })
     }

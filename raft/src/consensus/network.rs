@@ -2,6 +2,9 @@
 //!
 //! Every RPC has a deadline (openraft's hard TTL). A connection refused is
 //! `Unreachable` (openraft backs off); anything else is a `Network` error.
+//! A peer that stops answering, and one that answers again, is logged once
+//! each ([`PeerHealth`]); openraft's own warnings, one per failed RPC (about
+//! ten a second), are filtered out by the binary's default log filter.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +34,31 @@ pub struct NetworkFactory {
     pub transport: Arc<dyn Transport>,
     /// How long a whole snapshot transfer may take.
     pub snapshot_timeout: Duration,
+    /// Shared by every client, so each transition is logged once.
+    pub health: Arc<PeerHealth>,
+}
+
+/// Each peer's last known reachability.
+#[derive(Debug, Default)]
+pub struct PeerHealth(std::sync::Mutex<std::collections::BTreeMap<u64, bool>>);
+
+impl PeerHealth {
+    fn record(&self, target: u64, addr: &str, failure: Option<&TransportError>) {
+        let mut seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let was = seen.insert(target, failure.is_none());
+        match (was, failure) {
+            (Some(true) | None, Some(e)) => {
+                tracing::warn!(peer = target, addr, "peer {target} is unreachable: {e}")
+            }
+            (Some(false), None) => {
+                tracing::info!(peer = target, addr, "peer {target} answers again")
+            }
+            _ => {}
+        }
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -42,6 +70,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             addr: node.peer_addr.clone(),
             transport: self.transport.clone(),
             snapshot_timeout: self.snapshot_timeout,
+            health: self.health.clone(),
         }
     }
 }
@@ -54,6 +83,7 @@ pub struct PeerClient {
     addr: String,
     transport: Arc<dyn Transport>,
     snapshot_timeout: Duration,
+    health: Arc<PeerHealth>,
 }
 
 /// The header sent before a snapshot's bytes.
@@ -88,8 +118,10 @@ impl PeerClient {
         let raw = self
             .transport
             .call(self.target, &self.addr, rpc, body, timeout)
-            .await
-            .map_err(to_rpc_error)?;
+            .await;
+        self.health
+            .record(self.target, &self.addr, raw.as_ref().err());
+        let raw = raw.map_err(to_rpc_error)?;
         let res: Result<Resp, RaftError<TypeConfig>> =
             serde_json::from_slice(&raw).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         // A remote RaftError here means the peer's Raft is shutting down.

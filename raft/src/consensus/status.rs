@@ -25,37 +25,59 @@ impl RaftNode {
         }
     }
 
-    /// (voters, voters that acked recently, counting this leader).
+    /// (voters, voters that acked recently, counting this leader), for the
+    /// first voter set that lacks a majority of recent acks, or for the
+    /// whole membership if none does. During a membership change the log
+    /// holds a joint configuration, and a write commits only with a quorum
+    /// of *each* of its voter sets: a majority of all voters is not enough.
     pub(super) fn reachable_voters(&self) -> (usize, usize) {
         let m = self.metrics();
-        let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+        let membership = m.membership_config.membership();
+        let all: Vec<u64> = membership.voter_ids().collect();
         if self.quorum_fresh() {
-            return (voters.len(), voters.len());
+            return (all.len(), all.len());
         }
         let horizon = self.ack_horizon();
-        let acked = m.heartbeat.as_ref().map_or(0, |hb| {
-            hb.iter()
-                .filter(|(id, t)| {
-                    **id != self.id()
-                        && voters.contains(id)
-                        && t.as_ref().is_some_and(|t| t.elapsed() < horizon)
-                })
-                .count()
-        });
-        (
-            voters.len(),
-            acked + usize::from(voters.contains(&self.id())),
-        )
+        let acked = |set: &mut dyn Iterator<Item = u64>| -> (usize, usize) {
+            let mut total = 0;
+            let mut fresh = 0;
+            for id in set {
+                total += 1;
+                let recent = id == self.id()
+                    || m.heartbeat.as_ref().is_some_and(|hb| {
+                        hb.get(&id)
+                            .is_some_and(|t| t.as_ref().is_some_and(|t| t.elapsed() < horizon))
+                    });
+                fresh += usize::from(recent);
+            }
+            (total, fresh)
+        };
+        for config in membership.get_joint_config() {
+            let (voters, reachable) = acked(&mut config.iter().copied());
+            if reachable * 2 <= voters {
+                return (voters, reachable);
+            }
+        }
+        acked(&mut all.into_iter())
     }
 
-    /// A leader that has not heard from a majority recently: it will refuse
-    /// writes, so it should not look ready. `None` unless this node leads.
+    /// A leader that has not heard from a quorum recently (of each voter
+    /// set, during a membership change): it cannot commit, so it will refuse
+    /// writes and should not look ready. `None` unless this node leads.
     pub fn leader_without_quorum(&self) -> Option<(usize, usize)> {
         if !self.is_leader() {
             return None;
         }
         let (voters, reachable) = self.reachable_voters();
         (reachable * 2 <= voters).then_some((reachable, voters))
+    }
+
+    /// Whether the latest membership this node knows leaves it out: it was
+    /// removed (a node waiting to join knows no membership at all).
+    pub fn is_removed(&self) -> bool {
+        let m = self.metrics();
+        let membership = m.membership_config.membership();
+        membership.nodes().next().is_some() && membership.get_node(&self.id()).is_none()
     }
 
     /// This node's own status.
