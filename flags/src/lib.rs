@@ -8,6 +8,7 @@
 //! - [`model`]: the serde types (`Flag`, `Segment`, `Context`, …) in the JSON shape
 //!   the API and SDKs use.
 //! - [`validate`]: every problem with a flag or segment, each with its field path.
+//! - [`limits`]: the documented size limits the API enforces on new input.
 //! - [`compile`]: a flag compiled once per version (regexes, CIDRs, semvers parsed).
 //! - [`bucket`](mod@bucket): the one function that maps a context to a rollout bucket.
 //! - [`eval`]: evaluation of one flag or of every flag for a context, and the
@@ -48,6 +49,7 @@
 pub mod bucket;
 pub mod compile;
 pub mod eval;
+pub mod limits;
 pub mod model;
 pub mod openfeature;
 pub mod set;
@@ -63,4 +65,7 @@ pub use eval::{
 };
 pub use model::*;
 pub use set::{FlagSet, segments_used_by};
-pub use validate::{Catalog, FieldError, validate_flag, validate_key, validate_segment};
+pub use validate::{
+    Catalog, FieldError, validate_flag, validate_flag_input, validate_key, validate_segment,
+    validate_segment_input,
+};

@@ -286,8 +286,10 @@ pub struct SegmentRule {
     pub clauses: Vec<Clause>,
 }
 
-/// The value of one context attribute.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// The value of one context attribute. As JSON: a string, a number, a
+/// boolean or a list of strings; anything else is refused with the
+/// attribute's name (`attributes.rs`), never flattened or guessed at.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum AttrValue {
     Bool(bool),
@@ -300,7 +302,8 @@ pub enum AttrValue {
 /// Who is asking: a targeting key plus attributes.
 ///
 /// JSON shape: `{"key": "user-1", "country": "NZ", "groups": ["beta"]}`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// Decoded by hand (`attributes.rs`), so that an error names the attribute.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Context {
     /// The targeting key (`key` in clauses, the default `bucket_by`).
     #[serde(default)]

@@ -9,8 +9,16 @@
 //! (prerequisite flags, segments, prerequisite cycles) against a [`Catalog`],
 //! and cosmetic rules (keys, tags, names, rule ids). A flag that passes
 //! validation always compiles.
+//!
+//! Two levels: [`validate_flag`] and [`validate_segment`] are what the state
+//! machine enforces when it applies a change, and must stay as they are
+//! (a replica of another release applies the same log). New input through
+//! the API must also pass [`validate_flag_input`] and
+//! [`validate_segment_input`]: the size [`limits`](crate::limits) and the
+//! rules added since (see `input.rs` for why they live apart).
 
 mod clauses;
+mod input;
 mod prerequisites;
 
 use std::collections::HashSet;
@@ -46,6 +54,14 @@ pub mod code {
     pub const INVALID_WEIGHTS: &str = "invalid_weights";
     pub const UNKNOWN_FLAG: &str = "unknown_flag";
     pub const PREREQUISITE_CYCLE: &str = "prerequisite_cycle";
+    /// A list over its limit in [`crate::limits`] (input only).
+    pub const TOO_MANY: &str = "too_many";
+    /// A string or value over its limit in [`crate::limits`] (input only).
+    pub const TOO_LONG: &str = "too_long";
+    /// Two variations of a flag serve the same value (input only).
+    pub const DUPLICATE_VARIATION: &str = "duplicate_variation";
+    /// A segment key both included and excluded (input only).
+    pub const INCLUDED_AND_EXCLUDED: &str = "included_and_excluded";
 
     /// Every code, for documentation and coverage tests.
     pub const ALL: [&str; 25] = [
@@ -74,6 +90,15 @@ pub mod code {
         INVALID_WEIGHTS,
         UNKNOWN_FLAG,
         PREREQUISITE_CYCLE,
+    ];
+
+    /// The codes only [`validate_flag_input`](super::validate_flag_input)
+    /// and [`validate_segment_input`](super::validate_segment_input) report.
+    pub const INPUT: [&str; 4] = [
+        TOO_MANY,
+        TOO_LONG,
+        DUPLICATE_VARIATION,
+        INCLUDED_AND_EXCLUDED,
     ];
 }
 
@@ -135,7 +160,8 @@ pub fn validate_flag(flag: &Flag, catalog: &dyn Catalog) -> Vec<FieldError> {
 }
 
 /// Every problem with `segment`. Segment rules may not use `segment_match`.
-/// A key both included and excluded is allowed: `included` wins.
+/// A key both included and excluded passes here (`included` wins), as it
+/// always has; new input is refused by [`validate_segment_input`].
 pub fn validate_segment(segment: &Segment, catalog: &dyn Catalog) -> Vec<FieldError> {
     let mut errors = Vec::new();
     errors.extend(validate_key("key", &segment.key));
@@ -156,10 +182,34 @@ pub fn validate_segment(segment: &Segment, catalog: &dyn Catalog) -> Vec<FieldEr
     errors
 }
 
+/// Every problem with `flag` as new input through the API: the limits
+/// first (alone when broken, so the answer stays small), then
+/// [`validate_flag`] and the rules only new input must meet.
+pub fn validate_flag_input(flag: &Flag, catalog: &dyn Catalog) -> Vec<FieldError> {
+    let mut errors = input::flag_sizes(flag);
+    if errors.is_empty() {
+        errors = validate_flag(flag, catalog);
+        input::flag_content(flag, &mut errors);
+    }
+    errors
+}
+
+/// Every problem with `segment` as new input through the API (see
+/// [`validate_flag_input`]).
+pub fn validate_segment_input(segment: &Segment, catalog: &dyn Catalog) -> Vec<FieldError> {
+    let mut errors = input::segment_sizes(segment);
+    if errors.is_empty() {
+        errors = validate_segment(segment, catalog);
+        input::segment_content(segment, &mut errors);
+    }
+    errors
+}
+
 fn check_tags(tags: &[String], errors: &mut Vec<FieldError>) {
+    use crate::limits::MAX_TAG_CHARS;
     for (i, tag) in tags.iter().enumerate() {
         let len = tag.chars().count();
-        if !(1..=64).contains(&len) || tag.chars().any(char::is_control) {
+        if !(1..=MAX_TAG_CHARS).contains(&len) || tag.chars().any(char::is_control) {
             let msg = "must be 1–64 characters without control characters";
             errors.push(FieldError::new(
                 format!("tags[{i}]"),

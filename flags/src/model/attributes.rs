@@ -6,15 +6,17 @@
 //! node and a heap string per comparison (evaluation benchmarks over 1M
 //! contexts were dominated by those cache misses).
 //!
-//! As JSON, an attribute whose value is `null` is treated as absent.
+//! As JSON, an attribute whose value is `null` is treated as absent, and
+//! a value that is not a string, number, boolean or list of strings is an
+//! error naming the attribute. [`Context`] is decoded here too.
 
 use std::fmt;
 
-use serde::de::{MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::AttrValue;
+use super::{AttrValue, Context};
 
 /// Up to this many attributes, a lookup scans (comparing lengths first, so
 /// most names are rejected without reading their bytes); beyond, it bisects.
@@ -126,11 +128,186 @@ impl<'de> Visitor<'de> for AttributesVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
         let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-        // `null` means "not set" (SDKs send it for empty fields): drop it.
-        while let Some((name, value)) = map.next_entry::<String, Option<AttrValue>>()? {
-            entries.extend(value.map(|v| (name, v)));
+        while let Some(name) = map.next_key::<String>()? {
+            next_attribute(&mut map, name, &mut entries)?;
         }
         Ok(entries.into_iter().collect())
+    }
+}
+
+/// Reads the value of attribute `name`; `null` means "not set" (SDKs send
+/// it for empty fields), so it is dropped.
+fn next_attribute<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    name: String,
+    entries: &mut Vec<(String, AttrValue)>,
+) -> Result<(), A::Error> {
+    if let Some(value) = map.next_value_seed(AttrSeed(Some(&name)))? {
+        entries.push((name, value));
+    }
+    Ok(())
+}
+
+/// A context: `key` is the targeting key, every other field an attribute.
+/// Decoded here rather than with `#[serde(flatten)]`, which buffers every
+/// value and so loses the name of the attribute an error is about.
+impl<'de> Deserialize<'de> for Context {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ContextVisitor)
+    }
+}
+
+struct ContextVisitor;
+
+impl<'de> Visitor<'de> for ContextVisitor {
+    type Value = Context;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a context: an object with a `key` and attributes")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Context, A::Error> {
+        let mut key = String::new();
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+        while let Some(name) = map.next_key::<String>()? {
+            if name == "key" {
+                key = map.next_value()?;
+            } else {
+                next_attribute(&mut map, name, &mut entries)?;
+            }
+        }
+        Ok(Context {
+            key,
+            attributes: entries.into_iter().collect(),
+        })
+    }
+}
+
+/// An attribute value on its own (no name to report).
+impl<'de> Deserialize<'de> for AttrValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        AttrSeed(None)
+            .deserialize(deserializer)?
+            .ok_or_else(|| de::Error::custom("null is not an attribute value"))
+    }
+}
+
+/// Decodes one attribute value, `None` for `null`. The name, when known,
+/// goes into every error: the same rules, and nearly the same words, as
+/// OFREP's contexts (`node/src/api/ofrep/context.rs`).
+struct AttrSeed<'a>(Option<&'a str>);
+
+impl AttrSeed<'_> {
+    fn prefix(&self) -> String {
+        self.0
+            .map(|n| format!("attribute {n:?}: "))
+            .unwrap_or_default()
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for AttrSeed<'_> {
+    type Value = Option<AttrValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AttrSeed<'_> {
+    type Value = Option<AttrValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}a string, a number, a boolean or a list of strings",
+            self.prefix()
+        )
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(AttrValue::Bool(v)))
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(AttrValue::Number(v as f64)))
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(AttrValue::Number(v as f64)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(AttrValue::Number(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(AttrValue::String(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(AttrValue::String(v)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element_seed(ListItem(self.0))? {
+            items.push(item);
+        }
+        Ok(Some(AttrValue::List(items)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<Self::Value, A::Error> {
+        let example = self.0.unwrap_or("user");
+        Err(de::Error::custom(format!(
+            "{}nested objects are not allowed; send each field as an attribute of its own \
+             (e.g. \"{example}.plan\")",
+            self.prefix()
+        )))
+    }
+}
+
+/// One element of a list attribute: a string.
+struct ListItem<'a>(Option<&'a str>);
+
+impl<'de> DeserializeSeed<'de> for ListItem<'_> {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_string(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListItem<'_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}a string (a list attribute holds only strings)",
+            AttrSeed(self.0).prefix()
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
     }
 }
 
