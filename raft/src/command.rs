@@ -93,6 +93,13 @@ pub struct Response {
     /// same request id: nothing was applied this time.
     #[serde(default)]
     pub duplicate: bool,
+    /// True when that earlier command asked for a different change (the
+    /// client reused its idempotency key): nothing was applied, and the
+    /// API refuses the request. `result` is still the earlier answer, and
+    /// the field is left out when false, so a node of the previous release,
+    /// which ignores it, answers as it always did.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub key_reused: bool,
     pub result: Result<Change, Rejection>,
 }
 
@@ -122,6 +129,7 @@ impl Response {
         Response {
             index,
             duplicate: false,
+            key_reused: false,
             result: Ok(Change::Internal),
         }
     }

@@ -208,3 +208,22 @@ pub fn audit(engine: &dyn Engine, q: &AuditQuery) -> Result<Page<AuditEntry>, St
     let next_cursor = (!older.is_empty()).then(|| id.to_string());
     Ok(Page { items, next_cursor })
 }
+
+/// Whether the state machine keeps an answer for request `id`, on a replica
+/// that has applied up to `applied`: the API leaves such a request to the
+/// state machine (a retry gets the first answer) instead of deciding it
+/// alone. Reads the two generations a write at `applied + 1` would.
+pub fn remembers_request(
+    engine: &dyn Engine,
+    applied: u64,
+    id: &str,
+) -> Result<bool, StorageError> {
+    let now = crate::apply::generation(applied.saturating_add(1));
+    for g in [Some(now), now.checked_sub(1)].into_iter().flatten() {
+        if engine.get(Cf::Meta, &keys::request_in(g, id))?.is_some() {
+            return Ok(true);
+        }
+    }
+    // The layout before generations, until its records age out.
+    Ok(engine.get(Cf::Meta, &keys::request(id))?.is_some())
+}

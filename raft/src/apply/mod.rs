@@ -67,8 +67,15 @@ pub(crate) fn apply_command(
     index: u64,
     cmd: &Command,
 ) -> Result<Applied, StorageError> {
-    if let Some(mut response) = remembered(engine, state, index, &cmd.request_id)? {
+    let fingerprint = fingerprint(cmd);
+    if let Some((mut response, stored)) = remembered(engine, state, index, &cmd.request_id)? {
         response.duplicate = true;
+        // Only an answer stored with a fingerprint can say: one written by
+        // the previous release has none, and is the answer as before.
+        response.key_reused = matches!(
+            (&stored, &fingerprint),
+            (Some(stored), Some(now)) if stored != now
+        );
         return Ok(Applied {
             batch: WriteBatch::new(),
             response,
@@ -92,6 +99,7 @@ pub(crate) fn apply_command(
     let response = Response {
         index,
         duplicate: false,
+        key_reused: false,
         result,
     };
     let mut ctx = if response.result.is_ok() {
@@ -106,7 +114,7 @@ pub(crate) fn apply_command(
     };
     // `ctx.at` is persisted by the state machine, in the `applied` record,
     // from the `LastAt` effect.
-    remember_request(&mut ctx, &response)?;
+    remember_request(&mut ctx, &response, fingerprint.as_deref())?;
     Ok(Applied {
         batch: ctx.batch,
         response,
@@ -164,22 +172,42 @@ fn authorize(state: &State, cmd: &Command) -> Result<(), Rejection> {
     }
 }
 
-fn generation(index: u64) -> u64 {
+pub(crate) fn generation(index: u64) -> u64 {
     index / DEDUPE_WINDOW
 }
 
-/// The answer kept for `id`, if a write with that id was applied within
-/// the window before `index`.
+/// What a stored answer is compared with when its request id comes again:
+/// a hash (XXH3-128, hex) of the change asked for, as its JSON in the log.
+/// Only ids a client chose (`key:`, from `Idempotency-Key`) get one; the
+/// API's random ids are never sent twice, and Vexil's own are fixed.
+///
+/// Computed here, from the command, rather than sent in it: every node of
+/// this release computes the same one from the same entry, a forwarded
+/// command cannot carry a wrong one, and no field is added to `Command`.
+/// A node of the previous release stores none and compares none; a
+/// duplicate writes nothing on either, so the two never diverge. (A
+/// later release that encodes the same op differently would see a retry
+/// of an older write as a reused key; such a change must keep this hash.)
+fn fingerprint(cmd: &Command) -> Option<String> {
+    if !cmd.request_id.starts_with("key:") {
+        return None;
+    }
+    let op = serde_json::to_vec(&cmd.op).ok()?;
+    Some(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&op)))
+}
+
+/// The answer kept for `id`, and its fingerprint, if a write with that id
+/// was applied within the window before `index`.
 fn remembered(
     engine: &dyn Engine,
     state: &State,
     index: u64,
     id: &str,
-) -> Result<Option<Response>, StorageError> {
+) -> Result<Option<(Response, Option<String>)>, StorageError> {
     let now = generation(index);
     for g in [Some(now), now.checked_sub(1)].into_iter().flatten() {
         if let Some(bytes) = engine.get(Cf::Meta, &keys::request_in(g, id))? {
-            return stored::from_stored(engine, &bytes).map(Some);
+            return stored::from_stored_with_fingerprint(engine, &bytes).map(Some);
         }
     }
     if state.legacy_requests_until.is_none() {
@@ -191,22 +219,28 @@ fn remembered(
     match engine.get(Cf::Meta, &keys::request(id))? {
         Some(bytes) => {
             let response = stored::from_stored(engine, &bytes)?;
-            Ok((index.saturating_sub(response.index) < DEDUPE_WINDOW).then_some(response))
+            let recent = index.saturating_sub(response.index) < DEDUPE_WINDOW;
+            Ok(recent.then_some((response, None)))
         }
         None => Ok(None),
     }
 }
 
-/// Stores the response under the request id, in the current generation.
+/// Stores the response (and the request's fingerprint) under the request
+/// id, in the current generation.
 /// Entering a generation drops the ones before the previous with one range
 /// delete: two range deletes per `DEDUPE_WINDOW` entries, instead of an
 /// index key per write and two deletes per id when it ages out.
-fn remember_request(ctx: &mut Ctx<'_>, response: &Response) -> Result<(), StorageError> {
+fn remember_request(
+    ctx: &mut Ctx<'_>,
+    response: &Response,
+    fingerprint: Option<&str>,
+) -> Result<(), StorageError> {
     let now = generation(ctx.index);
     ctx.batch.put(
         Cf::Meta,
         keys::request_in(now, &ctx.cmd.request_id),
-        stored::to_stored(response)?,
+        stored::to_stored_with_fingerprint(response, fingerprint)?,
     );
     let keep_from = now.saturating_sub(1);
     if ctx.state.requests_pruned_below < keep_from {
@@ -345,6 +379,60 @@ mod tests {
     }
 
     #[test]
+    fn a_reused_key_is_told_from_a_retry_by_the_fingerprint_when_both_have_one() {
+        let engine = MemEngine::new();
+        let state = State::default();
+        let cmd = |id: &str, name: &str| Command {
+            request_id: id.into(),
+            actor: SYSTEM_ACTOR.into(),
+            at: Utc::now(),
+            op: Op::DeleteToken { name: name.into() },
+        };
+        let apply = |cmd: &Command, index: u64| {
+            let applied = apply_command(&engine, &state, index, cmd).expect("apply");
+            let wrote = !applied.batch.is_empty();
+            engine
+                .write(applied.batch, Durability::Sync)
+                .expect("write");
+            (applied.response, wrote)
+        };
+        let (first, wrote) = apply(&cmd("key:k:scope", "absent"), 1);
+        assert!(wrote && !first.duplicate && !first.key_reused);
+        let (retry, wrote) = apply(&cmd("key:k:scope", "absent"), 2);
+        assert!(!wrote && retry.duplicate && !retry.key_reused);
+        let (reused, wrote) = apply(&cmd("key:k:scope", "another"), 3);
+        assert!(!wrote && reused.duplicate && reused.key_reused);
+        // Still the first answer: what the previous release answers.
+        assert_eq!((reused.index, &reused.result), (first.index, &first.result));
+
+        // An answer the previous release stored has no fingerprint: the
+        // stored answer, as before.
+        let mut b = WriteBatch::new();
+        let old = Response {
+            index: 4,
+            ..first.clone()
+        };
+        let bytes = stored::to_stored(&old).expect("encode");
+        b.put(Cf::Meta, keys::request_in(0, "key:old:scope"), bytes);
+        engine.write(b, Durability::Sync).expect("write");
+        let (answer, _) = apply(&cmd("key:old:scope", "another"), 5);
+        assert!(answer.duplicate && !answer.key_reused);
+
+        // Ids the API generates are never sent twice: no fingerprint kept.
+        apply(&cmd("req:0123", "absent"), 6);
+        let kept = engine
+            .get(Cf::Meta, &keys::request_in(0, "req:0123"))
+            .expect("get")
+            .expect("kept");
+        assert!(!String::from_utf8_lossy(&kept).contains("fingerprint"));
+        let kept = engine
+            .get(Cf::Meta, &keys::request_in(0, "key:k:scope"))
+            .expect("get")
+            .expect("kept");
+        assert!(String::from_utf8_lossy(&kept).contains("\"fingerprint\":\""));
+    }
+
+    #[test]
     fn request_ids_are_remembered_for_the_window_and_dropped_by_generation() {
         const W: u64 = DEDUPE_WINDOW;
         let engine = MemEngine::new();
@@ -388,6 +476,7 @@ mod tests {
             let response = Response {
                 index,
                 duplicate: false,
+                key_reused: false,
                 result: Err(Rejection::NotFound {
                     kind: "token".into(),
                     key: "absent".into(),

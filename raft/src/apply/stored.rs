@@ -5,6 +5,11 @@
 //! `n`, never pruned), and a retry, rare, reads them back. Every write then
 //! stores its flag in three records (the flag, its version, its audit entry)
 //! instead of four.
+//!
+//! An answer to a client's `Idempotency-Key` also keeps the fingerprint of
+//! the change it answered, as a last field `fingerprint` that is left out
+//! when there is none. Records are decoded without `deny_unknown_fields`, so
+//! a node of the previous release reads them (from a snapshot) as before.
 
 use serde::{Deserialize, Serialize};
 use vexil_storage::{Cf, Engine, StorageError};
@@ -19,8 +24,30 @@ use crate::records::VersionEntry;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 enum Stored {
-    Ref { index: u64, change_ref: ChangeRef },
+    Ref {
+        index: u64,
+        change_ref: ChangeRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
+    },
     Full(Response),
+}
+
+/// A full response with the request's fingerprint after its fields:
+/// `{"index":…,"duplicate":…,"result":…,"fingerprint":"…"}`, which decodes
+/// as [`Stored::Full`].
+#[derive(Serialize)]
+struct FullOut<'a> {
+    #[serde(flatten)]
+    response: &'a Response,
+    fingerprint: &'a str,
+}
+
+/// The fingerprint of any stored record, read on its own.
+#[derive(Deserialize)]
+struct Fingerprint {
+    #[serde(default)]
+    fingerprint: Option<String>,
 }
 
 /// A flag or segment change, by the version it made.
@@ -33,7 +60,23 @@ struct ChangeRef {
 }
 
 /// The bytes to store for `response`.
+#[cfg(test)]
 pub(super) fn to_stored(response: &Response) -> Result<Vec<u8>, StorageError> {
+    to_stored_with_fingerprint(response, None)
+}
+
+/// The bytes to store for `response` to a request with `fingerprint`.
+pub(super) fn to_stored_with_fingerprint(
+    response: &Response,
+    fingerprint: Option<&str>,
+) -> Result<Vec<u8>, StorageError> {
+    let full = || match fingerprint {
+        Some(fingerprint) => encode(&FullOut {
+            response,
+            fingerprint,
+        }),
+        None => encode(response),
+    };
     let (kind, after, before) = match &response.result {
         Ok(Change::Flag { before, after }) => (
             keys::HISTORY_FLAG,
@@ -45,13 +88,13 @@ pub(super) fn to_stored(response: &Response) -> Result<Vec<u8>, StorageError> {
             after.as_ref().map(|s| (s.key.as_str(), s.version)),
             before.as_ref().map(|s| (s.key.as_str(), s.version)),
         ),
-        _ => return encode(response),
+        _ => return full(),
     };
     // A delete has no `after`; its version is one past `before`'s.
     let (key, version) = match (after, before) {
         (Some(after), _) => after,
         (None, Some((key, v))) => (key, v + 1),
-        (None, None) => return encode(response),
+        (None, None) => return full(),
     };
     encode(&Stored::Ref {
         index: response.index,
@@ -60,14 +103,26 @@ pub(super) fn to_stored(response: &Response) -> Result<Vec<u8>, StorageError> {
             key: key.to_owned(),
             version,
         },
+        fingerprint: fingerprint.map(str::to_owned),
     })
+}
+
+/// The response stored as `bytes`, and the fingerprint stored with it.
+pub(super) fn from_stored_with_fingerprint(
+    engine: &dyn Engine,
+    bytes: &[u8],
+) -> Result<(Response, Option<String>), StorageError> {
+    let fingerprint = decode::<Fingerprint>(bytes)?.fingerprint;
+    Ok((from_stored(engine, bytes)?, fingerprint))
 }
 
 /// The response stored as `bytes`, with the states read back from history.
 pub(super) fn from_stored(engine: &dyn Engine, bytes: &[u8]) -> Result<Response, StorageError> {
     let (index, r) = match decode::<Stored>(bytes)? {
         Stored::Full(response) => return Ok(response),
-        Stored::Ref { index, change_ref } => (index, change_ref),
+        Stored::Ref {
+            index, change_ref, ..
+        } => (index, change_ref),
     };
     let prefix = u8::try_from(r.kind).unwrap_or(0);
     let state = |version: u64| -> Result<Option<serde_json::Value>, StorageError> {
@@ -100,6 +155,7 @@ pub(super) fn from_stored(engine: &dyn Engine, bytes: &[u8]) -> Result<Response,
     Ok(Response {
         index,
         duplicate: false,
+        key_reused: false,
         result: Ok(change),
     })
 }
@@ -201,12 +257,75 @@ mod tests {
         );
     }
 
+    /// The exact bytes of records with and without a fingerprint: without
+    /// one they are what the previous release wrote, and with one they
+    /// decode as before (the previous release's reader ignores the field).
+    #[test]
+    fn stored_records_keep_their_shape_and_the_fingerprint_is_a_last_field() {
+        let changed = Response {
+            index: 42,
+            duplicate: false,
+            key_reused: false,
+            result: Ok(Change::Flag {
+                before: None,
+                after: Some(Box::new(vexil_flags::Flag {
+                    version: 3,
+                    ..flag("a", true)
+                })),
+            }),
+        };
+        let rejected = Response {
+            index: 7,
+            duplicate: false,
+            key_reused: false,
+            result: Err(crate::command::Rejection::NotFound {
+                kind: "token".into(),
+                key: "absent".into(),
+            }),
+        };
+        let text = |r: &Response, fp: Option<&str>| {
+            String::from_utf8(to_stored_with_fingerprint(r, fp).expect("encode")).expect("utf-8")
+        };
+        let r#ref = r#"{"index":42,"change_ref":{"kind":"f","key":"a","version":3}"#;
+        assert_eq!(text(&changed, None), format!("{ref}}}"));
+        assert_eq!(
+            text(&changed, Some("0123abcd")),
+            format!(r#"{ref},"fingerprint":"0123abcd"}}"#)
+        );
+        let full = r#"{"index":7,"duplicate":false,"result":{"Err":{"type":"not_found","kind":"token","key":"absent"}}"#;
+        assert_eq!(text(&rejected, None), format!("{full}}}"));
+        assert_eq!(
+            text(&rejected, Some("0123abcd")),
+            format!(r#"{full},"fingerprint":"0123abcd"}}"#)
+        );
+
+        // The previous release's reader: the same enum without the field.
+        #[derive(Debug, Deserialize)]
+        #[serde(untagged)]
+        #[allow(dead_code)]
+        enum PreviousStored {
+            Ref { index: u64, change_ref: ChangeRef },
+            Full(Response),
+        }
+        let engine = MemEngine::new();
+        for (response, is_ref) in [(&changed, true), (&rejected, false)] {
+            for fp in [None, Some("0123abcd")] {
+                let bytes = to_stored_with_fingerprint(response, fp).expect("encode");
+                let old: PreviousStored = serde_json::from_slice(&bytes).expect("old reader");
+                assert_eq!(matches!(old, PreviousStored::Ref { .. }), is_ref);
+                let (_, read) = from_stored_with_fingerprint(&engine, &bytes).expect("decode");
+                assert_eq!(read.as_deref(), fp);
+            }
+        }
+    }
+
     #[test]
     fn full_answers_stored_before_refs_still_decode() {
         let engine = MemEngine::new();
         let full = Response {
             index: 7,
             duplicate: false,
+            key_reused: false,
             result: Ok(Change::Flag {
                 before: None,
                 after: Some(Box::new(flag("old", true))),
