@@ -88,6 +88,18 @@ impl ApiError {
         }
     }
 
+    /// 422: the caller used this `Idempotency-Key` before, for another
+    /// change (`raft/src/apply/mod.rs` compares the two).
+    pub fn idempotency_key_reused() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a different request; \
+             send a new key with a new request",
+        )
+        .with_field("Idempotency-Key")
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }

@@ -41,6 +41,7 @@ struct AllFlags<'a> {
     request_body = Body,
     responses(
         (status = 200, description = "One flag's detail (with `flag`), or `{\"flags\": {key: detail}}` for every flag", body = crate::openapi::schemas::Evaluation),
+        (status = 400, description = "A context value that is not a string, number, boolean or list of strings (`field` is `context.<attribute>`)", body = ApiError),
         (status = 404, description = "No such flag", body = ApiError),
     ))]
 async fn evaluate(

@@ -1,9 +1,10 @@
-//! Request extractors: JSON bodies whose errors name the field, and the
-//! caller's identity from `Authorization: Bearer <token>`.
+//! Request extractors: JSON bodies and query strings whose errors name the
+//! field, the caller's identity from `Authorization: Bearer <token>`, and
+//! the request id a write carries (from `Idempotency-Key`).
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 use vexil_raft::Role;
 
@@ -53,12 +54,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();
-        // serde_path_to_error's path already ends at an unknown field.
-        let field = match unknown_field(&message) {
-            Some(name) if path == "." => name.to_owned(),
-            _ if path == "." => "body".to_owned(),
-            _ => path,
-        };
+        let field = field_of(&path, &message).unwrap_or_else(|| "body".to_owned());
         let code = if inner.is_syntax() || inner.is_eof() {
             "malformed_json"
         } else {
@@ -68,10 +64,28 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Pulls `x` out of serde's "unknown field `x`, expected …".
-fn unknown_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown field `")?;
-    rest.split('`').next()
+/// The field an error is about, from serde_path_to_error's `path` (`.`
+/// for the top level) and serde's message, or `None` for the whole input.
+/// The path ends at an unknown field already, but stops at the struct that
+/// misses a field; a path segment it could not name (`?`, inside an enum's
+/// tag) is dropped rather than shown.
+fn field_of(path: &str, message: &str) -> Option<String> {
+    let path = path
+        .split('.')
+        .filter(|s| !s.is_empty() && *s != "?")
+        .collect::<Vec<_>>()
+        .join(".");
+    let named = |prefix: &str| {
+        let rest = message.strip_prefix(prefix)?;
+        rest.split('`').next()
+    };
+    match (named("unknown field `"), named("missing field `")) {
+        (Some(name), _) if path.is_empty() => Some(name.to_owned()),
+        (_, Some(name)) if path.is_empty() => Some(name.to_owned()),
+        (_, Some(name)) => Some(format!("{path}.{name}")),
+        _ if path.is_empty() => None,
+        _ => Some(path),
+    }
 }
 
 /// The authenticated caller: its token's name (the audit actor) and role.
@@ -133,23 +147,62 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
-            .map(ApiQuery)
-            .map_err(|e| {
-                let message = e.to_string();
-                let field = unknown_field(&message)
-                    .or_else(|| field_of_invalid(&message))
-                    .unwrap_or("query")
-                    .to_owned();
-                ApiError::bad_request(field, format!("bad query string: {message}"))
-            })
+        // axum's `Query` decodes through serde_path_to_error, which knows
+        // the parameter a value failed in (serde_urlencoded's own message,
+        // e.g. "invalid digit found in string", does not name it).
+        use std::error::Error as _;
+        type Tracked = serde_path_to_error::Error<serde_urlencoded::de::Error>;
+        let rejection = match axum::extract::Query::<T>::try_from_uri(&parts.uri) {
+            Ok(axum::extract::Query(t)) => return Ok(ApiQuery(t)),
+            Err(rejection) => rejection,
+        };
+        let tracked = match &rejection {
+            axum::extract::rejection::QueryRejection::FailedToDeserializeQueryString(e) => e
+                .source()
+                .and_then(|e| e.source())
+                .and_then(|e| e.downcast_ref::<Tracked>()),
+            _ => None,
+        };
+        let Some(tracked) = tracked else {
+            return Err(ApiError::bad_request("query", rejection.body_text()));
+        };
+        let message = tracked.inner().to_string();
+        let path = tracked.path().to_string();
+        Err(match field_of(&path, &message) {
+            Some(field) => {
+                let message = format!("bad query parameter `{field}`: {message}");
+                ApiError::bad_request(field, message)
+            }
+            None => ApiError::bad_request("query", format!("bad query string: {message}")),
+        })
     }
 }
 
-/// serde_urlencoded says e.g. "invalid digit found in string" without a
-/// name; serde's own messages for a missing field do name it.
-fn field_of_invalid(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("missing field `")?;
-    rest.split('`').next()
+/// The request id of a write: the client's `Idempotency-Key` scoped to the
+/// caller, `key:<Idempotency-Key>:<16 hex digits>` (the start of the
+/// SHA-256 of the token's name, so two tokens never share a key), or a
+/// fresh random `req:<32 hex digits>`.
+///
+/// The id does not depend on the request's body: the state machine keeps,
+/// beside each keyed answer, a fingerprint of the change it answered
+/// (`raft/src/apply/mod.rs`), so that a retry gets the first answer and
+/// the same key sent with another change is refused (422
+/// `idempotency_key_reused`, as Stripe and the IETF draft
+/// `draft-ietf-httpapi-idempotency-key-header` do).
+pub fn request_id(headers: &HeaderMap, actor: &str) -> Result<String, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(format!("req:{:032x}", rand::random::<u128>()));
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| ApiError::bad_request("Idempotency-Key", "must be visible ASCII"))?;
+    if v.is_empty() || v.len() > 200 {
+        return Err(ApiError::bad_request(
+            "Idempotency-Key",
+            "must be 1 to 200 characters",
+        ));
+    }
+    use sha2::Digest;
+    let scope = hex::encode(&sha2::Sha256::digest(actor.as_bytes())[..8]);
+    Ok(format!("key:{v}:{scope}"))
 }

@@ -13,7 +13,7 @@ use vexil_raft::{Change, Op, Role};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, Caller};
-use super::segments::{expected_version, versions_routes};
+use super::segments::{after_key, commit, expected_version, key_cursor, versions_routes};
 use super::{AppState, Consistency, consistency_headers};
 use crate::openapi::params::{IdempotencyKey, IfMatch};
 
@@ -39,9 +39,10 @@ pub(super) fn changed_flag(change: Change) -> ApiResult<Flag> {
     }
 }
 
-/// Rejects what the state machine would reject, before it costs a log entry.
+/// Rejects what the state machine would reject, before it costs a log
+/// entry, and what only new input must meet (the documented limits).
 fn precheck(state: &AppState, flag: &Flag) -> ApiResult<()> {
-    let errors = vexil_flags::validate_flag(flag, &state.raft.shared().read().flags);
+    let errors = vexil_flags::validate_flag_input(flag, &state.raft.shared().read().flags);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -54,7 +55,9 @@ fn precheck(state: &AppState, flag: &Flag) -> ApiResult<()> {
     request_body = Flag,
     responses(
         (status = 201, description = "Created; `ETag` is its version", body = Flag),
+        (status = 400, description = "Invalid, or over a documented limit (`validation_failed`, each problem in `errors`)", body = ApiError),
         (status = 409, description = "A flag with this key exists (`already_exists`)", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
     ))]
 async fn create(
     State(state): State<AppState>,
@@ -64,9 +67,7 @@ async fn create(
 ) -> ApiResult<Response> {
     caller.require(Role::Editor)?;
     precheck(&state, &flag)?;
-    let (change, _) = state
-        .write(&caller, &headers, Op::CreateFlag { flag })
-        .await?;
+    let (change, _) = commit(&state, &caller, &headers, Op::CreateFlag { flag }).await?;
     let flag = changed_flag(change)?;
     let mut resp = flag_response(StatusCode::CREATED, &flag);
     if let Ok(loc) = HeaderValue::from_str(&format!("/v1/flags/{}", flag.key)) {
@@ -87,7 +88,7 @@ pub struct ListQuery {
     /// Only flags that are on (`true`) or off (`false`).
     enabled: Option<bool>,
     limit: Option<usize>,
-    /// The last key of the previous page.
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
     #[serde(default)]
     consistency: Consistency,
@@ -111,6 +112,7 @@ async fn list(
 ) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     let limit = page_limit(q.limit)?;
+    let after = after_key(q.cursor.as_deref())?;
     state.before_read(q.consistency).await?;
     let needle = q.q.as_ref().map(|s| s.to_lowercase());
     let (flags, applied) = {
@@ -119,7 +121,7 @@ async fn list(
             .flags
             .flags()
             .map(|f| f.key())
-            .filter(|k| q.cursor.as_deref().is_none_or(|c| *k > c))
+            .filter(|k| after.as_deref().is_none_or(|c| *k > c))
             .collect();
         keys.sort_unstable();
         let mut out = Vec::new();
@@ -145,7 +147,7 @@ async fn list(
             }
         }
         let next = if more {
-            out.last().map(|f| f.key.clone())
+            out.last().map(|f| key_cursor(&f.key))
         } else {
             None
         };
@@ -194,8 +196,10 @@ async fn get_one(
     request_body = Flag,
     responses(
         (status = 200, description = "Replaced", body = Flag),
+        (status = 400, description = "Invalid, or over a documented limit (`validation_failed`, each problem in `errors`)", body = ApiError),
         (status = 404, description = "No such flag", body = ApiError),
         (status = 409, description = "The flag changed since that version (`version_conflict`)", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
         (status = 428, description = "No version in `If-Match` or the body (`version_required`)", body = ApiError),
     ))]
 async fn replace(
@@ -228,7 +232,7 @@ async fn replace(
         flag,
         expected_version: expected,
     };
-    let (change, _) = state.write(&caller, &headers, op).await?;
+    let (change, _) = commit(&state, &caller, &headers, op).await?;
     Ok(flag_response(StatusCode::OK, &changed_flag(change)?))
 }
 
@@ -242,8 +246,10 @@ struct ToggleBody {
     params(("key" = String, Path, description = "The flag's key"), IdempotencyKey),
     request_body = ToggleBody,
     responses(
-        (status = 200, description = "The flag after the toggle", body = Flag),
+        (status = 200, description = "The flag after the toggle. A flag already in that state is not written again: the answer is the flag as it is, with `X-Vexil-Unchanged: true`", body = Flag,
+            headers(("X-Vexil-Unchanged" = String, description = "`true` when nothing changed"))),
         (status = 404, description = "No such flag", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
     ))]
 async fn toggle(
     State(state): State<AppState>,
@@ -253,12 +259,58 @@ async fn toggle(
     ApiJson(body): ApiJson<ToggleBody>,
 ) -> ApiResult<Response> {
     caller.require(Role::Editor)?;
+    if let Some(flag) = unchanged_by_toggle(&state, &caller, &headers, &key, body.enabled).await? {
+        let mut resp = flag_response(StatusCode::OK, &flag);
+        resp.headers_mut()
+            .insert(UNCHANGED, HeaderValue::from_static("true"));
+        return Ok(resp);
+    }
     let op = Op::ToggleFlag {
         key,
         enabled: body.enabled,
     };
-    let (change, _) = state.write(&caller, &headers, op).await?;
+    let (change, _) = commit(&state, &caller, &headers, op).await?;
     Ok(flag_response(StatusCode::OK, &changed_flag(change)?))
+}
+
+/// Set on a write's answer when it changed nothing.
+const UNCHANGED: &str = "x-vexil-unchanged";
+
+/// The flag, when it is already `enabled` as asked: then the toggle is not
+/// proposed, and writes no version and no audit entry.
+///
+/// Decided here, at the edge, against this node's state after a read
+/// barrier, and not in the state machine: a node of the previous release
+/// applies a toggle as a new version, so a state machine that skipped it
+/// would diverge from it during a rolling upgrade. The cost is a race: a
+/// toggle that crosses another write to the same flag may still commit a
+/// version that changes nothing, as before. A key the state machine
+/// already holds an answer for is left to it, so that a retry gets the
+/// first answer and a reused key its 422.
+async fn unchanged_by_toggle(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    key: &str,
+    enabled: bool,
+) -> ApiResult<Option<Flag>> {
+    state.before_read(Consistency::Linearizable).await?;
+    let (flag, applied) = {
+        let st = state.raft.shared().read();
+        let flag = st.flags.get_flag(key).map(|f| Flag::clone(f.flag()));
+        (flag.filter(|f| f.enabled == enabled), st.applied)
+    };
+    let Some(flag) = flag else {
+        return Ok(None);
+    };
+    if headers.contains_key("idempotency-key") {
+        let id = super::extract::request_id(headers, &caller.name)?;
+        let engine = state.raft.engine();
+        if vexil_raft::query::remembers_request(engine.as_ref(), applied, &id)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(flag))
 }
 
 #[utoipa::path(delete, path = "/v1/flags/{key}", tag = "flags", security(("bearer" = [])),
@@ -267,6 +319,7 @@ async fn toggle(
         (status = 200, description = "Deleted (it can be restored by a rollback)", body = crate::openapi::schemas::FlagDeleted),
         (status = 404, description = "No such flag", body = ApiError),
         (status = 409, description = "A version conflict, or other flags need it as a prerequisite (`in_use`)", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
     ))]
 async fn remove(
     State(state): State<AppState>,
@@ -280,7 +333,7 @@ async fn remove(
         key: key.clone(),
         expected_version: expected,
     };
-    let (change, index) = state.write(&caller, &headers, op).await?;
+    let (change, index) = commit(&state, &caller, &headers, op).await?;
     let version = match change {
         Change::Flag {
             before: Some(b), ..

@@ -1,4 +1,5 @@
 //! `/v1/segments`, plus what flags and segments share: optimistic versions,
+//! committing a change under the request's idempotency key, list cursors,
 //! version history and rollback.
 
 use axum::extract::{Path, State};
@@ -10,10 +11,10 @@ use serde::Deserialize;
 use serde_json::json;
 use vexil_flags::Segment;
 use vexil_raft::query::{self, Versioned};
-use vexil_raft::{Change, Op, Role};
+use vexil_raft::{Change, Command, Op, Role};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery, Caller};
+use super::extract::{ApiJson, ApiQuery, Caller, request_id};
 use super::flags::{ReadQuery, page_limit};
 use super::{AppState, consistency_headers};
 use crate::openapi::params::{IdempotencyKey, IfMatch};
@@ -38,6 +39,60 @@ pub fn expected_version(headers: &HeaderMap, body_version: u64) -> ApiResult<Opt
         });
     }
     Ok((body_version > 0).then_some(body_version))
+}
+
+/// Commits `op` for `caller` under the request's `Idempotency-Key`
+/// ([`request_id`]): a retry gets the first answer, and the key reused for
+/// another change is refused with 422 `idempotency_key_reused`.
+pub(super) async fn commit(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    op: Op,
+) -> ApiResult<(Change, u64)> {
+    state.check_free_space()?;
+    let cmd = Command {
+        request_id: request_id(headers, &caller.name)?,
+        actor: caller.name.clone(),
+        at: (state.raft.config().clock)(),
+        op,
+    };
+    let started = std::time::Instant::now();
+    let resp = state.raft.write(cmd).await;
+    state.metrics.raft_write(started.elapsed(), resp.is_ok());
+    let resp = resp?;
+    if resp.key_reused {
+        return Err(ApiError::idempotency_key_reused());
+    }
+    Ok((resp.result?, resp.index))
+}
+
+/// The `next_cursor` of a page of flags or segments that ends at `key`:
+/// the key in hex, so that a cursor the API did not hand out is refused
+/// rather than read as a position.
+pub(super) fn key_cursor(key: &str) -> String {
+    hex::encode(key)
+}
+
+/// The key a `cursor` from [`key_cursor`] continues after.
+pub(super) fn after_key(cursor: Option<&str>) -> ApiResult<Option<String>> {
+    let Some(cursor) = cursor else {
+        return Ok(None);
+    };
+    hex::decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|key| vexil_flags::validate_key("cursor", key).is_none())
+        .map(Some)
+        .ok_or_else(|| not_a_cursor(cursor))
+}
+
+/// 400 for a `cursor` the API did not hand out.
+pub(super) fn not_a_cursor(cursor: &str) -> ApiError {
+    ApiError::bad_request(
+        "cursor",
+        format!("{cursor:?} is not a cursor from this API: pass a page's `next_cursor` as it is"),
+    )
 }
 
 fn segment_response(status: StatusCode, s: &Segment, used_by: Vec<String>) -> Response {
@@ -66,8 +121,10 @@ fn strip_used_by(mut v: serde_json::Value) -> ApiResult<Segment> {
     super::extract::parse_json(&bytes)
 }
 
+/// Rejects what the state machine would reject, and what only new input
+/// must meet (the documented limits).
 fn precheck(state: &AppState, s: &Segment) -> ApiResult<()> {
-    let errors = vexil_flags::validate_segment(s, &state.raft.shared().read().flags);
+    let errors = vexil_flags::validate_segment_input(s, &state.raft.shared().read().flags);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -84,7 +141,9 @@ fn used_by(state: &AppState, key: &str) -> Vec<String> {
     request_body = Segment,
     responses(
         (status = 201, description = "Created", body = Segment),
+        (status = 400, description = "Invalid, or over a documented limit (`validation_failed`, each problem in `errors`)", body = ApiError),
         (status = 409, description = "A segment with this key exists (`already_exists`)", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
     ))]
 async fn create(
     State(state): State<AppState>,
@@ -95,9 +154,7 @@ async fn create(
     caller.require(Role::Editor)?;
     let segment = strip_used_by(body)?;
     precheck(&state, &segment)?;
-    let (change, _) = state
-        .write(&caller, &headers, Op::CreateSegment { segment })
-        .await?;
+    let (change, _) = commit(&state, &caller, &headers, Op::CreateSegment { segment }).await?;
     let s = changed_segment(change)?;
     Ok(segment_response(StatusCode::CREATED, &s, Vec::new()))
 }
@@ -108,6 +165,7 @@ async fn create(
 struct ListQuery {
     q: Option<String>,
     limit: Option<usize>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
     #[serde(default)]
     consistency: super::Consistency,
@@ -123,6 +181,7 @@ async fn list(
 ) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     let limit = page_limit(q.limit)?;
+    let after = after_key(q.cursor.as_deref())?;
     state.before_read(q.consistency).await?;
     let needle = q.q.as_ref().map(|s| s.to_lowercase());
     let st = state.raft.shared().read();
@@ -130,7 +189,7 @@ async fn list(
         .flags
         .segments()
         .map(|s| s.segment().as_ref())
-        .filter(|s| q.cursor.as_deref().is_none_or(|c| s.key.as_str() > c))
+        .filter(|s| after.as_deref().is_none_or(|c| s.key.as_str() > c))
         .filter(|s| {
             needle.as_ref().is_none_or(|n| {
                 s.key.to_lowercase().contains(n) || s.name.to_lowercase().contains(n)
@@ -152,7 +211,7 @@ async fn list(
             v
         })
         .collect();
-    let next = (all.len() > limit).then(|| all[limit - 1].key.clone());
+    let next = (all.len() > limit).then(|| key_cursor(&all[limit - 1].key));
     let headers = consistency_headers(q.consistency, st.applied);
     Ok((
         headers,
@@ -194,8 +253,10 @@ async fn get_one(
     request_body = Segment,
     responses(
         (status = 200, description = "Replaced", body = Segment),
+        (status = 400, description = "Invalid, or over a documented limit (`validation_failed`, each problem in `errors`)", body = ApiError),
         (status = 404, description = "No such segment", body = ApiError),
         (status = 409, description = "The segment changed since that version (`version_conflict`)", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
         (status = 428, description = "No version in `If-Match` or the body (`version_required`)", body = ApiError),
     ))]
 async fn replace(
@@ -229,7 +290,7 @@ async fn replace(
         segment,
         expected_version: expected,
     };
-    let (change, _) = state.write(&caller, &headers, op).await?;
+    let (change, _) = commit(&state, &caller, &headers, op).await?;
     let s = changed_segment(change)?;
     Ok(segment_response(StatusCode::OK, &s, used_by(&state, &key)))
 }
@@ -240,6 +301,7 @@ async fn replace(
         (status = 200, description = "Deleted", body = crate::openapi::schemas::SegmentDeleted),
         (status = 404, description = "No such segment", body = ApiError),
         (status = 409, description = "A version conflict, or flags use it (`in_use`)", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
     ))]
 async fn remove(
     State(state): State<AppState>,
@@ -253,7 +315,7 @@ async fn remove(
         key: key.clone(),
         expected_version: expected,
     };
-    let (_, index) = state.write(&caller, &headers, op).await?;
+    let (_, index) = commit(&state, &caller, &headers, op).await?;
     Ok(Json(json!({ "deleted": key, "index": index })).into_response())
 }
 
@@ -262,7 +324,8 @@ async fn remove(
 #[serde(deny_unknown_fields)]
 pub(crate) struct VersionsQuery {
     limit: Option<usize>,
-    cursor: Option<u64>,
+    /// The previous page's `next_cursor`.
+    cursor: Option<String>,
     #[serde(default)]
     consistency: super::Consistency,
 }
@@ -325,8 +388,11 @@ async fn list_versions(
 ) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     let limit = page_limit(q.limit)?;
+    let before = (q.cursor.as_deref())
+        .map(|c| c.parse::<u64>().map_err(|_| not_a_cursor(c)))
+        .transpose()?;
     state.before_read(q.consistency).await?;
-    let page = query::versions(state.raft.engine().as_ref(), kind, &key, limit, q.cursor)?;
+    let page = query::versions(state.raft.engine().as_ref(), kind, &key, limit, before)?;
     if page.items.is_empty() && q.cursor.is_none() {
         return Err(ApiError::not_found(format!(
             "{} {key:?} has no versions",
@@ -382,7 +448,7 @@ async fn rollback(
             version: body.version,
         },
     };
-    let (change, _) = state.write(&caller, &headers, op).await?;
+    let (change, _) = commit(&state, &caller, &headers, op).await?;
     match change {
         Change::Flag { after: Some(f), .. } => Ok(super::flags::flag_response(StatusCode::OK, &f)),
         Change::Segment { after: Some(s), .. } => {

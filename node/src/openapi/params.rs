@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 /// `Idempotency-Key`: a retried write with the same key is applied once
-/// (1–200 visible ASCII characters).
+/// and gets the first answer; the same key sent by the same token with a
+/// different request is refused (422 `idempotency_key_reused`). 1–200
+/// visible ASCII characters.
 #[derive(Debug, utoipa::IntoParams)]
 #[into_params(names("Idempotency-Key"), parameter_in = Header)]
 pub struct IdempotencyKey(

@@ -18,6 +18,7 @@ use vexil_raft::VersionEntry;
     params(("key" = String, Path, description = "The flag's key"), VersionsQuery),
     responses(
         (status = 200, description = "The flag's versions, newest first", body = VersionList),
+        (status = 400, description = "A bad `limit`, or a `cursor` the API did not hand out", body = ApiError),
         (status = 404, description = "The key never existed", body = ApiError),
     ))]
 pub fn flag_versions() {}
@@ -37,6 +38,7 @@ pub fn flag_version() {}
         (status = 200, description = "The flag as that version was (a new version); restores a deleted flag", body = Flag),
         (status = 404, description = "No such flag or version", body = ApiError),
         (status = 409, description = "The old version conflicts with the current state", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
     ))]
 pub fn flag_rollback() {}
 
@@ -44,6 +46,7 @@ pub fn flag_rollback() {}
     params(("key" = String, Path, description = "The segment's key"), VersionsQuery),
     responses(
         (status = 200, description = "The segment's versions, newest first", body = VersionList),
+        (status = 400, description = "A bad `limit`, or a `cursor` the API did not hand out", body = ApiError),
         (status = 404, description = "The key never existed", body = ApiError),
     ))]
 pub fn segment_versions() {}
@@ -63,6 +66,7 @@ pub fn segment_version() {}
         (status = 200, description = "The segment as that version was (a new version)", body = Segment),
         (status = 404, description = "No such segment or version", body = ApiError),
         (status = 409, description = "The old version conflicts with the current state", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
     ))]
 pub fn segment_rollback() {}
 
