@@ -13,7 +13,7 @@ use vexil_raft::{Change, Op, Role};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, Caller};
-use super::segments::{after_key, commit, expected_version, key_cursor, versions_routes};
+use super::segments::{after_key, commit, expected_version, versions_routes};
 use super::{AppState, Consistency, consistency_headers};
 use crate::openapi::params::{IdempotencyKey, IfMatch};
 
@@ -88,7 +88,7 @@ pub struct ListQuery {
     /// Only flags that are on (`true`) or off (`false`).
     enabled: Option<bool>,
     limit: Option<usize>,
-    /// The previous page's `next_cursor`.
+    /// The previous page's `next_cursor` (its last key).
     cursor: Option<String>,
     #[serde(default)]
     consistency: Consistency,
@@ -112,8 +112,8 @@ async fn list(
 ) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     let limit = page_limit(q.limit)?;
-    let after = after_key(q.cursor.as_deref())?;
     state.before_read(q.consistency).await?;
+    let after = after_key(&state, Versioned::Flag, q.cursor.as_deref())?;
     let needle = q.q.as_ref().map(|s| s.to_lowercase());
     let (flags, applied) = {
         let st = state.raft.shared().read();
@@ -147,7 +147,7 @@ async fn list(
             }
         }
         let next = if more {
-            out.last().map(|f| key_cursor(&f.key))
+            out.last().map(|f| f.key.clone())
         } else {
             None
         };

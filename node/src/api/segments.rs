@@ -67,24 +67,29 @@ pub(super) async fn commit(
     Ok((resp.result?, resp.index))
 }
 
-/// The `next_cursor` of a page of flags or segments that ends at `key`:
-/// the key in hex, so that a cursor the API did not hand out is refused
-/// rather than read as a position.
-pub(super) fn key_cursor(key: &str) -> String {
-    hex::encode(key)
-}
-
-/// The key a `cursor` from [`key_cursor`] continues after.
-pub(super) fn after_key(cursor: Option<&str>) -> ApiResult<Option<String>> {
+/// The key a list of flags or segments continues after. A page's
+/// `next_cursor` is its last key, which has a version 1 in the history
+/// forever (histories are never pruned, and a deleted key keeps its own):
+/// a cursor that names no key that ever existed was not handed out by this
+/// API, and is refused rather than read as a position. Plain keys, rather
+/// than an encoding, keep the cursors of the previous release valid.
+/// Checked after the read barrier, on the state the page is read from.
+pub(super) fn after_key(
+    state: &AppState,
+    kind: Versioned,
+    cursor: Option<&str>,
+) -> ApiResult<Option<String>> {
     let Some(cursor) = cursor else {
         return Ok(None);
     };
-    hex::decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|key| vexil_flags::validate_key("cursor", key).is_none())
-        .map(Some)
-        .ok_or_else(|| not_a_cursor(cursor))
+    let engine = state.raft.engine();
+    let issued = vexil_flags::validate_key("cursor", cursor).is_none()
+        && query::version(engine.as_ref(), kind, cursor, 1)?.is_some();
+    if issued {
+        Ok(Some(cursor.to_owned()))
+    } else {
+        Err(not_a_cursor(cursor))
+    }
 }
 
 /// 400 for a `cursor` the API did not hand out.
@@ -181,8 +186,8 @@ async fn list(
 ) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     let limit = page_limit(q.limit)?;
-    let after = after_key(q.cursor.as_deref())?;
     state.before_read(q.consistency).await?;
+    let after = after_key(&state, Versioned::Segment, q.cursor.as_deref())?;
     let needle = q.q.as_ref().map(|s| s.to_lowercase());
     let st = state.raft.shared().read();
     let mut all: Vec<&Segment> = st
@@ -211,7 +216,7 @@ async fn list(
             v
         })
         .collect();
-    let next = (all.len() > limit).then(|| key_cursor(&all[limit - 1].key));
+    let next = (all.len() > limit).then(|| all[limit - 1].key.clone());
     let headers = consistency_headers(q.consistency, st.applied);
     Ok((
         headers,
