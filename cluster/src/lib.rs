@@ -6,6 +6,12 @@
 //! `<dir>/cluster.json`, so the `vexil-cluster` command can act on a cluster
 //! started by an earlier invocation.
 //!
+//! Nodes started through a [`Cluster`] stop when it is dropped, so a test
+//! never leaks processes; [`Cluster::detach`] lets them outlive it (the
+//! `vexil-cluster` command does, after `up`, `start` and `restart`).
+//! Secrets reach the nodes through their environment, never their command
+//! line, where any local user could read them.
+//!
 //! # Layout
 //! - [`Cluster`]: the launcher (library API used by tests).
 //! - `main.rs`: the `vexil-cluster` command over the same API.
@@ -107,11 +113,14 @@ impl Cluster {
     }
 
     /// Picks ports and data dirs for `n` nodes without starting them (to
-    /// seed their data dirs first, e.g. with a restore).
+    /// seed their data dirs first, e.g. with a restore). Refuses a `dir`
+    /// whose `cluster.json` names a node that still runs: overwriting it
+    /// would lose the only record of those processes.
     pub fn prepare(spec: Spec, n: u64) -> anyhow::Result<Cluster> {
         if n == 0 {
             bail!("a cluster needs at least one node");
         }
+        refuse_if_running(&spec.dir)?;
         fs::create_dir_all(&spec.dir)?;
         let mut nodes = BTreeMap::new();
         for id in 1..=n {
@@ -155,10 +164,6 @@ impl Cluster {
             node.api.clone(),
             "--peer-listen".into(),
             node.peer.clone(),
-            "--cluster-secret".into(),
-            self.spec.cluster_secret.clone(),
-            "--admin-token".into(),
-            self.spec.admin_token.clone(),
         ];
         if join {
             args.push("--join".into());
@@ -177,8 +182,12 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(self.spec.dir.join(format!("node{id}.log")))?;
+        // Secrets go through the environment: a command line is visible to
+        // every local user (`ps`).
         let child = Command::new(&self.spec.bin)
             .args(self.args(&node, join))
+            .env("VEXIL_CLUSTER_SECRET", &self.spec.cluster_secret)
+            .env("VEXIL_ADMIN_TOKEN", &self.spec.admin_token)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -215,7 +224,11 @@ impl Cluster {
 
     fn signal(&mut self, id: u64, sig: &str) -> anyhow::Result<()> {
         let node = self.nodes.get_mut(&id).context("no such node")?;
-        if let Some(pid) = node.pid.take() {
+        let before = node.clone();
+        let alive = node_alive(&before);
+        if let Some(pid) = node.pid.take()
+            && alive
+        {
             let status = Command::new("kill")
                 .args([sig, &pid.to_string()])
                 .status()?;
@@ -223,22 +236,11 @@ impl Cluster {
                 eprintln!("kill {sig} {pid}: process was already gone");
             }
         }
-        if let Some(mut child) = self.children.remove(&id) {
-            // A clean stop that hangs is a bug to report, not to wait on
-            // forever: give it what systemd would, then SIGKILL.
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            while child.try_wait()?.is_none() {
-                if Instant::now() > deadline {
-                    eprintln!(
-                        "node {id} did not stop within {}s of {sig}; sending SIGKILL",
-                        STOP_TIMEOUT.as_secs()
-                    );
-                    let _ = child.kill();
-                    child.wait()?;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        match self.children.remove(&id) {
+            Some(child) => wait_child(id, child, sig)?,
+            // Started by an earlier invocation: not our child, so poll.
+            None if alive => wait_exit(&before, sig)?,
+            None => {}
         }
         self.save()
     }
@@ -276,8 +278,18 @@ impl Cluster {
             .unwrap_or_default()
     }
 
+    /// Whether node `id` has a recorded pid whose process still runs (not
+    /// exited, not a zombie).
     pub fn is_running(&self, id: u64) -> bool {
-        self.nodes.get(&id).is_some_and(|n| n.pid.is_some())
+        self.nodes.get(&id).is_some_and(node_alive)
+    }
+
+    /// Lets the nodes this handle started outlive it: dropping the returned
+    /// state no longer stops them. `cluster.json` records them, so a later
+    /// [`Cluster::load`] can stop them.
+    pub fn detach(mut self) {
+        // Dropping a `Child` neither kills nor waits for it.
+        self.children.clear();
     }
 
     /// GET `/readyz` on one node: `Some(body)` when ready.
@@ -347,10 +359,16 @@ impl Cluster {
             spec: self.spec.clone(),
             nodes: self.nodes.clone(),
         };
-        fs::write(
-            self.spec.dir.join("cluster.json"),
-            serde_json::to_vec_pretty(&saved)?,
-        )?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // It holds the cluster secret and the admin token.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let path = self.spec.dir.join("cluster.json");
+        let mut file = options
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(&saved)?)?;
         Ok(())
     }
 
@@ -375,6 +393,120 @@ impl Drop for Cluster {
             let _ = child.wait();
         }
     }
+}
+
+/// Fails if `dir/cluster.json` names a node whose process still runs.
+fn refuse_if_running(dir: &Path) -> anyhow::Result<()> {
+    let path = dir.join("cluster.json");
+    let Ok(raw) = fs::read(&path) else {
+        return Ok(());
+    };
+    let saved: Saved = serde_json::from_slice(&raw).with_context(|| {
+        format!(
+            "{} exists but cannot be read; remove it if no node of it runs",
+            path.display()
+        )
+    })?;
+    let live: Vec<String> = saved
+        .nodes
+        .values()
+        .filter(|n| node_alive(n))
+        .map(|n| format!("node {} (pid {})", n.id, n.pid.unwrap_or_default()))
+        .collect();
+    if !live.is_empty() {
+        bail!(
+            "{} already holds a running cluster: {}; run `vexil-cluster down` first (or use another --dir)",
+            dir.display(),
+            live.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Whether `node`'s recorded process still runs. On Linux the process must
+/// also still be a node of this data dir, so a pid reused by an unrelated
+/// process is never signalled; an exited child not yet reaped (a zombie)
+/// counts as exited.
+fn node_alive(node: &NodeInfo) -> bool {
+    let Some(pid) = node.pid else {
+        return false;
+    };
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    if Path::new("/proc/self").exists() {
+        let Ok(stat) = fs::read_to_string(proc_dir.join("stat")) else {
+            return false;
+        };
+        // `pid (comm) S …`: the state follows the last `)`.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if matches!(state, None | Some('Z' | 'X' | 'x')) {
+            return false;
+        }
+        let cmdline = fs::read(proc_dir.join("cmdline")).unwrap_or_default();
+        let data_dir = node.data_dir.display().to_string();
+        return cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == data_dir.as_bytes());
+    }
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Waits for a child of this process to exit after `sig`, with SIGKILL
+/// after [`STOP_TIMEOUT`]: a clean stop that hangs is a bug to report, not to
+/// wait on forever.
+fn wait_child(id: u64, mut child: Child, sig: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            eprintln!(
+                "node {id} did not stop within {}s of {sig}; sending SIGKILL",
+                STOP_TIMEOUT.as_secs()
+            );
+            let _ = child.kill();
+            child.wait()?;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Waits for a node started by another process to exit after `sig`, with
+/// SIGKILL after [`STOP_TIMEOUT`] (bounded again: a process in
+/// uninterruptible sleep may outlive even SIGKILL for a while).
+fn wait_exit(node: &NodeInfo, sig: &str) -> anyhow::Result<()> {
+    let mut deadline = Instant::now() + STOP_TIMEOUT;
+    let mut killed = false;
+    while node_alive(node) {
+        if Instant::now() > deadline {
+            if killed {
+                bail!(
+                    "node {} (pid {}) is still running after SIGKILL",
+                    node.id,
+                    node.pid.unwrap_or_default()
+                );
+            }
+            eprintln!(
+                "node {} did not stop within {}s of {sig}; sending SIGKILL",
+                node.id,
+                STOP_TIMEOUT.as_secs()
+            );
+            if let Some(pid) = node.pid {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+            killed = true;
+            deadline = Instant::now() + Duration::from_secs(5);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 /// A blocking GET on loopback: (status, JSON body).
