@@ -9,6 +9,8 @@
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 ensure_build_deps
-# The dev profile: dependencies are optimised, and RocksDB is built once.
-cargo build -p vexil-chaos-tests --bin vexil-chaos
+# The one dev build every script shares (scripts/lib.sh): a narrower
+# `cargo build -p vexil-chaos-tests` resolves features differently and
+# compiles RocksDB's C++ again (~15 min).
+build_dev_bins
 exec "$CARGO_TARGET_DIR/debug/vexil-chaos" "$@"

@@ -16,11 +16,19 @@ bench_build() {
         export VEXIL_BIN
         return
     fi
-    local flag=() dir=debug
-    if [ "$BENCH_PROFILE" = release ]; then flag=(--release); dir=release; fi
+    local dir=debug
     log "building vexil and vexil-bench ($BENCH_PROFILE profile)"
-    (cd "$REPO_ROOT" && cargo build -q "${flag[@]}" -p vexil-node -p vexil-cluster \
-        --bin vexil --bin vexil-bench >&2)
+    if [ "$BENCH_PROFILE" = release ]; then
+        # The only release build: its selection never changes, so its
+        # RocksDB is compiled once, beside the dev one.
+        (cd "$REPO_ROOT" && cargo build -q --release -p vexil-node -p vexil-cluster \
+            --bin vexil --bin vexil-bench >&2)
+        dir=release
+    else
+        # The dev build the tests and every other script share; a narrower
+        # dev selection would compile RocksDB again.
+        build_dev_bins >&2
+    fi
     export VEXIL_BIN="$CARGO_TARGET_DIR/$dir/vexil"
     VEXIL_BENCH="$CARGO_TARGET_DIR/$dir/vexil-bench"
 }
