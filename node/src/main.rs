@@ -4,10 +4,11 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use vexil_node::cli::error::exit;
-use vexil_node::cli::{ClientCommand, Connection};
+use vexil_node::cli::{CliError, ClientCommand, Connection};
 use vexil_node::config::{LogFormat, ServeArgs, ServeConfig};
 
 /// jemalloc instead of glibc's malloc: a node allocates and frees many
@@ -25,6 +26,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[derive(Debug, Parser)]
 #[command(name = "vexil", version, about)]
 struct Cli {
+    /// Before the command; `command()` adds them after each client command.
     #[command(flatten)]
     conn: Connection,
     #[command(subcommand)]
@@ -90,13 +92,50 @@ fn serve(config: ServeConfig) -> ExitCode {
     }
 }
 
+/// The command line. The connection options (`--url`, `--token`,
+/// `--output`, `--timeout`) are taken before any command, and after each
+/// client command (global there, so `vexil flags list --url …` works), but
+/// are not options of `serve`: a global option at the top would be.
+/// Clap merges a global option's value into every level's matches, so
+/// `Cli::conn` sees a value given at either place.
+fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    let conn: Vec<clap::Arg> = Connection::augment_args(clap::Command::new("connection"))
+        .get_arguments()
+        .map(|a| a.clone().global(true))
+        .collect();
+    let clients: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .filter(|name| name != "serve")
+        .collect();
+    for name in clients {
+        cmd = cmd.mut_subcommand(name, |c| c.args(conn.iter().cloned()));
+    }
+    cmd
+}
+
+/// A connection option given on the command line before `serve`.
+fn client_option_given(matches: &clap::ArgMatches) -> Option<&'static str> {
+    ["url", "token", "output", "timeout"]
+        .into_iter()
+        .find(|id| matches.value_source(id) == Some(ValueSource::CommandLine))
+}
+
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
     match cli.command {
+        Command::Serve(_) if client_option_given(&matches).is_some() => {
+            let id = client_option_given(&matches).unwrap_or_default();
+            eprintln!(
+                "vexil: --{id} is an option of the client commands; `vexil serve` does not take it"
+            );
+            ExitCode::from(exit::USAGE)
+        }
         Command::Serve(args) => {
             let serve_matches = matches.subcommand_matches("serve");
             let config = args
@@ -112,10 +151,91 @@ fn main() -> ExitCode {
         }
         Command::Client(cmd) => match vexil_node::cli::run(&cli.conn, cmd) {
             Ok(()) => ExitCode::from(exit::OK),
+            // The reader of stdout has gone (`| head`): nothing to say.
+            Err(e @ CliError::StdoutClosed) => ExitCode::from(e.exit_code()),
             Err(e) => {
                 eprintln!("vexil: {e}");
                 ExitCode::from(e.exit_code())
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        let matches = command().try_get_matches_from(args).unwrap();
+        Cli::from_arg_matches(&matches).unwrap()
+    }
+
+    #[test]
+    fn t66_connection_options_go_before_or_after_a_client_command() {
+        let before = parse(&["vexil", "--url", "http://a:1", "flags", "list"]);
+        assert_eq!(before.conn.url.as_deref(), Some("http://a:1"));
+        let after = parse(&["vexil", "flags", "list", "--url", "http://b:1"]);
+        assert_eq!(after.conn.url.as_deref(), Some("http://b:1"));
+        let mixed = parse(&[
+            "vexil",
+            "--token",
+            "t",
+            "eval",
+            "f",
+            "--output",
+            "json",
+            "--timeout",
+            "2s",
+        ]);
+        assert_eq!(mixed.conn.token.as_deref(), Some("t"));
+        assert_eq!(
+            mixed.conn.output,
+            Some(vexil_node::cli::output::Format::Json)
+        );
+        assert_eq!(mixed.conn.timeout, Some(std::time::Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn t66_serve_does_not_take_the_client_options() {
+        let mut cmd = command();
+        cmd.build();
+        let serve = cmd.find_subcommand_mut("serve").unwrap();
+        let help = serve.render_long_help().to_string();
+        for option in ["--url", "--token", "--output", "--timeout"] {
+            assert!(
+                !help.contains(option),
+                "serve --help lists {option}:\n{help}"
+            );
+        }
+        let flags = cmd.find_subcommand_mut("flags").unwrap();
+        let help = flags.render_long_help().to_string();
+        assert!(help.contains("--url"), "{help}");
+    }
+
+    /// Every option and argument of every command says what it is for.
+    #[test]
+    fn t66_every_option_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                // `serve`'s options are node/src/config.rs's.
+                if sub.get_name() != "serve" {
+                    walk(sub, &format!("{path} {}", sub.get_name()), missing);
+                }
+            }
+        }
+        let mut cmd = command();
+        cmd.build();
+        let mut missing = Vec::new();
+        walk(&cmd, "vexil", &mut missing);
+        assert!(missing.is_empty(), "options without help: {missing:#?}");
     }
 }

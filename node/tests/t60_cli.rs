@@ -119,9 +119,13 @@ async fn t61_flags_segments_tokens_audit_cluster_and_eval() {
     )
     .await
     .expect(0);
-    let r = cli(url, ADMIN, &["flags", "get", "checkout"])
-        .await
-        .expect(0);
+    let r = cli(
+        url,
+        ADMIN,
+        &["--output", "json", "flags", "get", "checkout"],
+    )
+    .await
+    .expect(0);
     assert_eq!(
         (r.json()["enabled"].clone(), r.json()["version"].clone()),
         (true.into(), 3.into())

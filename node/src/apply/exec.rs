@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::file::Source;
 use super::plan::{Action, Change, field_diff};
-use crate::cli::output::{Format, Progress, json as print_json};
+use crate::cli::output::{Format, Progress, json as print_json, outln};
 use crate::cli::{CliError, Ctx};
 
 fn verb(a: Action) -> (&'static str, &'static str) {
@@ -37,7 +37,7 @@ fn short(v: &Value) -> String {
 
 /// `--dry-run`: the plan as lines (`+ flag x`, `~ flag y` and its fields)
 /// or as JSON.
-pub fn print_plan(ctx: &Ctx, changes: &[Change]) {
+pub fn print_plan(ctx: &Ctx, changes: &[Change]) -> Result<(), CliError> {
     if ctx.format == Format::Json {
         let items: Vec<Value> = changes
             .iter()
@@ -49,20 +49,18 @@ pub fn print_plan(ctx: &Ctx, changes: &[Change]) {
                 json!({"action": verb(c.action).1, "kind": c.kind.name(), "key": c.key, "fields": fields})
             })
             .collect();
-        print_json(&json!({ "changes": items }));
-        return;
+        return print_json(&json!({ "changes": items }));
     }
     if changes.is_empty() {
-        println!("no changes");
-        return;
+        return outln!("no changes");
     }
     for c in changes {
-        println!("{} {} {}", verb(c.action).0, c.kind.name(), c.key);
+        outln!("{} {} {}", verb(c.action).0, c.kind.name(), c.key)?;
         for (field, before, after) in field_diff(c) {
-            println!("    {field}: {} -> {}", short(&before), short(&after));
+            outln!("    {field}: {} -> {}", short(&before), short(&after))?;
         }
     }
-    println!("plan: {}", summary(changes));
+    outln!("plan: {}", summary(changes))
 }
 
 fn one(ctx: &Ctx, c: &Change) -> Result<(), CliError> {
@@ -86,8 +84,7 @@ fn one(ctx: &Ctx, c: &Change) -> Result<(), CliError> {
 /// item's position in the file.
 pub fn execute(ctx: &Ctx, changes: &[Change], src: &Source) -> Result<(), CliError> {
     if changes.is_empty() {
-        println!("no changes");
-        return Ok(());
+        return outln!("no changes");
     }
     let mut progress = Progress::new("apply", changes.len() as u64, false);
     for c in changes {
@@ -100,12 +97,11 @@ pub fn execute(ctx: &Ctx, changes: &[Change], src: &Source) -> Result<(), CliErr
             verb(c.action).1,
             c.kind.name(),
             c.key
-        ));
+        ))?;
         progress.inc();
     }
     progress.finish();
-    println!("applied: {}", summary(changes));
-    Ok(())
+    outln!("applied: {}", summary(changes))
 }
 
 /// Prefixes a server's refusal with where the item is declared.

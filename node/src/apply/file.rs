@@ -9,6 +9,9 @@ use vexil_flags::{Flag, Segment};
 
 use crate::cli::CliError;
 
+/// What an apply file must hold, for messages.
+const SHAPE: &str = "an apply file is a map with `segments` and `flags` lists (the shape `vexil export` prints), e.g. `flags: [{key: checkout, kind: boolean, …}]`";
+
 /// What an apply file declares.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,10 +110,30 @@ pub fn load(path: &Path) -> Result<(Declared, Source), CliError> {
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).map_err(|e| CliError::local("stdin", e))?
     } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| CliError::local(&path.display().to_string(), e))?
+        std::fs::read_to_string(path).map_err(|e| CliError::input(path, &e))?
     };
-    let declared: Declared = parse(&text, path)?;
+    if text.trim().is_empty() {
+        return Err(CliError::Usage(format!(
+            "{} is empty: {SHAPE}",
+            path.display()
+        )));
+    }
+    // serde would read a JSON list as the struct's fields in order, so
+    // `[]` would declare nothing (and `--prune` delete everything).
+    if !parse_value(&text, path)?.is_object() {
+        return Err(CliError::Usage(format!(
+            "{} does not hold a map: {SHAPE}",
+            path.display()
+        )));
+    }
+    let declared: Declared = parse(&text, path).map_err(|e| match e {
+        // serde names the Rust type; say what the file should hold.
+        CliError::Usage(m) if m.contains("struct Declared") => CliError::Usage(format!(
+            "{}; {SHAPE}",
+            m.replace("struct Declared", "a map")
+        )),
+        other => other,
+    })?;
     let source = Source {
         path: path.to_owned(),
         text,

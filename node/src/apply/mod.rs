@@ -115,8 +115,7 @@ pub fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CliError> {
         args.prune,
     );
     if args.dry_run {
-        exec::print_plan(ctx, &changes);
-        Ok(())
+        exec::print_plan(ctx, &changes)
     } else {
         exec::execute(ctx, &changes, &src)
     }

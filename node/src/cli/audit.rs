@@ -7,6 +7,24 @@ use super::client::encode;
 use super::versioned::print_list;
 use super::{CliError, Ctx};
 
+/// Every audit action the state machine writes (`raft/src/apply/`:
+/// `versioned.rs` writes `<kind>.<verb>`, `tokens.rs` the token ones).
+pub const ACTIONS: [&str; 13] = [
+    "flag.create",
+    "flag.update",
+    "flag.toggle",
+    "flag.delete",
+    "flag.rollback",
+    "flag.restore",
+    "segment.create",
+    "segment.update",
+    "segment.delete",
+    "segment.rollback",
+    "segment.restore",
+    "token.create",
+    "token.revoke",
+];
+
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
     /// Audit entries, newest first.
@@ -28,12 +46,13 @@ pub struct AuditFilter {
     /// Changes made by this token name.
     #[arg(long)]
     pub actor: Option<String>,
-    /// e.g. `flag.toggle`.
-    #[arg(long)]
+    /// Entries of this action.
+    #[arg(long, value_parser = ACTIONS)]
     pub action: Option<String>,
-    /// RFC 3339 time, inclusive.
+    /// Entries at or after this RFC 3339 time.
     #[arg(long)]
     pub since: Option<String>,
+    /// Entries at or before this RFC 3339 time.
     #[arg(long)]
     pub until: Option<String>,
     /// At most this many entries.
@@ -69,6 +88,5 @@ fn list(ctx: &Ctx, f: &AuditFilter) -> Result<(), CliError> {
         ctx,
         entries,
         &["id", "at", "actor", "action", "target", "version"],
-    );
-    Ok(())
+    )
 }

@@ -11,7 +11,7 @@ use vexil_raft::{BackupInfo, Member};
 use vexil_storage::blob::BlobReader;
 use vexil_storage::{BlobStore, FsBlobStore, RocksEngine};
 
-use super::output::{self, Format, Progress};
+use super::output::{self, Format, Progress, outln};
 use super::{CliError, Ctx};
 
 #[derive(Debug, Args)]
@@ -60,19 +60,57 @@ fn blob_path(file: &Path) -> Result<(FsBlobStore, String), CliError> {
     Ok((FsBlobStore::open(&dir)?, name))
 }
 
+/// A backup file, read in place. (Opening it through an `FsBlobStore` on
+/// its directory would create that directory and delete the `.tmp-*` files
+/// of backups being written there.)
+#[derive(Debug)]
+struct BackupFile {
+    file: std::fs::File,
+    len: u64,
+}
+
+impl Read for BackupFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Seek for BackupFile {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+impl BlobReader for BackupFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+/// Opens a backup to read; a file that cannot be read is a usage error.
 fn open_backup(file: &Path) -> Result<Box<dyn BlobReader>, CliError> {
-    let (store, name) = blob_path(file)?;
-    store
-        .open(&name)?
-        .ok_or_else(|| CliError::Usage(format!("{}: no such file", file.display())))
+    let opened = std::fs::File::open(file).and_then(|f| {
+        let meta = f.metadata()?;
+        if meta.is_dir() {
+            return Err(std::io::Error::other("it is a directory"));
+        }
+        Ok(BackupFile {
+            file: f,
+            len: meta.len(),
+        })
+    });
+    match opened {
+        Ok(reader) => Ok(Box::new(reader)),
+        Err(e) => Err(CliError::input(file, &e)),
+    }
 }
 
 /// Prints a backup's description.
-fn print_info(format: Format, info: &BackupInfo, heading: &str) {
+fn print_info(format: Format, info: &BackupInfo, heading: &str) -> Result<(), CliError> {
     match format {
         Format::Json => output::json(&serde_json::to_value(info).unwrap_or_default()),
         Format::Table => {
-            println!("{heading}");
+            outln!("{heading}")?;
             let rows = [
                 ("format", info.format.clone()),
                 ("created_at", info.created_at.to_rfc3339()),
@@ -89,8 +127,9 @@ fn print_info(format: Format, info: &BackupInfo, heading: &str) {
                 ("state_hash", info.state_hash.clone()),
             ];
             for (k, v) in rows {
-                println!("  {k:<14} {v}");
+                outln!("  {k:<14} {v}")?;
             }
+            Ok(())
         }
     }
 }
@@ -133,8 +172,7 @@ pub fn backup(ctx: &Ctx, args: &BackupArgs) -> Result<(), CliError> {
         ctx.format,
         &info,
         &format!("wrote {} ({total} bytes)", file.display()),
-    );
-    Ok(())
+    )
 }
 
 /// `vexil backup --verify FILE` (offline).
@@ -145,8 +183,7 @@ pub fn verify(args: &BackupArgs, format: Format) -> Result<(), CliError> {
     let mut reader = open_backup(file)?;
     let info = vexil_raft::verify_backup(reader.as_mut())
         .map_err(|e| CliError::Local(format!("{}: {e}", file.display())))?;
-    print_info(format, &info, &format!("{}: checksum OK", file.display()));
-    Ok(())
+    print_info(format, &info, &format!("{}: checksum OK", file.display()))
 }
 
 /// A reader that reports its position to a progress bar.
@@ -230,6 +267,5 @@ pub fn restore(args: &RestoreArgs) -> Result<(), CliError> {
             args.id,
             args.data_dir.display()
         ),
-    );
-    Ok(())
+    )
 }

@@ -1,16 +1,21 @@
 //! The HTTP client behind every client command: one node's URL and a
 //! token, JSON in and out, errors typed by [`CliError`].
+//!
+//! Failures say what the operator can conclude: no connection (nothing was
+//! sent), no answer in time (a change may still be made), or an answer
+//! that is not a Vexil node's.
 
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::blocking::{Client as Http, RequestBuilder, Response};
+use reqwest::blocking::{Client as Http, Request, RequestBuilder, Response};
 use serde_json::Value;
 
 use super::error::CliError;
 
-/// How long one API call may take (backups stream without a deadline).
-const TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one API call may take by default (`--timeout`; backups stream
+/// without a deadline).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connection to one node.
 #[derive(Debug, Clone)]
@@ -19,10 +24,12 @@ pub struct Client {
     /// Without a trailing slash, e.g. `http://127.0.0.1:7070`.
     pub url: String,
     token: Option<String>,
+    /// The limit on one API call.
+    timeout: Duration,
 }
 
 impl Client {
-    pub fn new(url: &str, token: Option<String>) -> Result<Client, CliError> {
+    pub fn new(url: &str, token: Option<String>, timeout: Duration) -> Result<Client, CliError> {
         let url = url.trim_end_matches('/').to_owned();
         if !url.starts_with("http://") && !url.starts_with("https://") {
             return Err(CliError::Usage(format!(
@@ -33,7 +40,12 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| CliError::local("building the HTTP client", e))?;
-        Ok(Client { http, url, token })
+        Ok(Client {
+            http,
+            url,
+            token,
+            timeout,
+        })
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -44,26 +56,71 @@ impl Client {
         }
     }
 
-    fn unreachable(&self, e: &reqwest::Error) -> CliError {
-        CliError::Unreachable {
-            url: self.url.clone(),
-            message: e.to_string(),
+    /// What a transport failure of `method path` means for the operator.
+    fn failed(&self, method: &Method, path: &str, e: &reqwest::Error) -> CliError {
+        let change = *method != Method::GET;
+        if e.is_timeout() && !e.is_connect() {
+            CliError::NoAnswer {
+                what: format!(
+                    "no answer from {} to {method} {path} within {} (--timeout)",
+                    self.url,
+                    humantime::format_duration(self.timeout)
+                ),
+                change,
+            }
+        } else if e.is_connect() || e.is_builder() {
+            CliError::Unreachable {
+                url: self.url.clone(),
+                message: chain(e),
+            }
+        } else {
+            CliError::NoAnswer {
+                what: format!(
+                    "the connection to {} broke before {method} {path} was answered: {}",
+                    self.url,
+                    chain(e)
+                ),
+                change,
+            }
         }
     }
 
-    /// Sends a request; a non-2xx answer becomes [`CliError::Api`].
+    /// Sends a request; a non-2xx answer becomes [`CliError::Api`], or
+    /// [`CliError::NotVexil`] when its body is not a Vexil error.
     pub fn send(&self, req: RequestBuilder) -> Result<Response, CliError> {
-        let resp = req.send().map_err(|e| self.unreachable(&e))?;
+        let req: Request = req
+            .build()
+            .map_err(|e| CliError::Usage(format!("bad request to {}: {e}", self.url)))?;
+        let method = req.method().clone();
+        let path = req.url().path().to_owned();
+        let resp = self
+            .http
+            .execute(req)
+            .map_err(|e| self.failed(&method, &path, &e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
-        let status = resp.status().as_u16();
+        let status = resp.status();
         let body: Value = resp.json().unwrap_or(Value::Null);
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+        let Some(code) = text("error") else {
+            return Err(CliError::NotVexil {
+                url: self.url.clone(),
+                request: format!("{method} {path}"),
+                status: status.to_string(),
+                code: status.as_u16(),
+            });
+        };
+        let mut message = text("message").unwrap_or_default();
+        if status.as_u16() == 401 && self.token.is_none() {
+            message = "no token given: pass one with --token or the VEXIL_TOKEN environment \
+                variable (or `token` in the CLI config file)"
+                .to_owned();
+        }
         Err(CliError::Api {
-            status,
-            code: text("error").unwrap_or_else(|| status.to_string()),
-            message: text("message").unwrap_or_default(),
+            status: status.as_u16(),
+            code,
+            message,
             field: text("field"),
         })
     }
@@ -76,7 +133,7 @@ impl Client {
         body: Option<&Value>,
         headers: &[(&str, String)],
     ) -> Result<Value, CliError> {
-        let mut req = self.request(method, path).timeout(TIMEOUT);
+        let mut req = self.request(method.clone(), path).timeout(self.timeout);
         for (k, v) in headers {
             req = req.header(*k, v);
         }
@@ -84,7 +141,7 @@ impl Client {
             req = req.json(b);
         }
         let resp = self.send(req)?;
-        let bytes = resp.bytes().map_err(|e| self.unreachable(&e))?;
+        let bytes = resp.bytes().map_err(|e| self.failed(&method, path, &e))?;
         if bytes.is_empty() {
             return Ok(Value::Null);
         }
@@ -133,6 +190,19 @@ impl Client {
             }
         }
     }
+}
+
+/// An error with its causes (reqwest's own message is often just "error
+/// sending request").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// Percent-encodes a path segment or query value.

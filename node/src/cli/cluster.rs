@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::output::{self, Format};
+use super::output::{self, Format, outln};
 use super::{CliError, Ctx};
 
 #[derive(Debug, Subcommand)]
@@ -12,6 +12,7 @@ pub enum ClusterCmd {
     Status,
     /// Add a member (started with `vexil serve --join`); waits for it to catch up.
     Add {
+        /// The new member's id (its `vexil serve --id`).
         id: u64,
         /// host:port of the new node's peer listener.
         #[arg(long)]
@@ -21,7 +22,10 @@ pub enum ClusterCmd {
         client: String,
     },
     /// Remove a member (refused if it would lose quorum).
-    Remove { id: u64 },
+    Remove {
+        /// The member's id.
+        id: u64,
+    },
     /// Move leadership (before restarting the leader's machine): to `--to`,
     /// or to the healthiest other voter. Waits until it moved.
     TransferLeader {
@@ -58,23 +62,21 @@ pub fn run(ctx: &Ctx, cmd: ClusterCmd) -> Result<(), CliError> {
 fn done(ctx: &Ctx, v: &Value, line: &str) -> Result<(), CliError> {
     match ctx.format {
         Format::Json => output::json(v),
-        Format::Table => println!("{line}"),
+        Format::Table => outln!("{line}"),
     }
-    Ok(())
 }
 
 fn status(ctx: &Ctx) -> Result<(), CliError> {
     let v = ctx.client.get("/v1/cluster")?;
     if ctx.format == Format::Json {
-        output::json(&v);
-        return Ok(());
+        return output::json(&v);
     }
-    println!(
+    outln!(
         "cluster {}  leader {}  term {}",
         output::cell(v.get("cluster_id")),
         output::cell(v.get("leader")),
         output::cell(v.get("term"))
-    );
+    )?;
     let members = v["members"].as_array().cloned().unwrap_or_default();
     let columns = [
         "id",
@@ -87,6 +89,5 @@ fn status(ctx: &Ctx) -> Result<(), CliError> {
         "client_addr",
         "peer_addr",
     ];
-    output::table(&columns, &output::rows(&members, &columns));
-    Ok(())
+    output::table(&columns, &output::rows(&members, &columns))
 }

@@ -18,7 +18,16 @@ pub mod exit {
     /// The node cannot be reached, or the cluster cannot serve now (503,
     /// 507, connection refused, timeout): retry later.
     pub const UNAVAILABLE: u8 = 6;
+    /// Stdout was closed before everything was printed (`vexil … | head`):
+    /// no message, and the status a shell shows for a process that SIGPIPE
+    /// stopped (128 + 13), as git and kubectl exit.
+    pub const STDOUT_CLOSED: u8 = 141;
 }
+
+/// What an operator can run to see whether a change whose answer never
+/// came was made.
+const CHECK_CHANGE: &str = "the change may still complete: check with `vexil audit list` (or \
+`vexil flags get KEY`) before retrying";
 
 /// A failed client command.
 #[derive(Debug, thiserror::Error)]
@@ -35,9 +44,35 @@ pub enum CliError {
         message: String,
         field: Option<String>,
     },
-    /// The node could not be reached.
+    /// The node could not be reached: no connection was made, so nothing
+    /// was sent.
     #[error("cannot reach {url}: {message}")]
     Unreachable { url: String, message: String },
+    /// The node was reached, but no answer came in time (or the connection
+    /// broke before it did): a change may still be made.
+    #[error("{what}{}", if *change { format!("; {CHECK_CHANGE}") } else { String::new() })]
+    NoAnswer {
+        /// What happened, naming the node and the limit.
+        what: String,
+        /// The request was a change (not a GET).
+        change: bool,
+    },
+    /// Something answered at the URL, but not as a Vexil node does.
+    #[error(
+        "{url} does not look like a Vexil node: {request} answered {status} without a Vexil error; check --url (a node's API address)"
+    )]
+    NotVexil {
+        url: String,
+        /// `GET /v1/flags/x`.
+        request: String,
+        /// `404 Not Found`.
+        status: String,
+        /// The status code, for the exit code.
+        code: u16,
+    },
+    /// Stdout was closed by its reader: exit quietly.
+    #[error("stdout was closed")]
+    StdoutClosed,
     /// A local failure (files, a damaged backup).
     #[error("{0}")]
     Local(String),
@@ -48,7 +83,12 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => exit::USAGE,
-            CliError::Unreachable { .. } => exit::UNAVAILABLE,
+            CliError::Unreachable { .. } | CliError::NoAnswer { .. } => exit::UNAVAILABLE,
+            CliError::NotVexil { code, .. } => match code {
+                502..=504 => exit::UNAVAILABLE,
+                _ => exit::FAILURE,
+            },
+            CliError::StdoutClosed => exit::STDOUT_CLOSED,
             CliError::Local(_) => exit::FAILURE,
             CliError::Api { status, .. } => match status {
                 400 | 405 | 413 | 415 | 422 | 428 => exit::USAGE,
@@ -64,6 +104,26 @@ impl CliError {
     /// A local failure with context.
     pub fn local(context: &str, e: impl std::fmt::Display) -> Self {
         CliError::Local(format!("{context}: {e}"))
+    }
+
+    /// An input file that cannot be read: a usage error (exit 2), naming
+    /// the file.
+    pub fn input(path: &std::path::Path, e: &std::io::Error) -> Self {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+            _ => e.to_string(),
+        };
+        CliError::Usage(format!("cannot read {}: {why}", path.display()))
+    }
+
+    /// A failed write to stdout: a closed pipe ends the command quietly.
+    pub fn stdout(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::StdoutClosed
+        } else {
+            CliError::local("writing to stdout", e)
+        }
     }
 }
 

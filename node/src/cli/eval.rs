@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::{Map, Value, json};
 
-use super::output::{self, Format};
+use super::output::{self, Format, outln};
 use super::{CliError, Ctx};
 
 #[derive(Debug, Args)]
@@ -23,6 +23,11 @@ pub fn context(pairs: &[String]) -> Result<Value, CliError> {
         let (name, raw) = pair
             .split_once('=')
             .ok_or_else(|| CliError::Usage(format!("--context {pair:?} is not name=value")))?;
+        if name.trim().is_empty() {
+            return Err(CliError::Usage(format!(
+                "--context {pair:?} has an empty attribute name (expected name=value)"
+            )));
+        }
         let value = if name == "key" {
             Value::String(raw.to_owned())
         } else {
@@ -51,8 +56,7 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> Result<(), CliError> {
     let body = json!({ "flag": args.flag, "context": context(&args.context)? });
     let v = ctx.client.post("/v1/evaluate", &body)?;
     if ctx.format == Format::Json {
-        output::json(&v);
-        return Ok(());
+        return output::json(&v);
     }
     let reason = &v["reason"];
     let detail = match (
@@ -65,12 +69,11 @@ pub fn run(ctx: &Ctx, args: &EvalArgs) -> Result<(), CliError> {
         (_, _, Some(e)) => format!(" ({})", output::cell(Some(e))),
         _ => String::new(),
     };
-    println!(
+    outln!(
         "{}\t{}{detail}",
         v.get("value").map_or("null".into(), Value::to_string),
         output::cell(reason.get("kind"))
-    );
-    Ok(())
+    )
 }
 
 #[cfg(test)]
@@ -88,5 +91,6 @@ mod tests {
             json!({"key": "42", "beta": true, "age": 30.0, "group": ["a", "b"]})
         );
         assert!(context(&["nope".into()]).is_err());
+        assert!(context(&["=x".into()]).is_err());
     }
 }

@@ -41,6 +41,5 @@ pub fn run(ctx: &Ctx, _args: &ExportArgs) -> Result<(), CliError> {
         .into_iter()
         .map(strip)
         .collect();
-    super::output::json(&json!({ "segments": segments, "flags": flags }));
-    Ok(())
+    super::output::json(&json!({ "segments": segments, "flags": flags }))
 }

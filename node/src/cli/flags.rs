@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::client::encode;
-use super::output::{self, Format};
+use super::output::{self, Format, outln};
 use super::versioned::{self, Kind};
 use super::{CliError, Ctx};
 
@@ -25,35 +25,53 @@ pub enum FlagsCmd {
         enabled: Option<bool>,
     },
     /// Print one flag.
-    Get { key: String },
+    Get {
+        /// The flag's key.
+        key: String,
+    },
     /// Create a flag from a file (JSON or YAML), or a boolean flag (off) by key.
     Create {
         /// The new boolean flag's key (without -f).
         #[arg(required_unless_present = "file", conflicts_with = "file")]
         key: Option<String>,
+        /// The flag as JSON or YAML (`-` reads stdin).
         #[arg(short, long)]
         file: Option<PathBuf>,
     },
     /// Replace a flag with a file's content (its `version`, else the current one).
     Update {
+        /// The flag as JSON or YAML, with its `key` (`-` reads stdin).
         #[arg(short, long)]
         file: PathBuf,
     },
     /// Delete a flag (a rollback restores it).
-    Delete { key: String },
+    Delete {
+        /// The flag's key.
+        key: String,
+    },
     /// Turn a flag on.
-    On { key: String },
+    On {
+        /// The flag's key.
+        key: String,
+    },
     /// Turn a flag off (the kill switch).
-    Off { key: String },
+    Off {
+        /// The flag's key.
+        key: String,
+    },
     /// Make a flag as it was at a version (a new version).
     Rollback {
+        /// The flag's key.
         key: String,
+        /// The version to go back to (see `history`).
         #[arg(long)]
         version: u64,
     },
     /// A flag's versions, newest first.
     History {
+        /// The flag's key.
         key: String,
+        /// At most this many versions.
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
@@ -99,8 +117,7 @@ fn list(
         format!("/v1/flags?{}", query.join("&"))
     };
     let flags = ctx.client.all_pages(&path, "flags")?;
-    versioned::print_list(ctx, flags, &["key", "kind", "enabled", "version", "name"]);
-    Ok(())
+    versioned::print_list(ctx, flags, &["key", "kind", "enabled", "version", "name"])
 }
 
 fn create(ctx: &Ctx, key: Option<String>, file: Option<PathBuf>) -> Result<(), CliError> {
@@ -124,11 +141,10 @@ fn toggle(ctx: &Ctx, key: &str, enabled: bool) -> Result<(), CliError> {
     let v = ctx.client.post(&path, &json!({ "enabled": enabled }))?;
     match ctx.format {
         Format::Json => output::json(&v),
-        Format::Table => println!(
+        Format::Table => outln!(
             "flag {key} is {} (version {})",
             if enabled { "on" } else { "off" },
             output::cell(v.get("version"))
         ),
     }
-    Ok(())
 }

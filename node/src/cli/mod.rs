@@ -38,19 +38,34 @@ use output::Format;
 /// The default node URL.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7070";
 
-/// Connection options shared by every client command.
+/// Connection options shared by every client command. They are accepted
+/// before the command (`vexil --url U flags list`) and after it (`vexil
+/// flags list --url U`), and never by `vexil serve` (see `main.rs`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Connection {
     /// A node's API URL (any node: writes are forwarded to the leader)
     /// [default: http://127.0.0.1:7070].
-    #[arg(long, env = "VEXIL_URL", global = true)]
+    #[arg(long, env = "VEXIL_URL")]
     pub url: Option<String>,
-    /// A bearer token.
-    #[arg(long, env = "VEXIL_TOKEN", global = true, hide_env_values = true)]
+    /// The API token to send (as `Authorization: Bearer`).
+    #[arg(long, env = "VEXIL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// How to print results [default: table].
-    #[arg(long, env = "VEXIL_OUTPUT", global = true, value_enum)]
+    #[arg(long, env = "VEXIL_OUTPUT", value_enum)]
     pub output: Option<Format>,
+    /// How long to wait for a node's answer to one call, e.g. `30s`, `2m`
+    /// [default: 30s]. A change whose answer does not come in time may
+    /// still be made.
+    #[arg(long, env = "VEXIL_TIMEOUT", value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
 }
 
 /// The CLI config file.
@@ -100,7 +115,7 @@ impl Connection {
         let token = self.token.clone().or(file.token);
         let format = self.output.or(file.output).unwrap_or_default();
         Ok(Ctx {
-            client: Client::new(&url, token)?,
+            client: Client::new(&url, token, self.timeout.unwrap_or(client::DEFAULT_TIMEOUT))?,
             format,
         })
     }

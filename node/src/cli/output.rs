@@ -1,11 +1,30 @@
 //! How client commands print: aligned tables for people, JSON for scripts.
 //! Progress goes to stderr as a bar on a terminal and as plain lines
 //! otherwise, so stdout stays parseable.
+//!
+//! Everything printed to stdout goes through [`outln!`], never `println!`
+//! (which panics when stdout is a closed pipe, `vexil export | head`): a
+//! failed write becomes a [`CliError`], and a closed pipe a quiet exit.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
+
+use super::CliError;
+
+/// Writes one line to stdout (see [`outln!`]).
+pub fn line(args: std::fmt::Arguments) -> Result<(), CliError> {
+    writeln!(std::io::stdout().lock(), "{args}").map_err(CliError::stdout)
+}
+
+/// `println!` for the client commands: returns `Result<(), CliError>`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::line(format_args!($($arg)*))
+    };
+}
+pub(crate) use outln;
 
 /// `--output`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -17,11 +36,34 @@ pub enum Format {
 }
 
 /// Prints `value` as pretty JSON.
-pub fn json(value: &Value) {
-    println!(
+pub fn json(value: &Value) -> Result<(), CliError> {
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-    );
+    )
+}
+
+/// Prints an object's fields as `name  value` lines (a document in
+/// `--output table`): scalars bare, lists and objects as compact JSON.
+pub fn record(value: &Value) -> Result<(), CliError> {
+    let Some(fields) = value.as_object() else {
+        return json(value);
+    };
+    let width = fields.keys().map(|k| k.chars().count()).max().unwrap_or(0);
+    for (name, v) in fields {
+        let shown = match (name.as_str(), v) {
+            ("variations", Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| format!("{i}: {}", cell(item.get("value").or(Some(item)))))
+                .collect::<Vec<_>>()
+                .join(", "),
+            (_, Value::Array(items)) if items.is_empty() => "-".to_owned(),
+            _ => cell(Some(v)),
+        };
+        outln!("{name:<width$}  {shown}")?;
+    }
+    Ok(())
 }
 
 /// A cell: strings bare, `null` as `-`, anything else as JSON.
@@ -34,7 +76,7 @@ pub fn cell(v: Option<&Value>) -> String {
 }
 
 /// Prints rows under upper-case headers, columns padded to their widths.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> Result<(), CliError> {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -47,12 +89,13 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end())
     };
-    line(headers.iter().map(|h| h.to_uppercase()).collect());
+    line(headers.iter().map(|h| h.to_uppercase()).collect())?;
     for row in rows {
-        line(row.clone());
+        line(row.clone())?;
     }
+    Ok(())
 }
 
 /// Rows of `fields` picked from each object in `items`.
@@ -121,10 +164,10 @@ impl Progress {
     }
 
     /// Prints a line above the bar (or plainly).
-    pub fn println(&self, line: &str) {
+    pub fn println(&self, line: &str) -> Result<(), CliError> {
         match &self.bar {
-            Some(bar) => bar.suspend(|| println!("{line}")),
-            None => println!("{line}"),
+            Some(bar) => bar.suspend(|| outln!("{line}")),
+            None => outln!("{line}"),
         }
     }
 

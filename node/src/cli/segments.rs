@@ -12,28 +12,40 @@ pub enum SegmentsCmd {
     /// List segments (every page).
     List,
     /// Print one segment and the flags that use it.
-    Get { key: String },
+    Get {
+        /// The segment's key.
+        key: String,
+    },
     /// Create a segment from a file (JSON or YAML).
     Create {
+        /// The segment as JSON or YAML (`-` reads stdin).
         #[arg(short, long)]
         file: PathBuf,
     },
     /// Replace a segment with a file's content.
     Update {
+        /// The segment as JSON or YAML, with its `key` (`-` reads stdin).
         #[arg(short, long)]
         file: PathBuf,
     },
     /// Delete a segment (refused while flags use it).
-    Delete { key: String },
+    Delete {
+        /// The segment's key.
+        key: String,
+    },
     /// Make a segment as it was at a version.
     Rollback {
+        /// The segment's key.
         key: String,
+        /// The version to go back to (see `history`).
         #[arg(long)]
         version: u64,
     },
     /// A segment's versions, newest first.
     History {
+        /// The segment's key.
         key: String,
+        /// At most this many versions.
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
@@ -44,8 +56,7 @@ pub fn run(ctx: &Ctx, cmd: SegmentsCmd) -> Result<(), CliError> {
     match cmd {
         SegmentsCmd::List => {
             let items = ctx.client.all_pages("/v1/segments", "segments")?;
-            versioned::print_list(ctx, items, &["key", "version", "name", "used_by"]);
-            Ok(())
+            versioned::print_list(ctx, items, &["key", "version", "name", "used_by"])
         }
         SegmentsCmd::Get { key } => versioned::get(ctx, kind, &key),
         SegmentsCmd::Create { file } => {

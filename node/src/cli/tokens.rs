@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::client::encode;
-use super::output::{self, Format};
+use super::output::{self, Format, outln};
 use super::versioned::print_list;
 use super::{CliError, Ctx};
 
@@ -12,6 +12,7 @@ use super::{CliError, Ctx};
 pub enum TokensCmd {
     /// Create a token; its secret is printed this once.
     Create {
+        /// The token's name (what the audit log shows as the actor).
         name: String,
         /// admin, editor, viewer or sdk.
         #[arg(long)]
@@ -20,7 +21,10 @@ pub enum TokensCmd {
     /// Every token (names and roles, never secrets).
     List,
     /// Revoke a token.
-    Revoke { name: String },
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
 }
 
 pub fn run(ctx: &Ctx, cmd: TokensCmd) -> Result<(), CliError> {
@@ -29,8 +33,7 @@ pub fn run(ctx: &Ctx, cmd: TokensCmd) -> Result<(), CliError> {
         TokensCmd::List => {
             let v = ctx.client.get("/v1/tokens")?;
             let items = v["tokens"].as_array().cloned().unwrap_or_default();
-            print_list(ctx, items, &["name", "role", "created_at", "created_by"]);
-            Ok(())
+            print_list(ctx, items, &["name", "role", "created_at", "created_by"])
         }
         TokensCmd::Revoke { name } => {
             let v = ctx
@@ -38,9 +41,8 @@ pub fn run(ctx: &Ctx, cmd: TokensCmd) -> Result<(), CliError> {
                 .delete(&format!("/v1/tokens/{}", encode(&name)))?;
             match ctx.format {
                 Format::Json => output::json(&v),
-                Format::Table => println!("revoked token {name}"),
+                Format::Table => outln!("revoked token {name}"),
             }
-            Ok(())
         }
     }
 }
@@ -52,9 +54,8 @@ fn create(ctx: &Ctx, name: &str, role: &str) -> Result<(), CliError> {
     match ctx.format {
         Format::Json => output::json(&v),
         Format::Table => {
-            println!("created token {name} ({role}); its secret, shown once:");
-            println!("{}", output::cell(v.get("secret")));
+            outln!("created token {name} ({role}); its secret, shown once:")?;
+            outln!("{}", output::cell(v.get("secret")))
         }
     }
-    Ok(())
 }

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::encode;
-use super::output::{self, Format};
+use super::output::{self, Format, outln};
 use super::{CliError, Ctx};
 
 /// Flags or segments.
@@ -43,14 +43,19 @@ pub fn read_document(file: &Path) -> Result<Value, CliError> {
     let text = if file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).map_err(|e| CliError::local("stdin", e))?
     } else {
-        std::fs::read_to_string(file)
-            .map_err(|e| CliError::local(&file.display().to_string(), e))?
+        std::fs::read_to_string(file).map_err(|e| CliError::input(file, &e))?
     };
+    if text.trim().is_empty() {
+        return Err(CliError::Usage(format!(
+            "{} is empty: expected one flag or segment (JSON or YAML)",
+            file.display()
+        )));
+    }
     crate::apply::file::parse_value(&text, file)
 }
 
 /// Prints a list as a table of `columns` or as JSON.
-pub fn print_list(ctx: &Ctx, items: Vec<Value>, columns: &[&str]) {
+pub fn print_list(ctx: &Ctx, items: Vec<Value>, columns: &[&str]) -> Result<(), CliError> {
     match ctx.format {
         Format::Json => output::json(&Value::Array(items)),
         Format::Table => output::table(columns, &output::rows(&items, columns)),
@@ -58,18 +63,20 @@ pub fn print_list(ctx: &Ctx, items: Vec<Value>, columns: &[&str]) {
 }
 
 /// Prints the result of a change: the document as JSON, or one line.
-pub fn print_one(ctx: &Ctx, v: &Value, what: &str) {
+pub fn print_one(ctx: &Ctx, v: &Value, what: &str) -> Result<(), CliError> {
     match ctx.format {
         Format::Json => output::json(v),
-        Format::Table => println!("{what}"),
+        Format::Table => outln!("{what}"),
     }
 }
 
-/// Prints one document (as JSON in both formats: it is a document).
+/// Prints one document: its fields, one a line, or as JSON.
 pub fn get(ctx: &Ctx, kind: Kind, key: &str) -> Result<(), CliError> {
     let v = ctx.client.get(&kind.path(key))?;
-    output::json(&v);
-    Ok(())
+    match ctx.format {
+        Format::Json => output::json(&v),
+        Format::Table => output::record(&v),
+    }
 }
 
 pub fn create(ctx: &Ctx, kind: Kind, doc: Value) -> Result<(), CliError> {
@@ -78,8 +85,7 @@ pub fn create(ctx: &Ctx, kind: Kind, doc: Value) -> Result<(), CliError> {
         ctx,
         &v,
         &format!("created {} {}", kind.name(), output::cell(v.get("key"))),
-    );
-    Ok(())
+    )
 }
 
 /// Replaces a document: the file's `version` if it has one, else the
@@ -115,17 +121,15 @@ pub fn update(ctx: &Ctx, kind: Kind, file: &Path) -> Result<(), CliError> {
             kind.name(),
             output::cell(v.get("version"))
         ),
-    );
-    Ok(())
+    )
 }
 
 pub fn delete(ctx: &Ctx, kind: Kind, key: &str) -> Result<(), CliError> {
     let v = ctx.client.delete(&kind.path(key))?;
     match ctx.format {
         Format::Json => output::json(&v),
-        Format::Table => println!("deleted {} {key}", kind.name()),
+        Format::Table => outln!("deleted {} {key}", kind.name()),
     }
-    Ok(())
 }
 
 pub fn rollback(ctx: &Ctx, kind: Kind, key: &str, version: u64) -> Result<(), CliError> {
@@ -139,14 +143,12 @@ pub fn rollback(ctx: &Ctx, kind: Kind, key: &str, version: u64) -> Result<(), Cl
             kind.name(),
             output::cell(v.get("version"))
         ),
-    );
-    Ok(())
+    )
 }
 
 pub fn history(ctx: &Ctx, kind: Kind, key: &str, limit: usize) -> Result<(), CliError> {
     let path = format!("{}/versions?limit={limit}", kind.path(key));
     let page = ctx.client.get(&path)?;
     let items = page["versions"].as_array().cloned().unwrap_or_default();
-    print_list(ctx, items, &["version", "at", "actor", "action", "index"]);
-    Ok(())
+    print_list(ctx, items, &["version", "at", "actor", "action", "index"])
 }
