@@ -21,6 +21,10 @@ pub enum Reply {
     Ok {
         status: u16,
         body: Value,
+        /// `X-Vexil-Unchanged: true`: the write changed nothing (a toggle
+        /// to the state the flag already has answers, after a read
+        /// barrier, with the flag as it is).
+        unchanged: bool,
     },
     /// No answer in time, or the connection broke: the outcome is unknown.
     Unknown(String),
@@ -67,6 +71,10 @@ impl Api {
         let fut = async {
             let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
             let status = resp.status().as_u16();
+            let unchanged = resp
+                .headers()
+                .get("x-vexil-unchanged")
+                .is_some_and(|v| v.as_bytes() == b"true");
             let bytes = resp
                 .into_body()
                 .collect()
@@ -74,7 +82,11 @@ impl Api {
                 .map_err(|e| e.to_string())?
                 .to_bytes();
             let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            Ok::<_, String>(Reply::Ok { status, body })
+            Ok::<_, String>(Reply::Ok {
+                status,
+                body,
+                unchanged,
+            })
         };
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(r)) => r,

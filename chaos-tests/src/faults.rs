@@ -5,7 +5,13 @@
 //! majority splits, holding a link (then releasing it), latency spikes that
 //! reorder messages, a small message-loss rate, and crashes whose downtime
 //! is short, straddles the election timeout, or is long enough that the
-//! node must catch up from a snapshot. Each fault heals on its own later.
+//! node must catch up from a snapshot. Each of those heals on its own later.
+//!
+//! One fault does not heal: a node lost for good (its machine and disk
+//! gone), which only an operator's removal undoes. It is drawn only while
+//! the membership is settled and when the voters left alive stay a
+//! majority, so a healed cluster can always make progress; keeping it so
+//! afterwards is the membership code's job (its quorum guard).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,7 +20,7 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use turmoil::Sim;
 
-use crate::cluster::host;
+use crate::cluster::{View, host};
 
 /// Something that undoes a fault at a given time.
 #[derive(Debug, Clone)]
@@ -27,34 +33,45 @@ enum Heal {
     Bounce(u64),
 }
 
+/// A node a fault took down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Down {
+    /// Crashed; it restarts later.
+    Crashed(u64),
+    /// Gone for good.
+    Lost(u64),
+}
+
 /// The schedule and what it has done.
 #[derive(Debug)]
 pub struct Faults {
     rng: SmallRng,
-    n: u64,
     interval: Duration,
     next_at: Duration,
     pending: Vec<(Duration, Heal)>,
-    /// Nodes currently crashed.
+    /// Nodes currently crashed (and due to restart).
     pub down: BTreeMap<u64, Duration>,
     /// A line per action, for the report (and the determinism check).
     pub trace: Vec<String>,
 }
 
-fn pair(rng: &mut SmallRng, n: u64) -> (u64, u64) {
-    let a = rng.random_range(1..=n);
-    let mut b = rng.random_range(1..=n);
+fn pair(rng: &mut SmallRng, hosts: &[u64]) -> (u64, u64) {
+    let a = rng.random_range(0..hosts.len());
+    let mut b = rng.random_range(0..hosts.len());
     while b == a {
-        b = rng.random_range(1..=n);
+        b = rng.random_range(0..hosts.len());
     }
-    (a, b)
+    (hosts[a], hosts[b])
+}
+
+fn any(rng: &mut SmallRng, hosts: &[u64]) -> u64 {
+    hosts[rng.random_range(0..hosts.len())]
 }
 
 impl Faults {
-    pub fn new(seed: u64, n: u64) -> Faults {
+    pub fn new(seed: u64) -> Faults {
         Faults {
             rng: SmallRng::seed_from_u64(seed ^ 0xfa17_5eed),
-            n,
             interval: Duration::from_millis(400),
             next_at: Duration::from_millis(1500),
             pending: Vec::new(),
@@ -67,18 +84,31 @@ impl Faults {
         self.trace.push(format!("{:>7}ms {what}", now.as_millis()));
     }
 
-    /// Applies due heals and maybe starts a new fault. Returns the nodes it
-    /// crashed (the caller forgets their handles).
-    pub fn tick(&mut self, sim: &mut Sim<'_>, now: Duration, leader: Option<u64>) -> Vec<u64> {
-        self.heal_due(sim, now);
+    /// Whether [`Faults::start_due`] would draw a fault now.
+    pub fn due(&self, now: Duration) -> bool {
+        now >= self.next_at
+    }
+
+    /// Applies the heals that are due (restarting crashed nodes).
+    pub fn heal_due(&mut self, sim: &mut Sim<'_>, now: Duration) {
+        let (due, rest): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|(at, _)| *at <= now);
+        self.pending = rest;
+        for (_, heal) in due {
+            self.apply(sim, now, heal);
+        }
+    }
+
+    /// Maybe starts a new fault. Returns the node it took down, if any
+    /// (the caller forgets its handle).
+    pub fn start_due(&mut self, sim: &mut Sim<'_>, now: Duration, view: &View) -> Option<Down> {
         if now < self.next_at {
-            return Vec::new();
+            return None;
         }
         self.next_at = now + self.interval;
-        if self.rng.random_range(0..100) >= 45 {
-            return Vec::new();
+        if self.rng.random_range(0..100) >= 45 || view.hosts.len() < 2 {
+            return None;
         }
-        self.start(sim, now, leader)
+        self.start(sim, now, view)
     }
 
     fn later(&mut self, now: Duration, min_ms: u64, max_ms: u64, heal: Heal) {
@@ -86,45 +116,51 @@ impl Faults {
         self.pending.push((now + d, heal));
     }
 
-    fn start(&mut self, sim: &mut Sim<'_>, now: Duration, leader: Option<u64>) -> Vec<u64> {
-        let n = self.n;
+    fn start(&mut self, sim: &mut Sim<'_>, now: Duration, view: &View) -> Option<Down> {
+        let hosts = view.hosts.as_slice();
         match self.rng.random_range(0..9) {
             0 => {
-                let (a, b) = pair(&mut self.rng, n);
+                let (a, b) = pair(&mut self.rng, hosts);
                 sim.partition(host(a), host(b));
                 self.note(now, format!("partition n{a} <-> n{b}"));
                 self.later(now, 300, 2500, Heal::Repair(a, b));
             }
             1 => {
-                let (a, b) = pair(&mut self.rng, n);
+                let (a, b) = pair(&mut self.rng, hosts);
                 sim.partition_oneway(host(a), host(b));
                 self.note(now, format!("partition n{a} -> n{b} (one way)"));
                 self.later(now, 300, 2500, Heal::RepairOneway(a, b));
             }
             2 => {
                 // Cut the leader (or a random node) off from everyone.
-                let victim = leader.unwrap_or_else(|| self.rng.random_range(1..=n));
+                let victim = match view.leader {
+                    Some(l) => l,
+                    None => any(&mut self.rng, hosts),
+                };
                 let until = self.rng.random_range(500..=3000);
-                for other in (1..=n).filter(|o| *o != victim) {
-                    sim.partition(host(victim), host(other));
+                for other in hosts.iter().filter(|o| **o != victim) {
+                    sim.partition(host(victim), host(*other));
                     self.pending.push((
                         now + Duration::from_millis(until),
-                        Heal::Repair(victim, other),
+                        Heal::Repair(victim, *other),
                     ));
                 }
                 self.note(
                     now,
-                    format!("isolate n{victim} (leader: {leader:?}) for {until}ms"),
+                    format!(
+                        "isolate n{victim} (leader: {:?}) for {until}ms",
+                        view.leader
+                    ),
                 );
             }
             3 => {
-                let (a, b) = pair(&mut self.rng, n);
+                let (a, b) = pair(&mut self.rng, hosts);
                 sim.hold(host(a), host(b));
                 self.note(now, format!("hold n{a} <-> n{b}"));
                 self.later(now, 100, 1500, Heal::Release(a, b));
             }
             4 => {
-                let (a, b) = pair(&mut self.rng, n);
+                let (a, b) = pair(&mut self.rng, hosts);
                 let ms = self.rng.random_range(20..=200);
                 sim.set_link_latency(host(a), host(b), Duration::from_millis(ms));
                 self.note(now, format!("latency n{a} <-> n{b} {ms}ms"));
@@ -135,16 +171,16 @@ impl Faults {
                 self.note(now, "fail rate 1%".into());
                 self.later(now, 300, 1500, Heal::FailRate);
             }
-            6 if n >= 5 => {
+            6 if hosts.len() >= 5 => {
                 // Split a minority of two from the majority.
-                let (a, b) = pair(&mut self.rng, n);
+                let (a, b) = pair(&mut self.rng, hosts);
                 let until = self.rng.random_range(500..=3000);
-                for other in (1..=n).filter(|o| *o != a && *o != b) {
+                for other in hosts.iter().filter(|o| **o != a && **o != b) {
                     for side in [a, b] {
-                        sim.partition(host(side), host(other));
+                        sim.partition(host(side), host(*other));
                         self.pending.push((
                             now + Duration::from_millis(until),
-                            Heal::Repair(side, other),
+                            Heal::Repair(side, *other),
                         ));
                     }
                 }
@@ -153,26 +189,26 @@ impl Faults {
                     format!("split {{n{a}, n{b}}} from the rest for {until}ms"),
                 );
             }
-            _ => return self.crash(sim, now, leader),
+            _ => return self.crash(sim, now, view),
         }
-        Vec::new()
+        None
     }
 
-    fn crash(&mut self, sim: &mut Sim<'_>, now: Duration, leader: Option<u64>) -> Vec<u64> {
+    fn crash(&mut self, sim: &mut Sim<'_>, now: Duration, view: &View) -> Option<Down> {
         // At most one node down at a time, so the cluster keeps a majority.
         if !self.down.is_empty() {
-            return Vec::new();
+            return None;
         }
-        let victim = if self.rng.random_range(0..2) == 0 {
-            leader.unwrap_or(1)
-        } else {
-            self.rng.random_range(1..=self.n)
+        let victim = match (self.rng.random_range(0..2), view.leader) {
+            (0, Some(l)) => l,
+            _ => any(&mut self.rng, &view.hosts),
         };
-        // Short, straddling the election timeout (300–600 ms), or long
-        // enough to need a snapshot.
-        let downtime = match self.rng.random_range(0..3) {
-            0 => self.rng.random_range(50..=250),
-            1 => self.rng.random_range(250..=700),
+        // Short, straddling the election timeout (300–600 ms), long enough
+        // to need a snapshot, or (when the cluster can afford it) for good.
+        let downtime = match self.rng.random_range(0..8) {
+            0..=1 => self.rng.random_range(50..=250),
+            2..=3 => self.rng.random_range(250..=700),
+            4 if can_lose(view, victim) => return Some(self.lose(sim, now, victim)),
             _ => self.rng.random_range(2500..=5000),
         };
         sim.crash(host(victim));
@@ -180,15 +216,26 @@ impl Faults {
         self.pending
             .push((now + Duration::from_millis(downtime), Heal::Bounce(victim)));
         self.note(now, format!("crash n{victim} for {downtime}ms"));
-        vec![victim]
+        Some(Down::Crashed(victim))
     }
 
-    fn heal_due(&mut self, sim: &mut Sim<'_>, now: Duration) {
-        let (due, rest): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|(at, _)| *at <= now);
-        self.pending = rest;
-        for (_, heal) in due {
-            self.apply(sim, now, heal);
+    /// Crashes `victim` never to return (its disk is gone).
+    pub fn lose(&mut self, sim: &mut Sim<'_>, now: Duration, victim: u64) -> Down {
+        if self.forget(victim) {
+            self.note(now, format!("n{victim} (down) is lost for good"));
+        } else {
+            sim.crash(host(victim));
+            self.note(now, format!("lose n{victim} for good"));
         }
+        Down::Lost(victim)
+    }
+
+    /// Stops tracking `id` (retired): it is not restarted. Returns whether
+    /// it was down.
+    pub fn forget(&mut self, id: u64) -> bool {
+        self.pending
+            .retain(|(_, h)| !matches!(h, Heal::Bounce(b) if *b == id));
+        self.down.remove(&id).is_some()
     }
 
     fn apply(&mut self, sim: &mut Sim<'_>, now: Duration, heal: Heal) {
@@ -206,21 +253,63 @@ impl Faults {
         }
     }
 
-    /// Ends every fault now (the liveness phase starts).
-    pub fn heal_all(&mut self, sim: &mut Sim<'_>, now: Duration) {
+    /// Ends every fault that heals, now, among `hosts` (every host started;
+    /// the liveness phase starts). Lost nodes stay lost.
+    pub fn heal_all(&mut self, sim: &mut Sim<'_>, now: Duration, hosts: &[u64]) {
         let pending: Vec<_> = self.pending.drain(..).collect();
         for (_, heal) in pending {
             self.apply(sim, now, heal);
         }
-        for a in 1..=self.n {
-            for b in 1..=self.n {
+        for a in hosts {
+            for b in hosts {
                 if a != b {
-                    sim.repair(host(a), host(b));
-                    sim.release(host(a), host(b));
+                    sim.repair(host(*a), host(*b));
+                    sim.release(host(*a), host(*b));
                 }
             }
         }
         sim.set_fail_rate(0.0);
         self.note(now, "heal everything".into());
+    }
+}
+
+/// Whether losing `victim` for good leaves a healed cluster able to commit:
+/// the membership is settled (no change half done, none requested), and
+/// the voters still alive without it are a majority.
+pub fn can_lose(view: &View, victim: u64) -> bool {
+    let alive = view
+        .voters
+        .iter()
+        .filter(|v| **v != victim && view.hosts.contains(v))
+        .count();
+    view.settled && view.voters.contains(&victim) && alive * 2 > view.voters.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(voters: &[u64], hosts: &[u64]) -> View {
+        View {
+            hosts: hosts.to_vec(),
+            leader: Some(voters[0]),
+            voters: voters.iter().copied().collect(),
+            learners: Default::default(),
+            settled: true,
+        }
+    }
+
+    #[test]
+    fn a_node_is_lost_only_when_a_majority_stays_alive() {
+        assert!(can_lose(&view(&[1, 2, 3], &[1, 2, 3]), 3));
+        // One voter already lost: losing another leaves one of three.
+        assert!(!can_lose(&view(&[1, 2, 3], &[1, 2]), 2));
+        assert!(!can_lose(&view(&[1, 2], &[1, 2]), 2));
+        assert!(can_lose(&view(&[1, 2, 3, 4, 5], &[1, 2, 3, 4]), 4));
+        // Not a voter, or a change in flight: no.
+        assert!(!can_lose(&view(&[1, 2, 3], &[1, 2, 3, 4]), 4));
+        let mut busy = view(&[1, 2, 3], &[1, 2, 3]);
+        busy.settled = false;
+        assert!(!can_lose(&busy, 3));
     }
 }

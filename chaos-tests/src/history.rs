@@ -44,7 +44,8 @@ pub enum Outcome {
     Wrote { version: u64, state: Option<Obs> },
     /// Refused with a 4xx: nothing changed.
     Rejected(u16),
-    /// A read: the flag's state, or `None` when absent.
+    /// A read (or a toggle that changed nothing, answered after a read
+    /// barrier): the flag's state, or `None` when absent.
     Read(Option<Obs>),
     /// Timed out or 503: it may or may not have happened.
     Unknown,
@@ -63,22 +64,29 @@ pub struct Op {
     pub outcome: Outcome,
 }
 
-/// Shared by every client of one run.
+/// Shared by every client of one run: the operations, and when the
+/// liveness probe's write succeeded.
 #[derive(Debug, Clone, Default)]
-pub struct History(pub Arc<Mutex<Vec<Op>>>, Arc<std::sync::atomic::AtomicBool>);
+pub struct History(pub Arc<Mutex<Vec<Op>>>, Arc<Mutex<Option<Micros>>>);
 
 impl History {
     pub fn push(&self, op: Op) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push(op);
     }
 
-    /// The liveness probe's write succeeded.
+    /// The liveness probe's write succeeded (now).
     pub fn mark_live_write(&self) {
-        self.1.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut at = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        at.get_or_insert(now());
+    }
+
+    /// When the liveness probe's write succeeded.
+    pub fn live_write_at(&self) -> Option<Micros> {
+        *self.1.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn live_write_done(&self) -> bool {
-        self.1.load(std::sync::atomic::Ordering::Relaxed)
+        self.live_write_at().is_some()
     }
 
     pub fn ops(&self) -> Vec<Op> {

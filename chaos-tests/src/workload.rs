@@ -11,13 +11,14 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::api::{Api, Reply};
-use crate::cluster::url;
+use crate::cluster::{Roster, url};
 use crate::history::{History, Kind, Obs, Op, Outcome, now};
 
 /// Workload shape.
 #[derive(Debug, Clone)]
 pub struct Shape {
-    pub nodes: u64,
+    /// The nodes to address (it changes as nodes join and leave).
+    pub roster: Roster,
     pub keys: usize,
     /// Clients stop starting operations after this much simulated time.
     pub until: Duration,
@@ -49,7 +50,13 @@ fn flag(key: &str, description: &str) -> Value {
 /// What a write's reply means.
 fn write_outcome(kind: &Kind, reply: &Reply) -> Outcome {
     match reply {
-        Reply::Ok { status, body } if *status < 300 => match kind {
+        // Nothing written: a linearizable read of the flag as it is.
+        Reply::Ok {
+            status,
+            body,
+            unchanged: true,
+        } if *status < 300 => Outcome::Read(obs(body)),
+        Reply::Ok { status, body, .. } if *status < 300 => match kind {
             Kind::Delete => Outcome::Wrote {
                 version: body.get("version").and_then(Value::as_u64).unwrap_or(0),
                 state: None,
@@ -77,7 +84,7 @@ pub async fn writer(name: String, seed: u64, shape: Shape, history: History) -> 
     while turmoil::elapsed() < shape.until {
         seq += 1;
         let key = format!("k{}", rng.random_range(0..shape.keys));
-        let node = rng.random_range(1..=shape.nodes);
+        let node = shape.roster.pick(&mut rng);
         let base = format!("{}/v1/flags", url(node));
         let desc = format!("{name}-{seq}");
         let idem = vec![("idempotency-key", format!("{name}-{seq}"))];
@@ -137,7 +144,7 @@ pub async fn reader(name: String, seed: u64, shape: Shape, history: History) -> 
     let api = Api::new(Duration::from_secs(3));
     while turmoil::elapsed() < shape.until {
         let key = format!("k{}", rng.random_range(0..shape.keys));
-        let node = rng.random_range(1..=shape.nodes);
+        let node = shape.roster.pick(&mut rng);
         let invoke = now();
         let reply = api
             .call(
@@ -148,7 +155,9 @@ pub async fn reader(name: String, seed: u64, shape: Shape, history: History) -> 
             )
             .await;
         let outcome = match &reply {
-            Reply::Ok { status: 200, body } => Outcome::Read(obs(body)),
+            Reply::Ok {
+                status: 200, body, ..
+            } => Outcome::Read(obs(body)),
             Reply::Ok { status: 404, .. } => Outcome::Read(None),
             _ => Outcome::Unknown,
         };
@@ -176,18 +185,18 @@ pub struct SdkView {
     pub flags: BTreeMap<String, u64>,
 }
 
-/// An SDK client subscribed (first) to `first`, recording what it sees
-/// until `stop`.
+/// An SDK client subscribed (first) to `first` of nodes `1..=ids`,
+/// recording what it sees until `stop`. Its list names every node a run may
+/// start, as a deployment's list names its spare machines; a node not
+/// started yet (or gone) fails to connect and the SDK tries the next.
 pub async fn subscriber(
     seed: u64,
     first: u64,
-    nodes: u64,
+    ids: u64,
     stop: Duration,
     view: Arc<Mutex<SdkView>>,
 ) -> turmoil::Result {
-    let urls: Vec<String> = (0..nodes)
-        .map(|i| url((first - 1 + i) % nodes + 1))
-        .collect();
+    let urls: Vec<String> = (0..ids).map(|i| url((first - 1 + i) % ids + 1)).collect();
     let client = vexil_sdk::Client::builder(urls, crate::api::ADMIN)
         .connector(Arc::new(crate::net::SimConnector))
         .seed(seed)
@@ -216,12 +225,16 @@ pub async fn subscriber(
 }
 
 /// The liveness probe: after healing, a write must succeed (retried with
-/// one idempotency key until it does).
-pub async fn live_write(history: History) -> turmoil::Result {
+/// one idempotency key until it does, on each node in turn).
+pub async fn live_write(history: History, roster: Roster) -> turmoil::Result {
     let api = Api::new(Duration::from_secs(3));
-    let mut attempt = 0u64;
+    let mut attempt = 0usize;
     loop {
-        let node = attempt % 3 + 1;
+        let nodes = roster.get();
+        let node = nodes
+            .get(attempt % nodes.len().max(1))
+            .copied()
+            .unwrap_or(1);
         attempt += 1;
         let reply = api
             .call(

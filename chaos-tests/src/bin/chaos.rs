@@ -1,8 +1,9 @@
 //! `vexil-chaos`: run many seeds of the simulation (long soaks).
 //!
 //! ```text
-//! vexil-chaos --seeds 1000            # seeds 0..1000
-//! vexil-chaos --seed 4242             # replay one seed, printing its faults
+//! vexil-chaos --seeds 1000               # seeds 0..1000, stop at the first failure
+//! vexil-chaos --seeds 2000 --keep-going  # run them all, list every failure
+//! vexil-chaos --seed 4242                # replay one seed, printing its faults
 //! ```
 
 use std::process::ExitCode;
@@ -16,7 +17,8 @@ use clap::Parser;
     about = "Seeded fault-injection runs of a simulated Vexil cluster"
 )]
 struct Cli {
-    /// Run exactly this seed and print its fault trace.
+    /// Run exactly this seed and print its fault trace and membership
+    /// changes.
     #[arg(long)]
     seed: Option<u64>,
     /// Number of seeds to run.
@@ -32,6 +34,13 @@ struct Cli {
     /// Cluster size (3 or 5).
     #[arg(long, default_value_t = 3)]
     nodes: u64,
+    /// No membership changes (the workload before they were added).
+    #[arg(long)]
+    no_membership: bool,
+    /// Run every seed, then list each failure (instead of stopping at the
+    /// first).
+    #[arg(long)]
+    keep_going: bool,
 }
 
 fn main() -> ExitCode {
@@ -48,9 +57,11 @@ fn main() -> ExitCode {
     };
     let started = Instant::now();
     let (mut passed, mut ops) = (0u64, 0usize);
+    let mut failed: Vec<(u64, String, String)> = Vec::new();
     for seed in seeds {
         let mut opts = vexil_chaos_tests::Options::new(seed);
         opts.nodes = cli.nodes;
+        opts.membership = !cli.no_membership;
         let report = vexil_chaos_tests::run(&opts);
         ops += report.ops;
         if let Some(path) = &cli.dump {
@@ -60,7 +71,12 @@ fn main() -> ExitCode {
             }
         }
         if cli.seed.is_some() {
+            println!("faults:");
             for line in &report.faults {
+                println!("{line}");
+            }
+            println!("membership changes:");
+            for line in &report.changes {
                 println!("{line}");
             }
         }
@@ -70,18 +86,35 @@ fn main() -> ExitCode {
                 eprintln!("  - {v}");
             }
             eprintln!("replay: {}", report.replay());
-            return ExitCode::FAILURE;
+            if !cli.keep_going {
+                return ExitCode::FAILURE;
+            }
+            let first: String = report.violations[0].0.chars().take(160).collect();
+            failed.push((seed, report.replay(), first));
+            continue;
         }
         passed += 1;
         if passed % 10 == 0 || cli.seed.is_some() {
             println!(
-                "{passed} seeds passed ({ops} operations, {:.0?}); last: seed {seed}, {} acked writes, {} terms",
+                "{passed} seeds passed ({ops} operations, {:.0?}); last: seed {seed}, {} acked writes, {} terms, {} membership changes",
                 started.elapsed(),
                 report.acked_writes,
-                report.terms
+                report.terms,
+                report.changes.len()
             );
         }
     }
-    println!("all {passed} seeds passed in {:.0?}", started.elapsed());
-    ExitCode::SUCCESS
+    if failed.is_empty() {
+        println!("all {passed} seeds passed in {:.0?}", started.elapsed());
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{passed} seeds passed, {} failed, in {:.0?}:",
+        failed.len(),
+        started.elapsed()
+    );
+    for (seed, replay, first) in &failed {
+        println!("  seed {seed}: {replay}  # {first}");
+    }
+    ExitCode::FAILURE
 }

@@ -5,9 +5,15 @@
 //! - [`stores`]: no two nodes applied different entries at one index; the
 //!   audit log has one entry per committed change and replays to the state.
 //! - [`election`]: at most one leader per term (checked every step).
+//! - [`liveness`]: once the faults heal, a write is accepted within a
+//!   bound (no seed ends wedged).
+//! - [`converge`]: the healed members agree and SDKs catch up.
+//! - [`sdk`]: what SDK subscribers are told never goes back.
 
+pub mod converge;
 pub mod election;
 pub mod linear;
+pub mod liveness;
 pub mod sdk;
 pub mod stores;
 
