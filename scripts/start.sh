@@ -19,7 +19,17 @@ log "building vexil (and the test binaries, so that scripts/test.sh reuses this 
 build_dev_bins --progress
 
 export VEXIL_DATA_DIR="${VEXIL_DATA_DIR:-$REPO_ROOT/vexil-data}"
-log "starting vexil on http://127.0.0.1:7070 (data in $VEXIL_DATA_DIR)"
+# Say the address the node will really use: --listen (either spelling),
+# else VEXIL_LISTEN, else the default.
+listen="${VEXIL_LISTEN:-127.0.0.1:7070}"
+args=("$@")
+for i in "${!args[@]}"; do
+    case "${args[$i]}" in
+        --listen=*) listen="${args[$i]#--listen=}" ;;
+        --listen) listen="${args[$((i + 1))]:-$listen}" ;;
+    esac
+done
+log "starting vexil on http://$listen (data in $VEXIL_DATA_DIR)"
 if [ -f "$VEXIL_DATA_DIR/admin-token" ]; then
     log "admin token: $(cat "$VEXIL_DATA_DIR/admin-token")  (from $VEXIL_DATA_DIR/admin-token)"
 fi

@@ -198,10 +198,31 @@ fn advertised(
     }
 }
 
+/// A new cluster's member list must name this node at the address the
+/// others will dial. Checked only when the store is new: a restarted node
+/// ignores `--initial-cluster`.
+pub fn check_initial_member(
+    members: &BTreeMap<u64, String>,
+    id: u64,
+    advertise_peer: &str,
+) -> Result<(), ConfigError> {
+    match members.get(&id) {
+        None => Err(bad(
+            "initial-cluster",
+            format!("does not list this node's --id {id}"),
+        )),
+        Some(p) if p != advertise_peer => Err(bad(
+            "initial-cluster",
+            format!("lists node {id} at {p}, but its --advertise-peer is {advertise_peer}"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Parses `1=host:port,2=host:port`.
 pub fn parse_initial_cluster(s: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
     let field = "initial-cluster";
-    let mut out = BTreeMap::new();
+    let mut out: BTreeMap<u64, String> = BTreeMap::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (id, peer) = part
             .split_once('=')
@@ -213,10 +234,26 @@ pub fn parse_initial_cluster(s: &str) -> Result<BTreeMap<u64, String>, ConfigErr
         if id == 0 {
             return Err(bad(field, "node ids start at 1"));
         }
-        if !peer.contains(':') {
-            return Err(bad(field, format!("{peer:?} is not host:port")));
+        let peer = peer.trim();
+        match peer.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {}
+            Some((_, port)) if !port.is_empty() => {
+                return Err(bad(
+                    field,
+                    format!("{peer:?}: {port:?} is not a port (1 to 65535)"),
+                ));
+            }
+            _ => return Err(bad(field, format!("{peer:?} is not host:port"))),
         }
-        if out.insert(id, peer.trim().to_owned()).is_some() {
+        if let Some((other, _)) = out.iter().find(|(_, p)| p.as_str() == peer) {
+            return Err(bad(
+                field,
+                format!(
+                    "nodes {other} and {id} are both at {peer}: each needs its own peer address"
+                ),
+            ));
+        }
+        if out.insert(id, peer.to_owned()).is_some() {
             return Err(bad(field, format!("node {id} is listed twice")));
         }
     }
@@ -244,27 +281,10 @@ impl ServeArgs {
                 let _ = s;
                 return Err(bad("join", "cannot be combined with --initial-cluster"));
             }
-            Some(s) => {
-                let members = parse_initial_cluster(s)?;
-                match members.get(&self.id) {
-                    None => {
-                        return Err(bad(
-                            "initial-cluster",
-                            format!("does not list this node's --id {}", self.id),
-                        ));
-                    }
-                    Some(p) if *p != advertise_peer => {
-                        return Err(bad(
-                            "initial-cluster",
-                            format!(
-                                "lists node {} at {p}, but its --advertise-peer is {advertise_peer}",
-                                self.id
-                            ),
-                        ));
-                    }
-                    Some(_) => Some(members),
-                }
-            }
+            // Whether the list names this node at its advertised address is
+            // checked when the store turns out to be new (`server::run`): a
+            // restarted node ignores the list.
+            Some(s) => Some(parse_initial_cluster(s)?),
             None => None,
         };
         let multi = self.join || initial_cluster.as_ref().is_some_and(|m| m.len() > 1);
@@ -438,11 +458,17 @@ mod tests {
                 "cluster-secret",
             ),
             (
-                Box::new(|a| a.initial_cluster = Some("2=127.0.0.1:7071".into())),
+                Box::new(|a| a.initial_cluster = Some("1=127.0.0.1:99999".into())),
                 "initial-cluster",
             ),
             (
-                Box::new(|a| a.initial_cluster = Some("1=127.0.0.1:9999".into())),
+                Box::new(|a| {
+                    a.initial_cluster = Some("1=127.0.0.1:7071,2=127.0.0.1:7071".into());
+                }),
+                "initial-cluster",
+            ),
+            (
+                Box::new(|a| a.initial_cluster = Some("1=:7071".into())),
                 "initial-cluster",
             ),
             (
@@ -475,6 +501,16 @@ mod tests {
             let err = a.validate().unwrap_err();
             assert_eq!(err.field, field, "{err}");
         }
+    }
+
+    #[test]
+    fn a_new_cluster_must_list_this_node_at_its_address() {
+        let members = parse_initial_cluster("1=127.0.0.1:7071,2=127.0.0.1:7171").unwrap();
+        assert!(check_initial_member(&members, 1, "127.0.0.1:7071").is_ok());
+        let err = check_initial_member(&members, 3, "127.0.0.1:7271").unwrap_err();
+        assert!(err.to_string().contains("does not list"), "{err}");
+        let err = check_initial_member(&members, 1, "127.0.0.1:9999").unwrap_err();
+        assert!(err.to_string().contains("127.0.0.1:9999"), "{err}");
     }
 
     #[test]

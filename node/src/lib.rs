@@ -17,6 +17,7 @@
 //! - [`metrics`]: `GET /metrics` (Prometheus) and its HTTP middleware.
 //! - [`openapi`]: `GET /v1/openapi.json`, generated from the handlers.
 //! - [`schedule`]: scheduled local backups (`serve --backup-dir`).
+//! - [`recovery`]: a new admin token when every admin token is lost.
 //! - [`cli`]: the client commands (`vexil flags …`, `vexil backup …`),
 //!   talking HTTP to any node.
 //! - [`apply`]: `vexil apply`: a declarative file made true on the cluster.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod metrics;
 pub mod net;
 pub mod openapi;
+pub mod recovery;
 pub mod schedule;
 pub mod server;
 pub mod ui;

@@ -92,10 +92,20 @@ where
 
     // Initialize before serving peers, so no leader can reach this node
     // while it decides whether it is new.
-    if !raft.is_initialized().await {
+    if raft.is_initialized().await {
+        check_restart(&raft, id, &me, &opts.bootstrap, &opts.admin_token)?;
+    } else {
         match &opts.bootstrap {
             Bootstrap::Single => raft.initialize(BTreeMap::from([(id, me)])).await?,
-            Bootstrap::Initial(members) => raft.initialize(members.clone()).await?,
+            Bootstrap::Initial(members) => {
+                let peers = members
+                    .iter()
+                    .map(|(id, m)| (*id, m.peer_addr.clone()))
+                    .collect();
+                crate::config::check_initial_member(&peers, id, &me.peer_addr)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                raft.initialize(members.clone()).await?
+            }
             Bootstrap::Join => tracing::info!("waiting to be added to a cluster"),
         }
     }
@@ -113,6 +123,9 @@ where
     });
 
     tokio::spawn(bootstrap_admin_token(app.clone(), opts.admin_token));
+    if let Some(dir) = opts.data_dir.clone() {
+        tokio::spawn(crate::recovery::apply_pending(app.clone(), dir));
+    }
 
     let api_router = api::router(app.clone());
     let mut rx = stop_rx.clone();
@@ -129,6 +142,7 @@ where
         shutdown.await;
         tracing::info!("shutting down: closing streams, draining requests");
         app_for_stop.close_streams();
+        raft_for_stop.stop_membership_changes("this node is shutting down");
         let _ = stop_tx.send(true);
         let _ = api_task.await;
         let _ = peer_task.await;
@@ -137,25 +151,76 @@ where
     Ok((Running { raft, app }, done))
 }
 
+/// A restart: the store decides who this node is. Options that only shape a
+/// new cluster are ignored, and said so; an advertised peer address that
+/// differs from the one the cluster recorded is refused, since no member
+/// would ever reach this node.
+fn check_restart(
+    raft: &RaftNode,
+    id: u64,
+    me: &Member,
+    bootstrap: &Bootstrap,
+    admin_token: &AdminToken,
+) -> anyhow::Result<()> {
+    if let Some(recorded) = raft.members().get(&id)
+        && recorded.peer_addr != me.peer_addr
+    {
+        anyhow::bail!(
+            "this data directory belongs to node {id} at peer address {}, but this node would \
+             be reached at {}: start it with --peer-listen (or --advertise-peer) {} so the \
+             other members can reach it, or remove node {id} from the cluster and add it again \
+             at the new address",
+            recorded.peer_addr,
+            me.peer_addr,
+            recorded.peer_addr,
+        );
+    }
+    match bootstrap {
+        Bootstrap::Initial(_) => {
+            tracing::info!("--initial-cluster ignored: this data directory already holds a cluster")
+        }
+        Bootstrap::Join => {
+            tracing::info!("--join ignored: this data directory already holds a cluster")
+        }
+        Bootstrap::Single => {}
+    }
+    if let AdminToken::Given(secret) = admin_token {
+        let hash = vexil_raft::hash_secret(secret);
+        if raft.shared().read().token_by_hash(&hash).is_none() {
+            tracing::warn!(
+                "--admin-token is used only when a cluster is first formed, and this token is \
+                 not one of this cluster's tokens: it will get 401 (to recover a lost admin \
+                 token, see docs/OPERATIONS.md)"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The request id of the first admin token: every node uses the same one,
 /// so the token is created once however many nodes try.
 const BOOTSTRAP_REQUEST: &str = "bootstrap:admin-token";
 
-/// Creates the first admin token once the cluster has a leader and no token.
+/// Creates the first admin token once the cluster has a leader and no token,
+/// and marks the node ready for `/readyz` once a token is applied here.
 async fn bootstrap_admin_token(app: AppState, source: AdminToken) {
     loop {
         if !app.raft.shared().read().tokens.is_empty() {
+            app.tokens_ready
+                .store(true, std::sync::atomic::Ordering::Release);
             return;
         }
         if app.raft.is_leader() {
             match create_admin_token(&app, &source).await {
-                Ok(()) => return,
+                // Applied here before the write returns (read your writes).
+                Ok(()) => continue,
                 Err(e) => {
                     tracing::warn!(error = %e.message, "could not create the first admin token yet")
                 }
             }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        // Short: `/readyz` waits for this loop to see the token.
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
 
@@ -229,9 +294,34 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    // The store holds every token hash: owner-only, whatever the umask.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) =
+            std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+        {
+            tracing::warn!(dir = %config.data_dir.display(), error = %e, "cannot make the data directory owner-only (0700)");
+        }
+    }
     let engine = RocksEngine::open(&config.data_dir.join("db"))
         .and_then(|e| e.with_checkpoints(&config.data_dir.join("checkpoints")))
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+        .map_err(|e| {
+            // RocksDB's own words are "While lock file: …/LOCK: Resource
+            // temporarily unavailable".
+            if e.to_string().contains("lock file") {
+                anyhow::anyhow!(
+                    "another process is using the data directory {} (is another vexil node \
+                     running on it?)",
+                    config.data_dir.display()
+                )
+            } else {
+                anyhow::Error::new(e).context(format!(
+                    "opening the store in {}",
+                    config.data_dir.display()
+                ))
+            }
+        })?;
     let blobs = FsBlobStore::open(&config.data_dir.join("snapshots"))?;
     let api_listener = TcpListener::bind(config.listen)
         .await

@@ -94,6 +94,10 @@ pub struct AppInner {
     /// Set when the node shuts down: long-lived responses (the SSE feeds)
     /// end, so a graceful shutdown never waits on a subscriber.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Whether this node holds a token to authenticate with: set once the
+    /// first admin token is applied here (or was already). `/readyz` waits
+    /// for it, so that a script that waits for readiness can use the token.
+    pub tokens_ready: std::sync::atomic::AtomicBool,
 }
 
 /// Deliberate bugs a test can switch on at run time.
@@ -157,6 +161,7 @@ impl AppState {
             metrics,
             faults: Faults::default(),
             closing: tokio::sync::watch::Sender::new(false),
+            tokens_ready: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 

@@ -164,7 +164,8 @@ pub struct Ready {
     pub applied_index: Option<u64>,
 }
 
-/// `GET /readyz` when not ready (`no_leader` or `catching_up`).
+/// `GET /readyz` when not ready (`no_leader`, `no_quorum`, `catching_up`,
+/// `bootstrapping` or `removed`).
 #[derive(Debug, ToSchema)]
 pub struct NotReady {
     pub error: String,

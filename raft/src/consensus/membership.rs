@@ -241,9 +241,9 @@ impl RaftNode {
             match req {
                 MembershipRequest::Remove { id } if p.adding == Some(*id) => {
                     tracing::info!(node = id, "cancelling the pending add of node {id}");
-                    let _ = p
-                        .cancel
-                        .send(Some(format!("adding node {id} was cancelled by its removal")));
+                    let _ = p.cancel.send(Some(format!(
+                        "adding node {id} was cancelled by its removal"
+                    )));
                     p.what.clone()
                 }
                 _ => return Err(in_progress(&p.what)),
@@ -299,7 +299,10 @@ impl RaftNode {
                 .inner
                 .raft
                 .wait(Some(wait))
-                .metrics(|m| fresh(m) == voters, "every voter acked a fresh heartbeat")
+                .metrics(
+                    |m| fresh(m) == voters,
+                    "every voter acked a fresh heartbeat",
+                )
                 .await;
         }
         fresh(&self.metrics())
