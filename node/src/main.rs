@@ -37,15 +37,27 @@ struct Cli {
 enum Command {
     /// Run a node (a one-node cluster unless told otherwise).
     Serve(ServeArgs),
+    /// Every admin token lost? On a stopped node, write a new admin secret
+    /// into its data directory; the node creates the token `recovered-…`
+    /// (an audited write) when it starts again and rejoins its quorum.
+    RecoverAdminToken {
+        /// The stopped node's data directory.
+        #[arg(long, env = "VEXIL_DATA_DIR")]
+        data_dir: std::path::PathBuf,
+    },
     #[command(flatten)]
     Client(ClientCommand),
 }
 
 fn init_logs(format: LogFormat) {
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=error"));
+    // Colour only for a person at a terminal: a journal or a log file gets
+    // plain text, not escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -107,7 +119,7 @@ fn command() -> clap::Command {
     let clients: Vec<String> = cmd
         .get_subcommands()
         .map(|c| c.get_name().to_owned())
-        .filter(|name| name != "serve")
+        .filter(|name| name != "serve" && name != "recover-admin-token")
         .collect();
     for name in clients {
         cmd = cmd.mut_subcommand(name, |c| c.args(conn.iter().cloned()));
@@ -149,6 +161,21 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::RecoverAdminToken { data_dir } => match vexil_node::recovery::prepare(&data_dir) {
+            Ok(path) => {
+                println!(
+                    "Wrote a new admin secret to {} (readable by its owner only).\n\
+                     Start the node: once it has rejoined its cluster it creates the token \
+                     `recovered-…` with it (the audit log shows its creation).",
+                    path.display()
+                );
+                ExitCode::from(exit::OK)
+            }
+            Err(e) => {
+                eprintln!("vexil: {e:#}");
+                ExitCode::from(exit::USAGE)
+            }
+        },
         Command::Client(cmd) => match vexil_node::cli::run(&cli.conn, cmd) {
             Ok(()) => ExitCode::from(exit::OK),
             // The reader of stdout has gone (`| head`): nothing to say.

@@ -211,6 +211,15 @@ impl From<MembershipError> for ApiError {
             MembershipError::WrongAddress { .. } => {
                 ApiError::conflict("address_in_use", message).with_field("peer_addr")
             }
+            MembershipError::InProgress(_) => {
+                ApiError::conflict("membership_change_in_progress", message)
+            }
+            MembershipError::Cancelled(_) => {
+                ApiError::conflict("membership_change_cancelled", message)
+            }
+            MembershipError::NotCommitted(_) => {
+                ApiError::unavailable("membership_not_committed", message)
+            }
             MembershipError::CatchUp(_) | MembershipError::Failed(_) => {
                 ApiError::unavailable("membership_failed", message)
             }
