@@ -81,7 +81,10 @@ pub async fn apply_pending(app: AppState, data_dir: PathBuf) {
                     );
                     return;
                 }
-                Err(ApiError { error, .. }) if error == "already_exists" => return,
+                Err(ApiError {
+                    error: "already_exists",
+                    ..
+                }) => return,
                 Err(e) => tracing::info!(error = %e.message, "recovery token not created yet"),
             }
         }

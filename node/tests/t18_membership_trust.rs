@@ -140,6 +140,18 @@ fn t18_one_change_at_a_time_and_a_pending_add_can_be_cancelled() {
     // And the next change runs.
     let (status, body) = delete(&tc, leader, &format!("/v1/cluster/members/{other}"));
     assert_eq!(status, 200, "{body}");
+    // The removed node tells load balancers to drop it.
+    let mut last = Value::Null;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        let (status, body) = common_ready(&tc, other);
+        last = json!({"status": status, "body": body});
+        if status == 503 && body["error"] == "removed" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(last["body"]["error"], "removed", "{last}");
 }
 
 /// SIGTERM on a leader with a pending add: the add is cancelled, and the

@@ -47,7 +47,7 @@ async fn ready(State(state): State<AppState>) -> Response {
         )
             .into_response()
     };
-    if state.raft.is_removed() {
+    if state.raft.is_removed().await {
         return not_ready(
             "removed",
             "this node was removed from the cluster; stop it, or add it again".into(),

@@ -72,12 +72,36 @@ impl RaftNode {
         (reachable * 2 <= voters).then_some((reachable, voters))
     }
 
-    /// Whether the latest membership this node knows leaves it out: it was
-    /// removed (a node waiting to join knows no membership at all).
-    pub fn is_removed(&self) -> bool {
+    /// Whether this node was removed from the cluster. Its own log may not
+    /// say so: the leader stops replicating to a removed node, often before
+    /// it has sent the entry that leaves it out, and the node then stays a
+    /// candidate with no leader. So a node without a leader also asks the
+    /// other members it knows: a member that has a leader and a membership
+    /// without this node settles it. (A node waiting to join knows no
+    /// membership at all, and is not "removed".)
+    pub async fn is_removed(&self) -> bool {
         let m = self.metrics();
         let membership = m.membership_config.membership();
-        membership.nodes().next().is_some() && membership.get_node(&self.id()).is_none()
+        if membership.nodes().next().is_none() {
+            return false;
+        }
+        if membership.get_node(&self.id()).is_none() {
+            return true;
+        }
+        if m.current_leader.is_some() {
+            return false;
+        }
+        let others: Vec<(u64, String)> = membership
+            .nodes()
+            .filter(|(id, _)| **id != self.id())
+            .map(|(id, n)| (*id, n.peer_addr.clone()))
+            .collect();
+        let asks = others
+            .iter()
+            .map(|(id, addr)| self.member_status(*id, addr));
+        join_all(asks).await.into_iter().flatten().any(|s| {
+            s.leader.is_some() && !s.members.is_empty() && !s.members.contains_key(&self.id())
+        })
     }
 
     /// This node's own status.
