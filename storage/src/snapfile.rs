@@ -111,7 +111,9 @@ fn read_u64(r: &mut (impl Read + ?Sized)) -> io::Result<u64> {
 pub fn read_meta(reader: &mut dyn BlobReader) -> Result<Vec<u8>, StorageError> {
     let len = reader.len();
     if len < MAGIC.len() as u64 + 1 + FOOTER {
-        return Err(corrupt("snapshot file too short"));
+        return Err(corrupt(format!(
+            "not a Vexil snapshot or backup file: {len} bytes is shorter than any"
+        )));
     }
     reader.seek(SeekFrom::Start(len - FOOTER))?;
     let meta_len = u64::from(read_u32(reader)?);
@@ -148,9 +150,11 @@ impl<'a> Records<'a> {
             failed: false,
         };
         let mut magic = [0u8; 8];
-        r.take_exact(&mut magic)?;
+        let not_ours =
+            || corrupt("not a Vexil snapshot or backup file (it does not start with VXSNAP01)");
+        r.take_exact(&mut magic).map_err(|_| not_ours())?;
         if &magic != MAGIC {
-            return Err(corrupt("not a Vexil snapshot file (bad magic)"));
+            return Err(not_ours());
         }
         Ok(r)
     }
@@ -163,7 +167,7 @@ impl<'a> Records<'a> {
     fn take_exact(&mut self, buf: &mut [u8]) -> Result<(), StorageError> {
         self.reader
             .read_exact(buf)
-            .map_err(|e| corrupt(format!("snapshot file truncated: {e}")))?;
+            .map_err(|e| corrupt(format!("the snapshot or backup file is cut short: {e}")))?;
         self.hash.0.update(buf);
         Ok(())
     }
@@ -313,5 +317,23 @@ mod tests {
         w.write_all(&bytes[..bytes.len() / 2]).unwrap();
         w.commit().unwrap();
         assert!(verify(store.open("short").unwrap().unwrap().as_mut()).is_err());
+    }
+
+    /// A file that is not a backup at all (a config file, a JSON export)
+    /// is called that, not "truncated".
+    #[test]
+    fn a_file_that_is_not_a_backup_is_named_so() {
+        let store = MemBlobStore::new();
+        for (name, body) in [("tiny", &b"{}"[..]), ("text", &b"flags:\n  - key: a\n"[..])] {
+            let mut w = store.create(name).unwrap();
+            w.write_all(body).unwrap();
+            w.commit().unwrap();
+            let err = verify(store.open(name).unwrap().unwrap().as_mut()).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("not a Vexil snapshot or backup file"),
+                "{name}: {err}"
+            );
+        }
     }
 }
