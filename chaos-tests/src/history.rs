@@ -7,8 +7,12 @@ use serde::Serialize;
 /// Simulated time in microseconds since the simulation began.
 pub type Micros = u64;
 
+/// (The simulation's clock, not the host's: `turmoil::elapsed` counts from
+/// when a host was added, and clients such as the liveness probe and the
+/// membership requests are added mid-run.)
 pub fn now() -> Micros {
-    u64::try_from(turmoil::elapsed().as_micros()).unwrap_or(u64::MAX)
+    let since = turmoil::sim_elapsed().unwrap_or_default();
+    u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// A flag as a client observed it.
