@@ -135,6 +135,9 @@ fn main() -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Wall-clock seconds after which a child running one seed is killed.
+const SEED_DEADLINE_SECS: u64 = 180;
+
 /// Runs `seed` as `vexil-chaos --seed <seed>` in a child process; on a
 /// failure, says how (its first violation or its panic) and how to replay.
 fn isolated(cli: &Cli, seed: u64) -> Result<(), String> {
@@ -149,14 +152,42 @@ fn isolated(cli: &Cli, seed: u64) -> Result<(), String> {
     if cli.no_membership {
         cmd.arg("--no-membership");
     }
-    let out = cmd
+    let mut child = cmd
         .env("RUST_BACKTRACE", "0")
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        return Ok(());
+    // A seed takes about a second; one that runs for minutes is stuck.
+    let deadline = Instant::now() + std::time::Duration::from_secs(SEED_DEADLINE_SECS);
+    let mut stderr = String::new();
+    let mut pipe = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(p) = pipe.as_mut() {
+            let _ = std::io::Read::read_to_string(p, &mut text);
+        }
+        text
+    });
+    let status = loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(status) => break Some(status),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    if let Ok(text) = reader.join() {
+        stderr = text;
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    match status {
+        Some(s) if s.success() => return Ok(()),
+        Some(_) => {}
+        None => stderr = format!("  - still running after {SEED_DEADLINE_SECS} s: killed (hung)"),
+    }
     let first = stderr
         .lines()
         .find(|l| l.starts_with("  - "))
