@@ -71,7 +71,7 @@ fn main() -> ExitCode {
                     failed.push((seed, why));
                 }
             }
-            if (passed + failed.len() as u64) % 10 == 0 {
+            if (passed + failed.len() as u64).is_multiple_of(10) {
                 println!(
                     "{passed} seeds passed, {} failed ({:.0?}); last: seed {seed}",
                     failed.len(),
