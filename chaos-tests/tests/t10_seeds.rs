@@ -1,6 +1,12 @@
-//! Seeded fault-injection runs. Each test function runs a band of seeds so
-//! nextest can run bands in parallel; together they cover seeds 0..200.
-//! A failure names the seed and the command that replays it.
+//! Seeded fault-injection runs, with membership changes. Each test function
+//! runs a band of seeds so nextest can run bands in parallel; together they
+//! cover seeds 0..160. A failure names the seed and the command that
+//! replays it.
+//!
+//! 160 rather than the 200 seeds run before membership changes joined the
+//! workload: a seed now takes about 0.85 s instead of 0.66 s (joining nodes,
+//! more clients), so the suite's time stays about the same. Longer soaks:
+//! `scripts/chaos.sh --seeds 2000 --keep-going`.
 
 use vexil_chaos_tests::{Options, run};
 
@@ -28,23 +34,23 @@ fn band(start: u64, count: u64) {
 }
 
 #[test]
-fn t10_seeds_000_049() {
-    band(0, 50);
+fn t10_seeds_000_039() {
+    band(0, 40);
 }
 
 #[test]
-fn t11_seeds_050_099() {
-    band(50, 50);
+fn t11_seeds_040_079() {
+    band(40, 40);
 }
 
 #[test]
-fn t12_seeds_100_149() {
-    band(100, 50);
+fn t12_seeds_080_119() {
+    band(80, 40);
 }
 
 #[test]
-fn t13_seeds_150_199() {
-    band(150, 50);
+fn t13_seeds_120_159() {
+    band(120, 40);
 }
 
 /// A five-node cluster, which also sees minority/majority splits.
