@@ -4,6 +4,7 @@
 //! not wait on a change, and `/readyz` means the admin token works.
 
 mod common;
+mod ops;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -48,6 +49,18 @@ fn t18_removing_a_follower_right_after_another_died_is_refused() {
     assert_eq!(status, 200, "{ready}");
     let view: Value = tc.get(leader, "/v1/cluster").json().unwrap();
     assert_eq!(view["members"].as_array().unwrap().len(), 3, "{view}");
+
+    // The status table says why the dead member is unhealthy.
+    let status = ops::vexil(&tc.cluster.url(leader), ADMIN, &["cluster", "status"]).expect(0);
+    let row = status
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(&dead.to_string()))
+        .unwrap_or_else(|| panic!("no row for node {dead}:\n{}", status.stdout));
+    assert!(
+        row.contains("false") && row.to_lowercase().contains("refused"),
+        "{row}"
+    );
 }
 
 fn common_ready(tc: &TestCluster, id: u64) -> (u16, Value) {

@@ -270,3 +270,19 @@ fn t66_serve_help_lists_no_client_options() {
         "{help}"
     );
 }
+
+/// A config file named by `VEXIL_CLI_CONFIG` must exist: a typo there used
+/// to fall back silently to the defaults (another URL, no token).
+#[test]
+fn t66_a_missing_config_file_named_by_the_variable_is_refused() {
+    let r = ops::vexil_env(
+        &["flags", "list"],
+        &[("VEXIL_CLI_CONFIG", "/nonexistent/vexil-cli.toml")],
+    )
+    .expect(2);
+    assert!(
+        r.stderr.contains("/nonexistent/vexil-cli.toml") && r.stderr.contains("does not exist"),
+        "{}",
+        r.stderr
+    );
+}

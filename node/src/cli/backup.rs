@@ -41,9 +41,10 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub id: u64,
     /// Every member of the new cluster, `1=host:port,…` (peer addresses), the
-    /// same on every member.
+    /// same on every member. Omitted: a one-node cluster whose peer address
+    /// is `vexil serve`'s default, `ID=127.0.0.1:7071`.
     #[arg(long)]
-    pub initial_cluster: String,
+    pub initial_cluster: Option<String>,
 }
 
 /// Splits a path into its directory (as a blob store) and file name.
@@ -217,8 +218,13 @@ impl BlobReader for Counting {
 
 /// `vexil restore` (offline): seeds `--data-dir` as in `vexil serve`'s layout.
 pub fn restore(args: &RestoreArgs) -> Result<(), CliError> {
-    let peers = crate::config::parse_initial_cluster(&args.initial_cluster)
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let list = args
+        .initial_cluster
+        .clone()
+        .unwrap_or_else(|| format!("{}={}", args.id, crate::config::DEFAULTS.peer_listen));
+    let peers =
+        crate::config::parse_initial_cluster(&list).map_err(|e| CliError::Usage(e.to_string()))?;
+    let my_peer = peers.get(&args.id).cloned().unwrap_or_default();
     if !peers.contains_key(&args.id) {
         return Err(CliError::Usage(format!(
             "--initial-cluster does not list this node's --id {}",
@@ -260,7 +266,9 @@ pub fn restore(args: &RestoreArgs) -> Result<(), CliError> {
         Format::Table,
         &info,
         &format!(
-            "restored {} into {} as node {}; start it with `vexil serve --id {} --data-dir {}` (and the cluster secret)",
+            "restored {} into {} as node {}; start it with `vexil serve --id {} --data-dir {} \
+             --peer-listen {my_peer}` (or --advertise-peer {my_peer}: the address the member \
+             list gives it, which the node checks), its --listen address, and the cluster secret",
             args.file.display(),
             args.data_dir.display(),
             args.id,

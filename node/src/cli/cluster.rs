@@ -88,6 +88,9 @@ fn status(ctx: &Ctx) -> Result<(), CliError> {
         "lag",
         "client_addr",
         "peer_addr",
+        // Why a member is not healthy: refused, timed out, a wrong cluster
+        // secret, another node at its address.
+        "error",
     ];
     output::table(&columns, &output::rows(&members, &columns))
 }

@@ -105,6 +105,13 @@ impl Connection {
                 toml::from_str::<CliFile>(&text)
                     .map_err(|e| CliError::Usage(format!("{}: {e}", p.display())))?
             }
+            // A file named on purpose must exist; the default one may not.
+            Some(p) if std::env::var_os("VEXIL_CLI_CONFIG").is_some() => {
+                return Err(CliError::Usage(format!(
+                    "VEXIL_CLI_CONFIG names {}, which does not exist",
+                    p.display()
+                )));
+            }
             _ => CliFile::default(),
         };
         let url = self

@@ -61,12 +61,12 @@ impl PeerTransport {
             if e.is_connect() {
                 TransportError::Unreachable {
                     addr: addr.clone(),
-                    reason: e.to_string(),
+                    reason: with_causes(&e),
                 }
             } else {
                 TransportError::Network {
                     addr: addr.clone(),
-                    reason: e.to_string(),
+                    reason: with_causes(&e),
                 }
             }
         })?;
@@ -184,4 +184,17 @@ impl Transport for PeerTransport {
         let body = snapshot_body(header, data);
         self.with_timeout(to, addr, timeout, SNAPSHOT_PATH, body)
     }
+}
+
+/// An error and its causes: hyper's own words ("client error (Connect)")
+/// do not say what an operator needs ("Connection refused").
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

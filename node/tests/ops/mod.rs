@@ -49,8 +49,9 @@ pub fn command() -> Command {
     ] {
         c.env_remove(v);
     }
-    // No user config file is read.
-    c.env("VEXIL_CLI_CONFIG", "/nonexistent/vexil-cli.toml");
+    // No user config file is read (an empty file: a missing one named by
+    // VEXIL_CLI_CONFIG is refused).
+    c.env("VEXIL_CLI_CONFIG", "/dev/null");
     c
 }
 
