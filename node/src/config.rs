@@ -97,13 +97,18 @@ pub struct ServeArgs {
     /// Without it Vexil generates one and writes it to <data-dir>/admin-token.
     #[arg(long, env = "VEXIL_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Log lines as text (coloured only on a terminal) or as JSON objects.
     #[arg(long, env = "VEXIL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Raft heartbeat interval.
     #[arg(long, env = "VEXIL_HEARTBEAT_MS", default_value_t = DEFAULTS.heartbeat_ms)]
     pub heartbeat_ms: u64,
+    /// The shortest wait without a leader's heartbeat before a follower
+    /// stands for election (each wait is drawn between min and max).
     #[arg(long, env = "VEXIL_ELECTION_TIMEOUT_MIN_MS", default_value_t = DEFAULTS.election_timeout_min_ms)]
     pub election_timeout_min_ms: u64,
+    /// The longest such wait; also how long a membership change waits for
+    /// every voter to ack a fresh heartbeat.
     #[arg(long, env = "VEXIL_ELECTION_TIMEOUT_MAX_MS", default_value_t = DEFAULTS.election_timeout_max_ms)]
     pub election_timeout_max_ms: u64,
     /// Build a snapshot (and purge the log behind it) every N entries.

@@ -253,10 +253,7 @@ mod tests {
                 }
             }
             for sub in cmd.get_subcommands() {
-                // `serve`'s options are node/src/config.rs's.
-                if sub.get_name() != "serve" {
-                    walk(sub, &format!("{path} {}", sub.get_name()), missing);
-                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
             }
         }
         let mut cmd = command();
