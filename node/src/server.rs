@@ -154,7 +154,8 @@ where
 /// A restart: the store decides who this node is. Options that only shape a
 /// new cluster are ignored, and said so; an advertised peer address that
 /// differs from the one the cluster recorded is refused, since no member
-/// would ever reach this node.
+/// would ever reach this node (a node alone in its cluster records the new
+/// address instead).
 fn check_restart(
     raft: &RaftNode,
     id: u64,
@@ -162,7 +163,26 @@ fn check_restart(
     bootstrap: &Bootstrap,
     admin_token: &AdminToken,
 ) -> anyhow::Result<()> {
-    if let Some(recorded) = raft.members().get(&id)
+    let members = raft.members();
+    if let Some(recorded) = members.get(&id)
+        && recorded.peer_addr != me.peer_addr
+        && members.len() == 1
+    {
+        // Alone in its cluster: nobody dials the old address; record the
+        // new one so that a node added later learns it.
+        tracing::info!(
+            was = %recorded.peer_addr,
+            now = %me.peer_addr,
+            "this one-node cluster moved its peer address; recording the new one"
+        );
+        let raft = raft.clone();
+        let me = me.clone();
+        tokio::spawn(async move {
+            if let Err(e) = raft.record_sole_member(me).await {
+                tracing::warn!(error = %e, "could not record the new peer address");
+            }
+        });
+    } else if let Some(recorded) = members.get(&id)
         && recorded.peer_addr != me.peer_addr
     {
         anyhow::bail!(

@@ -59,7 +59,9 @@ fn serve(data_dir: &str, listen: &str, peer: &str, extra: &[&str]) -> ops::Run {
 
 #[test]
 fn t19_a_restart_at_another_peer_address_is_refused() {
-    let (_dir, cluster) = stopped_node();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::up(Spec::fast(bin(), dir.path()), 3).unwrap();
+    cluster.stop(1).unwrap();
     let node = &cluster.nodes[&1];
     let moved = free_addr();
     let data = node.data_dir.display().to_string();
@@ -71,6 +73,29 @@ fn t19_a_restart_at_another_peer_address_is_refused() {
         "the refusal names both addresses: {}",
         r.stderr
     );
+}
+
+/// Alone in its cluster, a node that moved records its new address: nobody
+/// dials the old one, and a node added later must learn the new one.
+#[test]
+fn t19_a_one_node_cluster_records_a_new_peer_address() {
+    let (_dir, mut cluster) = stopped_node();
+    let moved = free_addr();
+    cluster.nodes.get_mut(&1).unwrap().peer = moved.clone();
+    cluster.start(1).unwrap();
+    cluster.wait_node_ready(1, Duration::from_secs(30)).unwrap();
+    let http = reqwest::blocking::Client::new();
+    let url = cluster.url(1);
+    wait_until(Duration::from_secs(20), || {
+        let v: serde_json::Value = http
+            .get(format!("{url}/v1/cluster"))
+            .bearer_auth(ADMIN)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        v["members"][0]["peer_addr"] == moved.as_str()
+    });
 }
 
 #[test]

@@ -87,8 +87,10 @@ async fn t32_resume_inside_and_outside_the_ring() {
     assert_eq!(first[0].0, "snapshot");
     let start = first[0].1;
     let mut ids = Vec::new();
+    // The flag starts enabled: off, on, off (a toggle to the state it has
+    // writes nothing, and sends no event).
     for i in 0..3 {
-        ids.push(toggle(&node, i % 2 == 0).await);
+        ids.push(toggle(&node, i % 2 == 1).await);
     }
     // `events` starts a fresh buffer: the snapshot was consumed above.
     let live = events(&mut s, 3).await;
@@ -132,8 +134,15 @@ async fn t33_a_slow_consumer_is_dropped_and_the_node_stays_healthy() {
     events(&mut slow, 1).await;
     // The slow client stops reading; big changes fill its socket, then its
     // queue, and the node drops it.
+    // About 210 KB: seven string variations just under the 32 KiB a value
+    // may take (a description may take only 4 KiB).
     let mut flag = common::bool_flag("big");
-    flag["description"] = json!("x".repeat(200_000));
+    flag["kind"] = json!("string");
+    flag["variations"] = json!(
+        (0..7)
+            .map(|i| json!({"value": format!("{i}{}", "x".repeat(30_000))}))
+            .collect::<Vec<_>>()
+    );
     node.post("/v1/flags", &flag).await;
     let stats = node.running.app.feed_stats.clone();
     let mut writes = 0;

@@ -97,6 +97,30 @@ impl RaftNode {
             .await
     }
 
+    /// A one-member cluster restarted at other addresses: records them, once
+    /// this node leads (at once, being the only voter). Nobody else dials the
+    /// old ones, and a node added later must learn the new ones. Only for a
+    /// cluster of this node alone: in a larger one a member cannot move its
+    /// own address (the others would lose it), and the node refuses to start.
+    pub async fn record_sole_member(&self, member: Member) -> Result<(), MembershipError> {
+        let members = self.members();
+        if members.len() != 1 || !members.contains_key(&self.id()) {
+            return Err(failed(
+                "only a one-member cluster records new addresses itself",
+            ));
+        }
+        let wait = self.inner.config.write_timeout;
+        if self.wait_for_leader(wait).await != Some(self.id()) {
+            return Err(MembershipError::NoLeader);
+        }
+        let _serial = self.inner.membership_lock.lock().await;
+        self.change(ChangeMembers::SetNodes(BTreeMap::from([(
+            self.id(),
+            member,
+        )])))
+        .await
+    }
+
     /// Moves leadership to `to` (or, given `None`, to the healthiest other
     /// voter) and waits until it moved. Returns the new leader. Useful before
     /// restarting the leader's machine: the cluster then skips an election
