@@ -324,24 +324,37 @@ pub async fn serve(
             tracing::warn!(dir = %config.data_dir.display(), error = %e, "cannot make the data directory owner-only (0700)");
         }
     }
-    let engine = RocksEngine::open(&config.data_dir.join("db"))
-        .and_then(|e| e.with_checkpoints(&config.data_dir.join("checkpoints")))
-        .map_err(|e| {
-            // RocksDB's own words are "While lock file: …/LOCK: Resource
-            // temporarily unavailable".
-            if e.to_string().contains("lock file") {
-                anyhow::anyhow!(
-                    "another process is using the data directory {} (is another vexil node \
+    // A node restarted right after SIGKILL (systemd, `vexil-cluster restart`)
+    // may start while the old process is still exiting and holds the lock:
+    // wait a few seconds for it before calling the directory taken.
+    let open = || {
+        RocksEngine::open(&config.data_dir.join("db"))
+            .and_then(|e| e.with_checkpoints(&config.data_dir.join("checkpoints")))
+    };
+    let lock_wait = std::time::Instant::now();
+    let mut opened = open();
+    while matches!(&opened, Err(e) if e.to_string().contains("lock file"))
+        && lock_wait.elapsed() < std::time::Duration::from_secs(5)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        opened = open();
+    }
+    let engine = opened.map_err(|e| {
+        // RocksDB's own words are "While lock file: …/LOCK: Resource
+        // temporarily unavailable".
+        if e.to_string().contains("lock file") {
+            anyhow::anyhow!(
+                "another process is using the data directory {} (is another vexil node \
                      running on it?)",
-                    config.data_dir.display()
-                )
-            } else {
-                anyhow::Error::new(e).context(format!(
-                    "opening the store in {}",
-                    config.data_dir.display()
-                ))
-            }
-        })?;
+                config.data_dir.display()
+            )
+        } else {
+            anyhow::Error::new(e).context(format!(
+                "opening the store in {}",
+                config.data_dir.display()
+            ))
+        }
+    })?;
     let blobs = FsBlobStore::open(&config.data_dir.join("snapshots"))?;
     let api_listener = TcpListener::bind(config.listen)
         .await

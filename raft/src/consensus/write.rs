@@ -52,7 +52,7 @@ impl RaftNode {
                     result
                 }
                 None => {
-                    self.wait_for_leader(remaining.min(LEADER_POLL * 10)).await;
+                    self.await_leader(remaining).await;
                     continue;
                 }
             };
@@ -64,6 +64,19 @@ impl RaftNode {
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// Waits for a leader this node can address. A lagging node may know
+    /// the new leader's id before the log entry that adds it to the
+    /// membership: `wait_for_leader` then returns at once while `leader()`
+    /// is still `None`, and a loop that only waited on it spun (100% CPU in
+    /// production until the write timeout; a hang in the simulation, where
+    /// time moves only when tasks yield: seeds 244 and 285). Sleep then.
+    async fn await_leader(&self, remaining: Duration) {
+        self.wait_for_leader(remaining.min(LEADER_POLL * 10)).await;
+        if self.leader().is_none() {
+            tokio::time::sleep(LEADER_POLL.min(remaining)).await;
         }
     }
 
@@ -137,7 +150,7 @@ impl RaftNode {
                 }
                 None if remaining.is_zero() => return Err(ReadError::NoLeader),
                 None => {
-                    self.wait_for_leader(remaining.min(LEADER_POLL * 10)).await;
+                    self.await_leader(remaining).await;
                     continue;
                 }
             };
