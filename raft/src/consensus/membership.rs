@@ -78,6 +78,17 @@ fn failed(e: impl ToString) -> MembershipError {
     MembershipError::Failed(e.to_string())
 }
 
+/// The voter sets of the latest membership (two during a change), for
+/// messages.
+fn voter_sets(m: &openraft::RaftMetrics<TypeConfig>) -> Vec<String> {
+    m.membership_config
+        .membership()
+        .get_joint_config()
+        .iter()
+        .map(ids)
+        .collect()
+}
+
 /// "{1, 3}" rather than Rust's debug format, for messages.
 fn ids(set: &BTreeSet<u64>) -> String {
     let list: Vec<String> = set.iter().map(u64::to_string).collect();
@@ -371,13 +382,7 @@ impl RaftNode {
         let effective = m.membership_config.log_id().map(|l| l.index);
         let committed = m.committed_membership_config.log_id().map(|l| l.index);
         if effective > committed {
-            let configs: Vec<String> = m
-                .membership_config
-                .membership()
-                .get_joint_config()
-                .iter()
-                .map(ids)
-                .collect();
+            let configs = voter_sets(&m);
             return Err(MembershipError::InProgress(format!(
                 "the membership change at log index {} (voters {}) is not committed yet; it \
                  commits once a quorum of each of those voter sets answers (bring back the \
@@ -606,14 +611,7 @@ impl RaftNode {
         match tokio::time::timeout(timeout, self.inner.raft.change_membership(change, false)).await
         {
             Err(_) => {
-                let m = self.metrics();
-                let configs: Vec<String> = m
-                    .membership_config
-                    .membership()
-                    .get_joint_config()
-                    .iter()
-                    .map(ids)
-                    .collect();
+                let configs = voter_sets(&self.metrics());
                 tracing::error!(change = %what, "membership change not committed within {timeout:?}");
                 Err(MembershipError::NotCommitted(format!(
                     "the change was proposed but not committed within {timeout:?}: the log holds \
