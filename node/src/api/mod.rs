@@ -224,7 +224,8 @@ impl AppState {
     }
 
     /// Commits `op` on behalf of `caller`; the `Idempotency-Key` header, when
-    /// present, makes a retried request apply at most once.
+    /// present, makes a retried request apply at most once, and the same key
+    /// sent with another change is refused (422, see [`extract::request_id`]).
     pub async fn write(
         &self,
         caller: &Caller,
@@ -232,7 +233,7 @@ impl AppState {
         op: Op,
     ) -> ApiResult<(Change, u64)> {
         self.check_free_space()?;
-        let request_id = request_id(headers, &caller.name, &op)?;
+        let request_id = extract::request_id(headers, &caller.name)?;
         self.commit(&caller.name, request_id, op).await
     }
 
@@ -253,6 +254,9 @@ impl AppState {
         let resp = self.raft.write(cmd).await;
         self.metrics.raft_write(started.elapsed(), resp.is_ok());
         let resp = resp?;
+        if resp.key_reused {
+            return Err(ApiError::idempotency_key_reused());
+        }
         let change = resp.result?;
         Ok((change, resp.index))
     }
@@ -260,35 +264,6 @@ impl AppState {
     /// Commits `op` as Vexil itself (the first admin token).
     pub async fn commit_as_system(&self, request_id: &str, op: Op) -> ApiResult<(Change, u64)> {
         self.commit(SYSTEM_ACTOR, request_id.to_owned(), op).await
-    }
-}
-
-/// The request id: the client's `Idempotency-Key`, scoped to the caller and
-/// the exact change asked for, or a fresh random one. A retry (same key,
-/// same token, same request) gets the first answer; the same key reused for
-/// a different request is a new request, never the replay of another one's
-/// answer.
-fn request_id(headers: &HeaderMap, actor: &str, op: &Op) -> ApiResult<String> {
-    match headers.get("idempotency-key") {
-        Some(v) => {
-            let v = v
-                .to_str()
-                .map_err(|_| ApiError::bad_request("Idempotency-Key", "must be visible ASCII"))?;
-            if v.is_empty() || v.len() > 200 {
-                return Err(ApiError::bad_request(
-                    "Idempotency-Key",
-                    "must be 1 to 200 characters",
-                ));
-            }
-            use sha2::Digest;
-            let mut h = sha2::Sha256::new();
-            h.update(actor.as_bytes());
-            h.update([0]);
-            h.update(serde_json::to_vec(op).unwrap_or_default());
-            let scope = hex::encode(&h.finalize()[..8]);
-            Ok(format!("key:{v}:{scope}"))
-        }
-        None => Ok(format!("req:{:032x}", rand::random::<u128>())),
     }
 }
 

@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::json;
 use vexil_flags::Segment;
 use vexil_raft::query::{self, Versioned};
-use vexil_raft::{Change, Command, Op, Role};
+use vexil_raft::{Change, Op, Role};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery, Caller, request_id};
+use super::extract::{ApiJson, ApiQuery, Caller};
 use super::flags::{ReadQuery, page_limit};
 use super::{AppState, consistency_headers};
 use crate::openapi::params::{IdempotencyKey, IfMatch};
@@ -42,7 +42,7 @@ pub fn expected_version(headers: &HeaderMap, body_version: u64) -> ApiResult<Opt
 }
 
 /// Commits `op` for `caller` under the request's `Idempotency-Key`
-/// ([`request_id`]): a retry gets the first answer, and the key reused for
+/// (`extract::request_id`): a retry gets the first answer, and the key reused for
 /// another change is refused with 422 `idempotency_key_reused`.
 pub(super) async fn commit(
     state: &AppState,
@@ -50,21 +50,7 @@ pub(super) async fn commit(
     headers: &HeaderMap,
     op: Op,
 ) -> ApiResult<(Change, u64)> {
-    state.check_free_space()?;
-    let cmd = Command {
-        request_id: request_id(headers, &caller.name)?,
-        actor: caller.name.clone(),
-        at: (state.raft.config().clock)(),
-        op,
-    };
-    let started = std::time::Instant::now();
-    let resp = state.raft.write(cmd).await;
-    state.metrics.raft_write(started.elapsed(), resp.is_ok());
-    let resp = resp?;
-    if resp.key_reused {
-        return Err(ApiError::idempotency_key_reused());
-    }
-    Ok((resp.result?, resp.index))
+    state.write(caller, headers, op).await
 }
 
 /// The key a list of flags or segments continues after. A page's
