@@ -90,6 +90,27 @@ fn t62_errors_are_documented_where_they_apply() {
     ] {
         assert!(put.contains(c), "PUT /v1/flags/{{key}} lacks {c}: {put:?}");
     }
+    // A reused Idempotency-Key answers 422 wherever the header is taken.
+    let mut idempotent = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let takes_key = op["parameters"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["in"] == "header" && p["name"] == "Idempotency-Key")
+            });
+            if takes_key {
+                idempotent += 1;
+                assert!(
+                    codes(op).contains("422"),
+                    "{method} {path} takes Idempotency-Key but does not document 422"
+                );
+            }
+        }
+    }
+    assert!(
+        idempotent >= 8,
+        "only {idempotent} operations take Idempotency-Key"
+    );
     let health = codes(&op("/healthz", "get"));
     assert_eq!(health, BTreeSet::from(["200".to_owned()]));
     let error = &doc["components"]["schemas"]["ApiError"];

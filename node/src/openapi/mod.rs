@@ -7,7 +7,7 @@
 //! lists only its own answers: 401/403 on routes that take a token, 400 on
 //! routes with a body or query string, 413/415 on routes with a JSON body,
 //! 503 (no leader, no quorum, write timeout) on routes that go through Raft,
-//! and 507 on writes. Not documented: the admin UI's static files (`/`,
+//! 422 on routes that take an `Idempotency-Key`, and 507 on writes. Not documented: the admin UI's static files (`/`,
 //! `/ui/…`), which are not an API.
 
 pub mod params;
@@ -141,6 +141,12 @@ fn add_shared_errors(path: &str, method: &str, op: &mut Operation) {
         ps.iter()
             .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
     });
+    let idempotent = op.parameters.as_ref().is_some_and(|ps| {
+        ps.iter().any(|p| {
+            matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Header)
+                && p.name.eq_ignore_ascii_case("Idempotency-Key")
+        })
+    });
     let raft = authenticated && path.starts_with("/v1/") && !path.starts_with("/v1/ui/");
     let write = raft && method != "get" && !path.starts_with("/v1/evaluate");
     let mut shared: Vec<(&str, &str)> = Vec::new();
@@ -158,6 +164,12 @@ fn add_shared_errors(path: &str, method: &str, op: &mut Operation) {
     if has_body {
         shared.push(("413", "The body is over 1 MiB (`payload_too_large`)"));
         shared.push(("415", "The body is not JSON (`unsupported_media_type`)"));
+    }
+    if idempotent {
+        shared.push((
+            "422",
+            "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)",
+        ));
     }
     if raft {
         shared.push((
