@@ -13,3 +13,9 @@ pub const SECRET_HEADER: &str = "x-vexil-cluster-secret";
 /// another id answers 421 (`vexil_raft::Transport`). Requests without it
 /// (from nodes older than this header) are served as before.
 pub const TO_HEADER: &str = "x-vexil-to";
+
+/// The IP address a request came from, put in every request's extensions by
+/// [`http::serve`] when the listener knows one (TCP does; the simulation's
+/// in-memory listener may not). Caps and back-off per source key on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
