@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::net::guard::Backoff;
+use crate::net::limits::{FD_RESERVE, ListenerLimits, NetLimits};
 use crate::schedule::BackupSchedule;
 
 pub mod file;
@@ -27,6 +29,15 @@ pub struct Defaults {
     pub min_free_mb: u64,
     pub backup_every: &'static str,
     pub backup_keep: usize,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub peer_max_connections: usize,
+    pub peer_max_connections_per_ip: usize,
+    pub header_read_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub write_stall_timeout_ms: u64,
+    pub auth_failure_limit: u32,
+    pub auth_failure_window_secs: u64,
 }
 
 /// The shortest `--backup-every` accepted.
@@ -46,7 +57,19 @@ pub const DEFAULTS: Defaults = Defaults {
     min_free_mb: 64,
     backup_every: "1h",
     backup_keep: 24,
+    max_connections: 0,
+    max_connections_per_ip: 1024,
+    peer_max_connections: 1024,
+    peer_max_connections_per_ip: 256,
+    header_read_timeout_ms: 10_000,
+    idle_timeout_ms: 60_000,
+    write_stall_timeout_ms: 30_000,
+    auth_failure_limit: 20,
+    auth_failure_window_secs: 60,
 };
+
+/// The shortest timeout of the listeners accepted.
+const MIN_NET_TIMEOUT_MS: u64 = 100;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -133,6 +156,38 @@ pub struct ServeArgs {
     /// Scheduled backups kept (the oldest are deleted); at least 1.
     #[arg(long, env = "VEXIL_BACKUP_KEEP", default_value_t = DEFAULTS.backup_keep)]
     pub backup_keep: usize,
+    /// Connections the API port keeps open at once; more are closed at
+    /// accept. 0: the open-file limit, less what files and the peer port need.
+    #[arg(long, env = "VEXIL_MAX_CONNECTIONS", default_value_t = DEFAULTS.max_connections)]
+    pub max_connections: usize,
+    /// Connections the API port keeps open at once from one IP address.
+    #[arg(long, env = "VEXIL_MAX_CONNECTIONS_PER_IP", default_value_t = DEFAULTS.max_connections_per_ip)]
+    pub max_connections_per_ip: usize,
+    /// Connections the peer port keeps open at once (its own budget, apart
+    /// from the API's).
+    #[arg(long, env = "VEXIL_PEER_MAX_CONNECTIONS", default_value_t = DEFAULTS.peer_max_connections)]
+    pub peer_max_connections: usize,
+    /// Connections the peer port keeps open at once from one IP address.
+    #[arg(long, env = "VEXIL_PEER_MAX_CONNECTIONS_PER_IP", default_value_t = DEFAULTS.peer_max_connections_per_ip)]
+    pub peer_max_connections_per_ip: usize,
+    /// A request's headers must arrive within this time of their first byte.
+    #[arg(long, env = "VEXIL_HEADER_READ_TIMEOUT_MS", default_value_t = DEFAULTS.header_read_timeout_ms)]
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight for this long is closed.
+    #[arg(long, env = "VEXIL_IDLE_TIMEOUT_MS", default_value_t = DEFAULTS.idle_timeout_ms)]
+    pub idle_timeout_ms: u64,
+    /// A response write (SSE included) that makes no progress for this long
+    /// closes the connection.
+    #[arg(long, env = "VEXIL_WRITE_STALL_TIMEOUT_MS", default_value_t = DEFAULTS.write_stall_timeout_ms)]
+    pub write_stall_timeout_ms: u64,
+    /// Wrong tokens or cluster secrets allowed from one IP address within
+    /// --auth-failure-window-secs; one more gets 429 for every request from
+    /// it for that window. 0 turns the back-off off.
+    #[arg(long, env = "VEXIL_AUTH_FAILURE_LIMIT", default_value_t = DEFAULTS.auth_failure_limit)]
+    pub auth_failure_limit: u32,
+    /// The window of --auth-failure-limit, and how long the back-off lasts.
+    #[arg(long, env = "VEXIL_AUTH_FAILURE_WINDOW_SECS", default_value_t = DEFAULTS.auth_failure_window_secs)]
+    pub auth_failure_window_secs: u64,
 }
 
 /// A checked configuration.
@@ -158,6 +213,9 @@ pub struct ServeConfig {
     pub min_free_bytes: u64,
     /// Scheduled backups, when `--backup-dir` is set.
     pub backup: Option<BackupSchedule>,
+    /// The listeners' caps and timeouts; the API's total is 0 until
+    /// [`ServeConfig::net_limits`] sets it from the open-file limit.
+    pub net: NetLimits,
 }
 
 /// An invalid option: which one, and why.
@@ -327,6 +385,7 @@ impl ServeArgs {
             return Err(bad("write-timeout-ms", "must be at least 100"));
         }
         let backup = self.backup_schedule()?;
+        let net = self.net()?;
         Ok(ServeConfig {
             id: self.id,
             data_dir: self.data_dir.clone(),
@@ -349,6 +408,63 @@ impl ServeArgs {
             write_timeout: Duration::from_millis(self.write_timeout_ms),
             min_free_bytes: self.min_free_mb.saturating_mul(1 << 20),
             backup,
+            net,
+        })
+    }
+
+    fn net(&self) -> Result<NetLimits, ConfigError> {
+        let at_least_one = |field, n: usize| {
+            if n == 0 {
+                Err(bad(field, "must be at least 1"))
+            } else {
+                Ok(n)
+            }
+        };
+        at_least_one("max-connections-per-ip", self.max_connections_per_ip)?;
+        at_least_one("peer-max-connections", self.peer_max_connections)?;
+        at_least_one(
+            "peer-max-connections-per-ip",
+            self.peer_max_connections_per_ip,
+        )?;
+        if self.peer_max_connections_per_ip > self.peer_max_connections {
+            return Err(bad(
+                "peer-max-connections-per-ip",
+                "must not exceed --peer-max-connections",
+            ));
+        }
+        if self.max_connections != 0 && self.max_connections_per_ip > self.max_connections {
+            return Err(bad(
+                "max-connections-per-ip",
+                "must not exceed --max-connections",
+            ));
+        }
+        let timeout = |field, ms: u64| {
+            if ms < MIN_NET_TIMEOUT_MS {
+                Err(bad(field, format!("must be at least {MIN_NET_TIMEOUT_MS}")))
+            } else {
+                Ok(Duration::from_millis(ms))
+            }
+        };
+        let header_read = timeout("header-read-timeout-ms", self.header_read_timeout_ms)?;
+        let idle = timeout("idle-timeout-ms", self.idle_timeout_ms)?;
+        let write_stall = timeout("write-stall-timeout-ms", self.write_stall_timeout_ms)?;
+        if self.auth_failure_window_secs == 0 {
+            return Err(bad("auth-failure-window-secs", "must be at least 1"));
+        }
+        let listener = |per_ip, total| ListenerLimits {
+            per_ip,
+            total,
+            header_read,
+            idle,
+            write_stall,
+        };
+        Ok(NetLimits {
+            api: listener(self.max_connections_per_ip, self.max_connections),
+            peer: listener(self.peer_max_connections_per_ip, self.peer_max_connections),
+            backoff: Backoff {
+                failures: self.auth_failure_limit,
+                window: Duration::from_secs(self.auth_failure_window_secs),
+            },
         })
     }
 
@@ -374,6 +490,47 @@ impl ServeArgs {
 }
 
 impl ServeConfig {
+    /// The listeners' limits with the API's total set: `--max-connections`,
+    /// or (at 0) what the open-file limit `fds` leaves once [`FD_RESERVE`]
+    /// and the peer port's budget are taken. Refuses totals the limit
+    /// cannot hold, since the node would then fail with EMFILE instead.
+    pub fn net_limits(&self, fds: Option<u64>) -> Result<NetLimits, ConfigError> {
+        let mut net = self.net;
+        let peer = net.peer.total as u64;
+        let Some(fds) = fds else {
+            if net.api.total == 0 {
+                net.api.total = 65_536;
+            }
+            return Ok(net);
+        };
+        let room = fds.saturating_sub(FD_RESERVE).saturating_sub(peer);
+        if net.api.total == 0 {
+            if room < 64 {
+                return Err(bad(
+                    "max-connections",
+                    format!(
+                        "the open-file limit is {fds}: with {FD_RESERVE} kept for files and \
+                         --peer-max-connections {peer}, {room} would remain for the API port; \
+                         raise the limit (`ulimit -n`, systemd's LimitNOFILE) or lower \
+                         --peer-max-connections"
+                    ),
+                ));
+            }
+            net.api.total = usize::try_from(room).unwrap_or(usize::MAX);
+            net.api.per_ip = net.api.per_ip.min(net.api.total);
+        } else if net.api.total as u64 > room {
+            return Err(bad(
+                "max-connections",
+                format!(
+                    "{} plus --peer-max-connections {peer} does not fit the open-file limit \
+                     {fds} less {FD_RESERVE} kept for files: at most {room}",
+                    net.api.total
+                ),
+            ));
+        }
+        Ok(net)
+    }
+
     /// Checks what `validate` cannot without touching the disk: that the
     /// backup directory can be created and written.
     pub fn check_dirs(&self) -> Result<(), ConfigError> {
@@ -424,6 +581,15 @@ impl Default for ServeArgs {
             backup_dir: None,
             backup_every: DEFAULTS.backup_every.into(),
             backup_keep: DEFAULTS.backup_keep,
+            max_connections: DEFAULTS.max_connections,
+            max_connections_per_ip: DEFAULTS.max_connections_per_ip,
+            peer_max_connections: DEFAULTS.peer_max_connections,
+            peer_max_connections_per_ip: DEFAULTS.peer_max_connections_per_ip,
+            header_read_timeout_ms: DEFAULTS.header_read_timeout_ms,
+            idle_timeout_ms: DEFAULTS.idle_timeout_ms,
+            write_stall_timeout_ms: DEFAULTS.write_stall_timeout_ms,
+            auth_failure_limit: DEFAULTS.auth_failure_limit,
+            auth_failure_window_secs: DEFAULTS.auth_failure_window_secs,
         }
     }
 }
@@ -496,6 +662,27 @@ mod tests {
             (Box::new(|a| a.backup_every = "10ms".into()), "backup-every"),
             (Box::new(|a| a.backup_keep = 0), "backup-keep"),
             (
+                Box::new(|a| a.max_connections_per_ip = 0),
+                "max-connections-per-ip",
+            ),
+            (
+                Box::new(|a| a.peer_max_connections_per_ip = 5000),
+                "peer-max-connections-per-ip",
+            ),
+            (
+                Box::new(|a| a.header_read_timeout_ms = 5),
+                "header-read-timeout-ms",
+            ),
+            (Box::new(|a| a.idle_timeout_ms = 0), "idle-timeout-ms"),
+            (
+                Box::new(|a| a.write_stall_timeout_ms = 1),
+                "write-stall-timeout-ms",
+            ),
+            (
+                Box::new(|a| a.auth_failure_window_secs = 0),
+                "auth-failure-window-secs",
+            ),
+            (
                 Box::new(|a| a.election_timeout_max_ms = 100),
                 "election-timeout-max-ms",
             ),
@@ -506,6 +693,20 @@ mod tests {
             let err = a.validate().unwrap_err();
             assert_eq!(err.field, field, "{err}");
         }
+    }
+
+    #[test]
+    fn connection_totals_fit_the_open_file_limit() {
+        let c = args().validate().unwrap();
+        let net = c.net_limits(Some(1 << 20)).unwrap();
+        assert_eq!(net.api.total as u64, (1 << 20) - FD_RESERVE - 1024);
+        let err = c.net_limits(Some(1024)).unwrap_err();
+        assert_eq!(err.field, "max-connections", "{err}");
+        let mut a = args();
+        a.max_connections = 100_000;
+        let err = a.validate().unwrap().net_limits(Some(65_536)).unwrap_err();
+        assert_eq!(err.field, "max-connections", "{err}");
+        assert!(a.validate().unwrap().net_limits(None).is_ok());
     }
 
     #[test]

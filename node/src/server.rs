@@ -20,6 +20,9 @@ use crate::api::error::ApiError;
 use crate::api::{self, AppState};
 use crate::config::ServeConfig;
 use crate::net::dial::{Dialer, TcpDialer};
+use crate::net::guard::AuthGuard;
+use crate::net::http::Serving;
+use crate::net::limits::{NetLimits, RemoteIp};
 use crate::net::peer_client::PeerTransport;
 use crate::net::peer_server::{self, PeerState};
 
@@ -66,7 +69,8 @@ pub struct Running {
 }
 
 /// Starts Raft and returns once the node is initialized (or waiting to join).
-/// The listeners serve in spawned tasks until `shutdown` resolves.
+/// The listeners serve in spawned tasks until `shutdown` resolves, with the
+/// default caps and timeouts ([`NetLimits::default`]).
 pub async fn run<A, P>(
     opts: RunOptions,
     api_listener: A,
@@ -76,8 +80,32 @@ pub async fn run<A, P>(
 where
     A: Listener,
     P: Listener,
-    A::Addr: std::fmt::Debug,
-    P::Addr: std::fmt::Debug,
+    A::Addr: std::fmt::Debug + RemoteIp,
+    P::Addr: std::fmt::Debug + RemoteIp,
+{
+    run_with(
+        opts,
+        NetLimits::default(),
+        api_listener,
+        peer_listener,
+        shutdown,
+    )
+    .await
+}
+
+/// [`run`] with the listeners' caps, timeouts and back-off given.
+pub async fn run_with<A, P>(
+    opts: RunOptions,
+    net: NetLimits,
+    api_listener: A,
+    peer_listener: P,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(Running, tokio::task::JoinHandle<()>)>
+where
+    A: Listener,
+    P: Listener,
+    A::Addr: std::fmt::Debug + RemoteIp,
+    P::Addr: std::fmt::Debug + RemoteIp,
 {
     let transport = Arc::new(PeerTransport::new(
         opts.dialer.clone(),
@@ -114,12 +142,22 @@ where
         raft: raft.clone(),
         secret: opts.cluster_secret.clone().into(),
     });
+    // Each listener counts its own connections and failures, so a flood on
+    // the API port never takes the peer port's budget.
+    let peer_serving = Serving {
+        limits: net.peer,
+        guard: Arc::new(AuthGuard::new("peer", net.backoff)),
+    };
+    let api_serving = Serving {
+        limits: net.api,
+        guard: Arc::new(AuthGuard::new("api", net.backoff)),
+    };
     let mut rx = stop_rx.clone();
     let peer_task = tokio::spawn(async move {
         let stop = async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        crate::net::http::serve(peer_listener, peer_router, stop).await;
+        crate::net::http::serve(peer_listener, peer_router, peer_serving, stop).await;
     });
 
     tokio::spawn(bootstrap_admin_token(app.clone(), opts.admin_token));
@@ -133,7 +171,7 @@ where
         let stop = async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        crate::net::http::serve(api_listener, api_router, stop).await;
+        crate::net::http::serve(api_listener, api_router, api_serving, stop).await;
     });
 
     let raft_for_stop = raft.clone();
@@ -312,6 +350,11 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Raises the soft open-file limit to the hard one, then fits the
+    // connection caps under it (or refuses to start, naming the option).
+    let fds = crate::net::limits::fd_limit();
+    let net = config.net_limits(fds)?;
+    tracing::info!(open_files = ?fds, api = net.api.total, peer = net.peer.total, "connection caps");
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     // The store holds every token hash: owner-only, whatever the umask.
@@ -412,7 +455,7 @@ pub async fn serve(
         min_free_bytes: config.min_free_bytes,
     };
     tracing::info!(id = config.id, listen = %config.listen, peer = %config.peer_listen, "vexil starting");
-    let (running, done) = run(opts, api_listener, peer_listener, shutdown).await?;
+    let (running, done) = run_with(opts, net, api_listener, peer_listener, shutdown).await?;
     if let Some(schedule) = config.backup.clone() {
         tracing::info!(dir = %schedule.dir.display(), every = ?schedule.every, keep = schedule.keep, "scheduled backups on");
         crate::schedule::spawn(running.raft.clone(), schedule);

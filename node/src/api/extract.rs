@@ -1,6 +1,10 @@
 //! Request extractors: JSON bodies and query strings whose errors name the
 //! field, the caller's identity from `Authorization: Bearer <token>`, and
-//! the request id a write carries (from `Idempotency-Key`).
+//! the request id a write carries (from `Idempotency-Key`). A failed
+//! authentication is reported to the listener's `net::guard::AuthGuard`
+//! (counted, logged, and backed off per source address).
+
+use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -10,6 +14,8 @@ use vexil_raft::Role;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::net::ClientAddr;
+use crate::net::guard::{AuthGuard, Failure};
 
 /// A JSON body. Malformed JSON, a wrong type and an unknown field all give
 /// 400 naming the field; a body over the limit gives 413.
@@ -126,12 +132,24 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::unauthorized("send a token as `Authorization: Bearer <token>`")
-        })?;
-        state
-            .authenticate(token)
-            .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
+        let failed = |why: Failure| {
+            // Set by the serve loop (`net::http`); absent when a test calls
+            // the router directly.
+            if let Some(guard) = parts.extensions.get::<Arc<AuthGuard>>() {
+                let ip = parts.extensions.get::<ClientAddr>().and_then(|a| a.0);
+                guard.failed(ip, why);
+            }
+        };
+        let Some(token) = bearer(parts) else {
+            failed(Failure::Missing);
+            return Err(ApiError::unauthorized(
+                "send a token as `Authorization: Bearer <token>`",
+            ));
+        };
+        state.authenticate(token).ok_or_else(|| {
+            failed(Failure::Wrong);
+            ApiError::unauthorized("unknown or revoked token")
+        })
     }
 }
 

@@ -20,7 +20,8 @@
 //! - `GET /ofrep/v1/events`: the change notifications ([`events`]).
 //!
 //! **Auth:** any token (every role includes `sdk`), as `Authorization: Bearer`
-//! or `X-API-Key`; none or an unknown one gets 401 `{"errorDetails"}`, the
+//! or `X-API-Key`, checked before any byte of the body is read; none or an
+//! unknown one gets 401 `{"errorDetails"}`, the
 //! spec's general error body (a role too low would get 403, the same shape).
 //! **CORS:** responses allow any origin and expose `ETag`, and the POST routes
 //! answer preflights, so browser SDKs work (tokens are headers, not cookies).
@@ -37,7 +38,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -102,8 +103,14 @@ fn authorize(caller: Result<Caller, ApiError>) -> Result<Caller, OfrepError> {
     Ok(caller)
 }
 
-fn parse_context(body: Result<Bytes, BytesRejection>) -> Result<Context, OfrepError> {
-    let bytes = body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))?;
+/// Reads the body (up to the API's `DefaultBodyLimit`) and parses the
+/// context. Called only once the caller is authenticated: the request is
+/// taken whole by the handler (`Request` comes last, after `Caller`), so no
+/// byte of the body is read for a request without a valid token.
+async fn parse_context(req: Request) -> Result<Context, OfrepError> {
+    let bytes = Bytes::from_request(req, &())
+        .await
+        .map_err(|e: BytesRejection| ApiError::new(e.status(), "bad_body", e.body_text()))?;
     context::parse(&bytes).map_err(|(code, details)| OfrepError::code(code, details))
 }
 
@@ -111,12 +118,12 @@ async fn evaluate_flag(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
     Path(key): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    req: Request,
 ) -> Result<Response, OfrepError> {
     authorize(caller)?;
-    let ctx = parse_context(body).map_err(|e| e.for_key(&key))?;
-    let st = state.raft.shared().read();
-    let (result, detail) = evaluate(&st.flags, &key, &ctx);
+    let ctx = parse_context(req).await.map_err(|e| e.for_key(&key))?;
+    let flags = state.raft.shared().flags();
+    let (result, detail) = evaluate(&flags, &key, &ctx);
     let counted = detail.iter().map(|d| (key.as_str(), d));
     state.usage.served(counted);
     match result {
@@ -146,29 +153,33 @@ async fn evaluate_flags(
     caller: Result<Caller, ApiError>,
     query: Result<ApiQuery<BulkQuery>, ApiError>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    req: Request,
 ) -> Result<Response, OfrepError> {
     let caller = authorize(caller)?;
     let ApiQuery(q) = query?;
-    let ctx = parse_context(body)?;
+    let ctx = parse_context(req).await?;
     let wanted = q.flag_config_etag.as_deref().and_then(config_id);
     if let Some(id) = wanted.filter(|id| *id > state.applied()) {
         state.raft.wait_applied(id, CATCH_UP).await;
     }
     let bulk = {
-        let st = state.raft.shared().read();
-        let mut keys: Vec<&str> = st.flags.flags().map(CompiledFlag::key).collect();
+        // Evaluated on a snapshot, without the lock (see `Shared::flags`).
+        let (set, stream) = {
+            let st = state.raft.shared().read();
+            let now = (state.raft.config().clock)().timestamp();
+            let stream =
+                events::event_stream(&st, &state.ticket_key, &caller.name, st.last_change, now);
+            (st.flags.clone(), stream)
+        };
+        let mut keys: Vec<&str> = set.flags().map(CompiledFlag::key).collect();
         keys.sort_unstable();
-        let (flags, details): (Vec<_>, Vec<_>) = keys
-            .iter()
-            .map(|key| evaluate(&st.flags, key, &ctx))
-            .unzip();
+        let (flags, details): (Vec<_>, Vec<_>) =
+            keys.iter().map(|key| evaluate(&set, key, &ctx)).unzip();
         let counted = keys
             .iter()
             .zip(&details)
             .filter_map(|(k, d)| Some((*k, d.as_ref()?)));
         state.usage.served(counted);
-        let stream = events::event_stream(&st, &caller.name, st.last_change);
         Bulk {
             flags,
             event_streams: stream.into_iter().collect(),

@@ -40,6 +40,15 @@ pub struct FileConfig {
     pub backup_dir: Option<PathBuf>,
     pub backup_every: Option<String>,
     pub backup_keep: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub peer_max_connections: Option<usize>,
+    pub peer_max_connections_per_ip: Option<usize>,
+    pub header_read_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub write_stall_timeout_ms: Option<u64>,
+    pub auth_failure_limit: Option<u32>,
+    pub auth_failure_window_secs: Option<u64>,
 }
 
 /// Reads and parses a config file.
@@ -93,6 +102,13 @@ impl ServeArgs {
             election_timeout_max_ms: "election-timeout-max-ms", snapshot_every: "snapshot-every",
             keep_logs: "keep-logs", write_timeout_ms: "write-timeout-ms", min_free_mb: "min-free-mb",
             backup_dir: "backup-dir", backup_every: "backup-every", backup_keep: "backup-keep",
+            max_connections: "max-connections", max_connections_per_ip: "max-connections-per-ip",
+            peer_max_connections: "peer-max-connections",
+            peer_max_connections_per_ip: "peer-max-connections-per-ip",
+            header_read_timeout_ms: "header-read-timeout-ms", idle_timeout_ms: "idle-timeout-ms",
+            write_stall_timeout_ms: "write-stall-timeout-ms",
+            auth_failure_limit: "auth-failure-limit",
+            auth_failure_window_secs: "auth-failure-window-secs",
         );
         from_file
     }

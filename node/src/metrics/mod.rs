@@ -120,6 +120,11 @@ impl Metrics {
             "Evaluations reported by SDKs (POST /v1/sdk/metrics) by flag and variation",
             sdk_evaluations.clone(),
         );
+        registry.register(
+            "auth_failures",
+            "Failed authentications by port (api, peer) and credential (missing, wrong)",
+            crate::net::guard::AUTH_FAILURES.clone(),
+        );
         registry.register_collector(Box::new(collector::NodeCollector { raft, feed, usage }));
         Metrics {
             registry,

@@ -1,10 +1,15 @@
-//! Networking: the HTTP/1 server loop both listeners run (`http`), how we
-//! dial, and the peer RPC client and server.
+//! Networking: the HTTP/1 server loop both listeners run (`http`), with
+//! its connection caps and timeouts (`limits`, `stall`) and the back-off
+//! after failed authentication (`guard`); how we dial, and the peer RPC
+//! client and server.
 
 pub mod dial;
+pub mod guard;
 pub mod http;
+pub mod limits;
 pub mod peer_client;
 pub mod peer_server;
+pub mod stall;
 
 /// The header that carries the cluster secret on every peer request.
 pub const SECRET_HEADER: &str = "x-vexil-cluster-secret";

@@ -1,12 +1,19 @@
 //! The peer listener: Raft RPCs and snapshot streams, behind the cluster secret.
+//!
+//! The secret and the target id ([`TO_HEADER`]) are checked by [`gate`],
+//! a middleware that runs before any handler, so no byte of a body is read
+//! for a request that fails them. Each RPC then reads its body up to a limit
+//! sized to what it carries ([`body_limit`]); a snapshot streams to its blob
+//! in chunks, whatever its size.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::{Buf, BytesMut};
@@ -15,7 +22,8 @@ use subtle::ConstantTimeEq;
 use vexil_raft::transport::SNAPSHOT_PATH;
 use vexil_raft::{RaftNode, Rpc};
 
-use super::{SECRET_HEADER, TO_HEADER};
+use super::guard::{AuthGuard, Failure};
+use super::{ClientAddr, SECRET_HEADER, TO_HEADER};
 
 /// What the peer router needs.
 #[derive(Debug, Clone)]
@@ -25,26 +33,51 @@ pub struct PeerState {
     pub secret: Arc<str>,
 }
 
-/// Append requests can batch many entries; still bound them.
-const MAX_RPC_BODY: usize = 256 << 20;
+/// The most a peer RPC's body may hold. Append requests batch up to
+/// openraft's `max_payload_entries` (300) entries, each up to an API body
+/// (1 MiB) re-encoded; a forwarded write or membership change is one
+/// command; the rest are a few hundred bytes.
+pub fn body_limit(rpc: Rpc) -> usize {
+    match rpc {
+        Rpc::Append => 256 << 20,
+        Rpc::Write | Rpc::Membership => 4 << 20,
+        Rpc::Vote | Rpc::TransferLeader | Rpc::ReadIndex | Rpc::Status => 64 << 10,
+    }
+}
 
 /// The `/raft/*` routes.
 pub fn router(state: PeerState) -> Router {
     Router::new()
         .route(SNAPSHOT_PATH, post(snapshot))
         .route("/raft/{rpc}", post(rpc))
-        .layer(DefaultBodyLimit::max(MAX_RPC_BODY))
+        .route_layer(middleware::from_fn_with_state(state.clone(), gate))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such peer route") })
         .with_state(state)
 }
 
-/// Whether the request carries the cluster secret (compared in constant time).
-fn authorized(state: &PeerState, headers: &HeaderMap) -> bool {
-    let given = headers
-        .get(SECRET_HEADER)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    bool::from(given.ct_eq(state.secret.as_bytes()))
+/// Refuses, before the body is read, a request without the cluster secret
+/// (401, reported to the listener's [`AuthGuard`]) or meant for another node.
+async fn gate(State(state): State<PeerState>, req: Request, next: Next) -> Response {
+    if let Some(why) = credential_failure(&state, req.headers()) {
+        if let Some(guard) = req.extensions().get::<Arc<AuthGuard>>() {
+            let ip = req.extensions().get::<ClientAddr>().and_then(|a| a.0);
+            guard.failed(ip, why);
+        }
+        return unauthorized();
+    }
+    if let Some(refused) = misdirected(&state, req.headers()) {
+        return refused;
+    }
+    next.run(req).await
+}
+
+/// Why the request's cluster secret fails, if it does (compared in constant time).
+fn credential_failure(state: &PeerState, headers: &HeaderMap) -> Option<Failure> {
+    let Some(given) = headers.get(SECRET_HEADER) else {
+        return Some(Failure::Missing);
+    };
+    let ok = bool::from(given.as_bytes().ct_eq(state.secret.as_bytes()));
+    (!ok).then_some(Failure::Wrong)
 }
 
 fn unauthorized() -> Response {
@@ -79,37 +112,44 @@ async fn rpc(
     State(state): State<PeerState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Body,
 ) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
-    if let Some(refused) = misdirected(&state, &headers) {
-        return refused;
-    }
     let Some(rpc) = Rpc::from_path(&format!("/raft/{name}")) else {
         return (StatusCode::NOT_FOUND, "no such peer rpc").into_response();
     };
+    let limit = body_limit(rpc);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let too_large = || {
+        let msg = format!("a {} body is at most {limit} bytes", rpc.path());
+        (StatusCode::PAYLOAD_TOO_LARGE, msg).into_response()
+    };
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(body) => body,
+        Err(e) => {
+            let msg = format!("reading a {} body (at most {limit} bytes): {e}", rpc.path());
+            return (StatusCode::PAYLOAD_TOO_LARGE, msg).into_response();
+        }
+    };
     match state.raft.handle_rpc(rpc, &body).await {
-        Ok(reply) => ([(http::header::CONTENT_TYPE, "application/json")], reply).into_response(),
+        Ok(reply) => ([(header::CONTENT_TYPE, "application/json")], reply).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
 }
 
-async fn snapshot(State(state): State<PeerState>, headers: HeaderMap, body: Body) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
-    if let Some(refused) = misdirected(&state, &headers) {
-        return refused;
-    }
+async fn snapshot(State(state): State<PeerState>, body: Body) -> Response {
     match receive(&state, body).await {
-        Ok(reply) => ([(http::header::CONTENT_TYPE, "application/json")], reply).into_response(),
+        Ok(reply) => ([(header::CONTENT_TYPE, "application/json")], reply).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
 }
 
-/// Reads `[u32 len][header]`, then streams the rest into a blob.
+/// Reads `[u32 len][header]` (at most 1 MiB), then writes each chunk of the
+/// rest to the blob as it arrives: memory stays at one chunk.
 async fn receive(state: &PeerState, body: Body) -> Result<Vec<u8>, String> {
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
