@@ -116,7 +116,12 @@ where
     let raft = RaftNode::start(opts.raft, opts.engine, opts.blobs, transport)
         .await
         .context("starting raft")?;
-    let app = AppState::new(raft.clone(), opts.data_dir.clone(), opts.min_free_bytes);
+    let app = AppState::new(
+        raft.clone(),
+        opts.data_dir.clone(),
+        opts.min_free_bytes,
+        &opts.cluster_secret,
+    );
 
     // Initialize before serving peers, so no leader can reach this node
     // while it decides whether it is new.
@@ -161,6 +166,7 @@ where
     });
 
     tokio::spawn(bootstrap_admin_token(app.clone(), opts.admin_token));
+    tokio::spawn(raise_cluster_level(raft.clone(), stop_rx.clone()));
     if let Some(dir) = opts.data_dir.clone() {
         tokio::spawn(crate::recovery::apply_pending(app.clone(), dir));
     }
@@ -187,6 +193,27 @@ where
         raft_for_stop.shutdown().await;
     });
     Ok((Running { raft, app }, done))
+}
+
+/// How often a leader checks whether every member supports a higher
+/// cluster level (`vexil_raft::version`).
+const LEVEL_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Raises the cluster level once every member runs this release (only the
+/// leader acts; elsewhere a check is a read of the local state). Stops once
+/// the level is this release's, or when the node stops.
+async fn raise_cluster_level(raft: RaftNode, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match raft.raise_cluster_level().await {
+            Ok(level) if level >= vexil_raft::version::SUPPORTED => return,
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "could not raise the cluster level yet"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(LEVEL_CHECK) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 /// A restart: the store decides who this node is. Options that only shape a

@@ -94,6 +94,13 @@ pub enum WriteError {
     /// This node's Raft stopped (shutdown or a storage failure).
     #[error("raft stopped: {0}")]
     Stopped(String),
+    /// The command needs a cluster level (`crate::version`) the cluster
+    /// has not reached: a member still runs an older release. Only raised
+    /// before the command is proposed or forwarded.
+    #[error(
+        "the cluster is at level {level} and this change needs level {needs}: upgrade every member to this release first"
+    )]
+    ClusterLevel { needs: u32, level: u32 },
 }
 
 /// Why a linearizable read could not be served.
@@ -151,6 +158,15 @@ pub enum MembershipError {
     NotLeader { leader: Option<u64> },
     #[error("membership change failed: {0}")]
     Failed(String),
+    /// The new member runs a release older than the cluster's level.
+    #[error(
+        "node {id} supports cluster level {level}, but the cluster is at level {cluster_level}: start it with this release"
+    )]
+    ReleaseTooOld {
+        id: u64,
+        level: u32,
+        cluster_level: u32,
+    },
     /// Another change is running on the leader, or a change the log holds
     /// is not committed yet; only one can be in flight.
     #[error("{0}")]
@@ -185,6 +201,13 @@ pub struct NodeStatus {
     pub replication: Option<BTreeMap<u64, Option<u64>>>,
     /// Live change-feed subscribers on this node.
     pub subscribers: usize,
+    /// The highest cluster level this node's release supports
+    /// (`crate::version`); nodes of the first release send none.
+    #[serde(default = "crate::version::base")]
+    pub level: u32,
+    /// The cluster's level as this node has applied it.
+    #[serde(default = "crate::version::base")]
+    pub cluster_level: u32,
 }
 
 /// A member as `GET /v1/cluster` shows it.
@@ -207,6 +230,8 @@ pub struct MemberView {
     /// How far this member's applied index trails the leader's commit index.
     pub lag: Option<u64>,
     pub error: Option<String>,
+    /// The highest cluster level the member's release supports.
+    pub level: Option<u32>,
 }
 
 /// The cluster as one node sees it.
@@ -218,6 +243,9 @@ pub struct ClusterView {
     pub cluster_id: String,
     pub leader: Option<u64>,
     pub term: u64,
+    /// The cluster's feature level (`crate::version`): raised by the
+    /// leader once every member supports the next one.
+    pub level: u32,
     pub members: Vec<MemberView>,
 }
 
@@ -249,6 +277,7 @@ mod tests {
             WriteError::Timeout(5000),
             WriteError::Forward("eof".into()),
             WriteError::Stopped("x".into()),
+            WriteError::ClusterLevel { needs: 2, level: 1 },
         ]);
         round_trip(&[
             ReadError::NoLeader,
@@ -277,6 +306,32 @@ mod tests {
             MembershipError::InProgress("adding node 4".into()),
             MembershipError::NotCommitted("voters {1, 3}".into()),
             MembershipError::Cancelled("node 4".into()),
+            MembershipError::ReleaseTooOld {
+                id: 4,
+                level: 1,
+                cluster_level: 2,
+            },
         ]);
+    }
+
+    /// A node of the first release sends no level: it reads as level 1,
+    /// and a node of this release says what it supports.
+    #[test]
+    fn t21_a_status_without_a_level_is_the_first_release() {
+        let old = serde_json::json!({
+            "id": 3, "state": "follower", "term": 2, "leader": 1,
+            "last_log_index": 9, "commit_index": 9, "applied_index": 9,
+            "snapshot_index": null, "purged_index": null,
+            "member": {"peer_addr": "127.0.0.1:1", "client_addr": "127.0.0.1:2"},
+            "voters": [1, 2, 3], "learners": [], "members": {},
+            "replication": null, "subscribers": 0
+        });
+        let status: NodeStatus = serde_json::from_value(old).expect("decodes");
+        assert_eq!(status.level, crate::version::BASE);
+        assert_eq!(status.cluster_level, crate::version::BASE);
+        let mut new = status.clone();
+        new.level = crate::version::SUPPORTED;
+        let back: NodeStatus = serde_json::from_slice(&serde_json::to_vec(&new).unwrap()).unwrap();
+        assert_eq!(back.level, crate::version::SUPPORTED);
     }
 }

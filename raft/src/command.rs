@@ -72,14 +72,73 @@ pub enum Op {
     DeleteToken {
         name: String,
     },
+    /// Raises the cluster's feature level ([`crate::version`]): proposed
+    /// by the leader, as `system`, once every member supports `level`.
+    SetClusterLevel {
+        level: u32,
+    },
+    /// Audits a membership or leadership change, with the actor that asked
+    /// for it, once the change is committed. openraft writes membership
+    /// changes as entries of its own, which carry no application data, so
+    /// the audit entry is the next entry, not the same one.
+    AuditCluster {
+        change: ClusterChange,
+    },
+}
+
+/// A membership or leadership change, as the audit log shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClusterChange {
+    /// `cluster.member_add`: the node is a voter now.
+    MemberAdd {
+        id: u64,
+        peer_addr: String,
+        client_addr: String,
+    },
+    /// `cluster.member_remove`.
+    MemberRemove { id: u64 },
+    /// `cluster.leader_transfer`: leadership moved from `from` to `to`.
+    LeaderTransfer { from: Option<u64>, to: u64 },
+}
+
+impl ClusterChange {
+    /// The audit action.
+    pub fn action(&self) -> &'static str {
+        match self {
+            ClusterChange::MemberAdd { .. } => "cluster.member_add",
+            ClusterChange::MemberRemove { .. } => "cluster.member_remove",
+            ClusterChange::LeaderTransfer { .. } => "cluster.leader_transfer",
+        }
+    }
+
+    /// The node the change is about: the audit target `node:<id>`.
+    pub fn node(&self) -> u64 {
+        match self {
+            ClusterChange::MemberAdd { id, .. } | ClusterChange::MemberRemove { id } => *id,
+            ClusterChange::LeaderTransfer { to, .. } => *to,
+        }
+    }
 }
 
 impl Op {
     /// The least role allowed to make this change.
     pub fn required_role(&self) -> Role {
         match self {
-            Op::CreateToken { .. } | Op::DeleteToken { .. } => Role::Admin,
+            Op::CreateToken { .. }
+            | Op::DeleteToken { .. }
+            | Op::SetClusterLevel { .. }
+            | Op::AuditCluster { .. } => Role::Admin,
             _ => Role::Editor,
+        }
+    }
+
+    /// The cluster level ([`crate::version`]) this command needs: every
+    /// node of the cluster must be able to decode and apply it.
+    pub fn min_level(&self) -> u32 {
+        match self {
+            Op::SetClusterLevel { .. } | Op::AuditCluster { .. } => crate::version::CLUSTER_AUDIT,
+            _ => crate::version::BASE,
         }
     }
 }
@@ -206,6 +265,10 @@ impl std::fmt::Display for Op {
                 write!(f, "create {} token {name}", role.as_str())
             }
             Op::DeleteToken { name } => write!(f, "revoke token {name}"),
+            Op::SetClusterLevel { level } => write!(f, "raise the cluster level to {level}"),
+            Op::AuditCluster { change } => {
+                write!(f, "audit {} of node {}", change.action(), change.node())
+            }
         }
     }
 }

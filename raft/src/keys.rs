@@ -79,6 +79,8 @@ pub const META_MEMBERSHIP: &[u8] = b"membership";
 pub const META_LAST_AT: &[u8] = b"last_at";
 pub const META_LAST_CHANGE: &[u8] = b"last_change";
 pub const META_CLUSTER_ID: &[u8] = b"cluster_id";
+/// The cluster's feature level (`crate::version`); absent means level 1.
+pub const META_CLUSTER_LEVEL: &[u8] = b"cluster_level";
 pub const META_REQUEST_GENERATION: u8 = b'g';
 /// Written before request ids were kept by generation: still read, until
 /// they are older than the window, then removed.

@@ -38,6 +38,7 @@ pub mod query;
 pub mod records;
 pub mod state;
 pub mod transport;
+pub mod version;
 
 pub use api::{
     ClusterView, MemberView, MembershipError, NodeStatus, RaftConfig, ReadError, WriteError,

@@ -40,7 +40,16 @@ pub fn load_state(engine: &dyn Engine) -> Result<State, StorageError> {
         last_change: applied.last_change,
         requests_pruned_below: 0,
         legacy_requests_until: newest_legacy_request(engine)?,
+        cluster_level: read_level(engine)?,
     })
+}
+
+/// The cluster's feature level: absent in stores of the first release.
+fn read_level(engine: &dyn Engine) -> Result<u32, StorageError> {
+    match engine.get(Cf::Meta, keys::META_CLUSTER_LEVEL)? {
+        Some(v) => decode(&v),
+        None => Ok(crate::version::BASE),
+    }
 }
 
 /// The log index of the newest request id in the layout before

@@ -145,6 +145,28 @@ pub(crate) struct AuditEntryOut<'a> {
     pub request_id: &'a str,
 }
 
+/// Every audit action the state machine writes: `apply/versioned.rs`
+/// writes `<kind>.<verb>`, `apply/tokens.rs` the token ones and
+/// `apply/cluster.rs` the cluster ones.
+pub const AUDIT_ACTIONS: [&str; 16] = [
+    "flag.create",
+    "flag.update",
+    "flag.toggle",
+    "flag.delete",
+    "flag.rollback",
+    "flag.restore",
+    "segment.create",
+    "segment.update",
+    "segment.delete",
+    "segment.rollback",
+    "segment.restore",
+    "token.create",
+    "token.revoke",
+    "cluster.member_add",
+    "cluster.member_remove",
+    "cluster.leader_transfer",
+];
+
 /// Builds an audit target string.
 pub fn target(kind: &str, key: &str) -> String {
     format!("{kind}:{key}")

@@ -39,6 +39,8 @@ pub struct State {
     /// generations (`None` once there are none): those are still read
     /// while inside the window, then deleted.
     pub legacy_requests_until: Option<u64>,
+    /// The cluster's feature level (`crate::version`), 0 read as 1.
+    pub cluster_level: u32,
 }
 
 impl State {
@@ -61,6 +63,11 @@ impl State {
     /// The token record whose secret hashes to `hash`.
     pub fn token_by_hash(&self, hash: &str) -> Option<&TokenRecord> {
         self.token_hashes.get(hash).and_then(|n| self.tokens.get(n))
+    }
+
+    /// The cluster's feature level ([`crate::version`]).
+    pub fn level(&self) -> u32 {
+        self.cluster_level.max(crate::version::BASE)
     }
 
     /// Number of admin tokens (the last one cannot be revoked).
@@ -134,6 +141,7 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(state: State, config: FeedConfig) -> Self {
+        warn_over_budget(&state.flags);
         let (tx, _) = broadcast::channel(config.per_subscriber.max(1));
         Shared {
             state: RwLock::new(state),
@@ -144,9 +152,20 @@ impl Shared {
         }
     }
 
-    /// Read access to the mirror. Hold it briefly: the applier waits for it.
+    /// Read access to the mirror. Hold it briefly: the applier waits for it,
+    /// and so, once the applier waits, does every other reader
+    /// (authentication included). Never evaluate under it: take
+    /// [`Shared::flags`].
     pub fn read(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A snapshot of the compiled flags and segments, to evaluate on
+    /// without the lock: an O(1) clone (see [`FlagSet`]), taken under the
+    /// read lock, which is released before this returns. Changes applied
+    /// meanwhile copy the maps rather than wait for the evaluation.
+    pub fn flags(&self) -> FlagSet {
+        self.read().flags.clone()
     }
 
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
@@ -194,6 +213,25 @@ impl Shared {
             None => Start::Snapshot(state.snapshot()),
         };
         Subscription { start, rx }
+    }
+}
+
+/// Logs, once at start-up, each stored flag or segment whose regexes are
+/// over the budget (written before it existed): it loads, but its
+/// `matches` clauses from that pattern on never match.
+fn warn_over_budget(flags: &FlagSet) {
+    for f in flags.flags() {
+        if let Some(why) = f.over_budget() {
+            tracing::warn!(flag = f.key(), "regexes over the budget never match: {why}");
+        }
+    }
+    for s in flags.segments() {
+        if let Some(why) = s.over_budget() {
+            tracing::warn!(
+                segment = s.key(),
+                "regexes over the budget never match: {why}"
+            );
+        }
     }
 }
 

@@ -2,12 +2,14 @@
 //! leadership transfer (admin).
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use vexil_raft::{Member, Role};
+use vexil_raft::command::ClusterChange;
+use vexil_raft::{Member, Op, Role};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
@@ -57,6 +59,7 @@ fn host_port(field: &str, v: &str) -> ApiResult<()> {
 async fn add(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<AddBody>,
 ) -> ApiResult<Response> {
     caller.require(Role::Admin)?;
@@ -86,11 +89,19 @@ async fn add(
         peer_addr: body.peer_addr,
         client_addr: body.client_addr,
     };
-    state.raft.add_member(body.id, member).await?;
-    Ok(
-        Json(json!({ "added": body.id, "cluster": state.raft.cluster_view().await }))
-            .into_response(),
-    )
+    state.raft.add_member(body.id, member.clone()).await?;
+    let change = ClusterChange::MemberAdd {
+        id: body.id,
+        peer_addr: member.peer_addr,
+        client_addr: member.client_addr,
+    };
+    let audit_id = audit(&state, &caller, &headers, change).await;
+    Ok(Json(json!({
+        "added": body.id,
+        "audit_id": audit_id,
+        "cluster": state.raft.cluster_view().await,
+    }))
+    .into_response())
 }
 
 #[utoipa::path(delete, path = "/v1/cluster/members/{id}", tag = "cluster", security(("bearer" = [])),
@@ -103,6 +114,7 @@ async fn add(
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     caller.require(Role::Admin)?;
@@ -110,7 +122,50 @@ async fn remove(
         .parse()
         .map_err(|_| ApiError::bad_request("id", format!("{id:?} is not a node id")))?;
     state.raft.remove_member(id).await?;
-    Ok(Json(json!({ "removed": id })).into_response())
+    let audit_id = audit(
+        &state,
+        &caller,
+        &headers,
+        ClusterChange::MemberRemove { id },
+    )
+    .await;
+    Ok(Json(json!({ "removed": id, "audit_id": audit_id })).into_response())
+}
+
+/// Audits a committed membership or leadership change as `caller`, in the
+/// entry after it (openraft's membership entries carry no application
+/// data). Returns the audit entry's id. Until every member runs this
+/// release (cluster level 2, `vexil_raft::version`) nothing is audited and
+/// the log line is the only record; a failed audit write is logged too:
+/// the change itself is committed either way, and the answer says so.
+async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    change: ClusterChange,
+) -> Option<u64> {
+    let action = change.action();
+    let node = change.node();
+    let level = state.raft.shared().read().level();
+    if level < vexil_raft::version::CLUSTER_AUDIT {
+        tracing::info!(
+            action,
+            node,
+            actor = %caller.name,
+            "not audited: the cluster is at level {level} until every member runs this release"
+        );
+        return None;
+    }
+    match state
+        .write(caller, headers, Op::AuditCluster { change })
+        .await
+    {
+        Ok((_, index)) => Some(index),
+        Err(e) => {
+            tracing::warn!(action, node, actor = %caller.name, error = %e.message, "the change is committed, but its audit entry could not be written");
+            None
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -132,16 +187,26 @@ struct TransferBody {
 async fn transfer_leader(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<TransferBody>,
 ) -> ApiResult<Response> {
     caller.require(Role::Admin)?;
     if body.to == Some(0) {
         return Err(ApiError::bad_request("to", "node ids start at 1"));
     }
+    let from = state.raft.leader().map(|(id, _)| id);
     let leader = state.raft.transfer_leader(body.to).await?;
     tracing::info!(leader, actor = %caller.name, "leadership transferred");
-    Ok(
-        Json(json!({ "leader": leader, "cluster": state.raft.cluster_view().await }))
-            .into_response(),
-    )
+    let audit_id = if from == Some(leader) {
+        None
+    } else {
+        let change = ClusterChange::LeaderTransfer { from, to: leader };
+        audit(&state, &caller, &headers, change).await
+    };
+    Ok(Json(json!({
+        "leader": leader,
+        "audit_id": audit_id,
+        "cluster": state.raft.cluster_view().await,
+    }))
+    .into_response())
 }

@@ -179,6 +179,9 @@ impl From<WriteError> for ApiError {
             WriteError::Timeout(_) => "write_timeout",
             WriteError::Forward(_) => "leader_unreachable",
             WriteError::Stopped(_) => "stopped",
+            WriteError::ClusterLevel { .. } => {
+                return ApiError::conflict("cluster_upgrade_pending", e.to_string());
+            }
         };
         ApiError::unavailable(code, e.to_string())
     }
@@ -210,6 +213,9 @@ impl From<MembershipError> for ApiError {
             }
             MembershipError::WrongAddress { .. } => {
                 ApiError::conflict("address_in_use", message).with_field("peer_addr")
+            }
+            MembershipError::ReleaseTooOld { .. } => {
+                ApiError::conflict("member_release_too_old", message)
             }
             MembershipError::InProgress(_) => {
                 ApiError::conflict("membership_change_in_progress", message)

@@ -82,8 +82,11 @@ pub struct AppInner {
     /// Events a stream subscriber may have queued before it is dropped.
     pub feed_buffer: usize,
     pub feed_stats: Arc<stream::FeedStats>,
-    /// The latest change as an SSE event, encoded once for every subscriber.
+    /// The latest change and snapshot as SSE bytes, encoded once and
+    /// shared by every subscriber.
     pub encoded: Arc<stream::Encoded>,
+    /// Open `/v1/stream`s: caps per token and IP, ends on revocation.
+    pub subscribers: Arc<stream::Subscribers>,
     /// Evaluation counts from SDKs and server-side evaluation.
     pub usage: Arc<crate::usage::Usage>,
     /// Prometheus metrics (`GET /metrics`).
@@ -98,6 +101,8 @@ pub struct AppInner {
     /// first admin token is applied here (or was already). `/readyz` waits
     /// for it, so that a script that waits for readiness can use the token.
     pub tokens_ready: std::sync::atomic::AtomicBool,
+    /// Signs OFREP event-stream tickets (derived from the cluster secret).
+    pub ticket_key: ofrep::events::TicketKey,
 }
 
 /// Deliberate bugs a test can switch on at run time.
@@ -141,7 +146,12 @@ pub fn consistency_headers(mode: Consistency, applied: u64) -> [(&'static str, H
 }
 
 impl AppState {
-    pub fn new(raft: RaftNode, data_dir: Option<PathBuf>, min_free_bytes: u64) -> Self {
+    pub fn new(
+        raft: RaftNode,
+        data_dir: Option<PathBuf>,
+        min_free_bytes: u64,
+        cluster_secret: &str,
+    ) -> Self {
         let usage = Arc::new(crate::usage::Usage::new(raft.config().clock.clone()));
         let feed_buffer = raft.config().feed.per_subscriber;
         let feed_stats = Arc::new(stream::FeedStats::default());
@@ -157,11 +167,13 @@ impl AppState {
             feed_buffer,
             feed_stats,
             encoded: Arc::default(),
+            subscribers: Arc::default(),
             usage,
             metrics,
             faults: Faults::default(),
             closing: tokio::sync::watch::Sender::new(false),
             tokens_ready: std::sync::atomic::AtomicBool::new(false),
+            ticket_key: ofrep::events::TicketKey::derive(cluster_secret),
         }))
     }
 

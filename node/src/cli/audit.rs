@@ -7,23 +7,8 @@ use super::client::encode;
 use super::versioned::print_list;
 use super::{CliError, Ctx};
 
-/// Every audit action the state machine writes (`raft/src/apply/`:
-/// `versioned.rs` writes `<kind>.<verb>`, `tokens.rs` the token ones).
-pub const ACTIONS: [&str; 13] = [
-    "flag.create",
-    "flag.update",
-    "flag.toggle",
-    "flag.delete",
-    "flag.rollback",
-    "flag.restore",
-    "segment.create",
-    "segment.update",
-    "segment.delete",
-    "segment.rollback",
-    "segment.restore",
-    "token.create",
-    "token.revoke",
-];
+/// Every audit action the state machine writes.
+pub const ACTIONS: [&str; 16] = vexil_raft::records::AUDIT_ACTIONS;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {

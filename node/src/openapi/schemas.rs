@@ -98,6 +98,9 @@ pub struct Me {
 #[derive(Debug, ToSchema)]
 pub struct MemberAdded {
     pub added: u64,
+    /// The audit entry that records the change; absent until every member
+    /// runs a release with cluster level 2, or if it could not be written.
+    pub audit_id: Option<u64>,
     pub cluster: ClusterView,
 }
 
@@ -105,6 +108,9 @@ pub struct MemberAdded {
 #[derive(Debug, ToSchema)]
 pub struct MemberRemoved {
     pub removed: u64,
+    /// The audit entry that records the change; absent until every member
+    /// runs a release with cluster level 2, or if it could not be written.
+    pub audit_id: Option<u64>,
 }
 
 /// `POST /v1/cluster/leader`.
@@ -112,6 +118,9 @@ pub struct MemberRemoved {
 pub struct LeaderMoved {
     /// The node that leads now.
     pub leader: u64,
+    /// The audit entry that records the change; absent until every member
+    /// runs a release with cluster level 2, or if it could not be written.
+    pub audit_id: Option<u64>,
     pub cluster: ClusterView,
 }
 

@@ -6,6 +6,7 @@
 //! the batch is written. Either all of it is committed or none of it.
 
 mod audit;
+mod cluster;
 mod stored;
 mod tokens;
 mod versioned;
@@ -38,6 +39,8 @@ pub(crate) enum Effect {
     RequestsPrunedBelow(u64),
     /// The idempotency records in the layout before generations are deleted.
     LegacyRequestsGone,
+    /// The cluster's feature level was raised.
+    ClusterLevel(u32),
 }
 
 /// The outcome of applying one command.
@@ -153,6 +156,8 @@ fn dispatch(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageError
             secret_hash,
         } => tokens::create(ctx, name, *role, secret_hash),
         Op::DeleteToken { name } => tokens::delete(ctx, name),
+        Op::SetClusterLevel { level } => cluster::set_level(ctx, *level),
+        Op::AuditCluster { change } => cluster::audit(ctx, change),
     }
 }
 
@@ -330,6 +335,7 @@ pub(crate) fn commit_effects(shared: &crate::state::Shared, index: u64, effects:
                 state.requests_pruned_below = state.requests_pruned_below.max(g);
             }
             Effect::LegacyRequestsGone => state.legacy_requests_until = None,
+            Effect::ClusterLevel(level) => state.cluster_level = state.cluster_level.max(level),
         }
     }
     state.applied = state.applied.max(index);
@@ -511,5 +517,84 @@ mod tests {
                 .legacy_requests_until,
             None
         );
+    }
+
+    /// The level is raised once, persisted, survives a reload (a store
+    /// without it reads as level 1), and membership changes are audited
+    /// with their actor.
+    #[test]
+    fn t21_the_cluster_level_is_raised_once_and_cluster_changes_are_audited() {
+        use crate::command::ClusterChange;
+        let engine = MemEngine::new();
+        assert_eq!(crate::loader::load_state(&engine).unwrap().level(), 1);
+        let shared = crate::state::Shared::new(State::default(), Default::default());
+        let apply = |index: u64, actor: &str, op: Op| {
+            let cmd = Command {
+                request_id: format!("req:{index}"),
+                actor: actor.into(),
+                at: Utc::now(),
+                op,
+            };
+            let applied = {
+                let state = shared.read();
+                apply_command(&engine, &state, index, &cmd).expect("apply")
+            };
+            engine
+                .write(applied.batch, Durability::Sync)
+                .expect("write");
+            commit_effects(&shared, index, applied.effects);
+            applied.response
+        };
+        apply(1, SYSTEM_ACTOR, Op::SetClusterLevel { level: 2 });
+        assert_eq!(shared.read().level(), 2);
+        // Raced or retried: nothing more.
+        apply(2, SYSTEM_ACTOR, Op::SetClusterLevel { level: 2 });
+        assert_eq!(crate::loader::load_state(&engine).unwrap().level(), 2);
+        let audit = |id: u64| -> crate::records::AuditEntry {
+            decode(
+                &engine
+                    .get(Cf::Audit, &keys::audit_entry(id))
+                    .unwrap()
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        assert!(
+            engine
+                .get(Cf::Audit, &keys::audit_entry(1))
+                .unwrap()
+                .is_none()
+        );
+
+        // An admin token may audit a change; an editor may not.
+        apply(
+            3,
+            SYSTEM_ACTOR,
+            Op::CreateToken {
+                name: "ops".into(),
+                role: crate::records::Role::Admin,
+                secret_hash: "h".into(),
+            },
+        );
+        let change = ClusterChange::MemberRemove { id: 3 };
+        let answer = apply(
+            4,
+            "ops",
+            Op::AuditCluster {
+                change: change.clone(),
+            },
+        );
+        assert!(answer.result.is_ok(), "{answer:?}");
+        let entry = audit(4);
+        assert_eq!(
+            (
+                entry.actor.as_str(),
+                entry.action.as_str(),
+                entry.target.as_str()
+            ),
+            ("ops", "cluster.member_remove", "node:3")
+        );
+        let refused = apply(5, "nobody", Op::AuditCluster { change });
+        assert!(matches!(refused.result, Err(Rejection::Forbidden { .. })));
     }
 }

@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{RaftNode, TypeConfig};
-use crate::api::MembershipError;
+use crate::api::{MembershipError, WriteError};
+use crate::command::{Command, Op, SYSTEM_ACTOR};
 use crate::member::Member;
 use crate::transport::{Rpc, TransportError};
+use crate::version;
 
 /// How long the leader waits for the new member's status before adding it.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -62,6 +64,9 @@ pub(super) struct Pending {
     what: String,
     /// The node a pending add is adding: removing it cancels the add.
     adding: Option<u64>,
+    /// A short step of Vexil's own (raising the cluster level): a change
+    /// asked for meanwhile waits for it instead of being refused.
+    brief: bool,
     cancel: tokio::sync::watch::Sender<Option<String>>,
 }
 
@@ -230,6 +235,7 @@ impl RaftNode {
                 MembershipRequest::Add { id, .. } => Some(*id),
                 _ => None,
             },
+            brief: false,
             cancel,
         });
         let _clear = PendingGuard(self);
@@ -254,10 +260,12 @@ impl RaftNode {
         }
     }
 
-    /// Another change holds the lock. Only one thing may wait for it:
-    /// removing the node a pending add is adding, which cancels that add
-    /// (the add gives up at once, so the wait is short). Anything else is
-    /// refused now rather than queued behind a change that may take minutes.
+    /// Another change holds the lock. Two things may wait for it: any
+    /// change, when the holder is a brief step of Vexil's own (raising the
+    /// cluster level), and removing the node a pending add is adding, which
+    /// cancels that add (the add gives up at once, so the wait is short).
+    /// Anything else is refused now rather than queued behind a change that
+    /// may take minutes.
     async fn wait_turn(
         &self,
         req: &MembershipRequest,
@@ -274,6 +282,7 @@ impl RaftNode {
                 return Err(in_progress("one that is just ending"));
             };
             match req {
+                _ if p.brief => p.what.clone(),
                 MembershipRequest::Remove { id } if p.adding == Some(*id) => {
                     tracing::info!(node = id, "cancelling the pending add of node {id}");
                     let _ = p.cancel.send(Some(format!(
@@ -294,6 +303,73 @@ impl RaftNode {
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Raises the cluster level ([`crate::version`]) to what this release
+    /// supports, when this node leads and every member (voter or learner)
+    /// says it supports it too. Holds the membership lock while it asks
+    /// and commits, so that no member of an older release joins between the
+    /// two; skips the round when a membership change is running. Returns
+    /// the cluster's level afterwards.
+    pub async fn raise_cluster_level(&self) -> Result<u32, WriteError> {
+        let level = self.inner.shared.read().level();
+        if level >= version::SUPPORTED || !self.is_leader() {
+            return Ok(level);
+        }
+        let Ok(_serial) = self.inner.membership_lock.try_lock() else {
+            return Ok(level);
+        };
+        let (cancel, _) = tokio::sync::watch::channel(None);
+        *self.pending() = Some(Pending {
+            what: format!("raising the cluster level to {}", version::SUPPORTED),
+            adding: None,
+            brief: true,
+            cancel,
+        });
+        let _clear = PendingGuard(self);
+        if self
+            .metrics()
+            .membership_config
+            .membership()
+            .get_joint_config()
+            .len()
+            > 1
+        {
+            return Ok(level);
+        }
+        let members = self.members();
+        let asks = members
+            .iter()
+            .map(|(id, member)| self.member_status(*id, &member.peer_addr));
+        let behind: Vec<String> = futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .zip(members.keys())
+            .filter_map(|(answer, id)| match answer {
+                Ok(s) if s.level >= version::SUPPORTED => None,
+                Ok(s) => Some(format!("node {id} supports level {}", s.level)),
+                Err(e) => Some(format!("node {id} did not answer ({e})")),
+            })
+            .collect();
+        if !behind.is_empty() {
+            tracing::debug!(?behind, "the cluster level stays at {level}");
+            return Ok(level);
+        }
+        let cmd = Command {
+            request_id: format!("sys:cluster-level:{}", version::SUPPORTED),
+            actor: SYSTEM_ACTOR.into(),
+            at: (self.inner.config.clock)(),
+            op: Op::SetClusterLevel {
+                level: version::SUPPORTED,
+            },
+        };
+        self.write(cmd).await?;
+        let now = self.inner.shared.read().level();
+        tracing::info!(
+            level = now,
+            "every member runs this release: the cluster level is {now}"
+        );
+        Ok(now)
     }
 
     /// Cancels a running membership change and refuses new ones, with
@@ -435,6 +511,17 @@ impl RaftNode {
                 PROBE_TIMEOUT,
             )
             .await;
+        let cluster_level = self.inner.shared.read().level();
+        if let Ok(raw) = &probe
+            && let Ok(status) = serde_json::from_slice::<crate::api::NodeStatus>(raw)
+            && status.level < cluster_level
+        {
+            return Err(MembershipError::ReleaseTooOld {
+                id,
+                level: status.level,
+                cluster_level,
+            });
+        }
         if let Err(TransportError::Misdirected { reason, .. }) = probe {
             return Err(MembershipError::WrongAddress {
                 id,

@@ -139,6 +139,8 @@ impl RaftNode {
                     .collect()
             }),
             subscribers: self.inner.shared.subscribers(),
+            level: crate::version::SUPPORTED,
+            cluster_level: self.inner.shared.read().level(),
         }
     }
 
@@ -207,6 +209,7 @@ impl RaftNode {
                     lag: ok
                         .as_ref()
                         .and_then(|s| Some(commit?.saturating_sub(s.applied_index.unwrap_or(0)))),
+                    level: ok.as_ref().map(|s| s.level),
                     error: err,
                 }
             })
@@ -216,6 +219,7 @@ impl RaftNode {
             cluster_id: self.cluster_id(),
             leader: me.leader,
             term: me.term,
+            level: me.cluster_level,
             members,
         }
     }

@@ -23,6 +23,12 @@ impl RaftNode {
     /// Commits `cmd` on a quorum and applies it, wherever the leader is.
     /// Retries across leader changes until the write timeout.
     pub async fn write(&self, cmd: Command) -> Result<Response, WriteError> {
+        let needs = cmd.op.min_level();
+        let level = self.inner.shared.read().level();
+        // `SetClusterLevel` is gated by asking the members instead.
+        if needs > level && !matches!(cmd.op, crate::Op::SetClusterLevel { .. }) {
+            return Err(WriteError::ClusterLevel { needs, level });
+        }
         let timeout = self.inner.config.write_timeout;
         let deadline = Instant::now() + timeout;
         loop {

@@ -15,10 +15,16 @@
 //! changed since either, the stream opens with one event at once.
 //!
 //! **Auth.** Browsers' `EventSource` sends no headers, so the URL carries a
-//! ticket, `hex(token name).hex(HMAC-SHA256(token hash, name))[..32]`,
-//! checkable by every node from the replicated token table. It lives as long
-//! as its token: revoking the token ends its streams at their next event.
-//! An `Authorization` or `X-API-Key` header works too.
+//! ticket: `hex(token name).expiry.mac`, where `expiry` is in Unix seconds,
+//! [`TICKET_LIFETIME`] after the bulk answer that handed it out, and `mac`
+//! is the first 128 bits of HMAC-SHA256 over the name, the token's hash and
+//! the expiry, keyed with a key derived from the cluster secret
+//! ([`TicketKey`]). Every node can check it; a backup, which holds token
+//! hashes but never the cluster secret, cannot forge one, and a ticket that
+//! leaked from a URL in a log opens nothing once it expires. Once open, a
+//! stream lives as long as its token: revoking the token ends it at its next
+//! event. A client whose ticket expired re-fetches the bulk evaluation for a
+//! new one. An `Authorization` or `X-API-Key` header works too.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -29,9 +35,10 @@ use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
+use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use vexil_raft::state::{FeedEvent, Shared, Start, State as Mirror};
 
@@ -45,14 +52,49 @@ pub const INACTIVITY_DELAY_SEC: u64 = 120;
 /// Hex characters of the MAC kept in a ticket (128 bits).
 const MAC_HEX: usize = 32;
 
+/// How long a ticket opens a stream: long enough for a client to connect
+/// and reconnect through a short outage, short enough that one copied
+/// from a log is stale.
+pub const TICKET_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// The key tickets are signed with: HMAC-SHA256 of a fixed label, keyed
+/// with the cluster secret, so every node derives the same key and nothing
+/// stored (data directory or backup) holds it. Rotating the cluster secret
+/// ends the validity of every ticket handed out before.
+#[derive(Clone)]
+pub struct TicketKey([u8; 32]);
+
+impl TicketKey {
+    pub fn derive(cluster_secret: &str) -> TicketKey {
+        let mut mac = Hmac::<Sha256>::new_from_slice(cluster_secret.as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(b"vexil ofrep event ticket key v1");
+        TicketKey(mac.finalize().into_bytes().into())
+    }
+}
+
+impl std::fmt::Debug for TicketKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TicketKey(..)")
+    }
+}
+
 /// The `eventStreams` entry of a bulk response for the token `name`, whose
-/// answer reflected changes up to `since`. The endpoint has no origin, so
-/// clients connect to the origin they evaluated against.
-pub fn event_stream(st: &Mirror, name: &str, since: u64) -> Option<serde_json::Value> {
+/// answer reflected changes up to `since`, at `now` (Unix seconds). The
+/// endpoint has no origin, so clients connect to the origin they evaluated
+/// against.
+pub fn event_stream(
+    st: &Mirror,
+    key: &TicketKey,
+    name: &str,
+    since: u64,
+    now: i64,
+) -> Option<serde_json::Value> {
     let token = st.tokens.get(name)?;
+    let expires = now.saturating_add(TICKET_LIFETIME.as_secs() as i64);
     let uri = format!(
         "/ofrep/v1/events?ticket={}&since={since}",
-        ticket(name, &token.hash)
+        ticket(key, name, &token.hash, expires)
     );
     Some(json!({
         "type": "sse",
@@ -61,50 +103,59 @@ pub fn event_stream(st: &Mirror, name: &str, since: u64) -> Option<serde_json::V
     }))
 }
 
-fn ticket(name: &str, token_hash: &str) -> String {
-    let mac = hmac_sha256(
-        token_hash.as_bytes(),
-        format!("vexil-ofrep-events\n{name}").as_bytes(),
-    );
-    let mac = hex::encode(mac);
+fn mac(key: &TicketKey, name: &str, token_hash: &str, expires: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC takes a key of any length");
+    mac.update(format!("vexil-ofrep-events\n{name}\n{token_hash}\n{expires}").as_bytes());
+    let mut hex = hex::encode(mac.finalize().into_bytes());
+    hex.truncate(MAC_HEX);
+    hex
+}
+
+fn ticket(key: &TicketKey, name: &str, token_hash: &str, expires: i64) -> String {
     format!(
-        "{}.{}",
+        "{}.{expires}.{}",
         hex::encode(name),
-        mac.get(..MAC_HEX).unwrap_or(&mac)
+        mac(key, name, token_hash, expires)
     )
 }
 
-/// The token (name, hash) a ticket stands for, if it is genuine and live.
-fn verify(st: &Mirror, ticket_str: &str) -> Option<(String, String)> {
-    let (name_hex, _) = ticket_str.split_once('.')?;
-    let name = String::from_utf8(hex::decode(name_hex).ok()?).ok()?;
-    let token = st.tokens.get(&name)?;
-    let expected = ticket(&name, &token.hash);
-    let genuine: bool =
-        subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), ticket_str.as_bytes()).into();
-    genuine.then(|| (name, token.hash.clone()))
+/// Why a ticket opens nothing.
+#[derive(Debug, PartialEq, Eq)]
+enum Refused {
+    /// Malformed, forged, or for a token that no longer exists.
+    Invalid,
+    Expired,
 }
 
-/// HMAC (RFC 2104) over SHA-256.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    let key_digest;
-    let key = if key.len() > block.len() {
-        key_digest = Sha256::digest(key);
-        key_digest.as_slice()
-    } else {
-        key
+/// The token (name, hash) a ticket stands for, if it is genuine, unexpired
+/// at `now` (Unix seconds) and its token still exists.
+fn verify(
+    st: &Mirror,
+    key: &TicketKey,
+    ticket_str: &str,
+    now: i64,
+) -> Result<(String, String), Refused> {
+    let mut parts = ticket_str.split('.');
+    let (Some(name_hex), Some(expires), Some(given), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Refused::Invalid);
     };
-    block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
-    let inner = Sha256::new()
-        .chain_update(block.map(|b| b ^ 0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(block.map(|b| b ^ 0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+    let name = hex::decode(name_hex)
+        .ok()
+        .and_then(|n| String::from_utf8(n).ok())
+        .ok_or(Refused::Invalid)?;
+    let expires: i64 = expires.parse().map_err(|_| Refused::Invalid)?;
+    let token = st.tokens.get(&name).ok_or(Refused::Invalid)?;
+    let expected = mac(key, &name, &token.hash, expires);
+    let genuine: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), given.as_bytes()).into();
+    if !genuine {
+        return Err(Refused::Invalid);
+    }
+    if now >= expires {
+        return Err(Refused::Expired);
+    }
+    Ok((name, token.hash.clone()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,19 +185,29 @@ pub async fn events(
 ) -> Result<Response, OfrepError> {
     let ApiQuery(q) = query?;
     let shared = state.raft.shared().clone();
+    let now = (state.raft.config().clock)().timestamp();
     let token = {
         let st = shared.read();
         match (bearer(&parts), &q.ticket) {
             (Some(secret), _) => {
                 let hash = vexil_raft::hash_secret(secret);
-                st.token_by_hash(&hash).map(|t| (t.name.clone(), hash))
+                st.token_by_hash(&hash)
+                    .map(|t| (t.name.clone(), hash))
+                    .ok_or(Refused::Invalid)
             }
-            (None, Some(t)) => verify(&st, t),
-            (None, None) => None,
+            (None, Some(t)) => verify(&st, &state.ticket_key, t, now),
+            (None, None) => Err(Refused::Invalid),
         }
     };
-    let token = token.ok_or_else(|| {
-        ApiError::unauthorized("send the eventStreams URL's ticket, or a token as a bearer")
+    let token = token.map_err(|why| match why {
+        Refused::Expired => ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "ticket_expired",
+            "this events ticket expired: fetch the bulk evaluation again for a new eventStreams URL",
+        ),
+        Refused::Invalid => {
+            ApiError::unauthorized("send the eventStreams URL's ticket, or a token as a bearer")
+        }
     })?;
     let from = (parts
         .headers
@@ -242,15 +303,50 @@ fn refetch(id: u64) -> Event {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+    use vexil_raft::{Role, TokenRecord};
+
     use super::*;
 
-    /// RFC 4231 test case 2.
-    #[test]
-    fn hmac_matches_the_rfc_vector() {
-        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            hex::encode(mac),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    fn mirror_with(name: &str, hash: &str) -> Mirror {
+        let mut st = Mirror::default();
+        st.tokens.insert(
+            name.into(),
+            TokenRecord {
+                name: name.into(),
+                role: Role::Sdk,
+                hash: hash.into(),
+                created_at: Utc::now(),
+                created_by: "admin".into(),
+            },
         );
+        st
+    }
+
+    #[test]
+    fn t21_a_ticket_opens_until_it_expires_and_only_with_the_cluster_key() {
+        let key = TicketKey::derive("cluster-secret-0123456789");
+        let st = mirror_with("web", "abc");
+        let now = 1_700_000_000;
+        let t = ticket(&key, "web", "abc", now + 900);
+        assert_eq!(
+            verify(&st, &key, &t, now),
+            Ok(("web".to_owned(), "abc".to_owned()))
+        );
+        assert_eq!(verify(&st, &key, &t, now + 900), Err(Refused::Expired));
+        // The expiry is inside the MAC: moving it forward breaks the ticket.
+        let moved = t.replace(&format!(".{}.", now + 900), &format!(".{}.", now + 9000));
+        assert_eq!(verify(&st, &key, &moved, now), Err(Refused::Invalid));
+        // Someone with the token hashes (a backup) but not the cluster
+        // secret cannot make one.
+        let other = TicketKey::derive("another-secret-0123456789");
+        let forged = ticket(&other, "web", "abc", now + 900);
+        assert_eq!(verify(&st, &key, &forged, now), Err(Refused::Invalid));
+        // A token re-created under the same name does not inherit tickets.
+        let recreated = mirror_with("web", "def");
+        assert_eq!(verify(&recreated, &key, &t, now), Err(Refused::Invalid));
+        // The first release's two-part tickets open nothing.
+        let old = format!("{}.{}", hex::encode("web"), "0".repeat(32));
+        assert_eq!(verify(&st, &key, &old, now), Err(Refused::Invalid));
     }
 }

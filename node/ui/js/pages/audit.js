@@ -10,6 +10,7 @@ const ACTIONS = [
   'flag.create', 'flag.update', 'flag.toggle', 'flag.delete', 'flag.rollback', 'flag.restore',
   'segment.create', 'segment.update', 'segment.delete', 'segment.rollback', 'segment.restore',
   'token.create', 'token.revoke',
+  'cluster.member_add', 'cluster.member_remove', 'cluster.leader_transfer',
 ];
 
 /** `datetime-local` value (local time) ↔ RFC 3339. */

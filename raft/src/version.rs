@@ -1,0 +1,38 @@
+//! Cluster feature levels: what a rolling upgrade may turn on, and when.
+//!
+//! Every release supports the levels up to [`SUPPORTED`] and says so in its
+//! status ([`crate::api::NodeStatus::level`]; a node of the first release
+//! says nothing, which reads as [`BASE`]). The cluster's level is replicated
+//! state (`cluster_level` in the meta column family, absent meaning
+//! [`BASE`]). A command that a node of an older release could not decode,
+//! or would apply differently, is only proposed once the cluster's level
+//! allows it ([`crate::Op::min_level`]); until then the write is refused
+//! with [`crate::WriteError::ClusterLevel`], and nothing older nodes cannot
+//! read ever enters the log.
+//!
+//! The leader raises the level ([`crate::RaftNode::raise_cluster_level`])
+//! once every member, voter or learner, reports supporting it. It holds the
+//! membership lock while it asks, so no member of an older release joins
+//! between the question and the commit. After that, a node of an older
+//! release is refused as a new member, and an old binary restarted on an
+//! upgraded data directory stops at the first entry it cannot decode: a
+//! downgrade is a restore from a backup taken before the upgrade.
+//!
+//! | level | release adds |
+//! |---|---|
+//! | 1 | everything before levels existed |
+//! | 2 | audit entries for membership and leadership changes (`cluster.*` actions) |
+
+/// The level a cluster of only first-release nodes is at.
+pub const BASE: u32 = 1;
+
+/// The highest level this release supports.
+pub const SUPPORTED: u32 = 2;
+
+/// The level that adds `Op::AuditCluster` and `Op::SetClusterLevel`.
+pub const CLUSTER_AUDIT: u32 = 2;
+
+/// A status without a level comes from a node of the first release.
+pub(crate) fn base() -> u32 {
+    BASE
+}
