@@ -10,6 +10,12 @@
 //! to its off variation with `ERROR`/`MALFORMED_FLAG`. A broken segment rule
 //! never matches (see [`CompiledSegment`]). Either way, one broken flag or
 //! segment never affects the others.
+//!
+//! The `matches` patterns of one flag or segment share a budget of compiled
+//! size ([`crate::limits::MAX_REGEX_BYTES`]). The API refuses new input over
+//! it; a stored flag over it still compiles, and from the first pattern that
+//! does not fit, its `matches` clauses never match ([`CompiledFlag::over_budget`]
+//! says where), so a state written before the budget still loads.
 
 mod operand;
 mod segment;
@@ -20,9 +26,10 @@ use std::sync::Arc;
 use crate::bucket;
 use crate::model::{BucketHash, Clause, Flag, Operator, Serve, WeightedVariation};
 
-pub(crate) use operand::{Operand, parse_operand};
+pub(crate) use operand::{Operand, RegexBudget, parse_operand};
 pub(crate) use operand::{millis_from_number, millis_from_str, parse_semver};
 pub use segment::CompiledSegment;
+pub(crate) use segment::segment_regexes;
 
 /// A flag ready to evaluate. Cloning is cheap: the compiled form sits behind an `Arc`.
 #[derive(Debug, Clone)]
@@ -37,6 +44,13 @@ struct FlagInner {
     flag: Arc<Flag>,
     /// The compiled targeting, or why the flag could not be compiled.
     body: Result<FlagBody, String>,
+    /// The first pattern over the regex budget, if any (see the module docs).
+    over_budget: Option<String>,
+    /// The source as JSON plus the compiled regexes, in bytes: what the
+    /// state limit counts ([`crate::limits::MAX_STATE_BYTES`]).
+    bytes: usize,
+    /// What its compiled regexes take, in bytes (within the budget).
+    regex_bytes: usize,
 }
 
 /// Everything evaluation needs beyond the source flag.
@@ -74,6 +88,9 @@ pub(crate) struct CompiledClause {
     pub case_insensitive: bool,
     /// The parsed `values`; the clause matches if any one matches.
     pub operands: Vec<Operand>,
+    /// A pattern did not fit in the regex budget: the clause never matches,
+    /// negated or not.
+    pub over_budget: bool,
 }
 
 /// A serve whose variation indexes are known to be in range.
@@ -101,9 +118,17 @@ pub(crate) struct CompiledRollout {
 impl CompiledFlag {
     /// Compiles `flag`. Never fails: problems make the flag malformed.
     pub fn new(flag: Arc<Flag>) -> Self {
-        let body = compile_flag(&flag);
+        let mut budget = RegexBudget::default();
+        let body = compile_flag(&flag, &mut budget);
+        let bytes = crate::validate::json_bytes(&*flag) + budget.used;
         CompiledFlag {
-            inner: Arc::new(FlagInner { flag, body }),
+            inner: Arc::new(FlagInner {
+                bytes,
+                regex_bytes: budget.used.min(crate::limits::MAX_REGEX_BYTES),
+                flag,
+                body,
+                over_budget: budget.over.map(|(field, why)| format!("{field}: {why}")),
+            }),
         }
     }
 
@@ -122,13 +147,40 @@ impl CompiledFlag {
         self.inner.body.as_ref().err().map(String::as_str)
     }
 
+    /// The first `matches` value over the flag's regex budget (`field:
+    /// problem`), from which on its `matches` clauses never match. Only a
+    /// flag stored before the budget existed can have one.
+    pub fn over_budget(&self) -> Option<&str> {
+        self.inner.over_budget.as_deref()
+    }
+
+    /// Bytes the flag counts for in the state's limit: its JSON plus its
+    /// compiled regexes.
+    pub fn bytes(&self) -> usize {
+        self.inner.bytes
+    }
+
+    /// What the flag's compiled regexes take, in bytes: at most
+    /// [`crate::limits::MAX_REGEX_BYTES`].
+    pub fn regex_bytes(&self) -> usize {
+        self.inner.regex_bytes
+    }
+
     /// The compiled targeting, absent when malformed.
     pub(crate) fn body(&self) -> Option<&FlagBody> {
         self.inner.body.as_ref().ok()
     }
 }
 
-fn compile_flag(flag: &Flag) -> Result<FlagBody, String> {
+/// What `flag`'s `matches` patterns take compiled, and the first one over
+/// the budget, which [`crate::validate_flag_input`] refuses.
+pub(crate) fn flag_regexes(flag: &Flag) -> RegexBudget {
+    let mut budget = RegexBudget::default();
+    let _ = compile_flag(flag, &mut budget);
+    budget
+}
+
+fn compile_flag(flag: &Flag, budget: &mut RegexBudget) -> Result<FlagBody, String> {
     let n = flag.variations.len();
     check_index("off_variation", flag.off_variation, n)?;
     for (i, v) in flag.variations.iter().enumerate() {
@@ -151,7 +203,7 @@ fn compile_flag(flag: &Flag) -> Result<FlagBody, String> {
             let path = format!("rules[{i}]");
             Ok(CompiledRule {
                 id: rule.id.as_str().into(),
-                clauses: compile_clauses(&path, &rule.clauses)?,
+                clauses: compile_clauses(&path, &rule.clauses, budget)?,
                 serve: compile_serve(&format!("{path}.serve"), &rule.serve, flag)?,
             })
         })
@@ -205,25 +257,47 @@ fn compile_serve(path: &str, serve: &Serve, flag: &Flag) -> Result<CompiledServe
     }
 }
 
-fn compile_clauses(path: &str, clauses: &[Clause]) -> Result<Vec<CompiledClause>, String> {
+fn compile_clauses(
+    path: &str,
+    clauses: &[Clause],
+    budget: &mut RegexBudget,
+) -> Result<Vec<CompiledClause>, String> {
     (clauses.iter().enumerate())
-        .map(|(i, c)| compile_clause(&format!("{path}.clauses[{i}]"), c))
+        .map(|(i, c)| compile_clause(&format!("{path}.clauses[{i}]"), c, budget))
         .collect()
 }
 
 /// Compiles one clause; `path` names it in the error.
-fn compile_clause(path: &str, clause: &Clause) -> Result<CompiledClause, String> {
-    let operands = (clause.values.iter().enumerate())
-        .map(|(i, v)| {
-            parse_operand(clause.operator, clause.case_insensitive, v)
-                .map_err(|e| format!("{path}.values[{i}]: {} ({})", e.message, e.code))
-        })
-        .collect::<Result<_, String>>()?;
+fn compile_clause(
+    path: &str,
+    clause: &Clause,
+    budget: &mut RegexBudget,
+) -> Result<CompiledClause, String> {
+    let mut operands = Vec::with_capacity(clause.values.len());
+    let mut over_budget = false;
+    for (i, v) in clause.values.iter().enumerate() {
+        let field = || format!("{path}.values[{i}]");
+        let error = |e: operand::OperandError| format!("{}: {} ({})", field(), e.message, e.code);
+        let pattern = v.as_str().filter(|_| clause.operator == Operator::Matches);
+        let operand = match pattern {
+            Some(p) => match budget.compile(&field(), p, clause.case_insensitive) {
+                Ok(Some(re)) => Operand::Regex(re),
+                Ok(None) => {
+                    over_budget = true;
+                    break;
+                }
+                Err(e) => return Err(error(e)),
+            },
+            None => parse_operand(clause.operator, clause.case_insensitive, v).map_err(error)?,
+        };
+        operands.push(operand);
+    }
     Ok(CompiledClause {
         attribute: clause.attribute.as_str().into(),
         op: clause.operator,
         negate: clause.negate,
         case_insensitive: clause.case_insensitive,
         operands,
+        over_budget,
     })
 }

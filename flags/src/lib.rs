@@ -8,7 +8,8 @@
 //! - [`model`]: the serde types (`Flag`, `Segment`, `Context`, …) in the JSON shape
 //!   the API and SDKs use.
 //! - [`validate`]: every problem with a flag or segment, each with its field path.
-//! - [`limits`]: the documented size limits the API enforces on new input.
+//! - [`limits`]: the documented size limits the API enforces on new input
+//!   (flags, segments, the whole state, evaluation contexts).
 //! - [`compile`]: a flag compiled once per version (regexes, CIDRs, semvers parsed).
 //! - [`bucket`](mod@bucket): the one function that maps a context to a rollout bucket.
 //! - [`eval`]: evaluation of one flag or of every flag for a context, and the
@@ -66,6 +67,6 @@ pub use eval::{
 pub use model::*;
 pub use set::{FlagSet, segments_used_by};
 pub use validate::{
-    Catalog, FieldError, validate_flag, validate_flag_input, validate_key, validate_segment,
-    validate_segment_input,
+    Catalog, FieldError, StateUsage, Stored, validate_context, validate_flag, validate_flag_input,
+    validate_key, validate_segment, validate_segment_input,
 };

@@ -21,11 +21,31 @@
 //! | `prerequisites` | [`MAX_PREREQUISITES`] |
 //! | a segment's `included` plus `excluded` | [`MAX_SEGMENT_KEYS`] keys, none in both |
 //! | a context key (targets, `included`, `excluded`) | [`MAX_CONTEXT_KEY_CHARS`] characters |
+//! | the `matches` patterns of one flag or segment, compiled | [`MAX_REGEX_BYTES`] bytes together |
+//!
+//! **The whole state** (checked against the receiving node's applied state
+//! when a flag or segment is written; see [`crate::validate::StateUsage`]):
+//!
+//! | what | limit |
+//! |---|---|
+//! | flags | [`MAX_FLAGS`] |
+//! | segments | [`MAX_SEGMENTS`] |
+//! | flags and segments as JSON, plus their compiled regexes | [`MAX_STATE_BYTES`] bytes |
+//!
+//! **An evaluation context** (`/v1/evaluate`, OFREP; see
+//! [`crate::validate::validate_context`]):
+//!
+//! | what | limit |
+//! |---|---|
+//! | one value (the targeting key, a string, or a list's strings together) | [`MAX_ATTRIBUTE_BYTES`] bytes |
+//! | the whole context (key, names and values) | [`MAX_CONTEXT_BYTES`] bytes |
 //!
 //! A character is a Unicode scalar value. These limits apply to what the API
 //! accepts; the state machine does not enforce them (see
 //! [`crate::validate::validate_flag_input`]), so data stored before they
-//! existed still loads, replays and rolls back.
+//! existed still loads, replays and rolls back. A stored flag over the regex
+//! budget still compiles, its patterns beyond the budget never matching (see
+//! [`crate::compile`]).
 
 /// A flag's, segment's or variation's `name`.
 pub const MAX_NAME_CHARS: usize = 256;
@@ -55,3 +75,25 @@ pub const MAX_PREREQUISITES: usize = 20;
 pub const MAX_SEGMENT_KEYS: usize = 10_000;
 /// One context key in a target or a segment's lists.
 pub const MAX_CONTEXT_KEY_CHARS: usize = 256;
+/// What the `matches` patterns of one flag or segment may take once compiled,
+/// together (each is measured by `regex_automata`'s `memory_usage`, and one
+/// pattern's automaton is capped at 1 MiB besides). A simple pattern such as
+/// `^[a-z0-9._%+-]+@example\.com$` takes about 7 KB, so a flag holds
+/// hundreds; 5,000 patterns (which once took 2.1 GB on every node) do not fit.
+pub const MAX_REGEX_BYTES: usize = 2 << 20;
+/// Flags in the state.
+pub const MAX_FLAGS: usize = 50_000;
+/// Segments in the state.
+pub const MAX_SEGMENTS: usize = 50_000;
+/// The state's flags and segments as JSON, plus their compiled regexes.
+/// Every node holds all of it in memory (and each change three times more on
+/// disk), so this is what bounds a node's memory, whatever editors write.
+pub const MAX_STATE_BYTES: usize = 256 << 20;
+/// One context value: the targeting key, a string, or a list's strings
+/// together (each element counts one byte more, so a list of empty strings
+/// is bounded too). Evaluation scans a value once per clause that reads it,
+/// so this bounds what one request costs.
+pub const MAX_ATTRIBUTE_BYTES: usize = 8 * 1024;
+/// One context altogether: the targeting key, every attribute's name and
+/// value (numbers and booleans count 8 bytes).
+pub const MAX_CONTEXT_BYTES: usize = 64 * 1024;

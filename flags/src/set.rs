@@ -6,18 +6,40 @@ use std::sync::Arc;
 use crate::compile::{CompiledFlag, CompiledSegment};
 use crate::eval::{self, Detail, Lookup};
 use crate::model::{Context, Flag, Operator, Segment};
-use crate::validate::Catalog;
+use crate::validate::{Catalog, StateUsage, Stored};
 
 /// Compiled flags and segments by key. It is the [`Lookup`] evaluation uses
 /// and the [`Catalog`] validation checks references against.
 ///
-/// Cloning copies the two maps but not the compiled flags (they share `Arc`s).
+/// Cloning is O(1): a clone is a snapshot that shares the maps, and the
+/// first change to either copy copies the maps (not the compiled flags,
+/// which are shared `Arc`s). So a server hands each evaluation a clone taken
+/// under its lock and evaluates without it, and a change applied meanwhile
+/// never waits for the evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct FlagSet {
+    /// Shared between snapshots until one of them changes.
+    maps: Arc<Maps>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Maps {
     /// Every flag, compiled once per version.
     flags: HashMap<String, CompiledFlag>,
     /// Every segment, compiled once per version.
     segments: HashMap<String, CompiledSegment>,
+    /// The sum of every flag's and segment's `bytes()`.
+    bytes: usize,
+}
+
+impl Maps {
+    fn flag_bytes(f: Option<&CompiledFlag>) -> usize {
+        f.map_or(0, CompiledFlag::bytes)
+    }
+
+    fn segment_bytes(s: Option<&CompiledSegment>) -> usize {
+        s.map_or(0, CompiledSegment::bytes)
+    }
 }
 
 impl FlagSet {
@@ -45,58 +67,81 @@ impl FlagSet {
 
     /// Stores an already compiled flag, returning the version it replaced.
     pub fn insert_compiled_flag(&mut self, flag: CompiledFlag) -> Option<CompiledFlag> {
-        self.flags.insert(flag.key().to_owned(), flag)
+        let maps = Arc::make_mut(&mut self.maps);
+        maps.bytes += flag.bytes();
+        let old = maps.flags.insert(flag.key().to_owned(), flag);
+        maps.bytes -= Maps::flag_bytes(old.as_ref());
+        old
     }
 
     /// Removes the flag with `key`, returning it.
     pub fn remove_flag(&mut self, key: &str) -> Option<CompiledFlag> {
-        self.flags.remove(key)
+        let maps = Arc::make_mut(&mut self.maps);
+        let old = maps.flags.remove(key);
+        maps.bytes -= Maps::flag_bytes(old.as_ref());
+        old
     }
 
     /// Compiles and stores `segment`, returning the version it replaced.
     pub fn upsert_segment(&mut self, segment: impl Into<Arc<Segment>>) -> Option<CompiledSegment> {
         let segment = CompiledSegment::new(segment.into());
-        self.segments.insert(segment.key().to_owned(), segment)
+        let maps = Arc::make_mut(&mut self.maps);
+        maps.bytes += segment.bytes();
+        let old = maps.segments.insert(segment.key().to_owned(), segment);
+        maps.bytes -= Maps::segment_bytes(old.as_ref());
+        old
     }
 
     /// Removes the segment with `key`, returning it.
     pub fn remove_segment(&mut self, key: &str) -> Option<CompiledSegment> {
-        self.segments.remove(key)
+        let maps = Arc::make_mut(&mut self.maps);
+        let old = maps.segments.remove(key);
+        maps.bytes -= Maps::segment_bytes(old.as_ref());
+        old
+    }
+
+    /// What the set holds, as the state limits count it.
+    pub fn usage(&self) -> StateUsage {
+        StateUsage {
+            flags: self.maps.flags.len(),
+            segments: self.maps.segments.len(),
+            bytes: self.maps.bytes,
+        }
     }
 
     /// The flag with `key`.
     pub fn get_flag(&self, key: &str) -> Option<&CompiledFlag> {
-        self.flags.get(key)
+        self.maps.flags.get(key)
     }
 
     /// The segment with `key`.
     pub fn get_segment(&self, key: &str) -> Option<&CompiledSegment> {
-        self.segments.get(key)
+        self.maps.segments.get(key)
     }
 
     /// Every flag, in no particular order.
     pub fn flags(&self) -> impl ExactSizeIterator<Item = &CompiledFlag> {
-        self.flags.values()
+        self.maps.flags.values()
     }
 
     /// Every segment, in no particular order.
     pub fn segments(&self) -> impl ExactSizeIterator<Item = &CompiledSegment> {
-        self.segments.values()
+        self.maps.segments.values()
     }
 
     /// The number of flags.
     pub fn len(&self) -> usize {
-        self.flags.len()
+        self.maps.flags.len()
     }
 
     /// Whether there are no flags (there may still be segments).
     pub fn is_empty(&self) -> bool {
-        self.flags.is_empty()
+        self.maps.flags.is_empty()
     }
 
     /// Evaluates the flag `key`; an unknown key is `ERROR`/`FLAG_NOT_FOUND` with no value.
     pub fn evaluate(&self, key: &str, ctx: &Context) -> Detail<'_> {
-        match self.flags.get(key) {
+        match self.maps.flags.get(key) {
             Some(flag) => eval::evaluate(flag, ctx, self),
             None => Detail::flag_not_found(),
         }
@@ -142,20 +187,39 @@ fn sorted_keys<'a>(flags: impl Iterator<Item = &'a CompiledFlag>) -> Vec<String>
 
 impl Lookup for FlagSet {
     fn flag(&self, key: &str) -> Option<&CompiledFlag> {
-        self.flags.get(key)
+        self.maps.flags.get(key)
     }
 
     fn segment(&self, key: &str) -> Option<&CompiledSegment> {
-        self.segments.get(key)
+        self.maps.segments.get(key)
     }
 }
 
 impl Catalog for FlagSet {
     fn flag(&self, key: &str) -> Option<&Flag> {
-        self.flags.get(key).map(|f| &**f.flag())
+        self.maps.flags.get(key).map(|f| &**f.flag())
     }
 
     fn segment(&self, key: &str) -> Option<&Segment> {
-        self.segments.get(key).map(|s| &**s.segment())
+        self.maps.segments.get(key).map(|s| &**s.segment())
+    }
+
+    fn usage_except(&self, except: Stored<'_>) -> Option<StateUsage> {
+        let mut usage = self.usage();
+        match except {
+            Stored::Flag(key) => {
+                if let Some(f) = self.maps.flags.get(key) {
+                    usage.flags -= 1;
+                    usage.bytes -= f.bytes();
+                }
+            }
+            Stored::Segment(key) => {
+                if let Some(s) = self.maps.segments.get(key) {
+                    usage.segments -= 1;
+                    usage.bytes -= s.bytes();
+                }
+            }
+        }
+        Some(usage)
     }
 }

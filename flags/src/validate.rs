@@ -18,14 +18,20 @@
 //! rules added since (see `input.rs` for why they live apart).
 
 mod clauses;
+mod context;
 mod input;
 mod prerequisites;
+mod usage;
 
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Flag, FlagKind, Segment, Serve};
+
+pub use context::validate_context;
+pub(crate) use usage::json_bytes;
+pub use usage::{StateUsage, Stored};
 
 /// The machine-readable `code` of each [`FieldError`].
 pub mod code {
@@ -62,6 +68,13 @@ pub mod code {
     pub const DUPLICATE_VARIATION: &str = "duplicate_variation";
     /// A segment key both included and excluded (input only).
     pub const INCLUDED_AND_EXCLUDED: &str = "included_and_excluded";
+    /// The flag's or segment's `matches` patterns, compiled, are over
+    /// [`MAX_REGEX_BYTES`](crate::limits::MAX_REGEX_BYTES) (input only).
+    pub const REGEX_BUDGET: &str = "regex_budget";
+    /// The state is at one of its limits ([`MAX_FLAGS`](crate::limits::MAX_FLAGS),
+    /// [`MAX_SEGMENTS`](crate::limits::MAX_SEGMENTS),
+    /// [`MAX_STATE_BYTES`](crate::limits::MAX_STATE_BYTES)) (input only).
+    pub const STATE_FULL: &str = "state_full";
 
     /// Every code, for documentation and coverage tests.
     pub const ALL: [&str; 25] = [
@@ -94,11 +107,13 @@ pub mod code {
 
     /// The codes only [`validate_flag_input`](super::validate_flag_input)
     /// and [`validate_segment_input`](super::validate_segment_input) report.
-    pub const INPUT: [&str; 4] = [
+    pub const INPUT: [&str; 6] = [
         TOO_MANY,
         TOO_LONG,
         DUPLICATE_VARIATION,
         INCLUDED_AND_EXCLUDED,
+        REGEX_BUDGET,
+        STATE_FULL,
     ];
 }
 
@@ -133,6 +148,13 @@ pub trait Catalog {
     fn flag(&self, key: &str) -> Option<&Flag>;
     /// The stored segment with this key.
     fn segment(&self, key: &str) -> Option<&Segment>;
+    /// What the stored state holds apart from `except` (the flag or segment
+    /// a write would replace), for the state limits. `None`, the default,
+    /// skips them.
+    fn usage_except(&self, except: Stored<'_>) -> Option<StateUsage> {
+        let _ = except;
+        None
+    }
 }
 
 /// Checks a flag or segment key: 1–128 chars of `[A-Za-z0-9._-]`.
@@ -183,10 +205,17 @@ pub fn validate_segment(segment: &Segment, catalog: &dyn Catalog) -> Vec<FieldEr
 }
 
 /// Every problem with `flag` as new input through the API: the limits
-/// first (alone when broken, so the answer stays small), then
-/// [`validate_flag`] and the rules only new input must meet.
+/// first (alone when broken, so the answer stays small): sizes, the regex
+/// budget, then the state's limits; then [`validate_flag`] and the rules
+/// only new input must meet.
 pub fn validate_flag_input(flag: &Flag, catalog: &dyn Catalog) -> Vec<FieldError> {
     let mut errors = input::flag_sizes(flag);
+    if errors.is_empty() {
+        let regexes = crate::compile::flag_regexes(flag);
+        let bytes = usage::json_bytes(flag) + regexes.used;
+        errors.extend(regexes.over.map(input::over_budget));
+        errors.extend(usage::fits(Stored::Flag(&flag.key), bytes, catalog));
+    }
     if errors.is_empty() {
         errors = validate_flag(flag, catalog);
         input::flag_content(flag, &mut errors);
@@ -198,6 +227,12 @@ pub fn validate_flag_input(flag: &Flag, catalog: &dyn Catalog) -> Vec<FieldError
 /// [`validate_flag_input`]).
 pub fn validate_segment_input(segment: &Segment, catalog: &dyn Catalog) -> Vec<FieldError> {
     let mut errors = input::segment_sizes(segment);
+    if errors.is_empty() {
+        let regexes = crate::compile::segment_regexes(segment);
+        let bytes = usage::json_bytes(segment) + regexes.used;
+        errors.extend(regexes.over.map(input::over_budget));
+        errors.extend(usage::fits(Stored::Segment(&segment.key), bytes, catalog));
+    }
     if errors.is_empty() {
         errors = validate_segment(segment, catalog);
         input::segment_content(segment, &mut errors);

@@ -8,7 +8,9 @@
 use std::fmt::Write;
 
 use ipnet::IpNet;
-use regex::{Regex, RegexBuilder};
+use regex_automata::MatchKind;
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::syntax;
 use semver::Version;
 use serde_json::Value;
 
@@ -16,9 +18,16 @@ use crate::model::Operator;
 use crate::stackbuf::StackBuf;
 use crate::validate::code;
 
-/// Compiled regexes are capped at 1 MiB so one pasted pattern cannot eat the
-/// server's memory.
+/// Each pattern's compiled automaton is capped at 1 MiB so one pasted
+/// pattern cannot eat the server's memory (what a whole flag's patterns may
+/// take is [`crate::limits::MAX_REGEX_BYTES`]).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// The lazy DFA cache one pattern may grow, per evaluating thread (the
+/// `regex` crate's default is 2 MiB). A search that outgrows it clears it,
+/// and a pattern whose cache keeps clearing falls back to a slower engine:
+/// the result is the same, only the memory is bounded.
+const REGEX_CACHE_CAPACITY: usize = 256 * 1024;
 
 /// One clause value, parsed for its operator.
 #[derive(Debug, Clone)]
@@ -111,11 +120,93 @@ fn not_a_number() -> OperandError {
 }
 
 fn parse_regex(pattern: &str, case_insensitive: bool) -> Result<Regex, OperandError> {
-    RegexBuilder::new(pattern)
-        .case_insensitive(case_insensitive)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| OperandError::new(code::INVALID_REGEX, e.to_string()))
+    build_regex(pattern, case_insensitive, REGEX_SIZE_LIMIT)
+        .map_err(|e| OperandError::new(code::INVALID_REGEX, regex_error(&e)))
+}
+
+/// Compiles `pattern` as `regex::Regex` would (leftmost-first, UTF-8,
+/// Unicode), with its automaton capped at `size_limit` bytes.
+pub(crate) fn build_regex(
+    pattern: &str,
+    case_insensitive: bool,
+    size_limit: usize,
+) -> Result<Regex, meta::BuildError> {
+    let config = meta::Config::new()
+        .match_kind(MatchKind::LeftmostFirst)
+        .utf8_empty(true)
+        .nfa_size_limit(Some(size_limit))
+        .hybrid_cache_capacity(REGEX_CACHE_CAPACITY);
+    let syntax = syntax::Config::new()
+        .utf8(true)
+        .case_insensitive(case_insensitive);
+    meta::Builder::new()
+        .configure(config)
+        .syntax(syntax)
+        .build(pattern)
+}
+
+/// The words `regex::Error` uses, so messages stay as they were.
+fn regex_error(e: &meta::BuildError) -> String {
+    match (e.size_limit(), e.syntax_error()) {
+        (Some(limit), _) => format!("Compiled regex exceeds size limit of {limit} bytes."),
+        (None, Some(syntax)) => syntax.to_string(),
+        (None, None) => e.to_string(),
+    }
+}
+
+/// What one flag's or segment's `matches` patterns take compiled, counted
+/// pattern by pattern in the flag's order ([`Regex::memory_usage`]). The
+/// budget is [`crate::limits::MAX_REGEX_BYTES`]: new input over it is
+/// refused, and a stored flag over it (written before the budget existed)
+/// still loads, its first clause over the budget and every later one never
+/// matching.
+#[derive(Debug, Default)]
+pub(crate) struct RegexBudget {
+    /// Bytes taken by the patterns compiled so far.
+    pub used: usize,
+    /// The first value that did not fit: its field path and why.
+    pub over: Option<(String, String)>,
+}
+
+impl RegexBudget {
+    /// Compiles `pattern` for the value at `path` if it fits in what is
+    /// left; `Ok(None)` when it does not (and so never matches). A pattern
+    /// that is invalid on its own is still an error.
+    pub(crate) fn compile(
+        &mut self,
+        path: &str,
+        pattern: &str,
+        case_insensitive: bool,
+    ) -> Result<Option<Regex>, OperandError> {
+        use crate::limits::MAX_REGEX_BYTES;
+        let left = MAX_REGEX_BYTES.saturating_sub(self.used);
+        let cap = left.min(REGEX_SIZE_LIMIT);
+        let built = match build_regex(pattern, case_insensitive, cap) {
+            // Over what is left, not over the pattern's own limit: it does not fit.
+            Err(e) if e.size_limit().is_some() && cap < REGEX_SIZE_LIMIT => None,
+            Err(e) => return Err(OperandError::new(code::INVALID_REGEX, regex_error(&e))),
+            Ok(re) => Some(re),
+        };
+        let size = built.as_ref().map_or(usize::MAX, Regex::memory_usage);
+        match built {
+            Some(re) if size <= left => {
+                self.used += size;
+                Ok(Some(re))
+            }
+            _ => {
+                let shown = if size == usize::MAX { left + 1 } else { size };
+                self.over.get_or_insert_with(|| {
+                    let message = format!(
+                        "this pattern takes {shown} bytes compiled, but only {left} of the \
+                         {MAX_REGEX_BYTES} bytes a flag or segment may spend on regexes are left"
+                    );
+                    (path.to_owned(), message)
+                });
+                self.used = MAX_REGEX_BYTES;
+                Ok(None)
+            }
+        }
+    }
 }
 
 /// `s` as stored for a case-insensitive clause: lowercased char by char with

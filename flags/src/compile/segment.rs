@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::{CompiledClause, compile_clauses};
+use super::{CompiledClause, RegexBudget, compile_clauses};
 use crate::model::{Clause, Operator, Segment};
 
 /// A segment ready to evaluate. Cloning is cheap.
@@ -32,6 +32,10 @@ struct SegmentInner {
     rules: Vec<Vec<CompiledClause>>,
     /// The first broken rule's problem, if any.
     malformed: Option<String>,
+    /// The first pattern over the regex budget, if any (see [`super`]).
+    over_budget: Option<String>,
+    /// The source as JSON plus the compiled regexes, in bytes.
+    bytes: usize,
 }
 
 impl CompiledSegment {
@@ -39,8 +43,9 @@ impl CompiledSegment {
     pub fn new(segment: Arc<Segment>) -> Self {
         let mut rules = Vec::with_capacity(segment.rules.len());
         let mut malformed = None;
+        let mut budget = RegexBudget::default();
         for (i, rule) in segment.rules.iter().enumerate() {
-            match compile_segment_rule(i, &rule.clauses) {
+            match compile_segment_rule(i, &rule.clauses, &mut budget) {
                 Ok(clauses) => rules.push(clauses),
                 Err(e) => {
                     malformed.get_or_insert(e);
@@ -48,10 +53,12 @@ impl CompiledSegment {
             }
         }
         let inner = SegmentInner {
+            bytes: crate::validate::json_bytes(&*segment) + budget.used,
             included: segment.included.iter().cloned().collect(),
             excluded: segment.excluded.iter().cloned().collect(),
             rules,
             malformed,
+            over_budget: budget.over.map(|(field, why)| format!("{field}: {why}")),
             segment,
         };
         CompiledSegment {
@@ -74,6 +81,19 @@ impl CompiledSegment {
         self.inner.malformed.as_deref()
     }
 
+    /// The first `matches` value over the segment's regex budget, from
+    /// which on its `matches` clauses never match (see
+    /// [`CompiledFlag::over_budget`](super::CompiledFlag::over_budget)).
+    pub fn over_budget(&self) -> Option<&str> {
+        self.inner.over_budget.as_deref()
+    }
+
+    /// Bytes the segment counts for in the state's limit: its JSON plus its
+    /// compiled regexes.
+    pub fn bytes(&self) -> usize {
+        self.inner.bytes
+    }
+
     pub(crate) fn is_included(&self, key: &str) -> bool {
         self.inner.included.contains(key)
     }
@@ -87,7 +107,21 @@ impl CompiledSegment {
     }
 }
 
-fn compile_segment_rule(i: usize, clauses: &[Clause]) -> Result<Vec<CompiledClause>, String> {
+/// What `segment`'s `matches` patterns take compiled, and the first one
+/// over the budget, which [`crate::validate_segment_input`] refuses.
+pub(crate) fn segment_regexes(segment: &Segment) -> RegexBudget {
+    let mut budget = RegexBudget::default();
+    for (i, rule) in segment.rules.iter().enumerate() {
+        let _ = compile_segment_rule(i, &rule.clauses, &mut budget);
+    }
+    budget
+}
+
+fn compile_segment_rule(
+    i: usize,
+    clauses: &[Clause],
+    budget: &mut RegexBudget,
+) -> Result<Vec<CompiledClause>, String> {
     let path = format!("rules[{i}]");
     if let Some(j) = clauses
         .iter()
@@ -97,5 +131,5 @@ fn compile_segment_rule(i: usize, clauses: &[Clause]) -> Result<Vec<CompiledClau
             "{path}.clauses[{j}].operator: segment_match is not allowed in a segment"
         ));
     }
-    compile_clauses(&path, clauses)
+    compile_clauses(&path, clauses, budget)
 }

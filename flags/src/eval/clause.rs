@@ -13,6 +13,8 @@
 //!   [`char::to_lowercase`] (Unicode, no allocation: the clause's values are
 //!   lowercased at compile time, the attribute lazily while comparing).
 //! - `matches`: the regex matches anywhere in the string (anchor with `^…$`).
+//!   A clause with a pattern over its flag's regex budget (stored before the
+//!   budget existed) never matches, negated or not.
 //! - `lt`/`lte`/`gt`/`gte`: numbers only; a numeric string does not match.
 //! - `before`/`after`: the attribute is an RFC 3339 string or epoch
 //!   milliseconds, compared with each value.
@@ -36,6 +38,9 @@ use crate::model::{AttrRef, Context, Operator};
 /// Whether `clause` matches `ctx`. Segments are found in `lookup`; with none,
 /// `segment_match` never matches.
 pub(super) fn matches(clause: &CompiledClause, ctx: &Context, lookup: Option<&dyn Lookup>) -> bool {
+    if clause.over_budget {
+        return false;
+    }
     if clause.op == Operator::SegmentMatch {
         return in_any_segment(clause, ctx, lookup) != clause.negate;
     }

@@ -176,6 +176,11 @@ pub(super) fn segment_content(segment: &Segment, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// The error for the first `matches` value over the regex budget.
+pub(super) fn over_budget((field, message): (String, String)) -> FieldError {
+    FieldError::new(field, code::REGEX_BUDGET, message)
+}
+
 /// Equal JSON values, with numbers compared as numbers (`1` and `1.0`).
 fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {

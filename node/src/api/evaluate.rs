@@ -1,4 +1,9 @@
 //! `POST /v1/evaluate`: one flag's detail, or every flag's, for a context.
+//!
+//! The context is checked against its size limits first
+//! ([`vexil_flags::validate_context`]), and evaluation runs on a snapshot of
+//! the flag set ([`vexil_raft::Shared::flags`]): a slow evaluation never
+//! holds the state lock, so writes and authentication never wait for it.
 
 use std::collections::BTreeMap;
 
@@ -41,7 +46,7 @@ struct AllFlags<'a> {
     request_body = Body,
     responses(
         (status = 200, description = "One flag's detail (with `flag`), or `{\"flags\": {key: detail}}` for every flag", body = crate::openapi::schemas::Evaluation),
-        (status = 400, description = "A context value that is not a string, number, boolean or list of strings (`field` is `context.<attribute>`)", body = ApiError),
+        (status = 400, description = "A context value that is not a string, number, boolean or list of strings, or over its size limit (`field` is `context.<attribute>`)", body = ApiError),
         (status = 404, description = "No such flag", body = ApiError),
     ))]
 async fn evaluate(
@@ -51,31 +56,33 @@ async fn evaluate(
     ApiJson(body): ApiJson<Body>,
 ) -> ApiResult<Response> {
     caller.require(Role::Sdk)?;
+    check_context(&body.context)?;
     state.before_read(q.consistency).await?;
-    let st = state.raft.shared().read();
-    let headers = consistency_headers(q.consistency, st.applied);
+    let (flags, applied) = {
+        let st = state.raft.shared().read();
+        (st.flags.clone(), st.applied)
+    };
+    let headers = consistency_headers(q.consistency, applied);
     match body.flag {
         Some(key) => {
-            let Some(flag) = st.flags.get_flag(&key) else {
+            let Some(flag) = flags.get_flag(&key) else {
                 return Err(
                     ApiError::not_found(format!("flag {key:?} not found")).with_field("flag")
                 );
             };
-            let detail = st
-                .flags
+            let detail = flags
                 .evaluate(&key, &body.context)
                 .to_owned_detail(flag.flag());
             state.usage.served([(key.as_str(), &detail)]);
             Ok((headers, Json(detail)).into_response())
         }
         None => {
-            let all: BTreeMap<&str, EvaluationDetail> = st
-                .flags
+            let all: BTreeMap<&str, EvaluationDetail> = flags
                 .flags()
                 .map(|f| {
                     (
                         f.key(),
-                        st.flags
+                        flags
                             .evaluate(f.key(), &body.context)
                             .to_owned_detail(f.flag()),
                     )
@@ -85,4 +92,14 @@ async fn evaluate(
             Ok((headers, Json(AllFlags { flags: all })).into_response())
         }
     }
+}
+
+/// 400 naming the attribute (`context.<name>`, or `context.key`) when the
+/// context is over a size limit ([`vexil_flags::limits::MAX_ATTRIBUTE_BYTES`],
+/// [`vexil_flags::limits::MAX_CONTEXT_BYTES`]).
+fn check_context(ctx: &Context) -> Result<(), ApiError> {
+    vexil_flags::validate_context(ctx).map_err(|e| {
+        let field = format!("context.{}", e.field);
+        ApiError::bad_request(&field, format!("{field}: {}", e.message))
+    })
 }

@@ -17,7 +17,10 @@
 //! `user.plan` would be a name nobody wrote in a rule, and a silent mismatch
 //! is worse than an error. Send `user.plan` as an attribute of that name.
 //! A body that is not JSON, or whose top level is not an object, is a
-//! `PARSE_ERROR`.
+//! `PARSE_ERROR`. A context over a size limit
+//! ([`vexil_flags::limits::MAX_ATTRIBUTE_BYTES`] a value,
+//! [`vexil_flags::limits::MAX_CONTEXT_BYTES`] in all) is `INVALID_CONTEXT`,
+//! naming the attribute (`targetingKey` for the key).
 
 use serde_json::{Map, Value};
 use vexil_flags::openfeature::OfErrorCode;
@@ -45,9 +48,9 @@ pub fn parse(body: &[u8]) -> Result<Context, ContextError> {
     };
     match top.remove("context") {
         None | Some(Value::Null) => Ok(Context::default()),
-        Some(Value::Object(fields)) => {
-            to_context(fields).map_err(|m| (OfErrorCode::InvalidContext, m))
-        }
+        Some(Value::Object(fields)) => (to_context(fields))
+            .and_then(|ctx| check_size(&ctx).map(|()| ctx))
+            .map_err(|m| (OfErrorCode::InvalidContext, m)),
         Some(_) => Err((
             OfErrorCode::InvalidContext,
             "context must be an object".to_owned(),
@@ -74,6 +77,18 @@ fn to_context(fields: Map<String, Value>) -> Result<Context, String> {
         }
     }
     Ok(ctx)
+}
+
+/// The size limits, in OFREP's words: the attribute is named in the details.
+fn check_size(ctx: &Context) -> Result<(), String> {
+    vexil_flags::validate_context(ctx).map_err(|e| {
+        let name = if e.field == "key" {
+            "targetingKey"
+        } else {
+            e.field.as_str()
+        };
+        format!("attribute {name:?}: {}", e.message)
+    })
 }
 
 fn attribute(name: &str, value: Value) -> Result<AttrValue, String> {
