@@ -33,6 +33,7 @@ pub mod net;
 pub mod openapi;
 pub mod recovery;
 pub mod schedule;
+pub mod secrets;
 pub mod server;
 pub mod ui;
 pub mod usage;

@@ -326,8 +326,12 @@ async fn create_admin_token(app: &AppState, source: &AdminToken) -> Result<(), A
     match app.commit_as_system(BOOTSTRAP_REQUEST, op).await {
         Ok(_) => {
             if let Some(path) = file {
-                println!("Vexil generated the first admin token (shown once): {secret}");
-                println!("It is also saved in {}", path.display());
+                // The path, not the token: stdout often ends up in a
+                // journal that other users can read.
+                println!(
+                    "Vexil generated the first admin token and saved it in {}",
+                    path.display()
+                );
             }
             tracing::info!("first admin token created");
             Ok(())
@@ -483,6 +487,7 @@ pub async fn serve(
     };
     tracing::info!(id = config.id, listen = %config.listen, peer = %config.peer_listen, "vexil starting");
     let (running, done) = run_with(opts, net, api_listener, peer_listener, shutdown).await?;
+    running.app.subscribers.set_caps(config.stream_caps);
     if let Some(schedule) = config.backup.clone() {
         tracing::info!(dir = %schedule.dir.display(), every = ?schedule.every, keep = schedule.keep, "scheduled backups on");
         crate::schedule::spawn(running.raft.clone(), schedule);

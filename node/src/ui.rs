@@ -115,6 +115,7 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

@@ -109,3 +109,44 @@ fn t21_membership_and_leadership_changes_are_audited_with_the_actor() {
     assert_eq!(removed[0]["actor"], "admin");
     assert_eq!(removed[0]["target"], format!("node:{gone}"));
 }
+
+/// Whoever holds the cluster secret can reach `/raft/write`, but a write as
+/// `system` is refused there unless it is something a node does itself; a
+/// forwarded write is applied as the token it names, whose role is checked.
+#[test]
+fn t21_the_peer_port_takes_no_write_as_system_that_a_node_would_not_make() {
+    let tc = TestCluster::up(1);
+    tc.wait_token(1);
+    let node = &tc.cluster.nodes[&1];
+    let send = |actor: &str, key: &str| {
+        let cmd = serde_json::json!({
+            "request_id": format!("req:{key}"),
+            "actor": actor,
+            "at": "2026-01-01T00:00:00Z",
+            "op": {"type": "create_flag", "flag": common::bool_flag(key)},
+        });
+        tc.http
+            .post(format!("http://{}/raft/write", node.peer))
+            .header("x-vexil-cluster-secret", &tc.cluster.spec.cluster_secret)
+            .json(&cmd)
+            .send()
+            .unwrap()
+    };
+    let r = send("system", "as-system");
+    let status = r.status().as_u16();
+    let text = r.text().unwrap();
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("system"), "{text}");
+    let r = send("admin", "as-admin");
+    assert_eq!(r.status().as_u16(), 200);
+    let (status, flag) = json_of(tc.get(1, "/v1/flags/as-admin"));
+    assert_eq!(status, 200, "{flag}");
+    let entries = audit(&tc, 1, "flag.create");
+    assert_eq!(entries[0]["actor"], "admin");
+    assert_eq!(json_of(tc.get(1, "/v1/flags/as-system")).0, 404);
+    // A name no token has is refused where the change is applied.
+    let r = send("nobody", "as-nobody");
+    let body: Value = r.json().unwrap();
+    assert!(body.to_string().contains("forbidden"), "{body}");
+    assert_eq!(json_of(tc.get(1, "/v1/flags/as-nobody")).0, 404);
+}

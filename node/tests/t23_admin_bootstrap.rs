@@ -12,8 +12,9 @@ use common::wait_until;
 use reqwest::blocking::Client;
 use serde_json::Value;
 
-/// The line `server::create_admin_token` prints when it made the token.
-const PRINTED: &str = "Vexil generated the first admin token (shown once): ";
+/// The line `server::create_admin_token` prints when it made the token:
+/// the file's path, never the token.
+const PRINTED: &str = "Vexil generated the first admin token and saved it in ";
 
 /// One `vexil serve` process; killed on drop.
 struct Proc {
@@ -121,9 +122,12 @@ fn t23_generated_admin_token_is_written_once_and_survives_restart() {
     assert_eq!(me(&http, &api, "vxl_admin_not-the-token"), 401);
     assert_eq!(
         printed_tokens(&first_out),
-        vec![token.clone()],
-        "printed once, and it is the token in the file"
+        vec![file.display().to_string()],
+        "the file's path is printed once"
     );
+    let out = std::fs::read_to_string(&first_out).unwrap()
+        + &std::fs::read_to_string(first_out.with_extension("err")).unwrap();
+    assert!(!out.contains(&token), "the token itself is never printed");
     drop(node);
 
     let second_out = dir.path().join("second.out");
@@ -160,6 +164,6 @@ fn t23_generated_admin_token_is_written_once_and_survives_restart() {
     assert_eq!(audit["entries"].as_array().unwrap().len(), 1, "{audit}");
     assert!(
         printed_tokens(&second_out).is_empty(),
-        "a restart prints no new token"
+        "a restart creates no new token"
     );
 }

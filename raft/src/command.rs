@@ -133,6 +133,21 @@ impl Op {
         }
     }
 
+    /// What a node does on its own, as [`SYSTEM_ACTOR`]: the first admin
+    /// token, a recovered one, and raising the cluster level. A command
+    /// forwarded over the peer port as `system` must be one of these; every
+    /// other write carries the name of the token that asked, and the apply
+    /// path checks that token's role again.
+    pub fn is_node_action(&self) -> bool {
+        matches!(
+            self,
+            Op::CreateToken {
+                role: Role::Admin,
+                ..
+            } | Op::SetClusterLevel { .. }
+        )
+    }
+
     /// The cluster level ([`crate::version`]) this command needs: every
     /// node of the cluster must be able to decode and apply it.
     pub fn min_level(&self) -> u32 {

@@ -103,6 +103,8 @@ pub struct AppInner {
     pub tokens_ready: std::sync::atomic::AtomicBool,
     /// Signs OFREP event-stream tickets (derived from the cluster secret).
     pub ticket_key: ofrep::events::TicketKey,
+    /// Derives the secret of a token created with an `Idempotency-Key`.
+    pub token_key: crate::secrets::DerivedKey,
 }
 
 /// Deliberate bugs a test can switch on at run time.
@@ -173,7 +175,11 @@ impl AppState {
             faults: Faults::default(),
             closing: tokio::sync::watch::Sender::new(false),
             tokens_ready: std::sync::atomic::AtomicBool::new(false),
-            ticket_key: ofrep::events::TicketKey::derive(cluster_secret),
+            ticket_key: ofrep::events::TicketKey::derive(
+                cluster_secret,
+                ofrep::events::TICKET_KEY_LABEL,
+            ),
+            token_key: crate::secrets::DerivedKey::derive(cluster_secret, tokens::SECRET_KEY_LABEL),
         }))
     }
 
@@ -279,6 +285,15 @@ impl AppState {
     }
 }
 
+/// Every answer is what its `Content-Type` says: browsers must not guess
+/// (a JSON error echoing input must never be read as HTML).
+async fn no_sniff(mut r: Response) -> Response {
+    r.headers_mut()
+        .entry(axum::http::header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    r
+}
+
 async fn not_found() -> Response {
     ApiError::not_found("no such route").into_response()
 }
@@ -313,6 +328,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(no_sniff))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(refuse_oversized))
         .layer(ui_support::WriteTimingLayer::new())

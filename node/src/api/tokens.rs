@@ -28,6 +28,23 @@ pub fn new_secret(role: Role) -> String {
     format!("vxl_{}_{}", role.as_str(), hex::encode(bytes))
 }
 
+/// The label of the key that derives retried tokens' secrets.
+pub const SECRET_KEY_LABEL: &str = "vexil token secret key v1";
+
+/// The secret of a token created under a client-chosen request id
+/// (`key:…`, from `Idempotency-Key`): derived from the request id, the name
+/// and the role with a key only the cluster holds (`crate::secrets`), so a
+/// retry after a lost response, on any node, answers the same secret. The
+/// log keeps only its hash, as for a random one.
+fn derived_secret(state: &AppState, request_id: &str, name: &str, role: Role) -> String {
+    let message = format!("{request_id}\n{name}\n{}", role.as_str());
+    format!(
+        "vxl_{}_{}",
+        role.as_str(),
+        hex::encode(state.token_key.mac(message.as_bytes()))
+    )
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
@@ -52,7 +69,12 @@ async fn create(
     if let Some(e) = vexil_flags::validate_key("name", &body.name) {
         return Err(ApiError::bad_request("name", e.message));
     }
-    let secret = new_secret(body.role);
+    let request_id = super::extract::request_id(&headers, &caller.name)?;
+    let secret = if request_id.starts_with("key:") {
+        derived_secret(&state, &request_id, &body.name, body.role)
+    } else {
+        new_secret(body.role)
+    };
     let op = Op::CreateToken {
         name: body.name,
         role: body.role,
@@ -66,7 +88,13 @@ async fn create(
     if let Some(o) = body.as_object_mut() {
         o.insert("secret".into(), json!(secret));
     }
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    // The secret must not stay in a cache on the way.
+    Ok((
+        StatusCode::CREATED,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),

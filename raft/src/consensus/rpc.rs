@@ -61,6 +61,14 @@ impl RaftNode {
             }
             Rpc::Write => {
                 let cmd: Command = decode(body)?;
+                if cmd.actor == crate::SYSTEM_ACTOR && !cmd.op.is_node_action() {
+                    return Err(BadRequest(format!(
+                        "a forwarded write carries its caller's token name; {} is not something \
+                         a node does as {}",
+                        cmd.op,
+                        crate::SYSTEM_ACTOR
+                    )));
+                }
                 let res: Result<_, WriteError> = if self.is_leader() {
                     self.write_local(cmd, self.inner.config.write_timeout).await
                 } else {

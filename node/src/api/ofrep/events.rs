@@ -35,10 +35,8 @@ use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
-use sha2::Sha256;
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use vexil_raft::state::{FeedEvent, Shared, Start, State as Mirror};
 
@@ -57,27 +55,11 @@ const MAC_HEX: usize = 32;
 /// from a log is stale.
 pub const TICKET_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
-/// The key tickets are signed with: HMAC-SHA256 of a fixed label, keyed
-/// with the cluster secret, so every node derives the same key and nothing
-/// stored (data directory or backup) holds it. Rotating the cluster secret
-/// ends the validity of every ticket handed out before.
-#[derive(Clone)]
-pub struct TicketKey([u8; 32]);
+/// The key tickets are signed with (see [`crate::secrets`]).
+pub type TicketKey = crate::secrets::DerivedKey;
 
-impl TicketKey {
-    pub fn derive(cluster_secret: &str) -> TicketKey {
-        let mut mac = Hmac::<Sha256>::new_from_slice(cluster_secret.as_bytes())
-            .expect("HMAC takes a key of any length");
-        mac.update(b"vexil ofrep event ticket key v1");
-        TicketKey(mac.finalize().into_bytes().into())
-    }
-}
-
-impl std::fmt::Debug for TicketKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TicketKey(..)")
-    }
-}
+/// The label of the ticket key.
+pub const TICKET_KEY_LABEL: &str = "vexil ofrep event ticket key v1";
 
 /// The `eventStreams` entry of a bulk response for the token `name`, whose
 /// answer reflected changes up to `since`, at `now` (Unix seconds). The
@@ -104,9 +86,8 @@ pub fn event_stream(
 }
 
 fn mac(key: &TicketKey, name: &str, token_hash: &str, expires: i64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC takes a key of any length");
-    mac.update(format!("vexil-ofrep-events\n{name}\n{token_hash}\n{expires}").as_bytes());
-    let mut hex = hex::encode(mac.finalize().into_bytes());
+    let mac = key.mac(format!("vexil-ofrep-events\n{name}\n{token_hash}\n{expires}").as_bytes());
+    let mut hex = hex::encode(mac);
     hex.truncate(MAC_HEX);
     hex
 }
@@ -325,7 +306,7 @@ mod tests {
 
     #[test]
     fn t21_a_ticket_opens_until_it_expires_and_only_with_the_cluster_key() {
-        let key = TicketKey::derive("cluster-secret-0123456789");
+        let key = TicketKey::derive("cluster-secret-0123456789", TICKET_KEY_LABEL);
         let st = mirror_with("web", "abc");
         let now = 1_700_000_000;
         let t = ticket(&key, "web", "abc", now + 900);
@@ -339,7 +320,7 @@ mod tests {
         assert_eq!(verify(&st, &key, &moved, now), Err(Refused::Invalid));
         // Someone with the token hashes (a backup) but not the cluster
         // secret cannot make one.
-        let other = TicketKey::derive("another-secret-0123456789");
+        let other = TicketKey::derive("another-secret-0123456789", TICKET_KEY_LABEL);
         let forged = ticket(&other, "web", "abc", now + 900);
         assert_eq!(verify(&st, &key, &forged, now), Err(Refused::Invalid));
         // A token re-created under the same name does not inherit tickets.
