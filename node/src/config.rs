@@ -38,6 +38,8 @@ pub struct Defaults {
     pub write_stall_timeout_ms: u64,
     pub auth_failure_limit: u32,
     pub auth_failure_window_secs: u64,
+    pub stream_max_per_token: usize,
+    pub stream_max_per_ip: usize,
 }
 
 /// The shortest `--backup-every` accepted.
@@ -66,6 +68,8 @@ pub const DEFAULTS: Defaults = Defaults {
     write_stall_timeout_ms: 30_000,
     auth_failure_limit: 20,
     auth_failure_window_secs: 60,
+    stream_max_per_token: 1000,
+    stream_max_per_ip: 256,
 };
 
 /// The shortest timeout of the listeners accepted.
@@ -188,6 +192,14 @@ pub struct ServeArgs {
     /// The window of --auth-failure-limit, and how long the back-off lasts.
     #[arg(long, env = "VEXIL_AUTH_FAILURE_WINDOW_SECS", default_value_t = DEFAULTS.auth_failure_window_secs)]
     pub auth_failure_window_secs: u64,
+    /// `/v1/stream` subscribers one token may hold open on this node; one
+    /// more gets 429. 0: no cap.
+    #[arg(long, env = "VEXIL_STREAM_MAX_PER_TOKEN", default_value_t = DEFAULTS.stream_max_per_token)]
+    pub stream_max_per_token: usize,
+    /// `/v1/stream` subscribers one IP address may hold open on this node;
+    /// one more gets 429. 0: no cap.
+    #[arg(long, env = "VEXIL_STREAM_MAX_PER_IP", default_value_t = DEFAULTS.stream_max_per_ip)]
+    pub stream_max_per_ip: usize,
 }
 
 /// A checked configuration.
@@ -216,6 +228,8 @@ pub struct ServeConfig {
     /// The listeners' caps and timeouts; the API's total is 0 until
     /// [`ServeConfig::net_limits`] sets it from the open-file limit.
     pub net: NetLimits,
+    /// Caps on `/v1/stream` subscribers.
+    pub stream_caps: crate::api::stream::subscribers::StreamCaps,
 }
 
 /// An invalid option: which one, and why.
@@ -409,6 +423,10 @@ impl ServeArgs {
             min_free_bytes: self.min_free_mb.saturating_mul(1 << 20),
             backup,
             net,
+            stream_caps: crate::api::stream::subscribers::StreamCaps {
+                per_token: self.stream_max_per_token,
+                per_ip: self.stream_max_per_ip,
+            },
         })
     }
 
@@ -590,6 +608,8 @@ impl Default for ServeArgs {
             write_stall_timeout_ms: DEFAULTS.write_stall_timeout_ms,
             auth_failure_limit: DEFAULTS.auth_failure_limit,
             auth_failure_window_secs: DEFAULTS.auth_failure_window_secs,
+            stream_max_per_token: DEFAULTS.stream_max_per_token,
+            stream_max_per_ip: DEFAULTS.stream_max_per_ip,
         }
     }
 }

@@ -488,6 +488,7 @@ pub async fn serve(
     tracing::info!(id = config.id, listen = %config.listen, peer = %config.peer_listen, "vexil starting");
     let (running, done) = run_with(opts, net, api_listener, peer_listener, shutdown).await?;
     running.app.subscribers.set_caps(config.stream_caps);
+    running.app.subscribers.set_caps(config.stream_caps);
     if let Some(schedule) = config.backup.clone() {
         tracing::info!(dir = %schedule.dir.display(), every = ?schedule.every, keep = schedule.keep, "scheduled backups on");
         crate::schedule::spawn(running.raft.clone(), schedule);

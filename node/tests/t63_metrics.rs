@@ -211,3 +211,52 @@ async fn t64_sdk_reports_with_absurd_counts_are_refused() {
         "{sdk_lines:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t65_made_up_methods_and_paths_add_no_label_values() {
+    let node = Node::start().await;
+    let scrape = || async {
+        node.send(reqwest::Method::GET, "/metrics", None, None)
+            .await
+            .text()
+            .await
+            .unwrap()
+    };
+    // Without a token, on known routes and on made-up paths.
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+        let path = if i % 2 == 0 {
+            "/v1/flags".to_owned()
+        } else {
+            format!("/no/such/path/{i}")
+        };
+        let r = node.send(method, &path, None, None).await;
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    let text = scrape().await;
+    let http: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("vexil_http_request_duration_seconds_count{"))
+        .collect();
+    assert!(!text.contains("MADEUP"), "a made-up method became a label");
+    assert!(!text.contains("/no/such/path"), "a raw path became a label");
+    let other: Vec<&&str> = http
+        .iter()
+        .filter(|l| l.contains("method=\"other\""))
+        .collect();
+    // One series per (route, status): /v1/flags answers 405 (or 401), an
+    // unknown path 404 under `unmatched`.
+    assert!(
+        (1..=3).contains(&other.len()),
+        "made-up methods: {other:#?}"
+    );
+    assert!(
+        other.iter().any(|l| l.contains("route=\"unmatched\"")),
+        "{other:#?}"
+    );
+    let n: f64 = other
+        .iter()
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(n, 50.0);
+}

@@ -49,6 +49,8 @@ pub struct FileConfig {
     pub write_stall_timeout_ms: Option<u64>,
     pub auth_failure_limit: Option<u32>,
     pub auth_failure_window_secs: Option<u64>,
+    pub stream_max_per_token: Option<usize>,
+    pub stream_max_per_ip: Option<usize>,
 }
 
 /// Reads and parses a config file.
@@ -109,6 +111,7 @@ impl ServeArgs {
             write_stall_timeout_ms: "write-stall-timeout-ms",
             auth_failure_limit: "auth-failure-limit",
             auth_failure_window_secs: "auth-failure-window-secs",
+            stream_max_per_token: "stream-max-per-token", stream_max_per_ip: "stream-max-per-ip",
         );
         from_file
     }

@@ -131,6 +131,18 @@ impl Collector for NodeCollector {
             "SSE subscribers dropped for falling behind",
             self.feed.dropped.load(Ordering::Relaxed),
         )?;
+        counter(
+            &mut e,
+            "sse_refused_over_cap",
+            "/v1/stream requests refused (429) by the per-token or per-IP subscriber cap",
+            self.feed.refused.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "sse_ended_revoked",
+            "/v1/stream subscribers ended because their token was revoked",
+            self.feed.revoked.load(Ordering::Relaxed),
+        )?;
         let mut m = e.encode_descriptor(
             "evaluations",
             "Server-side evaluations (POST /v1/evaluate, OFREP) by flag and reason",

@@ -21,12 +21,32 @@ pub fn is_admin_write(method: &Method, path: &str) -> bool {
         && !path.starts_with("/v1/ui/")
 }
 
+/// The `method` label: one of a fixed set, so made-up methods (which anyone
+/// can send, without a token) cannot grow the metrics without bound.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The `route` label: the matched route template (`/v1/flags/{key}`), never
+/// the raw path; every request no route matched is `unmatched`.
+pub fn route_label(req: &Request) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned())
+}
+
 /// Times a request and counts its outcome.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = route_label(&req);
     let method = req.method().clone();
     let write = is_admin_write(&method, &route);
     let start = Instant::now();
@@ -36,7 +56,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let m: &Metrics = &state.metrics;
     m.http
         .get_or_create(&HttpLabels {
-            method: method.as_str().to_owned(),
+            method: method_label(&method),
             route,
             status: status.as_u16(),
         })
@@ -67,5 +87,14 @@ mod tests {
         assert!(!is_admin_write(&Method::POST, "/v1/evaluate"));
         assert!(!is_admin_write(&Method::POST, "/v1/sdk/metrics"));
         assert!(!is_admin_write(&Method::POST, "/ofrep/v1/evaluate/flags"));
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        for m in ["FOO", "get", "PROPFIND", "CONNECT", "TRACE", "X1234567890"] {
+            let m = Method::from_bytes(m.as_bytes()).unwrap();
+            assert_eq!(method_label(&m), "other", "{m}");
+        }
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
     }
 }

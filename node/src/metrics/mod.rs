@@ -1,8 +1,10 @@
 //! `GET /metrics`: the node's Prometheus metrics (OpenMetrics text).
 //!
 //! What is measured, and where:
-//! - HTTP: request latency by route template and status ([`layer::track`],
-//!   one middleware around every API route); refused admin writes by cause
+//! - HTTP: request latency by method, route template and status
+//!   ([`layer::track`], one middleware around every API route; methods map
+//!   to a fixed set and unknown routes to `unmatched`, so no request can add
+//!   a label value of its choosing); refused admin writes by cause
 //!   (the `error` code of the JSON error body).
 //! - Writes: end-to-end latency of admin writes (the same middleware) and
 //!   the time `RaftNode::write` takes (commit on a quorum and apply).
@@ -47,7 +49,9 @@ fn histogram() -> Histogram {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
+    /// GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS or `other`
+    /// ([`layer::method_label`]): never the raw method.
+    method: &'static str,
     /// The matched route template (`/v1/flags/{key}`), never the raw path.
     route: String,
     status: u16,
