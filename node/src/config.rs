@@ -61,8 +61,10 @@ pub const DEFAULTS: Defaults = Defaults {
     backup_keep: 24,
     max_connections: 0,
     max_connections_per_ip: 1024,
-    peer_max_connections: 1024,
-    peer_max_connections_per_ip: 256,
+    // Every node of a cluster on one host dials from the same address, and
+    // each concurrent forwarded write is a connection of its own.
+    peer_max_connections: 2048,
+    peer_max_connections_per_ip: 512,
     header_read_timeout_ms: 10_000,
     idle_timeout_ms: 60_000,
     write_stall_timeout_ms: 30_000,
@@ -719,7 +721,8 @@ mod tests {
     fn connection_totals_fit_the_open_file_limit() {
         let c = args().validate().unwrap();
         let net = c.net_limits(Some(1 << 20)).unwrap();
-        assert_eq!(net.api.total as u64, (1 << 20) - FD_RESERVE - 1024);
+        let peer = DEFAULTS.peer_max_connections as u64;
+        assert_eq!(net.api.total as u64, (1 << 20) - FD_RESERVE - peer);
         let err = c.net_limits(Some(1024)).unwrap_err();
         assert_eq!(err.field, "max-connections", "{err}");
         let mut a = args();

@@ -70,7 +70,9 @@ pub struct Running {
 
 /// Starts Raft and returns once the node is initialized (or waiting to join).
 /// The listeners serve in spawned tasks until `shutdown` resolves, with the
-/// default caps and timeouts ([`NetLimits::default`]).
+/// default caps and timeouts ([`NetLimits::default`]) and no back-off after
+/// failed authentication: the simulation and the in-process tests fail
+/// authentication from one address on purpose, many times.
 pub async fn run<A, P>(
     opts: RunOptions,
     api_listener: A,
@@ -83,14 +85,9 @@ where
     A::Addr: std::fmt::Debug + RemoteIp,
     P::Addr: std::fmt::Debug + RemoteIp,
 {
-    run_with(
-        opts,
-        NetLimits::default(),
-        api_listener,
-        peer_listener,
-        shutdown,
-    )
-    .await
+    let mut net = NetLimits::default();
+    net.backoff.failures = 0;
+    run_with(opts, net, api_listener, peer_listener, shutdown).await
 }
 
 /// [`run`] with the listeners' caps, timeouts and back-off given.
