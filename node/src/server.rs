@@ -143,6 +143,7 @@ where
     let peer_router = peer_server::router(PeerState {
         raft: raft.clone(),
         secret: opts.cluster_secret.clone().into(),
+        usage: app.usage.clone(),
     });
     // Each listener counts its own connections and failures, so a flood on
     // the API port never takes the peer port's budget.
@@ -484,7 +485,6 @@ pub async fn serve(
     };
     tracing::info!(id = config.id, listen = %config.listen, peer = %config.peer_listen, "vexil starting");
     let (running, done) = run_with(opts, net, api_listener, peer_listener, shutdown).await?;
-    running.app.subscribers.set_caps(config.stream_caps);
     running.app.subscribers.set_caps(config.stream_caps);
     if let Some(schedule) = config.backup.clone() {
         tracing::info!(dir = %schedule.dir.display(), every = ?schedule.every, keep = schedule.keep, "scheduled backups on");

@@ -63,6 +63,29 @@ fn t21_membership_and_leadership_changes_are_audited_with_the_actor() {
         json_of(tc.get(1, "/v1/cluster")).1["level"] == 2
     });
 
+    // The Monitoring page's view asks the other members over the peer
+    // port, with the cluster secret: the caller's token stays here.
+    let (status, view) = json_of(tc.get(1, "/v1/ui/nodes?minutes=5"));
+    assert_eq!(status, 200, "{view}");
+    let nodes = view["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "{view}");
+    for n in nodes {
+        assert!(n["error"].is_null(), "{n}");
+        assert_eq!(n["metrics"]["node"], n["id"], "{n}");
+    }
+    let peer = &tc.cluster.nodes[&2].peer;
+    let r = tc
+        .http
+        .get(format!("http://{peer}/vexil/usage?minutes=5"))
+        .bearer_auth(ADMIN)
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "a token is not the cluster secret"
+    );
+
     // Leadership moved by the admin, asked on a follower.
     let leader = tc.leader();
     let follower = tc.followers()[0];

@@ -105,6 +105,8 @@ pub struct AppInner {
     pub ticket_key: ofrep::events::TicketKey,
     /// Derives the secret of a token created with an `Idempotency-Key`.
     pub token_key: crate::secrets::DerivedKey,
+    /// The cluster secret, to ask other members over the peer port.
+    pub peer_secret: Arc<str>,
 }
 
 /// Deliberate bugs a test can switch on at run time.
@@ -180,6 +182,7 @@ impl AppState {
                 ofrep::events::TICKET_KEY_LABEL,
             ),
             token_key: crate::secrets::DerivedKey::derive(cluster_secret, tokens::SECRET_KEY_LABEL),
+            peer_secret: cluster_secret.into(),
         }))
     }
 

@@ -2,9 +2,10 @@
 //! - `GET /v1/ui/nodes?minutes=`: every member's evaluation counts and SSE
 //!   subscribers. The browser can only talk to the node that served the page
 //!   (the others are other origins, and CORS is off), so this node asks each
-//!   member's `/v1/metrics/evaluations` with the caller's token and returns
-//!   the answers side by side; a member that does not answer is reported
-//!   with its error rather than failing the whole view.
+//!   member over the peer port (`/vexil/usage`, behind the cluster secret,
+//!   like every peer call) and returns the answers side by side; a member
+//!   that does not answer is reported with its error rather than failing
+//!   the whole view. The caller's token never leaves this node.
 //! - `GET /v1/ui/write-latency?minutes=`: how long the writes that reached
 //!   this node took, end to end (forwarding and quorum fsync included),
 //!   recorded by [`WriteTimingLayer`] around every API route.
@@ -15,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, header};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -68,22 +69,19 @@ fn minutes(q: &MinutesQuery) -> ApiResult<usize> {
 async fn nodes(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
     ApiQuery(q): ApiQuery<MinutesQuery>,
 ) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     let minutes = minutes(&q)?;
-    let auth = headers.get(header::AUTHORIZATION).cloned();
     let view = state.raft.cluster_view().await;
     let me = state.raft.id();
     let answers = join_all(view.members.iter().map(|m| {
-        let auth = auth.clone();
         let state = state.clone();
         async move {
             if m.id == me {
-                Ok(local_metrics(&state, minutes))
+                Ok(usage_json(&state.usage, &state.raft, minutes))
             } else {
-                member_metrics(&m.client_addr, auth, minutes).await
+                member_metrics(&state, m, minutes).await
             }
         }
     }))
@@ -113,17 +111,20 @@ fn node_entry(m: &MemberView, answer: Result<Value, String>) -> Value {
 }
 
 /// This node's counts, in the shape of `GET /v1/metrics/evaluations`.
-fn local_metrics(state: &AppState, minutes: usize) -> Value {
-    let usage = &state.usage;
+pub fn usage_json(
+    usage: &crate::usage::Usage,
+    raft: &vexil_raft::RaftNode,
+    minutes: usize,
+) -> Value {
     json!({
-        "node": state.raft.id(),
+        "node": raft.id(),
         "since": usage.since,
         "series": usage.series(None, minutes),
         "totals_1h": usage.totals(1),
         "totals_24h": usage.totals(24),
         "totals_7d": usage.totals(24 * 7),
         "last_seen": usage.last_seen(),
-        "subscribers": state.raft.shared().subscribers(),
+        "subscribers": raft.shared().subscribers(),
     })
 }
 
@@ -138,18 +139,16 @@ fn client() -> &'static HttpClient {
     })
 }
 
-/// Another member's `/v1/metrics/evaluations`, asked with the caller's token.
-async fn member_metrics(
-    addr: &str,
-    auth: Option<http::HeaderValue>,
-    minutes: usize,
-) -> Result<Value, String> {
-    let mut req = http::Request::get(format!(
-        "http://{addr}/v1/metrics/evaluations?minutes={minutes}"
-    ));
-    if let Some(auth) = auth {
-        req = req.header(header::AUTHORIZATION, auth);
-    }
+/// Another member's counts, asked over the peer port with the cluster
+/// secret (a member of an older release answers 404 there).
+async fn member_metrics(state: &AppState, m: &MemberView, minutes: usize) -> Result<Value, String> {
+    let req = http::Request::get(format!(
+        "http://{}{}?minutes={minutes}",
+        m.peer_addr,
+        crate::net::peer_server::USAGE_PATH
+    ))
+    .header(crate::net::SECRET_HEADER, &*state.peer_secret)
+    .header(crate::net::TO_HEADER, m.id.to_string());
     let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
     let fetch = async {
         let resp = client().request(req).await.map_err(|e| e.to_string())?;
@@ -159,12 +158,13 @@ async fn member_metrics(
             .await
             .map_err(|e| e.to_string())?
             .to_bytes();
-        let value: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
         if status.is_success() {
-            Ok(value)
+            serde_json::from_slice(&body).map_err(|e| e.to_string())
+        } else if status == http::StatusCode::NOT_FOUND {
+            Err("this member runs an older release, which serves no counts to peers".into())
         } else {
-            let message = value.get("message").and_then(Value::as_str).unwrap_or("");
-            Err(format!("{status}: {message}"))
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            Err(format!("{status}: {text}"))
         }
     };
     match tokio::time::timeout(MEMBER_TIMEOUT, fetch).await {

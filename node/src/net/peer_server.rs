@@ -31,7 +31,13 @@ pub struct PeerState {
     pub raft: RaftNode,
     /// Every request must present this in [`SECRET_HEADER`].
     pub secret: Arc<str>,
+    /// This node's evaluation counts, for [`USAGE_PATH`].
+    pub usage: Arc<crate::usage::Usage>,
 }
+
+/// Where a member serves its evaluation counts to the others (the admin
+/// UI's Monitoring page asks every member through the node it loaded from).
+pub const USAGE_PATH: &str = "/vexil/usage";
 
 /// The most a peer RPC's body may hold. Append requests batch up to
 /// openraft's `max_payload_entries` (300) entries, each up to an API body
@@ -50,6 +56,7 @@ pub fn router(state: PeerState) -> Router {
     Router::new()
         .route(SNAPSHOT_PATH, post(snapshot))
         .route("/raft/{rpc}", post(rpc))
+        .route(USAGE_PATH, axum::routing::get(usage))
         .route_layer(middleware::from_fn_with_state(state.clone(), gate))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such peer route") })
         .with_state(state)
@@ -106,6 +113,25 @@ fn misdirected(state: &PeerState, headers: &HeaderMap) -> Option<Response> {
                 .into_response(),
         ),
     }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct UsageQuery {
+    minutes: usize,
+}
+
+/// `GET /vexil/usage?minutes=`: what `GET /v1/metrics/evaluations` shows.
+async fn usage(
+    State(state): State<PeerState>,
+    query: axum::extract::Query<UsageQuery>,
+) -> Response {
+    let minutes = query.minutes.clamp(1, 60);
+    axum::Json(crate::api::ui_support::usage_json(
+        &state.usage,
+        &state.raft,
+        minutes,
+    ))
+    .into_response()
 }
 
 async fn rpc(
