@@ -144,7 +144,7 @@ fn a_stored_flag_over_the_budget_loads_and_its_extra_patterns_never_match() {
         let mut ctx = Context::new("u");
         ctx.attributes
             .insert("email".into(), AttrValue::String(email.into()));
-        set.evaluate("f", &ctx).reason.clone()
+        set.evaluate("f", &ctx).reason
     };
     // The first rule is within the budget and still matches.
     assert!(matches!(

@@ -130,7 +130,7 @@ pub(crate) fn build_regex(
     pattern: &str,
     case_insensitive: bool,
     size_limit: usize,
-) -> Result<Regex, meta::BuildError> {
+) -> Result<Regex, Box<meta::BuildError>> {
     let config = meta::Config::new()
         .match_kind(MatchKind::LeftmostFirst)
         .utf8_empty(true)
@@ -143,6 +143,7 @@ pub(crate) fn build_regex(
         .configure(config)
         .syntax(syntax)
         .build(pattern)
+        .map_err(Box::new)
 }
 
 /// The words `regex::Error` uses, so messages stay as they were.
