@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a node (a one-node cluster unless told otherwise).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Every admin token lost? On a stopped node, write a new admin secret
     /// into its data directory; the node creates the token `recovered-…`
     /// (an audited write) when it starts again and rejoins its quorum.

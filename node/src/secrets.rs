@@ -30,7 +30,12 @@ impl DerivedKey {
 }
 
 fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    // HMAC takes a key of any length (a long one is hashed first), so
+    // `new_from_slice` cannot fail for it; `InvalidLength` exists for MACs
+    // with fixed key sizes.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        unreachable!("HMAC-SHA256 accepts keys of every length")
+    };
     mac.update(message);
     mac.finalize().into_bytes().into()
 }
