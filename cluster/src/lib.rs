@@ -94,7 +94,27 @@ struct Saved {
     nodes: BTreeMap<u64, NodeInfo>,
 }
 
+/// Ports handed to nodes come from below Linux's default ephemeral range
+/// (32768–60999). A port the kernel picked (`bind(0)`) is in that range,
+/// and once a node is killed, an outgoing connection from another process
+/// may be given the same port, so the restarted node cannot listen there
+/// ("Address already in use"; the kill -9 soak hit it). Probing starts at
+/// an offset drawn from the process id, so parallel test processes spread
+/// out; a port that does not bind now is skipped.
 fn free_port() -> anyhow::Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919);
+    for _ in 0..200 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOW + start.wrapping_add(n.wrapping_mul(101)) % SPAN;
+        let port = u16::try_from(port).unwrap_or(0);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
