@@ -301,12 +301,20 @@ async fn t37_ids_from_another_cluster_get_a_fresh_snapshot() {
     assert_eq!(events(&mut same, 1).await[0].0, "change");
     // Another cluster: the same id gets a snapshot naming this cluster.
     let mut other = open_from(&node, Some(start), Some("an-older-cluster")).await;
+    // The headers and the snapshot's slices may arrive in separate reads:
+    // read until the snapshot's cluster id is in (or 5 s pass).
+    let mut got = Vec::new();
     let mut buf = vec![0u8; 65536];
-    let k = tokio::time::timeout(Duration::from_secs(5), other.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&buf[..k]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !String::from_utf8_lossy(&got).contains("\"cluster_id\"") {
+        let k = tokio::time::timeout_at(deadline, other.read(&mut buf))
+            .await
+            .expect("the snapshot within 5 s")
+            .unwrap();
+        assert!(k > 0, "the stream ended early");
+        got.extend_from_slice(&buf[..k]);
+    }
+    let text = String::from_utf8_lossy(&got);
     assert!(text.contains("event: snapshot"), "{text}");
     assert!(
         text.contains(&format!("\"cluster_id\":\"{ours}\"")),
