@@ -82,46 +82,39 @@ function encodeContext(ctx, keyName = 'key') {
   if (typeof ctx !== 'object' || Array.isArray(ctx)) {
     return new InvalidContext(`a context is an object, not ${describe(ctx)}`);
   }
-  // Copy only when a value changes (a Date, a bigint) or the key is renamed.
-  let out = null;
-  let key;
+  // The common case (plain strings, numbers, booleans and lists under
+  // `key`) goes to JSON.stringify as it is; otherwise a copy is made.
+  let copy = keyName !== 'key' || typeof ctx.toJSON === 'function';
   const names = Object.keys(ctx);
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
     const v = ctx[name];
     if (name === keyName) {
-      if (v === undefined || v === null) {
-        key = undefined;
-      } else if (typeof v !== 'string') {
+      if (v !== undefined && v !== null && typeof v !== 'string') {
         return new InvalidContext(`the targeting key ${JSON.stringify(keyName)} must be a string, not ${describe(v)}`);
-      } else {
-        key = v;
       }
       continue;
     }
-    if (keyName !== 'key' && name === 'key') {
+    if (name === 'key') {
       return new InvalidContext(
         `attribute "key": the targeting key is ${JSON.stringify(keyName)}; an attribute named "key" is refused`,
       );
     }
     const a = attribute(name, v);
     if (a instanceof InvalidContext) return a;
-    if (a !== v && out === null) out = {};
-    if (out !== null && a !== undefined) out[name] = a;
+    if (a !== v) copy = true;
   }
-  if (out === null && keyName === 'key' && typeof ctx.toJSON !== 'function') {
-    return JSON.stringify(ctx);
-  }
-  // Rebuild: the key first, then every attribute JSON can carry as it is.
-  const copy = {};
-  if (key !== undefined) copy.key = key;
+  if (!copy) return JSON.stringify(ctx);
+  const out = {};
+  const key = ctx[keyName];
+  if (typeof key === 'string') out.key = key;
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
     if (name === keyName) continue;
-    const a = out !== null && Object.prototype.hasOwnProperty.call(out, name) ? out[name] : attribute(name, ctx[name]);
-    if (a !== undefined) copy[name] = a;
+    const a = attribute(name, ctx[name]);
+    if (a !== undefined) out[name] = a;
   }
-  return JSON.stringify(copy);
+  return JSON.stringify(out);
 }
 
 module.exports = { encodeContext, InvalidContext };

@@ -328,4 +328,11 @@ function writeCacheFile(path, state) {
   native.writeCacheFile(path, JSON.stringify(state));
 }
 
-module.exports = { Client, NotReadyError, writeCacheFile, encodeContext, kNative };
+/** How the addon reads a context (`{key, attributes}`); throws for one Vexil cannot take. For tests. */
+function decodeContext(context) {
+  const ctx = encodeContext(context, 'key');
+  if (ctx instanceof InvalidContext) throw new TypeError(`INVALID_CONTEXT: ${ctx.message}`);
+  return native.decodeContext(ctx);
+}
+
+module.exports = { Client, NotReadyError, writeCacheFile, decodeContext, kNative };

@@ -61,3 +61,18 @@ pub fn write_cache_file(path: String, state_json: String) -> Result<()> {
     vexil_sdk::write_cache_file(std::path::Path::new(&path), &state)
         .map_err(|e| napi::Error::from_reason(format!("cannot write {path}: {e}")))
 }
+
+/// The Vexil context a JavaScript context becomes, as `{key, attributes}`
+/// (tests check the mapping with it); an error for a context Vexil cannot
+/// take. `context` is what `encodeContext` in `context.js` made.
+#[napi(js_name = "decodeContext")]
+pub fn decode_context(context: String) -> Result<serde_json::Value> {
+    let ctx = context::decode(&context)
+        .map_err(|e| napi::Error::new(napi::Status::InvalidArg, format!("INVALID_CONTEXT: {e}")))?;
+    let attributes: serde_json::Map<String, serde_json::Value> = ctx
+        .attributes
+        .iter()
+        .map(|(name, v)| (name.to_owned(), serde_json::to_value(v).unwrap_or_default()))
+        .collect();
+    Ok(serde_json::json!({"key": ctx.key, "attributes": attributes}))
+}
