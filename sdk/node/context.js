@@ -4,11 +4,13 @@
 // with Vexil's own context decoder (the same rules as the server and every
 // other SDK).
 //
-//   key (client) / targetingKey (OpenFeature)  the targeting key: a string
+//   key (client) / targetingKey (OpenFeature)  the targeting key: a string (absent or
+//                                              undefined: ""; anything else is refused)
 //   string, boolean                            as they are
 //   number (int or float)                      a number (JavaScript has one number type);
 //                                              NaN and ±Infinity are refused
-//   bigint                                     a number, if exactly representable (|n| ≤ 2^53)
+//   bigint                                     the nearest number (exact up to 2^53); refused
+//                                              beyond a number's range
 //   Date                                       epoch milliseconds (what `before`/`after` compare)
 //   array of strings                           a list (a clause matches if any element matches)
 //   null, undefined                            absent, as if not set
@@ -42,8 +44,9 @@ function attribute(name, v) {
     case 'undefined':
       return undefined;
     case 'bigint': {
+      // Like an int in any SDK: the nearest float (exact up to 2^53).
       const n = Number(v);
-      return Number.isSafeInteger(n) ? n : invalid(name, `the bigint ${v} does not fit a number exactly`);
+      return Number.isFinite(n) ? n : invalid(name, `the bigint ${v} is beyond a number's range`);
     }
     case 'object':
       if (v === null) return undefined;
@@ -90,7 +93,7 @@ function encodeContext(ctx, keyName = 'key') {
     const name = names[i];
     const v = ctx[name];
     if (name === keyName) {
-      if (v !== undefined && v !== null && typeof v !== 'string') {
+      if (v !== undefined && typeof v !== 'string') {
         return new InvalidContext(`the targeting key ${JSON.stringify(keyName)} must be a string, not ${describe(v)}`);
       }
       continue;

@@ -257,7 +257,8 @@ class Client extends EventEmitter {
     if (ctx instanceof InvalidContext) return errorDetail(defaultValue, 'INVALID_CONTEXT', ctx.message);
     try {
       const d = this.#native[method](key, ctx);
-      if (d.errorCode !== null) d.value = defaultValue;
+      // No variation served (an error): the caller's default.
+      if (d.variation === null) d.value = defaultValue;
       return d;
     } catch (e) {
       return errorDetail(defaultValue, 'GENERAL', String(e && e.message));

@@ -188,36 +188,28 @@ impl NativeClient {
     #[napi]
     pub fn bool_detail(&self, key: String, context: String) -> Detail {
         self.detail(&context, |c, ctx| {
-            let e = c.bool_detail(&key, ctx, false);
-            let error = matches!(e.reason, vexil_sdk::OwnedReason::Error { .. });
-            Detail::from_evaluation(e, error)
+            Detail::from_evaluation(c.bool_detail(&key, ctx, false))
         })
     }
 
     #[napi]
     pub fn string_detail(&self, key: String, context: String) -> Detail {
         self.detail(&context, |c, ctx| {
-            let e = c.string_detail(&key, ctx, "");
-            let error = matches!(e.reason, vexil_sdk::OwnedReason::Error { .. });
-            Detail::from_evaluation(e, error)
+            Detail::from_evaluation(c.string_detail(&key, ctx, ""))
         })
     }
 
     #[napi]
     pub fn number_detail(&self, key: String, context: String) -> Detail {
         self.detail(&context, |c, ctx| {
-            let e = c.number_detail(&key, ctx, 0.0);
-            let error = matches!(e.reason, vexil_sdk::OwnedReason::Error { .. });
-            Detail::from_evaluation(e, error)
+            Detail::from_evaluation(c.number_detail(&key, ctx, 0.0))
         })
     }
 
     #[napi]
     pub fn json_detail(&self, key: String, context: String) -> Detail {
         self.detail(&context, |c, ctx| {
-            let e = c.json_detail(&key, ctx, Value::Null);
-            let error = matches!(e.reason, vexil_sdk::OwnedReason::Error { .. });
-            Detail::from_evaluation(e, error)
+            Detail::from_evaluation(c.json_detail(&key, ctx, Value::Null))
         })
     }
 

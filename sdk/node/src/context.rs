@@ -7,7 +7,8 @@
 //! targeting key; strings, numbers, booleans and lists of strings are
 //! attributes; `null` is an absent attribute; anything else (a nested
 //! object, a list holding a non-string) is refused with the attribute's
-//! name, and the evaluation answers `INVALID_CONTEXT`.
+//! name, and the evaluation answers `INVALID_CONTEXT`. The tests are in
+//! JavaScript (`test/context.test.js`), against the built addon.
 
 use vexil_sdk::Context;
 
@@ -26,23 +27,4 @@ pub(crate) fn decode(json: &str) -> Result<Context, String> {
             None => msg,
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use vexil_flags::AttrValue;
-
-    use super::*;
-
-    #[test]
-    fn decodes_what_the_core_takes_and_names_what_it_refuses() {
-        let ctx = decode(r#"{"key":"u1","n":1.5,"b":true,"g":["a"],"gone":null}"#).unwrap();
-        assert_eq!(ctx.key, "u1");
-        assert_eq!(ctx.attributes.get("n"), Some(&AttrValue::Number(1.5)));
-        assert_eq!(ctx.attributes.get("gone"), None);
-        assert_eq!(decode("").unwrap(), Context::default());
-        let err = decode(r#"{"key":"u1","address":{"city":"x"}}"#).unwrap_err();
-        assert!(err.contains("address"), "{err}");
-        assert!(!err.contains("line 1"), "{err}");
-    }
 }

@@ -5,11 +5,12 @@ use serde_json::Value;
 use vexil_sdk::{Evaluation, EvaluationDetail, OwnedReason, Status};
 
 /// One evaluation's result. `index.js` puts the caller's default in
-/// `value` when `errorCode` is set.
+/// `value` when no variation was served (every error but a malformed flag
+/// whose off variation exists: that value is served, with `ERROR`).
 #[napi(object, use_nullable = true)]
 #[derive(Debug, Clone)]
 pub struct Detail {
-    /// The value served; `null` on an error.
+    /// The value served; `null` when none was.
     pub value: Value,
     /// The index of the variation served.
     pub variation: Option<u32>,
@@ -62,8 +63,13 @@ impl Detail {
         }
     }
 
-    pub(crate) fn from_evaluation<T: Into<Value>>(e: Evaluation<T>, error: bool) -> Detail {
-        let value = if error { Value::Null } else { e.value.into() };
+    /// `e` as JavaScript reads it. Without a variation, `e.value` is the
+    /// placeholder default the binding passed, so no value was served.
+    pub(crate) fn from_evaluation<T: Into<Value>>(e: Evaluation<T>) -> Detail {
+        let value = match e.variation {
+            Some(_) => e.value.into(),
+            None => Value::Null,
+        };
         let mut d = Detail::new(value, e.variation, e.variation_name);
         d.in_rollout = e.in_rollout;
         d.set_reason(&e.reason);
@@ -95,7 +101,6 @@ impl Detail {
             }
             OwnedReason::Error { error_kind } => {
                 self.error_code = Some(error_kind.as_str().into());
-                self.value = Value::Null;
             }
             _ => {}
         }

@@ -27,6 +27,7 @@ test('JavaScript values map as the README says', () => {
     [{ key: 'u', gone: null, unset: undefined, off: false }, { key: 'u', attributes: { off: false } }],
     [{ key: 'u', when: new Date(1700000000123) }, { key: 'u', attributes: { when: 1700000000123 } }],
     [{ key: 'u', big: 12345678901234n }, { key: 'u', attributes: { big: 12345678901234 } }],
+    [{ key: 'u', big: 2n ** 64n + 1n }, { key: 'u', attributes: { big: 18446744073709551616 } }],
     [{ key: 'u', neg: -0.5, groups: [] }, { key: 'u', attributes: { neg: -0.5, groups: [] } }],
     [{ key: undefined, plan: 'pro' }, { key: '', attributes: { plan: 'pro' } }],
   ];
@@ -52,7 +53,8 @@ test('what Vexil cannot take is INVALID_CONTEXT, naming the attribute', () => {
     [{ key: 'u', groups: [null] }, /"groups"/],
     [{ key: 'u', n: NaN }, /"n"/],
     [{ key: 'u', n: Infinity }, /"n"/],
-    [{ key: 'u', big: 2n ** 64n }, /"big"/],
+    [{ key: 'u', big: 2n ** 1100n }, /"big".*range/],
+    [{ key: null }, /targeting key/],
     [{ key: 'u', when: new Date('nope') }, /"when".*invalid Date/],
     [{ key: 'u', f() {} }, /"f"/],
     [{ key: 'u', s: Symbol('s') }, /"s"/],
