@@ -295,9 +295,9 @@ impl Client {
 
     /// Runs `f` on the local flags and segments under the store's read lock
     /// (keep it short); `None` before any state has loaded. The OpenFeature
-    /// provider needs the flag itself, not only a result.
-    #[cfg(feature = "openfeature")]
-    pub(crate) fn with_flags<R>(&self, f: impl FnOnce(&vexil_flags::FlagSet) -> R) -> Option<R> {
+    /// providers (this crate's and the Python and Node.js bindings') need the
+    /// flag itself, not only a result.
+    pub fn with_flags<R>(&self, f: impl FnOnce(&vexil_flags::FlagSet) -> R) -> Option<R> {
         let local = self.inner.store.read();
         local.loaded.then(|| f(&local.flags))
     }
