@@ -221,7 +221,7 @@ impl NativeClient {
         timeout: f64,
         accept_stale: bool,
     ) -> PyResult<bool> {
-        if !(timeout.is_finite() && timeout >= 0.0 && timeout < 1e9) {
+        if !(0.0..1e9).contains(&timeout) {
             return Err(PyValueError::new_err(format!(
                 "timeout must be a number of seconds, at least 0 (got {timeout})"
             )));
@@ -452,8 +452,10 @@ impl NativeClient {
         {
             let rt = runtime::get()?;
             let bound = self.connect_timeout;
-            py.detach(|| rt.block_on(tokio::time::timeout(bound, client.flush_metrics())))
-                .ok();
+            py.detach(|| {
+                rt.block_on(async { tokio::time::timeout(bound, client.flush_metrics()).await })
+            })
+            .ok();
         }
         Ok(())
     }
@@ -504,7 +506,8 @@ impl ChangeFeed {
         let rt = runtime::get()?;
         Ok(py.detach(|| {
             let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
-            match rt.block_on(tokio::time::timeout(wait, rx.recv())) {
+            // The timer must be made inside the runtime.
+            match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
                 Err(_) => None,
                 Ok(Ok(c)) => Some(("change", Some(c.key), c.version, c.id)),
                 Ok(Err(broadcast::error::RecvError::Lagged(n))) => Some(("lagged", None, None, n)),

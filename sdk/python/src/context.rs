@@ -154,7 +154,7 @@ fn attribute(name: &str, v: &Bound<'_, PyAny>) -> Result<Option<AttrValue>, Stri
              (e.g. \"{name}.plan\")"
         )));
     }
-    if let Some(ms) = epoch_millis(v)? {
+    if let Some(ms) = epoch_millis(v).map_err(|m| bad(&m))? {
         return Ok(Some(AttrValue::Number(ms)));
     }
     let ty = v

@@ -5,7 +5,7 @@
     from openfeature.evaluation_context import EvaluationContext
     from vexil.openfeature import VexilProvider
 
-    api.set_provider(VexilProvider(client))  # waits for a first state
+    api.set_provider_and_wait(VexilProvider(client))  # waits for a first state
     of = api.get_client()
     on = of.get_boolean_value("new-checkout", False, EvaluationContext("user-42", {"country": "NZ"}))
 
@@ -79,6 +79,13 @@ class VexilProvider(AbstractProvider):
     ) -> FlagResolutionDetails:
         targeting_key = ctx.targeting_key if ctx is not None else None
         attributes = dict(ctx.attributes) if ctx is not None else {}
+        if targeting_key is not None and not isinstance(targeting_key, str):
+            return FlagResolutionDetails(
+                value=default,
+                reason=Reason.ERROR,
+                error_code=ErrorCode.INVALID_CONTEXT,
+                error_message="the targeting key must be a string",
+            )
         value, variant, reason, code, message, metadata = self._client._resolve(
             flag_key, of_type, targeting_key, attributes
         )
