@@ -423,6 +423,13 @@ impl NativeClient {
         Ok(out)
     }
 
+    /// Every flag's version in the local copy, by key.
+    fn flag_versions(&self) -> std::collections::BTreeMap<String, u64> {
+        self.current()
+            .map(|c| c.flag_versions())
+            .unwrap_or_default()
+    }
+
     /// A feed of flag changes from now on (for `on_change` listeners).
     fn _changes(&self) -> Option<ChangeFeed> {
         self.current().map(|c| ChangeFeed {
