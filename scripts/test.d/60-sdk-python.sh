@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The Python SDK (sdk/python): checks the extension's Rust (fmt, clippy),
+# checks that the conformance cases are generated from their sources, builds
+# the abi3 wheel with maturin (release), installs that wheel into a fresh
+# venv (as a user would), and runs pytest there against the installed
+# package: the shared conformance suite (sdk/conformance), context
+# conversion, the client offline, the OpenFeature provider, the Flask
+# example, and a real 3-node cluster.
+#
+# The extension builds in its own target directory ($VEXIL_PY_TARGET_DIR,
+# default ~/.cache/vexil/target-py), never the workspace's. Tools come from
+# PyPI through sdk/python/scripts/setup.sh (a venv under ~/.cache/vexil).
+source "$(dirname "$0")/../lib.sh"
+set -euo pipefail
+cd "$REPO_ROOT"
+
+HERE="$REPO_ROOT/sdk/python"
+PY_TARGET="${VEXIL_PY_TARGET_DIR:-$HOME/.cache/vexil/target-py}"
+export CI="${CI:-true}"
+
+command -v python3 >/dev/null || apt_install python3
+python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+
+log "sdk/python: tools (maturin, pytest, openfeature-sdk)"
+TOOLS="$(timeout 600 bash "$HERE/scripts/setup.sh")"
+
+# VEXIL_BIN_DIR names prebuilt `vexil` and `vexil-cluster` binaries (a
+# quicker local run); by default they are built here (after the test run's
+# `cargo nextest`, a no-op).
+if [ -n "${VEXIL_BIN_DIR:-}" ]; then
+    BIN_DIR="$VEXIL_BIN_DIR"
+else
+    log "building vexil and vexil-cluster (for the cluster tests)"
+    build_dev_bins
+    BIN_DIR="$CARGO_TARGET_DIR/debug"
+fi
+
+log "sdk/conformance: the cases match their sources"
+python3 "$REPO_ROOT/sdk/conformance/generate.py" --check
+
+log "sdk/python: cargo fmt --check, clippy -D warnings"
+(cd "$HERE" && cargo fmt --check)
+(cd "$HERE" && CARGO_TARGET_DIR="$PY_TARGET" PYO3_PYTHON="$TOOLS/bin/python" \
+    timeout 1800 cargo clippy --release --all-targets --quiet -- -D warnings)
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/vexil-sdk-python.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+
+log "sdk/python: maturin build --release"
+(cd "$HERE" && CARGO_TARGET_DIR="$PY_TARGET" timeout 1800 "$TOOLS/bin/maturin" build \
+    --release --quiet --interpreter "$TOOLS/bin/python" --out "$WORK/dist")
+WHEEL="$(ls "$WORK"/dist/vexil_sdk-*.whl)"
+CONTENTS="$(python3 -m zipfile -l "$WHEEL")"
+for f in vexil/__init__.py vexil/_native.abi3.so vexil/_native.pyi vexil/py.typed vexil/openfeature.py; do
+    grep -q "^$f " <<<"$CONTENTS" || { echo "the wheel lacks $f" >&2; exit 1; }
+done
+
+log "installing the wheel into a fresh venv"
+python3 -m venv "$WORK/venv"
+# The test-only packages at the versions setup.sh pins, then the wheel.
+"$TOOLS/bin/pip" freeze --disable-pip-version-check | grep -iE '^(pytest|openfeature-sdk|flask)==' >"$WORK/pins.txt" || true
+timeout 600 "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check -r "$WORK/pins.txt" "$WHEEL"
+# The tests import the installed package, not the source tree.
+cp -r "$HERE/tests" "$HERE/examples" "$WORK/"
+
+log "pytest against the installed wheel"
+(cd "$WORK/tests" && VEXIL_REQUIRE_CLUSTER=1 VEXIL_BIN_DIR="$BIN_DIR" \
+    VEXIL_CONFORMANCE_DIR="$REPO_ROOT/sdk/conformance" \
+    timeout 600 "$WORK/venv/bin/python" -m pytest -q -p no:cacheprovider)
