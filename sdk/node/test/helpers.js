@@ -26,10 +26,15 @@ function next(emitter, event, pred = () => true) {
   });
 }
 
+const tempDirs = [];
+process.on('exit', () => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 /** A fresh temporary directory, removed when the process exits. */
 function tempDir(prefix = 'vexil-node-test-') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  tempDirs.push(dir);
   return dir;
 }
 
