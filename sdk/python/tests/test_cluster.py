@@ -185,6 +185,32 @@ def test_sees_a_write_made_at_the_leader(cluster, cache):
         wait_for("the cache file", lambda: cache.exists())
 
 
+def test_the_provider_evaluates_locally_and_reports_changes(cluster):
+    from openfeature import api
+    from openfeature.evaluation_context import EvaluationContext
+    from openfeature.event import ProviderEvent
+    from openfeature.flag_evaluation import Reason
+
+    from vexil.openfeature import VexilProvider
+
+    with client_for(cluster) as client:
+        set_and_wait = getattr(api, "set_provider_and_wait", api.set_provider)
+        set_and_wait(VexilProvider(client, init_timeout=30), "cluster-test")
+        of = api.get_client("cluster-test")
+        changed = Changes()
+        of.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED,
+                       lambda details: changed(details.flags_changed))
+        try:
+            created = cluster.write(cluster.leader(), "POST", "/v1/flags", flag("py-of", enabled=True))
+            with changed.cond:
+                assert changed.cond.wait_for(lambda: ["py-of"] in changed.seen, 30), changed.seen
+            d = of.get_boolean_details("py-of", False, EvaluationContext("u1"))
+            assert (d.value, d.reason, d.variant) == (True, Reason.STATIC, "on")
+            assert d.flag_metadata["version"] == created["version"]
+        finally:
+            api.clear_providers()
+
+
 def test_fails_over_on_kill_9_without_missing_a_change(cluster, cache):
     with client_for(cluster, cache) as client:
         assert client.wait_until_ready(30), client.status

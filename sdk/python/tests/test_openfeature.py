@@ -42,7 +42,10 @@ STATE = {
 def of(tmp_path):
     client = offline_client(tmp_path, STATE)
     domain = f"vexil-test-{id(client)}"
-    api.set_provider_and_wait(VexilProvider(client, init_timeout=5), domain)
+    # openfeature-sdk 0.10 initialises in the background unless asked to
+    # wait; 0.8 (the last for Python 3.9) always waits.
+    set_and_wait = getattr(api, "set_provider_and_wait", api.set_provider)
+    set_and_wait(VexilProvider(client, init_timeout=5), domain)
     yield api.get_client(domain)
     api.clear_providers()
     client.close()
