@@ -46,15 +46,14 @@ log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$evals" "$cold_v" "$cold_u" <<'PY'
 import json, sys
 ev, cv, cu = (json.loads(a) for a in sys.argv[1:4])
-def row(metric, v, p, unit=""):
-    ratio = f"{v / p:.2f}×" if p else "–"
-    print(f"| sdk-node | {metric} | {v:.0f}{unit} | {p:.0f}{unit} | {ratio} |" if isinstance(v, float) and v >= 10 else
-          f"| sdk-node | {metric} | {v}{unit} | {p}{unit} | {ratio} |")
+def row(metric, v, p, fmt):
+    ratio = f"{v / p:.2f}×" if v > 0 and p > 0 else "–"
+    print(f"| sdk-node | {metric} | {fmt.format(v)} | {fmt.format(p)} | {ratio} |")
 for flag, r in ev["flags"].items():
-    row(f"{flag}: ns per boolValue vs isEnabled (median)", r["vexil"], r["unleash"])
+    row(f"{flag}: ns per boolValue vs isEnabled (median)", r["vexil"], r["unleash"], "{:.0f}")
     print(f"| sdk-node | {flag}: ns per boolDetail (median) | {r['vexilDetail']:.0f} | – | – |")
-row("cold start, 10,000 flags: ms to the first evaluation", cv["startMs"], cu["startMs"])
-row("memory held, 10,000 flags: RSS MiB", cv["rssMiB"], cu["rssMiB"])
-row("memory held, 10,000 flags: JS heap MiB", cv["heapMiB"], cu["heapMiB"])
+row("cold start, 10,000 flags: ms to the first evaluation", cv["startMs"], cu["startMs"], "{:.1f}")
+row("memory held, 10,000 flags: RSS MiB", cv["rssMiB"], cu["rssMiB"], "{:.1f}")
+row("memory held, 10,000 flags: JS heap MiB", cv["heapMiB"], cu["heapMiB"], "{:.1f}")
 PY
 log "reproduce: bash scripts/bench.d/sdk-node.sh"
