@@ -20,6 +20,12 @@ function loadNative() {
   }
 }
 const native = loadNative();
+/** `boolValueFast(slot, key, contextJson, default)`: the hot path (src/fast.rs). */
+const fast = {};
+native.installFastPath(fast);
+const boolValueFast = fast.boolValueFast;
+/** A slot no client has: a closed client's evaluations find nothing. */
+const NO_SLOT = 0xffffffff;
 
 /** Every option `new Client()` takes, with the check each must pass. */
 const OPTIONS = {
@@ -123,6 +129,7 @@ const kNative = Symbol('vexil.native');
  */
 class Client extends EventEmitter {
   #native;
+  #slot;
   #closed = false;
   #closing = null;
   #flushTimeoutMs;
@@ -137,6 +144,7 @@ class Client extends EventEmitter {
     } catch (e) {
       throw new TypeError(`@vexil/sdk: ${e.message}`);
     }
+    this.#slot = this.#native.slot();
     this.#flushTimeoutMs = 2 * (checked.connectTimeoutMs ?? 2000) + 1000;
     this.#native.subscribe((event) => this.#onEvent(event));
   }
@@ -213,11 +221,7 @@ class Client extends EventEmitter {
     if (typeof key !== 'string') return defaultValue;
     const ctx = encodeContext(context, 'key');
     if (typeof ctx !== 'string') return defaultValue;
-    try {
-      return this.#native.boolValue(key, ctx, defaultValue);
-    } catch {
-      return defaultValue;
-    }
+    return boolValueFast(this.#slot, key, ctx, defaultValue);
   }
 
   boolDetail(key, context, defaultValue = false) {
@@ -305,6 +309,7 @@ class Client extends EventEmitter {
       await Promise.race([this.flushMetrics(), bounded]);
       clearTimeout(timer);
       this.#closed = true;
+      this.#slot = NO_SLOT;
       this.#native.close();
     })();
     return this.#closing;

@@ -66,6 +66,8 @@ pub struct NativeClient {
     client: Option<Client>,
     /// The forwarding tasks of `subscribe`, stopped by `close`.
     tasks: Vec<AbortHandle>,
+    /// Where `fast::CLIENTS` holds this client for `boolValueFast`.
+    slot: u32,
 }
 
 #[napi]
@@ -104,6 +106,7 @@ impl NativeClient {
         let _entered = runtime()?.enter();
         let client = b.build().map_err(|e| config_error(&e))?;
         Ok(NativeClient {
+            slot: crate::fast::register(client.clone()),
             client: Some(client),
             tasks: Vec::new(),
         })
@@ -141,6 +144,12 @@ impl NativeClient {
         self.tasks.push(status_task.abort_handle());
         self.tasks.push(change_task.abort_handle());
         Ok(())
+    }
+
+    /// The slot `boolValueFast` finds this client by.
+    #[napi]
+    pub fn slot(&self) -> u32 {
+        self.slot
     }
 
     /// Where the client stands now.
@@ -255,7 +264,9 @@ impl NativeClient {
         for t in self.tasks.drain(..) {
             t.abort();
         }
-        self.client = None;
+        if self.client.take().is_some() {
+            crate::fast::unregister(self.slot);
+        }
     }
 
     /// The client, for the OpenFeature resolution (`openfeature.rs`).

@@ -15,6 +15,8 @@
 //! - [`detail`]: evaluation results and statuses as JavaScript objects.
 //! - [`openfeature`]: resolution for the JavaScript `VexilProvider`, through
 //!   the Rust SDK's OpenFeature provider (one reason mapping for every SDK).
+//! - [`fast`]: `boolValue` as a plain Node-API callback, the one hot path
+//!   that skips napi-rs's per-call wrappers (and the only `unsafe` code).
 //!
 //! The client's background tasks run on one tokio runtime owned by this
 //! addon ([`runtime`]), started on first use; JavaScript never waits on it
@@ -30,6 +32,7 @@ use napi_derive::napi;
 pub mod client;
 pub mod context;
 pub mod detail;
+pub mod fast;
 pub mod openfeature;
 
 /// The runtime every client's background tasks (streaming, polling, cache

@@ -1,0 +1,180 @@
+//! The hot path, `boolValue`, as a plain Node-API callback.
+//!
+//! napi-rs's generated wrappers cost about 400 ns a call here (a borrow
+//! scope per call, and for methods a borrow registered in a global map),
+//! several times the evaluation itself. `boolValue` is called per request,
+//! often many times, so it skips them: `index.js` calls
+//! `boolValueFast(slot, key, contextJson, default)`, where `slot` names
+//! the client in [`CLIENTS`]. Nothing here can throw: any problem with an
+//! argument serves the default, as every evaluation does.
+//!
+//! This is the addon's only `unsafe` code: four Node-API calls with the
+//! arguments Node passed, on the JavaScript thread that called.
+
+#![allow(unsafe_code)]
+
+use std::ffi::c_char;
+use std::ptr;
+use std::sync::RwLock;
+
+use napi::bindgen_prelude::{Object, Result};
+use napi::{JsValue, sys};
+use napi_derive::napi;
+use vexil_sdk::Client;
+
+/// Every open client, by slot; `NativeClient` frees its slot on close.
+static CLIENTS: RwLock<Vec<Option<Client>>> = RwLock::new(Vec::new());
+
+/// Puts `client` in a free slot and returns the slot.
+pub(crate) fn register(client: Client) -> u32 {
+    let mut clients = CLIENTS.write().unwrap_or_else(|p| p.into_inner());
+    let slot = match clients.iter().position(Option::is_none) {
+        Some(i) => i,
+        None => {
+            clients.push(None);
+            clients.len() - 1
+        }
+    };
+    clients[slot] = Some(client);
+    u32::try_from(slot).unwrap_or(u32::MAX)
+}
+
+/// Empties `slot` (the client stops once its last clone is gone).
+pub(crate) fn unregister(slot: u32) {
+    let mut clients = CLIENTS.write().unwrap_or_else(|p| p.into_inner());
+    if let Some(entry) = clients.get_mut(slot as usize) {
+        *entry = None;
+    }
+}
+
+/// Reads a JavaScript string into `buf` (or a larger heap buffer); `None`
+/// if `value` is not a string.
+///
+/// SAFETY: `env` and `value` come from the running callback.
+unsafe fn read_str<'b>(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    buf: &'b mut [u8],
+    heap: &'b mut Vec<u8>,
+) -> Option<&'b str> {
+    let mut written = 0usize;
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(
+            env,
+            value,
+            buf.as_mut_ptr().cast::<c_char>(),
+            buf.len(),
+            &mut written,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return None;
+    }
+    // `written` excludes the NUL; a string that filled the buffer may be cut.
+    if written + 1 < buf.len() {
+        return std::str::from_utf8(&buf[..written]).ok();
+    }
+    let mut len = 0usize;
+    let status =
+        unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) };
+    if status != sys::Status::napi_ok {
+        return None;
+    }
+    heap.resize(len + 1, 0);
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(
+            env,
+            value,
+            heap.as_mut_ptr().cast::<c_char>(),
+            heap.len(),
+            &mut written,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return None;
+    }
+    std::str::from_utf8(&heap[..written]).ok()
+}
+
+/// `boolValueFast(slot, key, contextJson, default)`.
+///
+/// SAFETY: called by Node with a valid `env` and `info`.
+unsafe extern "C" fn bool_value_fast(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let mut argc = 4usize;
+    let mut argv = [ptr::null_mut(); 4];
+    let got = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    let mut default = false;
+    let mut answer = false;
+    if got == sys::Status::napi_ok && argc == 4 {
+        // A non-boolean default reads as false (index.js never sends one).
+        unsafe { sys::napi_get_value_bool(env, argv[3], &mut default) };
+        answer = default;
+        let mut slot = 0u32;
+        let (mut key_buf, mut key_heap) = ([0u8; 256], Vec::new());
+        let (mut ctx_buf, mut ctx_heap) = ([0u8; 1024], Vec::new());
+        let ok =
+            unsafe { sys::napi_get_value_uint32(env, argv[0], &mut slot) } == sys::Status::napi_ok;
+        let key = unsafe { read_str(env, argv[1], &mut key_buf, &mut key_heap) };
+        let ctx = unsafe { read_str(env, argv[2], &mut ctx_buf, &mut ctx_heap) };
+        if let (true, Some(key), Some(ctx)) = (ok, key, ctx) {
+            // Evaluation never panics; should it, the default beats an abort.
+            answer =
+                std::panic::catch_unwind(|| evaluate(slot, key, ctx, default)).unwrap_or(default);
+        }
+    }
+    let mut out = ptr::null_mut();
+    unsafe { sys::napi_get_boolean(env, answer, &mut out) };
+    out
+}
+
+fn evaluate(slot: u32, key: &str, ctx: &str, default: bool) -> bool {
+    let Ok(ctx) = crate::context::decode(ctx) else {
+        return default;
+    };
+    let clients = CLIENTS.read().unwrap_or_else(|p| p.into_inner());
+    match clients.get(slot as usize) {
+        Some(Some(client)) => client.bool_value(key, &ctx, default),
+        _ => default,
+    }
+}
+
+/// Sets `target.boolValueFast` (called once, by `index.js`).
+#[napi(js_name = "installFastPath")]
+pub fn install_fast_path(target: Object) -> Result<()> {
+    let (env, raw) = (target.value().env, target.raw());
+    let name = "boolValueFast";
+    let mut f = ptr::null_mut();
+    // SAFETY: `env` is the running callback's; the callback is a plain
+    // `extern "C"` function with no data.
+    let status = unsafe {
+        sys::napi_create_function(
+            env,
+            name.as_ptr().cast::<c_char>(),
+            name.len() as isize,
+            Some(bool_value_fast),
+            ptr::null_mut(),
+            &mut f,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return Err(napi::Error::from_reason("cannot create boolValueFast"));
+    }
+    // SAFETY: as above; `raw` is the object JavaScript passed.
+    let status = unsafe { sys::napi_set_named_property(env, raw, c"boolValueFast".as_ptr(), f) };
+    if status != sys::Status::napi_ok {
+        return Err(napi::Error::from_reason("cannot set boolValueFast"));
+    }
+    Ok(())
+}
