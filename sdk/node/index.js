@@ -23,7 +23,9 @@ const native = loadNative();
 /** `boolValueFast(slot, key, contextJson, default)`: the hot path (src/fast.rs). */
 const fast = {};
 native.installFastPath(fast);
-const boolValueFast = fast.boolValueFast;
+const { boolValueFast, detailFast } = fast;
+/** detailFast's kinds. */
+const KINDS = { boolDetail: 0, stringDetail: 1, numberDetail: 2, jsonDetail: 3 };
 /** A slot no client has: a closed client's evaluations find nothing. */
 const NO_SLOT = 0xffffffff;
 
@@ -260,7 +262,7 @@ class Client extends EventEmitter {
     const ctx = encodeContext(context, 'key');
     if (ctx instanceof InvalidContext) return errorDetail(defaultValue, 'INVALID_CONTEXT', ctx.message);
     try {
-      const d = this.#native[method](key, ctx);
+      const d = JSON.parse(detailFast(this.#slot, KINDS[method], key, ctx));
       // No variation served (an error): the caller's default.
       if (d.variation === null) d.value = defaultValue;
       return d;

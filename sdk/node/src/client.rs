@@ -9,9 +9,8 @@ use napi::bindgen_prelude::Result;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Error, Status};
 use napi_derive::napi;
-use serde_json::Value;
 use tokio::task::AbortHandle;
-use vexil_sdk::{Client, ConfigError, Context};
+use vexil_sdk::{Client, ConfigError};
 
 use crate::context;
 use crate::detail::{Detail, Event, StatusInfo};
@@ -184,43 +183,8 @@ impl NativeClient {
         self.client.as_ref()?.state_id().map(|id| id as f64)
     }
 
-    /// The hot path: a boolean with no detail. `context` is the JSON
-    /// `index.js` made; a context Vexil cannot take serves `default`.
-    #[napi]
-    pub fn bool_value(&self, key: String, context: String, default: bool) -> bool {
-        match (&self.client, context::decode(&context)) {
-            (Some(c), Ok(ctx)) => c.bool_value(&key, &ctx, default),
-            _ => default,
-        }
-    }
-
-    #[napi]
-    pub fn bool_detail(&self, key: String, context: String) -> Detail {
-        self.detail(&context, |c, ctx| {
-            Detail::from_evaluation(c.bool_detail(&key, ctx, false))
-        })
-    }
-
-    #[napi]
-    pub fn string_detail(&self, key: String, context: String) -> Detail {
-        self.detail(&context, |c, ctx| {
-            Detail::from_evaluation(c.string_detail(&key, ctx, ""))
-        })
-    }
-
-    #[napi]
-    pub fn number_detail(&self, key: String, context: String) -> Detail {
-        self.detail(&context, |c, ctx| {
-            Detail::from_evaluation(c.number_detail(&key, ctx, 0.0))
-        })
-    }
-
-    #[napi]
-    pub fn json_detail(&self, key: String, context: String) -> Detail {
-        self.detail(&context, |c, ctx| {
-            Detail::from_evaluation(c.json_detail(&key, ctx, Value::Null))
-        })
-    }
+    // Evaluation itself (`boolValue`, the details) goes through
+    // `fast.rs`, past napi-rs's per-call wrappers.
 
     /// Every flag's detail for `context`, by flag key. With a context Vexil
     /// cannot take, every flag answers `INVALID_CONTEXT`.
@@ -272,16 +236,6 @@ impl NativeClient {
     /// The client, for the OpenFeature resolution (`openfeature.rs`).
     pub(crate) fn client(&self) -> Option<&Client> {
         self.client.as_ref()
-    }
-
-    fn detail(&self, context: &str, eval: impl FnOnce(&Client, &Context) -> Detail) -> Detail {
-        let Some(c) = &self.client else {
-            return Detail::error("CLIENT_NOT_READY", Some("the client is closed".into()));
-        };
-        match context::decode(context) {
-            Ok(ctx) => eval(c, &ctx),
-            Err(msg) => Detail::error("INVALID_CONTEXT", Some(msg)),
-        }
     }
 }
 

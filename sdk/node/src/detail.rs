@@ -8,7 +8,8 @@ use vexil_sdk::{Evaluation, EvaluationDetail, OwnedReason, Status};
 /// `value` when no variation was served (every error but a malformed flag
 /// whose off variation exists: that value is served, with `ERROR`).
 #[napi(object, use_nullable = true)]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Detail {
     /// The value served; `null` when none was.
     pub value: Value,

@@ -1,14 +1,17 @@
-//! The hot path, `boolValue`, as a plain Node-API callback.
+//! The hot paths, evaluation, as plain Node-API callbacks.
 //!
 //! napi-rs's generated wrappers cost about 400 ns a call here (a borrow
 //! scope per call, and for methods a borrow registered in a global map),
-//! several times the evaluation itself. `boolValue` is called per request,
-//! often many times, so it skips them: `index.js` calls
-//! `boolValueFast(slot, key, contextJson, default)`, where `slot` names
-//! the client in [`CLIENTS`]. Nothing here can throw: any problem with an
-//! argument serves the default, as every evaluation does.
+//! several times the evaluation itself, and building a result object
+//! property by property costs microseconds. Evaluation is called per
+//! request, often many times, so it skips both: `index.js` calls
+//! `boolValueFast(slot, key, contextJson, default)` and
+//! `detailFast(slot, kind, key, contextJson)` (the detail as JSON, which
+//! `JSON.parse` turns into an object far faster), where `slot` names the
+//! client in [`CLIENTS`]. Nothing here can throw: a bad argument serves
+//! the default, as every evaluation does.
 //!
-//! This is the addon's only `unsafe` code: four Node-API calls with the
+//! This is the addon's only `unsafe` code: Node-API calls with the
 //! arguments Node passed, on the JavaScript thread that called.
 
 #![allow(unsafe_code)]
@@ -21,6 +24,8 @@ use napi::bindgen_prelude::{Object, Result};
 use napi::{JsValue, sys};
 use napi_derive::napi;
 use vexil_sdk::Client;
+
+use crate::detail::Detail;
 
 /// Every open client, by slot; `NativeClient` frees its slot on close.
 static CLIENTS: RwLock<Vec<Option<Client>>> = RwLock::new(Vec::new());
@@ -139,6 +144,73 @@ unsafe extern "C" fn bool_value_fast(
     out
 }
 
+/// `detailFast(slot, kind, key, contextJson)`: kind 0 boolean, 1 string,
+/// 2 number, 3 JSON; returns the [`Detail`] as JSON.
+///
+/// SAFETY: called by Node with a valid `env` and `info`.
+unsafe extern "C" fn detail_fast(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let mut argc = 4usize;
+    let mut argv = [ptr::null_mut(); 4];
+    let got = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    let mut detail = None;
+    if got == sys::Status::napi_ok && argc == 4 {
+        let (mut slot, mut kind) = (0u32, 0u32);
+        let (mut key_buf, mut key_heap) = ([0u8; 256], Vec::new());
+        let (mut ctx_buf, mut ctx_heap) = ([0u8; 1024], Vec::new());
+        let ok = unsafe { sys::napi_get_value_uint32(env, argv[0], &mut slot) }
+            == sys::Status::napi_ok
+            && unsafe { sys::napi_get_value_uint32(env, argv[1], &mut kind) }
+                == sys::Status::napi_ok;
+        let key = unsafe { read_str(env, argv[2], &mut key_buf, &mut key_heap) };
+        let ctx = unsafe { read_str(env, argv[3], &mut ctx_buf, &mut ctx_heap) };
+        if let (true, Some(key), Some(ctx)) = (ok, key, ctx) {
+            detail = std::panic::catch_unwind(|| detail_of(slot, kind, key, ctx)).ok();
+        }
+    }
+    let detail = detail
+        .unwrap_or_else(|| Detail::error("GENERAL", Some("bad arguments to detailFast".into())));
+    let json = serde_json::to_string(&detail).unwrap_or_default();
+    let mut out = ptr::null_mut();
+    unsafe {
+        sys::napi_create_string_utf8(
+            env,
+            json.as_ptr().cast::<c_char>(),
+            json.len() as isize,
+            &mut out,
+        )
+    };
+    out
+}
+
+fn detail_of(slot: u32, kind: u32, key: &str, ctx: &str) -> Detail {
+    let ctx = match crate::context::decode(ctx) {
+        Ok(ctx) => ctx,
+        Err(msg) => return Detail::error("INVALID_CONTEXT", Some(msg)),
+    };
+    let clients = CLIENTS.read().unwrap_or_else(|p| p.into_inner());
+    let Some(Some(c)) = clients.get(slot as usize) else {
+        return Detail::error("CLIENT_NOT_READY", Some("the client is closed".into()));
+    };
+    match kind {
+        0 => Detail::from_evaluation(c.bool_detail(key, &ctx, false)),
+        1 => Detail::from_evaluation(c.string_detail(key, &ctx, "")),
+        2 => Detail::from_evaluation(c.number_detail(key, &ctx, 0.0)),
+        _ => Detail::from_evaluation(c.json_detail(key, &ctx, serde_json::Value::Null)),
+    }
+}
+
 fn evaluate(slot: u32, key: &str, ctx: &str, default: bool) -> bool {
     let Ok(ctx) = crate::context::decode(ctx) else {
         return default;
@@ -150,31 +222,37 @@ fn evaluate(slot: u32, key: &str, ctx: &str, default: bool) -> bool {
     }
 }
 
-/// Sets `target.boolValueFast` (called once, by `index.js`).
+type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+
+/// Sets `target.boolValueFast` and `target.detailFast` (called once, by `index.js`).
 #[napi(js_name = "installFastPath")]
 pub fn install_fast_path(target: Object) -> Result<()> {
     let (env, raw) = (target.value().env, target.raw());
-    let name = "boolValueFast";
-    let mut f = ptr::null_mut();
-    // SAFETY: `env` is the running callback's; the callback is a plain
-    // `extern "C"` function with no data.
-    let status = unsafe {
-        sys::napi_create_function(
-            env,
-            name.as_ptr().cast::<c_char>(),
-            name.len() as isize,
-            Some(bool_value_fast),
-            ptr::null_mut(),
-            &mut f,
-        )
-    };
-    if status != sys::Status::napi_ok {
-        return Err(napi::Error::from_reason("cannot create boolValueFast"));
-    }
-    // SAFETY: as above; `raw` is the object JavaScript passed.
-    let status = unsafe { sys::napi_set_named_property(env, raw, c"boolValueFast".as_ptr(), f) };
-    if status != sys::Status::napi_ok {
-        return Err(napi::Error::from_reason("cannot set boolValueFast"));
+    let functions: [(&std::ffi::CStr, Callback); 2] = [
+        (c"boolValueFast", bool_value_fast),
+        (c"detailFast", detail_fast),
+    ];
+    for (name, callback) in functions {
+        let mut f = ptr::null_mut();
+        // SAFETY: `env` is the running callback's; each callback is a plain
+        // `extern "C"` function with no data; `raw` is the object passed.
+        let status = unsafe {
+            sys::napi_create_function(
+                env,
+                name.as_ptr(),
+                name.count_bytes() as isize,
+                Some(callback),
+                ptr::null_mut(),
+                &mut f,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            return Err(napi::Error::from_reason(format!("cannot create {name:?}")));
+        }
+        let status = unsafe { sys::napi_set_named_property(env, raw, name.as_ptr(), f) };
+        if status != sys::Status::napi_ok {
+            return Err(napi::Error::from_reason(format!("cannot set {name:?}")));
+        }
     }
     Ok(())
 }
