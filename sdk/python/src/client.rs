@@ -6,14 +6,15 @@ use std::path::PathBuf;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyString};
 use serde_json::Value;
-use tokio::sync::broadcast;
-use vexil_sdk::{Client, FlagChange, Status};
+use vexil_sdk::{Client, Status};
 
+use crate::changes::ChangeFeed;
+use crate::config::Settings;
 use crate::context::{self, Ctx};
 use crate::detail::EvaluationDetail;
 use crate::{ConfigError, runtime, values};
@@ -29,41 +30,6 @@ pub(crate) struct NativeClient {
     /// Bounds the metrics flush `close` makes.
     connect_timeout: Duration,
 }
-
-/// A setting in seconds, as a positive duration.
-fn seconds(name: &'static str, v: Option<f64>) -> PyResult<Option<Duration>> {
-    match v {
-        None => Ok(None),
-        Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Some(Duration::from_secs_f64(s))),
-        Some(s) => Err(ConfigError::new_err(format!(
-            "invalid {name}: {s} is not a positive number of seconds"
-        ))),
-    }
-}
-
-fn urls_of(urls: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-    if let Ok(s) = urls.cast::<PyString>() {
-        return Ok(vec![s.to_cow()?.into_owned()]);
-    }
-    let bad = || {
-        let ty = urls
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_default();
-        PyTypeError::new_err(format!("urls must be a list of node URLs (str), not {ty}"))
-    };
-    if !(urls.is_instance_of::<PyList>() || urls.is_instance_of::<PyTuple>()) {
-        return Err(bad());
-    }
-    urls.try_iter()?
-        .map(|u| u.and_then(|u| u.extract::<String>()).map_err(|_| bad()))
-        .collect()
-}
-
-/// What a change feed yields: `("change", key, version, id)`,
-/// `("lagged", None, None, missed)` or `("closed", None, None, 0)`.
-type ChangeTuple = (&'static str, Option<String>, Option<u64>, u64);
 
 /// The answer of one OpenFeature resolution (see `openfeature.rs`).
 type Resolution = (
@@ -154,40 +120,25 @@ impl NativeClient {
         backoff_max: Option<f64>,
         seed: Option<u64>,
     ) -> PyResult<Self> {
-        let urls = urls_of(urls)?;
-        let token: String = sdk_token
-            .extract()
-            .map_err(|_| PyTypeError::new_err("sdk_token must be a str (an sdk token)"))?;
-        let defaults = vexil_sdk::config::DEFAULTS;
-        let mut b = Client::builder(urls, token);
-        if let Some(path) = cache_file {
-            b = b.cache_file(path);
-        }
-        let connect =
-            seconds("connect_timeout", connect_timeout)?.unwrap_or(defaults.connect_timeout);
-        b = b.connect_timeout(connect);
-        if let Some(d) = seconds("read_timeout", read_timeout)? {
-            b = b.read_timeout(d);
-        }
-        if let Some(d) = seconds("poll_interval", poll_interval)? {
-            b = b.poll_interval(d);
-        }
-        if let Some(d) = seconds("metrics_flush_interval", metrics_flush_interval)? {
-            b = b.metrics_flush_interval(d);
-        }
-        let initial =
-            seconds("backoff_initial", backoff_initial)?.unwrap_or(defaults.backoff_initial);
-        let max = seconds("backoff_max", backoff_max)?.unwrap_or(defaults.backoff_max);
-        b = b.backoff(initial, max);
-        if let Some(s) = seed {
-            b = b.seed(s);
-        }
+        let settings = Settings {
+            cache_file,
+            connect_timeout,
+            read_timeout,
+            poll_interval,
+            metrics_flush_interval,
+            backoff_initial,
+            backoff_max,
+            seed,
+        };
+        let (builder, connect_timeout) = settings.builder(urls, sdk_token)?;
         let rt = runtime::get()?;
         let _entered = rt.enter();
-        let client = b.build().map_err(|e| ConfigError::new_err(e.to_string()))?;
+        let client = builder
+            .build()
+            .map_err(|e| ConfigError::new_err(e.to_string()))?;
         Ok(NativeClient {
             client: RwLock::new(Some(client)),
-            connect_timeout: connect,
+            connect_timeout,
         })
     }
 
@@ -494,32 +445,5 @@ impl NativeClient {
             r.error_message,
             r.metadata,
         ))
-    }
-}
-
-/// Flag changes as the client applies them (a broadcast receiver).
-#[pyclass(module = "vexil._native", frozen)]
-#[derive(Debug)]
-pub(crate) struct ChangeFeed {
-    rx: Mutex<broadcast::Receiver<FlagChange>>,
-}
-
-#[pymethods]
-impl ChangeFeed {
-    /// The next change, waiting up to `timeout` seconds without the GIL;
-    /// `None` on timeout.
-    fn next(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<ChangeTuple>> {
-        let wait = Duration::from_secs_f64(timeout.clamp(0.0, 3600.0));
-        let rt = runtime::get()?;
-        Ok(py.detach(|| {
-            let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
-            // The timer must be made inside the runtime.
-            match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
-                Err(_) => None,
-                Ok(Ok(c)) => Some(("change", Some(c.key), c.version, c.id)),
-                Ok(Err(broadcast::error::RecvError::Lagged(n))) => Some(("lagged", None, None, n)),
-                Ok(Err(broadcast::error::RecvError::Closed)) => Some(("closed", None, None, 0)),
-            }
-        }))
     }
 }

@@ -15,8 +15,10 @@
 //! - `context`: Python values → [`vexil_sdk::Context`], by the rules of
 //!   `sdk/conformance/README.md` ("Context conversion"); the `Context` class.
 //! - `values`: JSON values → Python objects.
-//! - `client`: `NativeClient` (the base class of `vexil.Client`): building,
-//!   status, evaluation, changes, metrics.
+//! - `config`: the client's arguments → a `vexil_sdk::Builder`.
+//! - `client`: `NativeClient` (the base class of `vexil.Client`): status,
+//!   waits, evaluation, metrics, close.
+//! - `changes`: `ChangeFeed`, the flag changes for `on_change` listeners.
 //! - `detail`: `EvaluationDetail`, a typed getter's full answer.
 //! - `openfeature`: one OpenFeature resolution, mapped as
 //!   `vexil_flags::openfeature` says (for `vexil.openfeature.VexilProvider`).
@@ -27,7 +29,9 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod changes;
 mod client;
+mod config;
 mod context;
 mod detail;
 mod openfeature;
@@ -66,7 +70,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("InvalidContextError", py.get_type::<InvalidContextError>())?;
     m.add_class::<client::NativeClient>()?;
-    m.add_class::<client::ChangeFeed>()?;
+    m.add_class::<changes::ChangeFeed>()?;
     m.add_class::<context::PyContext>()?;
     m.add_class::<detail::EvaluationDetail>()?;
     m.add_function(wrap_pyfunction!(write_cache_file, m)?)?;
