@@ -58,10 +58,13 @@ done
 log "installing the wheel into a fresh venv"
 python3 -m venv "$WORK/venv"
 # The test-only packages at the versions setup.sh pins, then the wheel.
-"$TOOLS/bin/pip" freeze --disable-pip-version-check | grep -iE '^(pytest|openfeature-sdk|flask)==' >"$WORK/pins.txt" || true
+"$TOOLS/bin/pip" freeze --disable-pip-version-check | grep -iE '^(pytest|openfeature-sdk|flask|mypy)==' >"$WORK/pins.txt" || true
 timeout 600 "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check -r "$WORK/pins.txt" "$WHEEL"
 # The tests import the installed package, not the source tree.
 cp -r "$HERE/tests" "$HERE/examples" "$WORK/"
+
+log "mypy --strict on the installed package (its stubs and annotations)"
+(cd "$WORK" && timeout 300 "$WORK/venv/bin/python" -m mypy --strict --no-incremental -p vexil)
 
 log "pytest against the installed wheel"
 (cd "$WORK/tests" && VEXIL_REQUIRE_CLUSTER=1 VEXIL_BIN_DIR="$BIN_DIR" \

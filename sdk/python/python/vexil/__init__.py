@@ -20,6 +20,10 @@ change listeners), ``vexil.openfeature`` (``VexilProvider`` for the
 ``openfeature-sdk`` package).
 """
 
+import json as _json
+import os as _os
+from typing import Any, Dict, Union
+
 from vexil._client import Client, FlagChange, Status
 from vexil._native import (
     ConfigError,
@@ -41,11 +45,10 @@ __all__ = [
 ]
 
 
-def write_cache_file(path, state) -> None:
+def write_cache_file(
+    path: Union[str, "_os.PathLike[str]"], state: Union[Dict[str, Any], str]
+) -> None:
     """Writes ``state`` (a ``StateSnapshot``: a dict, or its JSON text) as a
     cache file a client can start from, in the SDK's checksummed format."""
-    import json
-    import os
-
-    text = state if isinstance(state, str) else json.dumps(state)
-    _write_cache_file(os.fspath(path), text)
+    text = state if isinstance(state, str) else _json.dumps(state)
+    _write_cache_file(_os.fspath(path), text)

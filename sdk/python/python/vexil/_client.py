@@ -7,9 +7,9 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, List, NamedTuple, Optional
+from typing import Any, Callable, List, NamedTuple, Optional
 
-from vexil._native import NativeClient
+from vexil._native import ChangeFeed, NativeClient
 
 _log = logging.getLogger("vexil")
 
@@ -67,7 +67,7 @@ class Client(NativeClient):
     with the caller's defaults (``CLIENT_NOT_READY``) until a node answers.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         # The native constructor (``__new__``) took the arguments and
         # started the client.
         self._listeners: List[Listener] = []
@@ -78,7 +78,7 @@ class Client(NativeClient):
     def __enter__(self) -> "Client":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
@@ -131,7 +131,7 @@ class Client(NativeClient):
             except ValueError:
                 return False
 
-    def _dispatch(self, feed) -> None:
+    def _dispatch(self, feed: ChangeFeed) -> None:
         while not self._closed.is_set():
             item = feed.next(_LISTENER_POLL_SECONDS)
             if item is None:

@@ -76,7 +76,7 @@ class VexilProvider(AbstractProvider):
 
     def _resolve(
         self, of_type: str, flag_key: str, default: Any, ctx: Optional[EvaluationContext]
-    ) -> FlagResolutionDetails:
+    ) -> FlagResolutionDetails[Any]:
         targeting_key = ctx.targeting_key if ctx is not None else None
         attributes = dict(ctx.attributes) if ctx is not None else {}
         if targeting_key is not None and not isinstance(targeting_key, str):
@@ -89,11 +89,11 @@ class VexilProvider(AbstractProvider):
         value, variant, reason, code, message, metadata = self._client._resolve(
             flag_key, of_type, targeting_key, attributes
         )
-        if code is not None:
+        if code is not None or reason is None:
             return FlagResolutionDetails(
                 value=default,
                 reason=Reason.ERROR,
-                error_code=ErrorCode(code),
+                error_code=ErrorCode(code or "GENERAL"),
                 error_message=message,
             )
         return FlagResolutionDetails(
