@@ -168,3 +168,19 @@ def test_wrong_argument_types_are_misuse(tmp_path):
             c.bool_value("checkout", None, "yes")
         with pytest.raises(ValueError, match="timeout"):
             c.wait_until_ready(-1)
+
+
+def test_a_client_dropped_without_close_is_freed_with_its_listener_thread(tmp_path):
+    import gc
+    import weakref
+
+    c = offline_client(tmp_path, STATE)
+    c.on_change(lambda change: None)
+    thread = c._listener_thread
+    assert thread is not None and thread.is_alive()
+    ref = weakref.ref(c)
+    del c
+    gc.collect()
+    assert ref() is None, "the listener thread must not keep the client alive"
+    thread.join(timeout=5)
+    assert not thread.is_alive()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, List, NamedTuple, Optional
@@ -116,7 +117,10 @@ class Client(NativeClient):
                 feed = self._changes()
                 if feed is not None:
                     t = threading.Thread(
-                        target=self._dispatch, args=(feed,), name="vexil-listeners", daemon=True
+                        target=_dispatch,
+                        args=(weakref.ref(self), feed),
+                        name="vexil-listeners",
+                        daemon=True,
                     )
                     self._listener_thread = t
                     t.start()
@@ -131,23 +135,6 @@ class Client(NativeClient):
             except ValueError:
                 return False
 
-    def _dispatch(self, feed: ChangeFeed) -> None:
-        while not self._closed.is_set():
-            item = feed.next(_LISTENER_POLL_SECONDS)
-            if item is None:
-                continue
-            kind, key, version, change_id = item
-            if kind == "closed":
-                return
-            change = FlagChange(key, version, change_id) if kind == "change" else FlagChange(None, None, 0)
-            with self._listeners_lock:
-                listeners = list(self._listeners)
-            for listener in listeners:
-                try:
-                    listener(change)
-                except Exception:  # a listener's bug must not stop the others
-                    _log.exception("vexil change listener %r raised", listener)
-
     def close(self) -> None:
         """Stops streaming and the background work, after a last metrics
         flush if a node is reachable. Evaluation afterwards serves defaults
@@ -157,3 +144,32 @@ class Client(NativeClient):
         t = self._listener_thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout=2 * _LISTENER_POLL_SECONDS + 1)
+
+
+def _dispatch(client_ref: "weakref.ReferenceType[Client]", feed: ChangeFeed) -> None:
+    """The listener thread: calls every listener for each change. It holds
+    the client only weakly, so a client dropped without `close()` is still
+    freed (its feed then reports "closed" and the thread ends)."""
+    while True:
+        client = client_ref()
+        if client is None or client._closed.is_set():
+            return
+        del client
+        item = feed.next(_LISTENER_POLL_SECONDS)
+        if item is None:
+            continue
+        kind, key, version, change_id = item
+        if kind == "closed":
+            return
+        change = FlagChange(key, version, change_id) if kind == "change" else FlagChange(None, None, 0)
+        client = client_ref()
+        if client is None:
+            return
+        with client._listeners_lock:
+            listeners = list(client._listeners)
+        del client
+        for listener in listeners:
+            try:
+                listener(change)
+            except Exception:  # a listener's bug must not stop the others
+                _log.exception("vexil change listener %r raised", listener)
