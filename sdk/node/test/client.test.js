@@ -187,3 +187,15 @@ test('writeCacheFile refuses what is not a snapshot', () => {
   assert.throws(() => writeCacheFile(path.join(dir, 'c.json'), null), TypeError);
   assert.throws(() => writeCacheFile(path.join(dir, 'c.json'), { flags: 'no' }), /invalid state/);
 });
+
+test("a closed client never answers from another client's state", async (t) => {
+  const first = offlineClient([boolFlag('shared')]);
+  assert.equal(first.boolValue('shared', {}, false), true);
+  await first.close();
+  // The next client may take the closed one's place inside the addon.
+  const second = offlineClient([boolFlag('shared', { enabled: false })]);
+  t.after(() => second.close());
+  assert.equal(second.boolValue('shared', {}, true), false);
+  assert.equal(first.boolValue('shared', {}, true), true);
+  assert.equal(first.boolDetail('shared', {}, true).errorCode, 'CLIENT_NOT_READY');
+});
