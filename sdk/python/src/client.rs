@@ -3,7 +3,7 @@
 //! (no IO, no waiting); waits and flushes release the GIL.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyValueError;
@@ -383,9 +383,7 @@ impl NativeClient {
 
     /// A feed of flag changes from now on (for `on_change` listeners).
     fn _changes(&self) -> Option<ChangeFeed> {
-        self.current().map(|c| ChangeFeed {
-            rx: Mutex::new(c.changes()),
-        })
+        self.current().map(|c| ChangeFeed::new(c.changes()))
     }
 
     /// Sends the evaluation counts now; whether a node took them.

@@ -184,3 +184,24 @@ def test_a_client_dropped_without_close_is_freed_with_its_listener_thread(tmp_pa
     assert ref() is None, "the listener thread must not keep the client alive"
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_exiting_with_a_listener_and_without_close_is_clean(tmp_path):
+    """The interpreter must not abort at exit while a listener thread waits
+    in the extension (CPython ends such threads with a forced unwind)."""
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache.json"
+    vexil.write_cache_file(cache, STATE)
+    script = (
+        "import vexil\n"
+        f"c = vexil.Client([{dead_url()!r}], 't', cache_file={str(cache)!r})\n"
+        "c.on_change(lambda change: None)\n"
+        f"d = vexil.Client([{dead_url()!r}], 't')\n"
+        "d.on_change(print)\n"
+        "print('bye')\n"
+    )
+    for _ in range(3):
+        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stdout.strip()) == (0, "bye"), r.stderr

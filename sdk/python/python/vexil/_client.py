@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import threading
 import weakref
@@ -14,8 +15,10 @@ from vexil._native import ChangeFeed, NativeClient
 
 _log = logging.getLogger("vexil")
 
-# How often the listener thread looks at whether the client was closed.
+# How often the listener thread looks at whether the client was dropped.
 _LISTENER_POLL_SECONDS = 0.5
+# Clients with a listener thread, to stop at interpreter exit (see below).
+_LISTENING: "weakref.WeakSet[Client]" = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class Client(NativeClient):
         self._listeners: List[Listener] = []
         self._listeners_lock = threading.Lock()
         self._listener_thread: Optional[threading.Thread] = None
+        self._feed: Optional[ChangeFeed] = None
         self._closed = threading.Event()
 
     def __enter__(self) -> "Client":
@@ -116,6 +120,8 @@ class Client(NativeClient):
             if self._listener_thread is None and not self._closed.is_set():
                 feed = self._changes()
                 if feed is not None:
+                    self._feed = feed
+                    _LISTENING.add(self)
                     t = threading.Thread(
                         target=_dispatch,
                         args=(weakref.ref(self), feed),
@@ -139,11 +145,25 @@ class Client(NativeClient):
         """Stops streaming and the background work, after a last metrics
         flush if a node is reachable. Evaluation afterwards serves defaults
         (``CLIENT_NOT_READY``). Idempotent; the context manager calls it."""
-        self._closed.set()
+        self._stop_listening()
         self._close()
+
+    def _stop_listening(self) -> None:
+        self._closed.set()
+        if self._feed is not None:
+            self._feed.close()
         t = self._listener_thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout=2 * _LISTENER_POLL_SECONDS + 1)
+
+
+@atexit.register
+def _stop_listener_threads() -> None:
+    """Ends every listener thread before the interpreter finalises: a thread
+    still waiting in the extension then would be ended by CPython with a
+    forced unwind through Rust frames, which aborts the process."""
+    for client in list(_LISTENING):
+        client._stop_listening()
 
 
 def _dispatch(client_ref: "weakref.ReferenceType[Client]", feed: ChangeFeed) -> None:

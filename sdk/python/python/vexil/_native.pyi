@@ -51,6 +51,7 @@ class EvaluationDetail:
 
 class ChangeFeed:
     def next(self, timeout: float) -> Optional[Tuple[str, Optional[str], Optional[int], int]]: ...
+    def close(self) -> None: ...
 
 class NativeClient:
     def __new__(
