@@ -2,8 +2,9 @@
 // Against a real 3-node cluster: the client sees a write made at the
 // leader, fails over when its node is killed (kill -9) without missing a
 // change, starts from its cache file with every node down, and rejects a
-// corrupt cache file. Skipped when the server binaries are not built,
-// unless VEXIL_REQUIRE_CLUSTER=1 (scripts/test.d/61-sdk-node.sh sets it).
+// corrupt cache file; its evaluation counts reach the node it streams from.
+// Skipped when the server binaries are not built, unless
+// VEXIL_REQUIRE_CLUSTER=1 (scripts/test.d/61-sdk-node.sh sets it).
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -99,6 +100,9 @@ test('a Node client on a real 3-node cluster', { skip: missing ?? false, timeout
     }
     assert.equal(client.status, 'ready');
     assert.equal(await within(10_000, 'flushMetrics', client.flushMetrics()), true, 'a live node took the metrics');
+    // The node that took them counts the evaluations made above.
+    const usage = await cluster.api(client.currentNode, 'GET', '/v1/metrics/evaluations');
+    for (const key of keys) assert.ok(usage.totals_1h[key] >= 1, `${key} counted: ${JSON.stringify(usage.totals_1h)}`);
   });
 
   await t.test('starts from its cache file with every node down', async () => {
