@@ -81,6 +81,15 @@ function describe(v) {
  * `targetingKey` for OpenFeature.
  */
 function encodeContext(ctx, keyName = 'key') {
+  try {
+    return encode(ctx, keyName);
+  } catch (e) {
+    // A getter or a Proxy trap that throws: evaluation still must not.
+    return new InvalidContext(`reading the context failed: ${e && e.message}`);
+  }
+}
+
+function encode(ctx, keyName) {
   if (ctx === undefined || ctx === null) return '';
   if (typeof ctx !== 'object' || Array.isArray(ctx)) {
     return new InvalidContext(`a context is an object, not ${describe(ctx)}`);

@@ -105,6 +105,9 @@ test('errors serve the default and say why; evaluation never throws', async (t) 
   assert.equal(c.boolValue('on-for-all', 'user-1', false), false);
   assert.equal(c.boolValue('no-such-flag', {}, 'x'), 'x');
   assert.equal(c.jsonDetail(undefined, undefined, 5).errorCode, 'GENERAL');
+  const throwing = { key: 'u', get plan() { throw new Error('boom'); } };
+  assert.equal(c.boolValue('on-for-all', throwing, false), false);
+  assert.equal(c.stringDetail('banner', throwing, 'd').errorCode, 'INVALID_CONTEXT');
 });
 
 test('allFlags evaluates every flag; an invalid context gives INVALID_CONTEXT for each', async (t) => {

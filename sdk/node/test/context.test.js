@@ -62,6 +62,8 @@ test('what Vexil cannot take is INVALID_CONTEXT, naming the attribute', () => {
     [{ key: 42 }, /targeting key/],
     [{ key: ['u'] }, /targeting key/],
     ['user-1', /a context is an object/],
+    [{ key: 'u', get boom() { throw new Error('no'); } }, /reading the context failed: no/],
+    [new Proxy({}, { ownKeys() { throw new Error('trap'); } }), /reading the context failed: trap/],
     [['user-1'], /a context is an object/],
   ];
   for (const [input, message] of cases) {
