@@ -202,3 +202,11 @@ test("a closed client never answers from another client's state", async (t) => {
   assert.equal(first.boolValue('shared', {}, true), true);
   assert.equal(first.boolDetail('shared', {}, true).errorCode, 'CLIENT_NOT_READY');
 });
+
+test('the package imports as ES modules too', async () => {
+  const sdk = await import('@vexil/sdk');
+  const of = await import('@vexil/sdk/openfeature');
+  assert.equal(sdk.Client, Client);
+  assert.equal(typeof sdk.NotReadyError, 'function');
+  assert.equal(typeof of.VexilProvider, 'function');
+});
