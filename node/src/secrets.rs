@@ -9,9 +9,19 @@
 //! Rotating the cluster secret changes every key: tickets handed out before
 //! stop opening streams, and a retry of a token creation made before it
 //! answers 422 instead of the first secret.
+//!
+//! [`TokenHasher`] keeps the secrets an operator chose (`--admin-token`)
+//! as salted argon2id hashes: a generated secret has 256 random bits, and
+//! its SHA-256 is safe to keep, but a chosen one may be guessable, and a
+//! leaked SHA-256 of it is an offline dictionary attack away.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use vexil_raft::state::Shared;
+use vexil_raft::{Role, TokenRecord};
 
 /// A 256-bit key for one purpose.
 #[derive(Clone)]
@@ -40,6 +50,180 @@ fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// The label of the key that salts chosen secrets' hashes.
+pub const SALT_KEY_LABEL: &str = "vexil token salt v1";
+
+/// How many verified and refused secrets each cache keeps (by digest).
+const CACHE_CAP: usize = 4096;
+
+/// Finds the token a secret belongs to, whichever way its hash was kept,
+/// and makes the salted hash of a chosen secret.
+///
+/// A generated secret (`vxl_<role>_<64 hex>`) is found by its SHA-256, a
+/// map lookup. Any other secret may be a chosen one: its SHA-256 is looked
+/// up first (a token made before salted hashes existed), then each salted
+/// token (in practice, the one first admin token) is verified with argon2id,
+/// which costs ~19 MiB and tens of milliseconds. So that this is paid once
+/// per secret and node, not per request, a verified secret's digest is
+/// remembered in memory with the token it opened (checked against the
+/// state on every use, so a revocation applies at once), and so is a
+/// refused one's, with the salted tokens it was checked against (a new
+/// salted token makes it worth checking again). One verification runs at
+/// a time; failed attempts are also slowed per address by `net::guard`.
+#[derive(Debug)]
+pub struct TokenHasher {
+    salt_key: DerivedKey,
+    /// Digest of a verified secret → (token name, its stored hash).
+    verified: Mutex<HashMap<String, (String, String)>>,
+    /// Digest of a refused secret → fingerprint of the salted hashes it
+    /// was checked against.
+    refused: Mutex<HashMap<String, u64>>,
+    busy: Mutex<()>,
+}
+
+impl TokenHasher {
+    pub fn new(cluster_secret: &str) -> TokenHasher {
+        TokenHasher {
+            salt_key: DerivedKey::derive(cluster_secret, SALT_KEY_LABEL),
+            verified: Mutex::default(),
+            refused: Mutex::default(),
+            busy: Mutex::default(),
+        }
+    }
+
+    /// The hash to store for the secret of token `name`, chosen by an
+    /// operator. A secret in the generated form is hashed as generated ones
+    /// are. Any other is argon2id-hashed (the crate's defaults, OWASP's
+    /// recommendation: 19 MiB, 2 passes), salted with a MAC of the name
+    /// under a key derived from the cluster secret: unique per cluster and
+    /// name, and the same on every node, so the nodes racing to create the
+    /// first admin token (one request id) all propose the same entry.
+    pub fn hash_chosen(&self, name: &str, secret: &str) -> String {
+        if is_generated(secret) {
+            return vexil_raft::hash_secret(secret);
+        }
+        let mac = self.salt_key.mac(name.as_bytes());
+        let Ok(salt) = argon2::password_hash::SaltString::encode_b64(&mac[..16]) else {
+            unreachable!("16 bytes are a valid argon2 salt")
+        };
+        use argon2::PasswordHasher;
+        match argon2::Argon2::default().hash_password(secret.as_bytes(), &salt) {
+            Ok(hash) => hash.to_string(),
+            // Only for a secret longer than 4 GiB: the API never gets one
+            // this far (config caps and request limits).
+            Err(e) => unreachable!("argon2 refused a secret: {e}"),
+        }
+    }
+
+    /// `f` of the token whose secret is `secret`, if there is one.
+    pub fn find<R>(
+        &self,
+        shared: &Shared,
+        secret: &str,
+        f: impl Fn(&TokenRecord) -> R,
+    ) -> Option<R> {
+        let digest = vexil_raft::hash_secret(secret);
+        let salted: Vec<(String, String)> = {
+            let state = shared.read();
+            if let Some(token) = state.token_by_hash(&digest) {
+                return Some(f(token));
+            }
+            if is_generated(secret) {
+                return None;
+            }
+            if let Some((name, hash)) = lock(&self.verified).get(&digest)
+                && let Some(token) = state.tokens.get(name).filter(|t| &t.hash == hash)
+            {
+                return Some(f(token));
+            }
+            state
+                .tokens
+                .values()
+                .filter(|t| vexil_raft::is_salted_hash(&t.hash))
+                .map(|t| (t.name.clone(), t.hash.clone()))
+                .collect()
+        };
+        if salted.is_empty() {
+            return None;
+        }
+        let fingerprint = fingerprint(&salted);
+        if lock(&self.refused).get(&digest) == Some(&fingerprint) {
+            return None;
+        }
+        let opened = blocking(|| {
+            let _one = lock(&self.busy);
+            salted.into_iter().find(|(_, hash)| verify(secret, hash))
+        });
+        let Some((name, hash)) = opened else {
+            insert_capped(&mut lock(&self.refused), digest, fingerprint);
+            return None;
+        };
+        let state = shared.read();
+        let token = state.tokens.get(&name).filter(|t| t.hash == hash)?;
+        insert_capped(&mut lock(&self.verified), digest, (name, hash));
+        Some(f(token))
+    }
+}
+
+/// Whether `secret` has the form `tokens::new_secret` gives.
+fn is_generated(secret: &str) -> bool {
+    let Some(rest) = secret.strip_prefix("vxl_") else {
+        return false;
+    };
+    let Some((role, random)) = rest.split_once('_') else {
+        return false;
+    };
+    [Role::Sdk, Role::Viewer, Role::Editor, Role::Admin]
+        .iter()
+        .any(|r| r.as_str() == role)
+        && random.len() == 64
+        && random
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn verify(secret: &str, hash: &str) -> bool {
+    use argon2::PasswordVerifier;
+    argon2::PasswordHash::new(hash).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+fn fingerprint(salted: &[(String, String)]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut sorted: Vec<&str> = salted.iter().map(|(_, h)| h.as_str()).collect();
+    sorted.sort_unstable();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    sorted.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn insert_capped<V>(map: &mut HashMap<String, V>, key: String, value: V) {
+    if map.len() >= CACHE_CAP {
+        // Bounded by clearing: a refill costs a verification per secret.
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs CPU-heavy `f` without stalling the other tasks of a multi-threaded
+/// runtime's worker (the serve loop's); inline elsewhere (the simulation's
+/// single thread, tests, start-up checks).
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 impl std::fmt::Debug for DerivedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DerivedKey(..)")
@@ -57,6 +241,122 @@ mod tests {
             hex::encode(hmac(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    fn shared_with(tokens: &[(&str, String)]) -> Shared {
+        let mut state = vexil_raft::state::State::default();
+        for (name, hash) in tokens {
+            state.token_hashes.insert(hash.clone(), (*name).into());
+            state.tokens.insert(
+                (*name).into(),
+                TokenRecord {
+                    name: (*name).into(),
+                    role: Role::Admin,
+                    hash: hash.clone(),
+                    created_at: chrono::DateTime::UNIX_EPOCH,
+                    created_by: "system".into(),
+                },
+            );
+        }
+        Shared::new(state, Default::default())
+    }
+
+    const SECRET: &str = "cluster-secret-0123456789";
+
+    #[test]
+    fn a_chosen_secret_is_kept_salted_and_still_opens_its_token() {
+        let hasher = TokenHasher::new(SECRET);
+        let hash = hasher.hash_chosen("admin", "correct horse battery");
+        assert!(vexil_raft::is_salted_hash(&hash), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        // Neither the secret nor its plain digest appears in what is kept.
+        assert!(!hash.contains(&vexil_raft::hash_secret("correct horse battery")));
+        // The same on every node and retry; another per cluster and name.
+        assert_eq!(
+            hash,
+            TokenHasher::new(SECRET).hash_chosen("admin", "correct horse battery")
+        );
+        assert_ne!(hash, hasher.hash_chosen("root", "correct horse battery"));
+        assert_ne!(
+            hash,
+            TokenHasher::new("another-secret-0123456789")
+                .hash_chosen("admin", "correct horse battery")
+        );
+
+        let shared = shared_with(&[("admin", hash.clone())]);
+        let name = |s: &str| hasher.find(&shared, s, |t| t.name.clone());
+        assert_eq!(name("correct horse battery").as_deref(), Some("admin"));
+        // Remembered: the second lookup is the cache's, and still right.
+        assert_eq!(name("correct horse battery").as_deref(), Some("admin"));
+        assert_eq!(name("correct horse battery!"), None);
+        assert_eq!(name("correct horse battery!"), None);
+        assert_eq!(name(""), None);
+    }
+
+    #[test]
+    fn a_revoked_salted_token_stops_opening_even_when_remembered() {
+        let hasher = TokenHasher::new(SECRET);
+        let hash = hasher.hash_chosen("admin", "chosen-admin-secret");
+        let shared = shared_with(&[("admin", hash.clone())]);
+        assert!(
+            hasher
+                .find(&shared, "chosen-admin-secret", |_| ())
+                .is_some()
+        );
+        // The same node after the revocation applied (another admin left).
+        let after = shared_with(&[("other", vexil_raft::hash_secret("other-admin-secret"))]);
+        assert!(hasher.find(&after, "chosen-admin-secret", |_| ()).is_none());
+        // Created again under the same name with another secret: the
+        // remembered digest must not open it.
+        let again = shared_with(&[("admin", hasher.hash_chosen("admin", "new-admin-secret"))]);
+        assert!(hasher.find(&again, "chosen-admin-secret", |_| ()).is_none());
+        assert!(hasher.find(&again, "new-admin-secret", |_| ()).is_some());
+    }
+
+    #[test]
+    fn a_refused_secret_is_checked_again_once_a_new_salted_token_exists() {
+        let hasher = TokenHasher::new(SECRET);
+        let first = hasher.hash_chosen("admin", "first-chosen-secret");
+        let shared = shared_with(&[("admin", first.clone())]);
+        assert!(
+            hasher
+                .find(&shared, "second-chosen-secret", |_| ())
+                .is_none()
+        );
+        let second = hasher.hash_chosen("ops", "second-chosen-secret");
+        let shared = shared_with(&[("admin", first), ("ops", second)]);
+        let found = hasher.find(&shared, "second-chosen-secret", |t| t.name.clone());
+        assert_eq!(found.as_deref(), Some("ops"));
+    }
+
+    #[test]
+    fn generated_secrets_and_old_digests_are_found_by_digest() {
+        let hasher = TokenHasher::new(SECRET);
+        let generated = format!("vxl_sdk_{}", "ab".repeat(32));
+        assert!(is_generated(&generated));
+        assert!(!is_generated(&format!("vxl_root_{}", "ab".repeat(32))));
+        assert!(!is_generated(&format!("vxl_sdk_{}", "AB".repeat(32))));
+        assert!(!is_generated("vxl_sdk_abc"));
+        // A generated-form secret is hashed as generated ones are.
+        assert_eq!(
+            hasher.hash_chosen("admin", &generated),
+            vexil_raft::hash_secret(&generated)
+        );
+        // A chosen secret kept as SHA-256 by an earlier release still opens.
+        let shared = shared_with(&[
+            (
+                "old-admin",
+                vexil_raft::hash_secret("chosen-before-salting"),
+            ),
+            ("sdk", vexil_raft::hash_secret(&generated)),
+        ]);
+        let name = |s: &str| hasher.find(&shared, s, |t| t.name.clone());
+        assert_eq!(name("chosen-before-salting").as_deref(), Some("old-admin"));
+        assert_eq!(name(&generated).as_deref(), Some("sdk"));
+        assert_eq!(name(&format!("vxl_sdk_{}", "cd".repeat(32))), None);
     }
 
     #[test]

@@ -123,7 +123,7 @@ where
     // Initialize before serving peers, so no leader can reach this node
     // while it decides whether it is new.
     if raft.is_initialized().await {
-        check_restart(&raft, id, &me, &opts.bootstrap, &opts.admin_token)?;
+        check_restart(&app, id, &me, &opts.bootstrap, &opts.admin_token)?;
     } else {
         match &opts.bootstrap {
             Bootstrap::Single => raft.initialize(BTreeMap::from([(id, me)])).await?,
@@ -220,12 +220,13 @@ async fn raise_cluster_level(raft: RaftNode, mut stop: tokio::sync::watch::Recei
 /// would ever reach this node (a node alone in its cluster records the new
 /// address instead).
 fn check_restart(
-    raft: &RaftNode,
+    app: &AppState,
     id: u64,
     me: &Member,
     bootstrap: &Bootstrap,
     admin_token: &AdminToken,
 ) -> anyhow::Result<()> {
+    let raft = &app.raft;
     let members = raft.members();
     if let Some(recorded) = members.get(&id)
         && recorded.peer_addr != me.peer_addr
@@ -267,15 +268,17 @@ fn check_restart(
         }
         Bootstrap::Single => {}
     }
-    if let AdminToken::Given(secret) = admin_token {
-        let hash = vexil_raft::hash_secret(secret);
-        if raft.shared().read().token_by_hash(&hash).is_none() {
-            tracing::warn!(
-                "--admin-token is used only when a cluster is first formed, and this token is \
-                 not one of this cluster's tokens: it will get 401 (to recover a lost admin \
-                 token, see docs/OPERATIONS.md)"
-            );
-        }
+    if let AdminToken::Given(secret) = admin_token
+        && app
+            .token_hasher
+            .find(raft.shared(), secret, |_| ())
+            .is_none()
+    {
+        tracing::warn!(
+            "--admin-token is used only when a cluster is first formed, and this token is \
+             not one of this cluster's tokens: it will get 401 (to recover a lost admin \
+             token, see docs/OPERATIONS.md)"
+        );
     }
     Ok(())
 }
@@ -287,6 +290,11 @@ const BOOTSTRAP_REQUEST: &str = "bootstrap:admin-token";
 /// Creates the first admin token once the cluster has a leader and no token,
 /// and marks the node ready for `/readyz` once a token is applied here.
 async fn bootstrap_admin_token(app: AppState, source: AdminToken) {
+    // Hashed once: a chosen secret's salted hash costs tens of milliseconds.
+    let chosen = match &source {
+        AdminToken::Given(s) => Some(app.token_hasher.hash_chosen("admin", s)),
+        AdminToken::GenerateInto(_) => None,
+    };
     loop {
         if !app.raft.shared().read().tokens.is_empty() {
             app.tokens_ready
@@ -294,7 +302,7 @@ async fn bootstrap_admin_token(app: AppState, source: AdminToken) {
             return;
         }
         if app.raft.is_leader() {
-            match create_admin_token(&app, &source).await {
+            match create_admin_token(&app, &source, chosen.as_deref()).await {
                 // Applied here before the write returns (read your writes).
                 Ok(()) => continue,
                 Err(e) => {
@@ -307,19 +315,30 @@ async fn bootstrap_admin_token(app: AppState, source: AdminToken) {
     }
 }
 
-async fn create_admin_token(app: &AppState, source: &AdminToken) -> Result<(), ApiError> {
-    let (secret, file) = match source {
-        AdminToken::Given(s) => (s.clone(), None),
-        AdminToken::GenerateInto(path) => (api::tokens::new_secret(Role::Admin), Some(path)),
+/// `chosen_hash` is the hash of a `Given` secret, salted
+/// (`secrets::TokenHasher`). It needs no cluster level: a node of an older
+/// release applies the record alike (the hash is a string) and only cannot
+/// verify it, and a new cluster's members all run one release.
+async fn create_admin_token(
+    app: &AppState,
+    source: &AdminToken,
+    chosen_hash: Option<&str>,
+) -> Result<(), ApiError> {
+    let (secret_hash, file) = match (source, chosen_hash) {
+        (AdminToken::Given(_), Some(hash)) => (hash.to_owned(), None),
+        (AdminToken::Given(s), None) => (app.token_hasher.hash_chosen("admin", s), None),
+        (AdminToken::GenerateInto(path), _) => {
+            let secret = api::tokens::new_secret(Role::Admin);
+            // Written before the commit: a token that exists must be
+            // recoverable.
+            write_secret_file(path, &secret).map_err(|e| ApiError::internal(e.to_string()))?;
+            (vexil_raft::hash_secret(&secret), Some(path))
+        }
     };
-    // Written before the commit: a token that exists must be recoverable.
-    if let Some(path) = file {
-        write_secret_file(path, &secret).map_err(|e| ApiError::internal(e.to_string()))?;
-    }
     let op = Op::CreateToken {
         name: "admin".into(),
         role: Role::Admin,
-        secret_hash: vexil_raft::hash_secret(&secret),
+        secret_hash,
     };
     match app.commit_as_system(BOOTSTRAP_REQUEST, op).await {
         Ok(_) => {

@@ -60,7 +60,7 @@ fn t21_membership_and_leadership_changes_are_audited_with_the_actor() {
     tc.wait_token(1);
     // Every member runs this release: the leader raises the level.
     wait_until(Duration::from_secs(30), || {
-        json_of(tc.get(1, "/v1/cluster")).1["level"] == 2
+        json_of(tc.get(1, "/v1/cluster")).1["level"] == vexil_raft::version::SUPPORTED
     });
 
     // The Monitoring page's view asks the other members over the peer

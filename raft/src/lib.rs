@@ -62,8 +62,24 @@ pub fn hash_secret(secret: &str) -> String {
     format!("{:x}", sha2::Sha256::digest(secret.as_bytes()))
 }
 
+/// Whether a stored token hash is a salted one (an argon2id PHC string,
+/// made for a secret an operator chose) rather than [`hash_secret`]'s hex
+/// SHA-256 (a generated, 256-bit secret). A salted hash cannot be looked up
+/// by the secret's digest: the node verifies it instead.
+pub fn is_salted_hash(hash: &str) -> bool {
+    hash.starts_with("$argon2")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn salted_hashes_are_told_from_digests() {
+        assert!(super::is_salted_hash(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"
+        ));
+        assert!(!super::is_salted_hash(&super::hash_secret("abc")));
+    }
+
     #[test]
     fn hash_secret_is_lowercase_hex_sha256() {
         // FIPS 180-2's test vector: stored hashes must keep this exact form.

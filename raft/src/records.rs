@@ -55,7 +55,8 @@ pub struct TokenRecord {
     /// Unique; the audit log's `actor`.
     pub name: String,
     pub role: Role,
-    /// Hex SHA-256 of the secret.
+    /// Hex SHA-256 of a generated secret, or a salted argon2id hash in PHC
+    /// form of a secret an operator chose ([`crate::is_salted_hash`]).
     pub hash: String,
     pub created_at: DateTime<Utc>,
     /// The actor that created it (`system` for the first admin token).

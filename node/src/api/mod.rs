@@ -107,6 +107,8 @@ pub struct AppInner {
     pub token_key: crate::secrets::DerivedKey,
     /// The cluster secret, to ask other members over the peer port.
     pub peer_secret: Arc<str>,
+    /// Finds tokens by secret, salted hashes included.
+    pub token_hasher: crate::secrets::TokenHasher,
 }
 
 /// Deliberate bugs a test can switch on at run time.
@@ -183,6 +185,7 @@ impl AppState {
             ),
             token_key: crate::secrets::DerivedKey::derive(cluster_secret, tokens::SECRET_KEY_LABEL),
             peer_secret: cluster_secret.into(),
+            token_hasher: crate::secrets::TokenHasher::new(cluster_secret),
         }))
     }
 
@@ -201,12 +204,11 @@ impl AppState {
 
     /// The caller behind a token secret, if the token exists.
     pub fn authenticate(&self, secret: &str) -> Option<Caller> {
-        let hash = vexil_raft::hash_secret(secret);
-        let state = self.raft.shared().read();
-        state.token_by_hash(&hash).map(|t| Caller {
-            name: t.name.clone(),
-            role: t.role,
-        })
+        self.token_hasher
+            .find(self.raft.shared(), secret, |t| Caller {
+                name: t.name.clone(),
+                role: t.role,
+            })
     }
 
     /// Waits until this node may serve a read in `mode`.

@@ -167,18 +167,13 @@ pub async fn events(
     let ApiQuery(q) = query?;
     let shared = state.raft.shared().clone();
     let now = (state.raft.config().clock)().timestamp();
-    let token = {
-        let st = shared.read();
-        match (bearer(&parts), &q.ticket) {
-            (Some(secret), _) => {
-                let hash = vexil_raft::hash_secret(secret);
-                st.token_by_hash(&hash)
-                    .map(|t| (t.name.clone(), hash))
-                    .ok_or(Refused::Invalid)
-            }
-            (None, Some(t)) => verify(&st, &state.ticket_key, t, now),
-            (None, None) => Err(Refused::Invalid),
-        }
+    let token = match (bearer(&parts), &q.ticket) {
+        (Some(secret), _) => state
+            .token_hasher
+            .find(&shared, secret, |t| (t.name.clone(), t.hash.clone()))
+            .ok_or(Refused::Invalid),
+        (None, Some(t)) => verify(&shared.read(), &state.ticket_key, t, now),
+        (None, None) => Err(Refused::Invalid),
     };
     let token = token.map_err(|why| match why {
         Refused::Expired => ApiError::new(

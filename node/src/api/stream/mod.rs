@@ -252,7 +252,10 @@ async fn stream(
     // The token is its secret's hash: one revoked and created again under
     // the same name is another token.
     let hash = match bearer(&parts) {
-        Some(secret) => vexil_raft::hash_secret(secret),
+        Some(secret) => state
+            .token_hasher
+            .find(&shared, secret, |t| t.hash.clone())
+            .unwrap_or_default(),
         None => shared
             .read()
             .tokens
