@@ -1,7 +1,7 @@
 //! What a client without credentials can make a node hold (issue 21): no
 //! body is read before authentication, slow or idle connections are closed,
 //! connections per IP are capped, and repeated failed authentication backs
-//! off. Each test starts one in-process node on 127.0.0.1 with small limits
+//! off, and a response whose client stops reading is dropped. Each test starts one in-process node on 127.0.0.1 with small limits
 //! and speaks raw HTTP/1 over TCP, to send headers without a body.
 
 use std::sync::Arc;
@@ -261,4 +261,64 @@ async fn t25_repeated_failed_authentication_backs_off_with_429() {
         assert_eq!(exchange(&node.peer, bad).await, 401);
     }
     assert_eq!(exchange(&node.peer, bad).await, 429);
+}
+
+/// `vexil_sse_subscribers` on `addr`'s `/metrics` (no token needed).
+async fn sse_subscribers(addr: &str) -> u64 {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(get("/metrics", None).as_bytes()).await.unwrap();
+    let mut text = String::new();
+    tokio::time::timeout(ANSWER_WITHIN, s.read_to_string(&mut text))
+        .await
+        .expect("no /metrics answer")
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("vexil_sse_subscribers "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("no vexil_sse_subscribers in /metrics")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t25_a_stream_whose_client_stops_reading_is_closed_by_the_write_stall_timeout() {
+    let node = start(small()).await;
+    // About 8 MB of state: a snapshot larger than both sockets' buffers,
+    // so writing it blocks once the client stops reading.
+    let http = reqwest::Client::new();
+    for i in 0..27 {
+        let flag = serde_json::json!({
+            "key": format!("big{i}"),
+            "kind": "string",
+            "variations": (0..10)
+                .map(|v| serde_json::json!({"value": format!("{v}{}", "x".repeat(30_000))}))
+                .collect::<Vec<_>>(),
+            "off_variation": 0,
+            "fallthrough": {"variation": 0},
+        });
+        let r = http
+            .post(format!("http://{}/v1/flags", node.api))
+            .bearer_auth(ADMIN)
+            .json(&flag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+    // A subscriber with a small receive window that never reads.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(node.api.parse().unwrap()).await.unwrap();
+    stalled
+        .write_all(get("/v1/stream", Some(ADMIN)).replace("connection: close\r\n", "").as_bytes())
+        .await
+        .unwrap();
+    poll_until(|| async { sse_subscribers(&node.api).await == 1 }).await;
+    // Nothing is written to the cluster meanwhile, so nothing but the
+    // stalled write can end the stream: the node drops it once the write
+    // has made no progress for `write_stall` (600 ms).
+    poll_until(|| async { sse_subscribers(&node.api).await == 0 }).await;
+    // The client, reading at last, gets what was buffered, then the end.
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(ANSWER_WITHIN, stalled.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the stalled connection stayed open");
+    assert!(rest.len() < 8_000_000, "the whole snapshot was sent ({} bytes)", rest.len());
 }

@@ -19,92 +19,8 @@
 source "$(dirname "$0")/../lib.sh"
 set -euo pipefail
 
-BIN="$CARGO_TARGET_DIR/debug"
-VEXIL="$BIN/vexil"
-WORK="$(mktemp -d)"
-PIDS=()
-WRITER=""  # the background writer of steps 4 and 5
-SECRET=""  # the cluster's secret, read from vexil-cluster's cluster.json
-FAST=(--heartbeat-ms 50 --election-timeout-min-ms 300 --election-timeout-max-ms 600 --write-timeout-ms 1500)
-# A leader counts a voter as healthy while it acked within 2 × the election
-# timeout's maximum (1.2 s with FAST); wait this long after a node dies.
-ACK_HORIZON=1.5
+source "$(dirname "$0")/cluster-lib.sh"
 
-cleanup() {
-    local rc=$?
-    if [ "$rc" -ne 0 ]; then
-        for f in "$WORK"/src/node*.log "$WORK"/*.log; do
-            [ -f "$f" ] || continue
-            echo "--- $f (last 15 lines) ---" >&2
-            tail -n 15 "$f" >&2
-        done
-    fi
-    if [ -n "$WRITER" ]; then kill "$WRITER" 2>/dev/null || true; wait "$WRITER" 2>/dev/null || true; fi
-    "$BIN/vexil-cluster" --dir "$WORK/src" down >/dev/null 2>&1 || true
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    # A node that ignores SIGTERM must not hang the drill: 10 s, then SIGKILL.
-    for _ in $(seq 1 100); do
-        local alive=""
-        for pid in "${PIDS[@]}"; do
-            case "$(ps -o stat= -p "$pid" 2>/dev/null || true)" in "" | Z*) ;; *) alive=1 ;; esac
-        done
-        [ -n "$alive" ] || break
-        sleep 0.1
-    done
-    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-step() { log "drill: $*"; }
-fail() { echo "drill failed: $*" >&2; exit 1; }
-free_ports() { python3 -c '
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))' "$1"; }
-# wait_ready URL: until /readyz answers 200 (30 s at most).
-wait_ready() {
-    for _ in $(seq 1 300); do
-        curl -sf --max-time 1 "$1/readyz" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "$1 never became ready"
-}
-# retry N CMD…: runs CMD until it succeeds, N times at most, 0.2 s apart.
-retry() {
-    local n=$1; shift
-    for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-    "$@"
-}
-# start_node ID API PEER DATA [ARGS…]: `vexil serve` in the background.
-start_node() {
-    local id=$1 api=$2 peer=$3 data=$4; shift 4
-    "$VEXIL" serve --id "$id" --data-dir "$data" --listen "127.0.0.1:$api" \
-        --peer-listen "127.0.0.1:$peer" --cluster-secret "$SECRET" "${FAST[@]}" "$@" \
-        >>"$WORK/node-$id.log" 2>&1 &
-    PIDS+=($!)
-    eval "PID_$id=$!"
-}
-# stop_node ID: SIGTERM, as systemd stops the unit; the node must exit 0
-# within 20 s.
-stop_node() {
-    local id=$1 pid_var="PID_$1" rc=0
-    local pid="${!pid_var}"
-    kill -TERM "$pid"
-    for _ in $(seq 1 200); do
-        case "$(ps -o stat= -p "$pid" 2>/dev/null || true)" in
-            "" | Z*)
-                wait "$pid" 2>/dev/null || rc=$?
-                [ "$rc" -eq 0 ] || fail "node $id exited with status $rc after SIGTERM"
-                return 0
-                ;;
-        esac
-        sleep 0.1
-    done
-    fail "node $id did not stop within 20 s of SIGTERM"
-}
 # start_member ID [ARGS…]: a member of the restored cluster, as deployed in
 # cluster/deploy/: its own data and backup directories, scheduled backups
 # (every second here, keeping two).
@@ -112,89 +28,6 @@ start_member() {
     local id=$1; shift
     start_node "$id" "${API[$id]}" "${PEER[$id]}" "$WORK/dst/node$id" \
         --backup-dir "$WORK/backups/node$id" --backup-every 1s --backup-keep 2 "$@"
-}
-state_hash() { "$VEXIL" --output json backup --verify "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state_hash"])'; }
-
-# One fact from `vexil cluster status` (JSON on stdin).
-cat >"$WORK/status.py" <<'PY'
-import json, sys
-view = json.load(sys.stdin)
-members = {m["id"]: m for m in view["members"]}
-leader = view["leader"]
-what = sys.argv[1]
-if what == "leader":                # the leader's id
-    assert leader is not None, "no leader"
-    print(leader)
-elif what == "ids":                 # every member's id
-    print(*sorted(members))
-elif what == "all-healthy":         # a leader, and every member answers
-    print("yes" if leader is not None and all(m["healthy"] for m in members.values()) else "no")
-elif what == "commit":              # the leader's commit index
-    assert leader is not None and members[leader]["commit_index"] is not None, "no leader"
-    print(members[leader]["commit_index"])
-elif what == "applied":             # a member's applied index; -1 if it does not answer
-    m = members.get(int(sys.argv[2]))
-    ok = m is not None and m["healthy"] and m["applied_index"] is not None
-    print(m["applied_index"] if ok else -1)
-elif what == "healthy":             # whether a member answers
-    print("yes" if members[int(sys.argv[2])]["healthy"] else "no")
-PY
-# st QUERY [ID]: asks `vexil cluster status` through $VEXIL_URL for one fact
-# (see status.py); retries for 10 s.
-st() {
-    local out
-    for _ in $(seq 1 50); do
-        if out="$("$VEXIL" --output json cluster status 2>/dev/null | python3 "$WORK/status.py" "$@" 2>/dev/null)"; then
-            echo "$out"
-            return 0
-        fi
-        sleep 0.2
-    done
-    fail "\`vexil cluster status\` through $VEXIL_URL kept failing ($*)"
-}
-# wait_healthy: until there is a leader and every member answers (30 s).
-wait_healthy() {
-    for _ in $(seq 1 150); do
-        [ "$(st all-healthy)" = yes ] && return 0
-        sleep 0.2
-    done
-    fail "the cluster did not become healthy"
-}
-# wait_caught_up ID: until member ID has applied what the leader had
-# committed when it came back (30 s).
-wait_caught_up() {
-    local id=$1 target
-    target="$(st commit)"
-    for _ in $(seq 1 150); do
-        [ "$(st applied "$id")" -ge "$target" ] && return 0
-        sleep 0.2
-    done
-    fail "node $id did not catch up to index $target"
-}
-
-# The writer of steps 4 and 5: creates flags through the nodes in turn and
-# records each one acknowledged (exit 0). Stops at $WORK/stop-writer, or
-# after 3000 writes.
-writer() {
-    local i=0 n=${#WRITE_URLS[@]}
-    while [ ! -e "$WORK/stop-writer" ] && [ "$i" -lt 3000 ]; do
-        i=$((i + 1))
-        if VEXIL_URL="${WRITE_URLS[i % n]}" timeout 10 "$VEXIL" flags create "rolling-$i" >/dev/null 2>&1; then
-            echo "rolling-$i" >>"$WORK/acked"
-        fi
-    done
-    echo "$i" >"$WORK/attempted"
-}
-acked() { wc -l <"$WORK/acked"; }
-# wait_progress: until the writer gets one more write acknowledged (20 s).
-wait_progress() {
-    local before
-    before="$(acked)"
-    for _ in $(seq 1 200); do
-        [ "$(acked)" -gt "$before" ] && return 0
-        sleep 0.1
-    done
-    fail "no write was acknowledged for 20 s"
 }
 
 step "a three-node cluster with flags, segments and history"
@@ -205,32 +38,7 @@ mapfile -t URLS < <(sed -n 's/^node [0-9]*: \(http[^ ]*\).*/\1/p' "$WORK/up.txt"
 export VEXIL_URL="${URLS[0]}"
 # The first admin token exists once a leader committed it.
 retry 100 "$VEXIL" flags list >/dev/null
-cat >"$WORK/flags.yaml" <<'YAML'
-segments:
-  - key: beta-testers
-    included: [u1, u2, u3]
-flags:
-  - key: new-checkout
-    kind: boolean
-    variations: [{value: true}, {value: false}]
-    off_variation: 1
-    fallthrough: {variation: 1}
-    enabled: true
-    rules:
-      - id: beta
-        clauses: [{attribute: key, operator: segment_match, values: [beta-testers]}]
-        serve: {variation: 0}
-  - key: banner
-    kind: string
-    variations: [{value: "hello"}, {value: "bye"}]
-    off_variation: 1
-    fallthrough: {variation: 0}
-YAML
-"$VEXIL" apply -f "$WORK/flags.yaml" >/dev/null
-for i in $(seq 1 20); do "$VEXIL" flags create "bulk-$i" >/dev/null; done
-"$VEXIL" flags on banner >/dev/null
-"$VEXIL" flags off new-checkout >/dev/null
-"$VEXIL" flags rollback new-checkout --version 1 >/dev/null
+seed_flags
 
 step "1. runbook: a lost node (node 3's disk is gone)"
 "$BIN/vexil-cluster" --dir "$WORK/src" kill 3
@@ -313,14 +121,7 @@ RESTARTED=" "
 for _ in 1 2 3; do
     wait_healthy
     LEADER="$(st leader)"
-    NEXT=""
-    for id in 1 2 3; do
-        case "$RESTARTED" in *" $id "*) continue ;; esac
-        if [ "$id" != "$LEADER" ]; then NEXT=$id; break; fi
-    done
-    NEXT="${NEXT:-$LEADER}"
-    # Ask the cluster through another member while this one is down.
-    for id in 1 2 3; do [ "$id" != "$NEXT" ] && { export VEXIL_URL="${URL_OF[$id]}"; break; }; done
+    next_to_restart "$RESTARTED"
     log "drill: restarting node $NEXT (leader: $LEADER)"
     # An SDK's stream is open on the node: SIGTERM must end it, not wait on it.
     curl -sN --max-time 60 -H "Authorization: Bearer $VEXIL_TOKEN" "${URL_OF[$NEXT]}/v1/stream" \

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The upgrade rehearsal: a three-node cluster of a previous release is
+# upgraded to this one node by node, followers first and the leader last,
+# as docs/OPERATIONS.md says, while a writer keeps writing through every
+# node. It checks that:
+#   - each data directory of the previous release opens under this one;
+#   - every acknowledged write is there afterwards, on every node;
+#   - the cluster level stays at the previous release's until the last node
+#     runs this one, then rises to this release's (`vexil_raft::version`),
+#     and a command of the new level (a leadership move's audit entry) works;
+#   - the admin token the operator chose under the previous release (kept
+#     as SHA-256 there) still opens every node;
+#   - a backup the previous release wrote verifies, restores with this
+#     release, and holds the same state (state hash and exported flags).
+# Usage: scripts/ops/upgrade-rehearsal.sh [--from REV]
+# REV defaults to the last release before cluster levels existed. It is
+# built in a temporary git worktree into the shared target directory (the
+# same dependency selection, so RocksDB is not compiled again); this
+# release is built again afterwards. Not part of scripts/test.sh: building
+# another release takes minutes.
+source "$(dirname "$0")/../lib.sh"
+set -euo pipefail
+DRILL=upgrade
+FROM=3ec32f5
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --from) FROM="$2"; shift 2 ;;
+        *) echo "usage: $0 [--from REV]" >&2; exit 2 ;;
+    esac
+done
+source "$(dirname "$0")/cluster-lib.sh"
+OLD_SRC="$WORK/old-src"
+drill_cleanup() { [ -d "$OLD_SRC" ] && git -C "$REPO_ROOT" worktree remove --force "$OLD_SRC"; }
+
+step "building the previous release ($(git -C "$REPO_ROOT" rev-parse --short "$FROM"))"
+git -C "$REPO_ROOT" worktree add --quiet --detach "$OLD_SRC" "$FROM"
+(cd "$OLD_SRC" && cargo build --quiet --workspace --bins --tests)
+cp "$CARGO_TARGET_DIR/debug/vexil" "$WORK/vexil-old"
+git -C "$REPO_ROOT" worktree remove --force "$OLD_SRC"
+step "building this release"
+build_dev_bins
+cmp -s "$WORK/vexil-old" "$VEXIL" && fail "$VEXIL is still the previous release's binary"
+
+LEVEL_NOW="$(sed -n 's/^pub const SUPPORTED: u32 = \([0-9]*\);/\1/p' "$REPO_ROOT/raft/src/version.rs")"
+level() {
+    curl -sf --max-time 2 -H "Authorization: Bearer $VEXIL_TOKEN" "$VEXIL_URL/v1/cluster" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin).get("level", 1))'
+}
+
+step "a three-node cluster of the previous release, with flags, segments and history"
+read -r A1 P1 A2 P2 A3 P3 < <(free_ports 6)
+API=([1]="$A1" [2]="$A2" [3]="$A3")
+PEER=([1]="$P1" [2]="$P2" [3]="$P3")
+URL_OF=([1]="http://127.0.0.1:$A1" [2]="http://127.0.0.1:$A2" [3]="http://127.0.0.1:$A3")
+MEMBERS="1=127.0.0.1:$P1,2=127.0.0.1:$P2,3=127.0.0.1:$P3"
+SECRET="rehearsal-secret-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+# An operator-chosen admin token: the previous release keeps its SHA-256.
+export VEXIL_TOKEN="rehearsal-admin-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+# start_member ID BINARY: a member as deployed, with the same flags under
+# either release.
+start_member() {
+    NODE_BIN="$2" start_node "$1" "${API[$1]}" "${PEER[$1]}" "$WORK/node$1" \
+        --initial-cluster "$MEMBERS" --admin-token "$VEXIL_TOKEN"
+}
+for id in 1 2 3; do start_member "$id" "$WORK/vexil-old"; done
+for id in 1 2 3; do wait_ready "${URL_OF[$id]}"; done
+export VEXIL_URL="${URL_OF[1]}"
+retry 100 "$VEXIL" flags list >/dev/null
+seed_flags
+"$VEXIL" backup --to "$WORK/old.backup" >/dev/null
+"$VEXIL" export >"$WORK/before.json"
+BEFORE="$(state_hash "$WORK/old.backup")"
+[ "$(level)" -lt "$LEVEL_NOW" ] || fail "the previous release already reports level $LEVEL_NOW"
+
+step "rolling upgrade: one node at a time, leader last, a writer writing through every node"
+WRITE_URLS=("${URL_OF[1]}" "${URL_OF[2]}" "${URL_OF[3]}")
+: >"$WORK/acked"
+writer &
+WRITER=$!
+wait_progress
+UPGRADED=" "
+for round in 1 2 3; do
+    wait_healthy
+    LEADER="$(st leader)"
+    next_to_restart "$UPGRADED"
+    log "upgrade: node $NEXT (leader: $LEADER)"
+    stop_node "$NEXT"
+    start_member "$NEXT" "$VEXIL"
+    wait_ready "${URL_OF[$NEXT]}"
+    wait_caught_up "$NEXT"
+    wait_progress
+    UPGRADED="$UPGRADED$NEXT "
+    if [ "$round" -lt 3 ]; then
+        [ "$(level)" -lt "$LEVEL_NOW" ] || fail "the level rose while a node still runs the previous release"
+    fi
+done
+wait_healthy
+for _ in $(seq 1 150); do [ "$(level)" = "$LEVEL_NOW" ] && break; sleep 0.2; done
+[ "$(level)" = "$LEVEL_NOW" ] || fail "the cluster level is $(level), not $LEVEL_NOW, with every node upgraded"
+
+step "a command of the new level: a leadership move is audited"
+LEADER="$(st leader)"
+TO=""
+for id in 1 2 3; do [ "$id" != "$LEADER" ] && { TO=$id; break; }; done
+retry 25 "$VEXIL" cluster transfer-leader --to "$TO"
+"$VEXIL" --output json audit list --limit 50 | python3 -c '
+import json, sys
+entries = json.load(sys.stdin)
+assert any(e["action"] == "cluster.leader_transfer" for e in entries), "no cluster.leader_transfer entry"'
+wait_progress
+touch "$WORK/stop-writer"
+wait "$WRITER"
+WRITER=""
+"$VEXIL" --output json flags list | python3 -c 'import json,sys; print("\n".join(f["key"] for f in json.load(sys.stdin)))' \
+    | sort >"$WORK/keys"
+MISSING="$(sort "$WORK/acked" | comm -23 - "$WORK/keys")"
+[ -z "$MISSING" ] || fail "acknowledged writes are missing: $(tr "\n" " " <<<"$MISSING")"
+EXPORT="$("$VEXIL" export)"
+for id in 1 2 3; do
+    [ "$(VEXIL_URL="${URL_OF[$id]}" "$VEXIL" export)" = "$EXPORT" ] || fail "node $id serves different flags"
+    curl -sf -H "Authorization: Bearer $VEXIL_TOKEN" "${URL_OF[$id]}/v1/flags" >/dev/null \
+        || fail "the admin token chosen under the previous release does not open node $id"
+done
+log "upgrade: $(acked) of $(cat "$WORK/attempted") writes acknowledged during the upgrade, all present on every node"
+
+step "a backup of the previous release restores with this one"
+read -r RA RP < <(free_ports 2)
+"$VEXIL" restore "$WORK/old.backup" --data-dir "$WORK/restored" --id 1 \
+    --initial-cluster "1=127.0.0.1:$RP" >/dev/null
+NODE_BIN="$VEXIL" start_node 1 "$RA" "$RP" "$WORK/restored"
+export VEXIL_URL="http://127.0.0.1:$RA"
+wait_ready "$VEXIL_URL"
+[ "$("$VEXIL" export)" = "$(cat "$WORK/before.json")" ] || fail "the restored flags differ from the backup's"
+"$VEXIL" backup --to "$WORK/restored.backup" >/dev/null
+AFTER="$(state_hash "$WORK/restored.backup")"
+[ "$BEFORE" = "$AFTER" ] || fail "state hash $AFTER after the restore, $BEFORE in the previous release's backup"
+"$VEXIL" flags create written-after-restore >/dev/null || fail "the restored node must accept writes"
+step "passed"
