@@ -470,6 +470,41 @@ impl RaftNode {
         Ok(())
     }
 
+    /// Finishes a joint configuration that outlived its change: openraft
+    /// leaves one when the leader loses leadership (or its lease) between
+    /// the two steps of `change_membership`, and it stays committed with no
+    /// change in progress, so `require_committed_membership` lets it by.
+    /// No new change may start from it: openraft applies a change to the
+    /// joint's *last* voter set, so on a leader that only the outgoing set
+    /// holds, the first step commits a joint without that leader and
+    /// openraft's own second step then trips `debug_assert!(is_leader)` in
+    /// `ReplicationHandler::append_membership` (chaos seed 577); and the
+    /// quorum guard would count `voters()`, the union of both sets, not the
+    /// sets openraft uses. The empty change is openraft's own second step
+    /// (the joint becomes its last set). A leader that set does not hold
+    /// hands over to a voter it holds first, and the caller retries there.
+    async fn finish_joint(&self) -> Result<(), MembershipError> {
+        let m = self.metrics();
+        let configs = m.membership_config.membership().get_joint_config();
+        if configs.len() < 2 {
+            return Ok(());
+        }
+        let incoming = configs.last().cloned().unwrap_or_default();
+        if !incoming.contains(&self.id()) {
+            tracing::info!(
+                voters = %ids(&incoming),
+                "a joint configuration that removes this leader is left: handing over first"
+            );
+            return self.hand_over(&incoming).await;
+        }
+        tracing::info!(
+            voters = %ids(&incoming),
+            "finishing the joint configuration an interrupted change left"
+        );
+        self.change(ChangeMembers::AddVoterIds(BTreeSet::new()))
+            .await
+    }
+
     /// Voters that acked this leader recently, and the leader itself.
     fn healthy_voters(&self) -> BTreeSet<u64> {
         let m = self.metrics();
@@ -492,6 +527,8 @@ impl RaftNode {
             return Err(MembershipError::AlreadyMember(id));
         }
         self.require_committed_membership()?;
+        self.finish_joint().await?;
+        let voters = self.voters();
         // The newcomer counts once caught up; the rest must answer now.
         let mut after = voters.clone();
         after.insert(id);
@@ -603,6 +640,10 @@ impl RaftNode {
             return Err(MembershipError::NotMember(id));
         }
         self.require_committed_membership()?;
+        self.finish_joint().await?;
+        if !self.members().contains_key(&id) {
+            return Ok(()); // the joint configuration just finished removed it
+        }
         let voters = self.voters();
         if !voters.contains(&id) {
             return self
