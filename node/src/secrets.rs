@@ -50,11 +50,17 @@ fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// The label of the key that salts chosen secrets' hashes.
-pub const SALT_KEY_LABEL: &str = "vexil token salt v1";
-
 /// How many verified and refused secrets each cache keeps (by digest).
 const CACHE_CAP: usize = 4096;
+
+/// The lengths a chosen secret may have (`--admin-token` takes 16 or
+/// more): anything else is refused without an argon2 verification.
+const CHOSEN_LEN: std::ops::RangeInclusive<usize> = 16..=1024;
+
+/// Verifications that may wait for the one running; a request past them
+/// is refused (401) at once rather than holding a thread, so a flood of
+/// made-up secrets cannot tie up the runtime.
+const MAX_WAITING: usize = 2;
 
 /// Finds the token a secret belongs to, whichever way its hash was kept,
 /// and makes the salted hash of a chosen secret.
@@ -68,42 +74,34 @@ const CACHE_CAP: usize = 4096;
 /// remembered in memory with the token it opened (checked against the
 /// state on every use, so a revocation applies at once), and so is a
 /// refused one's, with the salted tokens it was checked against (a new
-/// salted token makes it worth checking again). One verification runs at
-/// a time; failed attempts are also slowed per address by `net::guard`.
-#[derive(Debug)]
+/// salted token makes it worth checking again). Only a secret of a length
+/// a chosen one may have is verified; one verification runs at a time,
+/// [`MAX_WAITING`] may wait, and any more are refused at once. Failed
+/// attempts are also slowed per address by `net::guard`.
+#[derive(Debug, Default)]
 pub struct TokenHasher {
-    salt_key: DerivedKey,
     /// Digest of a verified secret → (token name, its stored hash).
     verified: Mutex<HashMap<String, (String, String)>>,
     /// Digest of a refused secret → fingerprint of the salted hashes it
     /// was checked against.
     refused: Mutex<HashMap<String, u64>>,
     busy: Mutex<()>,
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl TokenHasher {
-    pub fn new(cluster_secret: &str) -> TokenHasher {
-        TokenHasher {
-            salt_key: DerivedKey::derive(cluster_secret, SALT_KEY_LABEL),
-            verified: Mutex::default(),
-            refused: Mutex::default(),
-            busy: Mutex::default(),
-        }
-    }
-
-    /// The hash to store for the secret of token `name`, chosen by an
-    /// operator. A secret in the generated form is hashed as generated ones
-    /// are. Any other is argon2id-hashed (the crate's defaults, OWASP's
-    /// recommendation: 19 MiB, 2 passes), salted with a MAC of the name
-    /// under a key derived from the cluster secret: unique per cluster and
-    /// name, and the same on every node, so the nodes racing to create the
-    /// first admin token (one request id) all propose the same entry.
-    pub fn hash_chosen(&self, name: &str, secret: &str) -> String {
+    /// The hash to store for a secret an operator chose. A secret in the
+    /// generated form is hashed as generated ones are. Any other is
+    /// argon2id-hashed (the crate's defaults, OWASP's recommendation:
+    /// 19 MiB, 2 passes) with a random 16-byte salt. Nodes racing to
+    /// create the first admin token propose different hashes under one
+    /// request id; the first committed is the one every node keeps.
+    pub fn hash_chosen(secret: &str) -> String {
         if is_generated(secret) {
             return vexil_raft::hash_secret(secret);
         }
-        let mac = self.salt_key.mac(name.as_bytes());
-        let Ok(salt) = argon2::password_hash::SaltString::encode_b64(&mac[..16]) else {
+        let salt: [u8; 16] = rand::random();
+        let Ok(salt) = argon2::password_hash::SaltString::encode_b64(&salt) else {
             unreachable!("16 bytes are a valid argon2 salt")
         };
         use argon2::PasswordHasher;
@@ -128,7 +126,7 @@ impl TokenHasher {
             if let Some(token) = state.token_by_hash(&digest) {
                 return Some(f(token));
             }
-            if is_generated(secret) {
+            if is_generated(secret) || !CHOSEN_LEN.contains(&secret.len()) {
                 return None;
             }
             if let Some((name, hash)) = lock(&self.verified).get(&digest)
@@ -150,10 +148,16 @@ impl TokenHasher {
         if lock(&self.refused).get(&digest) == Some(&fingerprint) {
             return None;
         }
+        use std::sync::atomic::Ordering;
+        if self.waiting.fetch_add(1, Ordering::AcqRel) > MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
         let opened = blocking(|| {
             let _one = lock(&self.busy);
             salted.into_iter().find(|(_, hash)| verify(secret, hash))
         });
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
         let Some((name, hash)) = opened else {
             insert_capped(&mut lock(&self.refused), digest, fingerprint);
             return None;
@@ -215,7 +219,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Runs CPU-heavy `f` without stalling the other tasks of a multi-threaded
 /// runtime's worker (the serve loop's); inline elsewhere (the simulation's
 /// single thread, tests, start-up checks).
-fn blocking<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)
@@ -261,30 +265,19 @@ mod tests {
         Shared::new(state, Default::default())
     }
 
-    const SECRET: &str = "cluster-secret-0123456789";
-
     #[test]
     fn a_chosen_secret_is_kept_salted_and_still_opens_its_token() {
-        let hasher = TokenHasher::new(SECRET);
-        let hash = hasher.hash_chosen("admin", "correct horse battery");
+        let hasher = TokenHasher::default();
+        let hash = TokenHasher::hash_chosen("correct horse battery");
         assert!(vexil_raft::is_salted_hash(&hash), "{hash}");
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"
         );
-        // Neither the secret nor its plain digest appears in what is kept.
+        // Neither the secret nor its plain digest appears in what is kept,
+        // and each hash has its own salt.
         assert!(!hash.contains(&vexil_raft::hash_secret("correct horse battery")));
-        // The same on every node and retry; another per cluster and name.
-        assert_eq!(
-            hash,
-            TokenHasher::new(SECRET).hash_chosen("admin", "correct horse battery")
-        );
-        assert_ne!(hash, hasher.hash_chosen("root", "correct horse battery"));
-        assert_ne!(
-            hash,
-            TokenHasher::new("another-secret-0123456789")
-                .hash_chosen("admin", "correct horse battery")
-        );
+        assert_ne!(hash, TokenHasher::hash_chosen("correct horse battery"));
 
         let shared = shared_with(&[("admin", hash.clone())]);
         let name = |s: &str| hasher.find(&shared, s, |t| t.name.clone());
@@ -298,8 +291,8 @@ mod tests {
 
     #[test]
     fn a_revoked_salted_token_stops_opening_even_when_remembered() {
-        let hasher = TokenHasher::new(SECRET);
-        let hash = hasher.hash_chosen("admin", "chosen-admin-secret");
+        let hasher = TokenHasher::default();
+        let hash = TokenHasher::hash_chosen("chosen-admin-secret");
         let shared = shared_with(&[("admin", hash.clone())]);
         assert!(
             hasher
@@ -311,22 +304,22 @@ mod tests {
         assert!(hasher.find(&after, "chosen-admin-secret", |_| ()).is_none());
         // Created again under the same name with another secret: the
         // remembered digest must not open it.
-        let again = shared_with(&[("admin", hasher.hash_chosen("admin", "new-admin-secret"))]);
+        let again = shared_with(&[("admin", TokenHasher::hash_chosen("new-admin-secret"))]);
         assert!(hasher.find(&again, "chosen-admin-secret", |_| ()).is_none());
         assert!(hasher.find(&again, "new-admin-secret", |_| ()).is_some());
     }
 
     #[test]
     fn a_refused_secret_is_checked_again_once_a_new_salted_token_exists() {
-        let hasher = TokenHasher::new(SECRET);
-        let first = hasher.hash_chosen("admin", "first-chosen-secret");
+        let hasher = TokenHasher::default();
+        let first = TokenHasher::hash_chosen("first-chosen-secret");
         let shared = shared_with(&[("admin", first.clone())]);
         assert!(
             hasher
                 .find(&shared, "second-chosen-secret", |_| ())
                 .is_none()
         );
-        let second = hasher.hash_chosen("ops", "second-chosen-secret");
+        let second = TokenHasher::hash_chosen("second-chosen-secret");
         let shared = shared_with(&[("admin", first), ("ops", second)]);
         let found = hasher.find(&shared, "second-chosen-secret", |t| t.name.clone());
         assert_eq!(found.as_deref(), Some("ops"));
@@ -334,7 +327,7 @@ mod tests {
 
     #[test]
     fn generated_secrets_and_old_digests_are_found_by_digest() {
-        let hasher = TokenHasher::new(SECRET);
+        let hasher = TokenHasher::default();
         let generated = format!("vxl_sdk_{}", "ab".repeat(32));
         assert!(is_generated(&generated));
         assert!(!is_generated(&format!("vxl_root_{}", "ab".repeat(32))));
@@ -342,7 +335,7 @@ mod tests {
         assert!(!is_generated("vxl_sdk_abc"));
         // A generated-form secret is hashed as generated ones are.
         assert_eq!(
-            hasher.hash_chosen("admin", &generated),
+            TokenHasher::hash_chosen(&generated),
             vexil_raft::hash_secret(&generated)
         );
         // A chosen secret kept as SHA-256 by an earlier release still opens.

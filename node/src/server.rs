@@ -290,11 +290,9 @@ const BOOTSTRAP_REQUEST: &str = "bootstrap:admin-token";
 /// Creates the first admin token once the cluster has a leader and no token,
 /// and marks the node ready for `/readyz` once a token is applied here.
 async fn bootstrap_admin_token(app: AppState, source: AdminToken) {
-    // Hashed once: a chosen secret's salted hash costs tens of milliseconds.
-    let chosen = match &source {
-        AdminToken::Given(s) => Some(app.token_hasher.hash_chosen("admin", s)),
-        AdminToken::GenerateInto(_) => None,
-    };
+    // Hashed once, and only if needed: a chosen secret's salted hash
+    // costs tens of milliseconds.
+    let mut chosen: Option<String> = None;
     loop {
         if !app.raft.shared().read().tokens.is_empty() {
             app.tokens_ready
@@ -302,6 +300,11 @@ async fn bootstrap_admin_token(app: AppState, source: AdminToken) {
             return;
         }
         if app.raft.is_leader() {
+            if let (AdminToken::Given(secret), None) = (&source, &chosen) {
+                chosen = Some(crate::secrets::blocking(|| {
+                    crate::secrets::TokenHasher::hash_chosen(secret)
+                }));
+            }
             match create_admin_token(&app, &source, chosen.as_deref()).await {
                 // Applied here before the write returns (read your writes).
                 Ok(()) => continue,
@@ -318,7 +321,7 @@ async fn bootstrap_admin_token(app: AppState, source: AdminToken) {
 /// `chosen_hash` is the hash of a `Given` secret, salted
 /// (`secrets::TokenHasher`). It needs no cluster level: a node of an older
 /// release applies the record alike (the hash is a string) and only cannot
-/// verify it, and a new cluster's members all run one release.
+/// verify it; the first members of a new cluster run this release.
 async fn create_admin_token(
     app: &AppState,
     source: &AdminToken,
@@ -326,7 +329,7 @@ async fn create_admin_token(
 ) -> Result<(), ApiError> {
     let (secret_hash, file) = match (source, chosen_hash) {
         (AdminToken::Given(_), Some(hash)) => (hash.to_owned(), None),
-        (AdminToken::Given(s), None) => (app.token_hasher.hash_chosen("admin", s), None),
+        (AdminToken::Given(s), None) => (crate::secrets::TokenHasher::hash_chosen(s), None),
         (AdminToken::GenerateInto(path), _) => {
             let secret = api::tokens::new_secret(Role::Admin);
             // Written before the commit: a token that exists must be

@@ -280,7 +280,10 @@ async fn sse_subscribers(addr: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn t25_a_stream_whose_client_stops_reading_is_closed_by_the_write_stall_timeout() {
-    let node = start(small()).await;
+    // Long enough for the polls below to see the subscriber before it goes.
+    let mut net = small();
+    net.api.write_stall = Duration::from_secs(2);
+    let node = start(net).await;
     // About 8 MB of state: a snapshot larger than both sockets' buffers,
     // so writing it blocks once the client stops reading.
     let http = reqwest::Client::new();
@@ -308,17 +311,25 @@ async fn t25_a_stream_whose_client_stops_reading_is_closed_by_the_write_stall_ti
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stalled = socket.connect(node.api.parse().unwrap()).await.unwrap();
     stalled
-        .write_all(get("/v1/stream", Some(ADMIN)).replace("connection: close\r\n", "").as_bytes())
+        .write_all(
+            get("/v1/stream", Some(ADMIN))
+                .replace("connection: close\r\n", "")
+                .as_bytes(),
+        )
         .await
         .unwrap();
     poll_until(|| async { sse_subscribers(&node.api).await == 1 }).await;
     // Nothing is written to the cluster meanwhile, so nothing but the
     // stalled write can end the stream: the node drops it once the write
-    // has made no progress for `write_stall` (600 ms).
+    // has made no progress for `write_stall` (2 s).
     poll_until(|| async { sse_subscribers(&node.api).await == 0 }).await;
     // The client, reading at last, gets what was buffered, then the end.
     let mut rest = Vec::new();
     let ended = tokio::time::timeout(ANSWER_WITHIN, stalled.read_to_end(&mut rest)).await;
     assert!(ended.is_ok(), "the stalled connection stayed open");
-    assert!(rest.len() < 8_000_000, "the whole snapshot was sent ({} bytes)", rest.len());
+    assert!(
+        rest.len() < 8_000_000,
+        "the whole snapshot was sent ({} bytes)",
+        rest.len()
+    );
 }

@@ -16,8 +16,9 @@
 # REV defaults to the last release before cluster levels existed. It is
 # built in a temporary git worktree into the shared target directory (the
 # same dependency selection, so RocksDB is not compiled again); this
-# release is built again afterwards. Not part of scripts/test.sh: building
-# another release takes minutes.
+# release is built again afterwards, so run nothing else on that target
+# directory meanwhile (until then its binaries are the old release's). Not
+# part of scripts/test.sh: building another release takes minutes.
 source "$(dirname "$0")/../lib.sh"
 set -euo pipefail
 DRILL=upgrade
@@ -30,7 +31,10 @@ while [ $# -gt 0 ]; do
 done
 source "$(dirname "$0")/cluster-lib.sh"
 OLD_SRC="$WORK/old-src"
-drill_cleanup() { [ -d "$OLD_SRC" ] && git -C "$REPO_ROOT" worktree remove --force "$OLD_SRC"; }
+drill_cleanup() {
+    [ -d "$OLD_SRC" ] && git -C "$REPO_ROOT" worktree remove --force "$OLD_SRC"
+    git -C "$REPO_ROOT" worktree prune
+}
 
 step "building the previous release ($(git -C "$REPO_ROOT" rev-parse --short "$FROM"))"
 git -C "$REPO_ROOT" worktree add --quiet --detach "$OLD_SRC" "$FROM"
@@ -42,9 +46,19 @@ build_dev_bins
 cmp -s "$WORK/vexil-old" "$VEXIL" && fail "$VEXIL is still the previous release's binary"
 
 LEVEL_NOW="$(sed -n 's/^pub const SUPPORTED: u32 = \([0-9]*\);/\1/p' "$REPO_ROOT/raft/src/version.rs")"
+[ -n "$LEVEL_NOW" ] || fail "cannot read SUPPORTED from raft/src/version.rs"
+# level: the cluster's level through $VEXIL_URL (retried for 10 s).
 level() {
-    curl -sf --max-time 2 -H "Authorization: Bearer $VEXIL_TOKEN" "$VEXIL_URL/v1/cluster" \
-        | python3 -c 'import json,sys; print(json.load(sys.stdin).get("level", 1))'
+    local out
+    for _ in $(seq 1 50); do
+        if out="$(curl -sf --max-time 2 -H "Authorization: Bearer $VEXIL_TOKEN" "$VEXIL_URL/v1/cluster" \
+            | python3 -c 'import json,sys; print(json.load(sys.stdin).get("level", 1))' 2>/dev/null)"; then
+            echo "$out"
+            return 0
+        fi
+        sleep 0.2
+    done
+    fail "GET /v1/cluster through $VEXIL_URL kept failing"
 }
 
 step "a three-node cluster of the previous release, with flags, segments and history"

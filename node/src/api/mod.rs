@@ -185,7 +185,7 @@ impl AppState {
             ),
             token_key: crate::secrets::DerivedKey::derive(cluster_secret, tokens::SECRET_KEY_LABEL),
             peer_secret: cluster_secret.into(),
-            token_hasher: crate::secrets::TokenHasher::new(cluster_secret),
+            token_hasher: crate::secrets::TokenHasher::default(),
         }))
     }
 
