@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::{RaftNode, TypeConfig};
 use crate::api::{MembershipError, WriteError};
-use crate::command::{Command, Op, SYSTEM_ACTOR};
+use crate::command::{ClusterChange, Command, Op, SYSTEM_ACTOR};
 use crate::member::Member;
 use crate::transport::{Rpc, TransportError};
 use crate::version;
@@ -483,12 +483,19 @@ impl RaftNode {
     /// sets openraft uses. The empty change is openraft's own second step
     /// (the joint becomes its last set). A leader that set does not hold
     /// hands over to a voter it holds first, and the caller retries there.
+    ///
+    /// Finishing needs a quorum of the incoming set answering now, like any
+    /// change (`would_lose_quorum` otherwise, not a wait for the deadline).
+    /// What it completes was reported failed to whoever asked for it, so
+    /// it is audited here, as `system` ([`Self::audit_finished`]).
     async fn finish_joint(&self) -> Result<(), MembershipError> {
         let m = self.metrics();
         let configs = m.membership_config.membership().get_joint_config();
         if configs.len() < 2 {
             return Ok(());
         }
+        let joint_at = m.membership_config.log_id().map_or(0, |l| l.index);
+        let outgoing = configs.first().cloned().unwrap_or_default();
         let incoming = configs.last().cloned().unwrap_or_default();
         if !incoming.contains(&self.id()) {
             tracing::info!(
@@ -497,12 +504,62 @@ impl RaftNode {
             );
             return self.hand_over(&incoming).await;
         }
+        self.require_quorums(&[&incoming], None).await?;
         tracing::info!(
             voters = %ids(&incoming),
             "finishing the joint configuration an interrupted change left"
         );
         self.change(ChangeMembers::AddVoterIds(BTreeSet::new()))
-            .await
+            .await?;
+        self.audit_finished(joint_at, &outgoing, &incoming).await;
+        Ok(())
+    }
+
+    /// Audits, as `system`, the voters that finishing the joint configuration
+    /// at log index `joint_at` added and removed. Nothing is audited below
+    /// the cluster level that has `AuditCluster`; a failed audit write is
+    /// logged (the change is committed either way).
+    async fn audit_finished(
+        &self,
+        joint_at: u64,
+        outgoing: &BTreeSet<u64>,
+        incoming: &BTreeSet<u64>,
+    ) {
+        if self.inner.shared.read().level() < version::CLUSTER_AUDIT {
+            return;
+        }
+        let members = self.members();
+        let added = incoming
+            .difference(outgoing)
+            .map(|id| ClusterChange::MemberAdd {
+                id: *id,
+                peer_addr: members
+                    .get(id)
+                    .map(|m| m.peer_addr.clone())
+                    .unwrap_or_default(),
+                client_addr: members
+                    .get(id)
+                    .map(|m| m.client_addr.clone())
+                    .unwrap_or_default(),
+            });
+        let removed = outgoing
+            .difference(incoming)
+            .map(|id| ClusterChange::MemberRemove { id: *id });
+        for change in added.chain(removed).collect::<Vec<_>>() {
+            let cmd = Command {
+                request_id: format!(
+                    "sys:finish-joint:{joint_at}:{}:{}",
+                    change.action(),
+                    change.node()
+                ),
+                actor: SYSTEM_ACTOR.into(),
+                at: (self.inner.config.clock)(),
+                op: Op::AuditCluster { change },
+            };
+            if let Err(e) = self.write(cmd).await {
+                tracing::warn!(error = %e, "could not audit the finished joint configuration");
+            }
+        }
     }
 
     /// Voters that acked this leader recently, and the leader itself.
@@ -522,13 +579,14 @@ impl RaftNode {
     }
 
     async fn add_local(&self, id: u64, member: Member) -> Result<(), MembershipError> {
+        self.require_committed_membership()?;
+        // First, so that re-adding the node of an interrupted add finishes
+        // that add rather than meeting its half-done joint configuration.
+        self.finish_joint().await?;
         let voters = self.voters();
         if voters.contains(&id) {
             return Err(MembershipError::AlreadyMember(id));
         }
-        self.require_committed_membership()?;
-        self.finish_joint().await?;
-        let voters = self.voters();
         // The newcomer counts once caught up; the rest must answer now.
         let mut after = voters.clone();
         after.insert(id);
@@ -706,7 +764,9 @@ impl RaftNode {
             .filter(|id| healthy.contains(id))
             .max_by_key(|id| matched.get(id).copied().unwrap_or(0))
             .copied()
-            .ok_or(MembershipError::NoLeader)?;
+            // This node leads: "no leader" would send the caller round in
+            // circles until its deadline.
+            .ok_or(MembershipError::NoCandidate)?;
         self.inner
             .raft
             .trigger()
