@@ -379,8 +379,12 @@ impl ServeArgs {
             }
             _ => {}
         }
-        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
-            return Err(bad("admin-token", "must be at least 16 characters"));
+        if self
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| !(16..=1024).contains(&t.len()))
+        {
+            return Err(bad("admin-token", "must be 16 to 1024 characters long"));
         }
         if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.election_timeout_min_ms {
             return Err(bad(
@@ -677,6 +681,10 @@ mod tests {
             ),
             (
                 Box::new(|a| a.admin_token = Some("short".into())),
+                "admin-token",
+            ),
+            (
+                Box::new(|a| a.admin_token = Some("x".repeat(1025))),
                 "admin-token",
             ),
             (Box::new(|a| a.heartbeat_ms = 1000), "heartbeat-ms"),

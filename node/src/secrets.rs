@@ -58,9 +58,21 @@ const CACHE_CAP: usize = 4096;
 const CHOSEN_LEN: std::ops::RangeInclusive<usize> = 16..=1024;
 
 /// Verifications that may wait for the one running; a request past them
-/// is refused (401) at once rather than holding a thread, so a flood of
-/// made-up secrets cannot tie up the runtime.
+/// is refused at once ([`Miss::Busy`], 503 with `Retry-After`) rather than
+/// holding a thread, so a flood of made-up secrets cannot tie up the
+/// runtime.
 const MAX_WAITING: usize = 2;
+
+/// Why [`TokenHasher::find`] found no token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// The secret matches no token: a failed authentication.
+    Unknown,
+    /// The secret might be a chosen token's, but the verifications it
+    /// needs are all taken: not the caller's fault, so answered 503 with
+    /// `Retry-After` and not counted against its address.
+    Busy,
+}
 
 /// Finds the token a secret belongs to, whichever way its hash was kept,
 /// and makes the salted hash of a chosen secret.
@@ -97,7 +109,10 @@ impl TokenHasher {
     /// create the first admin token propose different hashes under one
     /// request id; the first committed is the one every node keeps.
     pub fn hash_chosen(secret: &str) -> String {
-        if is_generated(secret) {
+        // Outside CHOSEN_LEN a secret is never verified against a salted
+        // hash, so it is kept as its digest (the config refuses such an
+        // `--admin-token`; this keeps the two rules from ever disagreeing).
+        if is_generated(secret) || !CHOSEN_LEN.contains(&secret.len()) {
             return vexil_raft::hash_secret(secret);
         }
         let salt: [u8; 16] = rand::random();
@@ -113,26 +128,26 @@ impl TokenHasher {
         }
     }
 
-    /// `f` of the token whose secret is `secret`, if there is one.
+    /// `f` of the token whose secret is `secret`, or why there is none.
     pub fn find<R>(
         &self,
         shared: &Shared,
         secret: &str,
         f: impl Fn(&TokenRecord) -> R,
-    ) -> Option<R> {
+    ) -> Result<R, Miss> {
         let digest = vexil_raft::hash_secret(secret);
         let salted: Vec<(String, String)> = {
             let state = shared.read();
             if let Some(token) = state.token_by_hash(&digest) {
-                return Some(f(token));
+                return Ok(f(token));
             }
             if is_generated(secret) || !CHOSEN_LEN.contains(&secret.len()) {
-                return None;
+                return Err(Miss::Unknown);
             }
             if let Some((name, hash)) = lock(&self.verified).get(&digest)
                 && let Some(token) = state.tokens.get(name).filter(|t| &t.hash == hash)
             {
-                return Some(f(token));
+                return Ok(f(token));
             }
             state
                 .tokens
@@ -142,16 +157,16 @@ impl TokenHasher {
                 .collect()
         };
         if salted.is_empty() {
-            return None;
+            return Err(Miss::Unknown);
         }
         let fingerprint = fingerprint(&salted);
         if lock(&self.refused).get(&digest) == Some(&fingerprint) {
-            return None;
+            return Err(Miss::Unknown);
         }
         use std::sync::atomic::Ordering;
         if self.waiting.fetch_add(1, Ordering::AcqRel) > MAX_WAITING {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return None;
+            return Err(Miss::Busy);
         }
         let opened = blocking(|| {
             let _one = lock(&self.busy);
@@ -160,12 +175,16 @@ impl TokenHasher {
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         let Some((name, hash)) = opened else {
             insert_capped(&mut lock(&self.refused), digest, fingerprint);
-            return None;
+            return Err(Miss::Unknown);
         };
         let state = shared.read();
-        let token = state.tokens.get(&name).filter(|t| t.hash == hash)?;
+        let token = state
+            .tokens
+            .get(&name)
+            .filter(|t| t.hash == hash)
+            .ok_or(Miss::Unknown)?;
         insert_capped(&mut lock(&self.verified), digest, (name, hash));
-        Some(f(token))
+        Ok(f(token))
     }
 }
 
@@ -280,7 +299,7 @@ mod tests {
         assert_ne!(hash, TokenHasher::hash_chosen("correct horse battery"));
 
         let shared = shared_with(&[("admin", hash.clone())]);
-        let name = |s: &str| hasher.find(&shared, s, |t| t.name.clone());
+        let name = |s: &str| hasher.find(&shared, s, |t| t.name.clone()).ok();
         assert_eq!(name("correct horse battery").as_deref(), Some("admin"));
         // Remembered: the second lookup is the cache's, and still right.
         assert_eq!(name("correct horse battery").as_deref(), Some("admin"));
@@ -294,19 +313,21 @@ mod tests {
         let hasher = TokenHasher::default();
         let hash = TokenHasher::hash_chosen("chosen-admin-secret");
         let shared = shared_with(&[("admin", hash.clone())]);
-        assert!(
-            hasher
-                .find(&shared, "chosen-admin-secret", |_| ())
-                .is_some()
-        );
+        assert!(hasher.find(&shared, "chosen-admin-secret", |_| ()).is_ok());
         // The same node after the revocation applied (another admin left).
         let after = shared_with(&[("other", vexil_raft::hash_secret("other-admin-secret"))]);
-        assert!(hasher.find(&after, "chosen-admin-secret", |_| ()).is_none());
+        assert_eq!(
+            hasher.find(&after, "chosen-admin-secret", |_| ()),
+            Err(Miss::Unknown)
+        );
         // Created again under the same name with another secret: the
         // remembered digest must not open it.
         let again = shared_with(&[("admin", TokenHasher::hash_chosen("new-admin-secret"))]);
-        assert!(hasher.find(&again, "chosen-admin-secret", |_| ()).is_none());
-        assert!(hasher.find(&again, "new-admin-secret", |_| ()).is_some());
+        assert_eq!(
+            hasher.find(&again, "chosen-admin-secret", |_| ()),
+            Err(Miss::Unknown)
+        );
+        assert!(hasher.find(&again, "new-admin-secret", |_| ()).is_ok());
     }
 
     #[test]
@@ -314,15 +335,57 @@ mod tests {
         let hasher = TokenHasher::default();
         let first = TokenHasher::hash_chosen("first-chosen-secret");
         let shared = shared_with(&[("admin", first.clone())]);
-        assert!(
-            hasher
-                .find(&shared, "second-chosen-secret", |_| ())
-                .is_none()
+        assert_eq!(
+            hasher.find(&shared, "second-chosen-secret", |_| ()),
+            Err(Miss::Unknown)
         );
         let second = TokenHasher::hash_chosen("second-chosen-secret");
         let shared = shared_with(&[("admin", first), ("ops", second)]);
-        let found = hasher.find(&shared, "second-chosen-secret", |t| t.name.clone());
+        let found = hasher
+            .find(&shared, "second-chosen-secret", |t| t.name.clone())
+            .ok();
         assert_eq!(found.as_deref(), Some("ops"));
+    }
+
+    #[test]
+    fn a_verification_with_no_free_turn_is_busy_not_unknown() {
+        let hasher = TokenHasher::default();
+        let shared = shared_with(&[("admin", TokenHasher::hash_chosen("chosen-admin-secret"))]);
+        // Every turn taken (one running, MAX_WAITING waiting).
+        hasher
+            .waiting
+            .store(MAX_WAITING + 1, std::sync::atomic::Ordering::Release);
+        assert_eq!(
+            hasher.find(&shared, "chosen-admin-secret", |_| ()),
+            Err(Miss::Busy)
+        );
+        assert_eq!(
+            hasher.find(&shared, "another-chosen-secret", |_| ()),
+            Err(Miss::Busy)
+        );
+        // Not remembered as refused: once a turn is free, it opens.
+        hasher
+            .waiting
+            .store(0, std::sync::atomic::Ordering::Release);
+        assert!(hasher.find(&shared, "chosen-admin-secret", |_| ()).is_ok());
+        // Secrets that need no verification never wait for a turn.
+        hasher
+            .waiting
+            .store(MAX_WAITING + 1, std::sync::atomic::Ordering::Release);
+        assert_eq!(hasher.find(&shared, "short", |_| ()), Err(Miss::Unknown));
+        assert!(hasher.find(&shared, "chosen-admin-secret", |_| ()).is_ok());
+    }
+
+    #[test]
+    fn a_secret_outside_the_chosen_lengths_is_kept_as_its_digest() {
+        let long = "y".repeat(1025);
+        assert_eq!(
+            TokenHasher::hash_chosen(&long),
+            vexil_raft::hash_secret(&long)
+        );
+        let hasher = TokenHasher::default();
+        let shared = shared_with(&[("admin", TokenHasher::hash_chosen(&long))]);
+        assert!(hasher.find(&shared, &long, |_| ()).is_ok());
     }
 
     #[test]
@@ -346,7 +409,7 @@ mod tests {
             ),
             ("sdk", vexil_raft::hash_secret(&generated)),
         ]);
-        let name = |s: &str| hasher.find(&shared, s, |t| t.name.clone());
+        let name = |s: &str| hasher.find(&shared, s, |t| t.name.clone()).ok();
         assert_eq!(name("chosen-before-salting").as_deref(), Some("old-admin"));
         assert_eq!(name(&generated).as_deref(), Some("sdk"));
         assert_eq!(name(&format!("vxl_sdk_{}", "cd".repeat(32))), None);

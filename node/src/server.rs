@@ -272,7 +272,7 @@ fn check_restart(
         && app
             .token_hasher
             .find(raft.shared(), secret, |_| ())
-            .is_none()
+            .is_err()
     {
         tracing::warn!(
             "--admin-token is used only when a cluster is first formed, and this token is \

@@ -16,6 +16,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::net::ClientAddr;
 use crate::net::guard::{AuthGuard, Failure};
+use crate::secrets::Miss;
 
 /// A JSON body. Malformed JSON, a wrong type and an unknown field all give
 /// 400 naming the field; a body over the limit gives 413.
@@ -99,6 +100,9 @@ fn field_of(path: &str, message: &str) -> Option<String> {
 pub struct Caller {
     pub name: String,
     pub role: Role,
+    /// The token's stored hash: a token revoked and created again under
+    /// the same name is another token.
+    pub token_hash: String,
 }
 
 impl Caller {
@@ -109,6 +113,26 @@ impl Caller {
         } else {
             Err(ApiError::forbidden(needs))
         }
+    }
+}
+
+/// 503 for a secret whose verification found no free turn
+/// ([`Miss::Busy`]): not a failed authentication, so not counted against
+/// the caller's address.
+pub fn busy() -> ApiError {
+    ApiError::unavailable(
+        "auth_busy",
+        "too many token verifications are running on this node: retry in a second",
+    )
+}
+
+/// Reports a failed authentication to the listener's guard (metric, log
+/// line, per-address back-off). The serve loop (`net::http`) sets the
+/// guard; it is absent when a test calls the router directly.
+pub fn report_failure(parts: &Parts, why: Failure) {
+    if let Some(guard) = parts.extensions.get::<Arc<AuthGuard>>() {
+        let ip = parts.extensions.get::<ClientAddr>().and_then(|a| a.0);
+        guard.failed(ip, why);
     }
 }
 
@@ -132,23 +156,19 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let failed = |why: Failure| {
-            // Set by the serve loop (`net::http`); absent when a test calls
-            // the router directly.
-            if let Some(guard) = parts.extensions.get::<Arc<AuthGuard>>() {
-                let ip = parts.extensions.get::<ClientAddr>().and_then(|a| a.0);
-                guard.failed(ip, why);
-            }
-        };
+        let failed = |why: Failure| report_failure(parts, why);
         let Some(token) = bearer(parts) else {
             failed(Failure::Missing);
             return Err(ApiError::unauthorized(
                 "send a token as `Authorization: Bearer <token>`",
             ));
         };
-        state.authenticate(token).ok_or_else(|| {
-            failed(Failure::Wrong);
-            ApiError::unauthorized("unknown or revoked token")
+        state.authenticate(token).map_err(|miss| match miss {
+            Miss::Unknown => {
+                failed(Failure::Wrong);
+                ApiError::unauthorized("unknown or revoked token")
+            }
+            Miss::Busy => busy(),
         })
     }
 }

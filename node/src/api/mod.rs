@@ -202,12 +202,13 @@ impl AppState {
         }
     }
 
-    /// The caller behind a token secret, if the token exists.
-    pub fn authenticate(&self, secret: &str) -> Option<Caller> {
+    /// The caller behind a token secret, or why there is none.
+    pub fn authenticate(&self, secret: &str) -> Result<Caller, crate::secrets::Miss> {
         self.token_hasher
             .find(self.raft.shared(), secret, |t| Caller {
                 name: t.name.clone(),
                 role: t.role,
+                token_hash: t.hash.clone(),
             })
     }
 

@@ -174,7 +174,12 @@ fn add_shared_errors(path: &str, method: &str, op: &mut Operation) {
     if raft {
         shared.push((
             "503",
-            "No leader or quorum, or the write timed out; retry (`Retry-After`)",
+            "No leader or quorum, the write timed out, or every token verification on the node is taken (`auth_busy`); retry (`Retry-After`)",
+        ));
+    } else if authenticated {
+        shared.push((
+            "503",
+            "Every token verification on the node is taken (`auth_busy`); retry (`Retry-After`)",
         ));
     }
     if write {

@@ -43,7 +43,9 @@ use vexil_raft::state::{FeedEvent, Shared, Start, State as Mirror};
 use super::wire::OfrepError;
 use crate::api::AppState;
 use crate::api::error::ApiError;
-use crate::api::extract::{ApiQuery, bearer};
+use crate::api::extract::{ApiQuery, bearer, busy, report_failure};
+use crate::net::guard::Failure;
+use crate::secrets::Miss;
 
 /// Seconds of client inactivity after which OFREP clients close the stream.
 pub const INACTIVITY_DELAY_SEC: u64 = 120;
@@ -106,6 +108,8 @@ enum Refused {
     /// Malformed, forged, or for a token that no longer exists.
     Invalid,
     Expired,
+    /// A bearer secret whose verification found no free turn.
+    Busy,
 }
 
 /// The token (name, hash) a ticket stands for, if it is genuine, unexpired
@@ -171,11 +175,22 @@ pub async fn events(
         (Some(secret), _) => state
             .token_hasher
             .find(&shared, secret, |t| (t.name.clone(), t.hash.clone()))
-            .ok_or(Refused::Invalid),
+            .map_err(|miss| match miss {
+                Miss::Unknown => Refused::Invalid,
+                Miss::Busy => Refused::Busy,
+            }),
         (None, Some(t)) => verify(&shared.read(), &state.ticket_key, t, now),
         (None, None) => Err(Refused::Invalid),
     };
+    // A wrong credential counts against the address, as on every route
+    // (`extract::Caller`); an expired ticket is not an attack.
+    match (&token, bearer(&parts), &q.ticket) {
+        (Err(Refused::Invalid), None, None) => report_failure(&parts, Failure::Missing),
+        (Err(Refused::Invalid), _, _) => report_failure(&parts, Failure::Wrong),
+        _ => {}
+    }
     let token = token.map_err(|why| match why {
+        Refused::Busy => busy(),
         Refused::Expired => ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
             "ticket_expired",

@@ -50,7 +50,7 @@ pub use subscribers::{Refused, Subscribers};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Caller, bearer};
+use super::extract::Caller;
 
 /// The default keep-alive interval (the node's is `FeedConfig::keep_alive`).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -251,18 +251,7 @@ async fn stream(
     let shared = state.raft.shared().clone();
     // The token is its secret's hash: one revoked and created again under
     // the same name is another token.
-    let hash = match bearer(&parts) {
-        Some(secret) => state
-            .token_hasher
-            .find(&shared, secret, |t| t.hash.clone())
-            .unwrap_or_default(),
-        None => shared
-            .read()
-            .tokens
-            .get(&caller.name)
-            .map(|t| t.hash.clone())
-            .unwrap_or_default(),
-    };
+    let hash = caller.token_hash.clone();
     let ip = parts
         .extensions
         .get::<crate::net::ClientAddr>()
