@@ -44,12 +44,35 @@ cleanup() {
 trap cleanup EXIT
 
 step() { log "${DRILL:-drill}: $*"; }
-fail() { echo "${DRILL:-drill} failed: $*" >&2; exit 1; }
+# fail MESSAGE: ends the drill, also from inside `$(…)` (a subshell's exit
+# alone would only end the subshell): it signals the drill's shell, whose
+# TERM trap exits through the clean-up.
+DRILL_PID=$$
+trap 'exit 1' TERM
+fail() {
+    echo "${DRILL:-drill} failed: $*" >&2
+    [ "${BASHPID:-$$}" = "$DRILL_PID" ] || kill -TERM "$DRILL_PID"
+    exit 1
+}
+# free_ports N: N free ports below Linux's ephemeral range (32768-60999),
+# as vexil-cluster picks them: a port the kernel picked is in that range,
+# and an outgoing connection may take it while its node restarts.
 free_ports() { python3 -c '
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))' "$1"; }
+import random, socket, sys
+picked = []
+while len(picked) < int(sys.argv[1]):
+    port = random.randint(20000, 32767)
+    if port in picked:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        picked.append(port)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(*picked)' "$1"; }
 # wait_ready URL: until /readyz answers 200 (30 s at most).
 wait_ready() {
     for _ in $(seq 1 300); do
@@ -83,6 +106,10 @@ stop_node() {
         case "$(ps -o stat= -p "$pid" 2>/dev/null || true)" in
             "" | Z*)
                 wait "$pid" 2>/dev/null || rc=$?
+                # Reaped: its PID may be reused, so the clean-up must not signal it.
+                local kept=() p
+                for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
+                PIDS=("${kept[@]}")
                 [ "$rc" -eq 0 ] || fail "node $id exited with status $rc after SIGTERM"
                 return 0
                 ;;
@@ -90,6 +117,12 @@ stop_node() {
         sleep 0.1
     done
     fail "node $id did not stop within 20 s of SIGTERM"
+}
+# auth_header: a file (0600) holding the `Authorization` header for
+# $VEXIL_TOKEN, for curl's `-H @file`, so the token is not on a command line.
+auth_header() {
+    (umask 077 && printf 'Authorization: Bearer %s\n' "$VEXIL_TOKEN" >"$WORK/auth-header")
+    echo "$WORK/auth-header"
 }
 state_hash() { "$VEXIL" --output json backup --verify "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state_hash"])'; }
 

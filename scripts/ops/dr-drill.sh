@@ -96,7 +96,7 @@ set +e
 CODE=$?
 set -e
 [ "$CODE" -eq 6 ] || fail "a write without quorum must exit 6 (unavailable), got $CODE"
-curl -sf "$VEXIL_URL/v1/flags/banner?consistency=local" -H "Authorization: Bearer $VEXIL_TOKEN" >/dev/null \
+curl -sf --max-time 10 "$VEXIL_URL/v1/flags/banner?consistency=local" -H @"$(auth_header)" >/dev/null \
     || fail "local reads must survive quorum loss"
 NEWEST=""
 for _ in $(seq 1 100); do
@@ -124,7 +124,7 @@ for _ in 1 2 3; do
     next_to_restart "$RESTARTED"
     log "drill: restarting node $NEXT (leader: $LEADER)"
     # An SDK's stream is open on the node: SIGTERM must end it, not wait on it.
-    curl -sN --max-time 60 -H "Authorization: Bearer $VEXIL_TOKEN" "${URL_OF[$NEXT]}/v1/stream" \
+    curl -sN --max-time 60 -H @"$(auth_header)" "${URL_OF[$NEXT]}/v1/stream" \
         >"$WORK/stream-$NEXT" 2>/dev/null &
     SUBSCRIBER=$!
     PIDS+=("$SUBSCRIBER")

@@ -51,7 +51,7 @@ LEVEL_NOW="$(sed -n 's/^pub const SUPPORTED: u32 = \([0-9]*\);/\1/p' "$REPO_ROOT
 level() {
     local out
     for _ in $(seq 1 50); do
-        if out="$(curl -sf --max-time 2 -H "Authorization: Bearer $VEXIL_TOKEN" "$VEXIL_URL/v1/cluster" \
+        if out="$(curl -sf --max-time 2 -H @"$(auth_header)" "$VEXIL_URL/v1/cluster" \
             | python3 -c 'import json,sys; print(json.load(sys.stdin).get("level", 1))' 2>/dev/null)"; then
             echo "$out"
             return 0
@@ -132,7 +132,7 @@ MISSING="$(sort "$WORK/acked" | comm -23 - "$WORK/keys")"
 EXPORT="$("$VEXIL" export)"
 for id in 1 2 3; do
     [ "$(VEXIL_URL="${URL_OF[$id]}" "$VEXIL" export)" = "$EXPORT" ] || fail "node $id serves different flags"
-    curl -sf -H "Authorization: Bearer $VEXIL_TOKEN" "${URL_OF[$id]}/v1/flags" >/dev/null \
+    curl -sf --max-time 10 -H @"$(auth_header)" "${URL_OF[$id]}/v1/flags" >/dev/null \
         || fail "the admin token chosen under the previous release does not open node $id"
 done
 log "upgrade: $(acked) of $(cat "$WORK/attempted") writes acknowledged during the upgrade, all present on every node"
