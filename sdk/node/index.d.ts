@@ -34,6 +34,25 @@ export interface Context {
   [attribute: string]: ContextValue;
 }
 
+/**
+ * A context converted once, for reuse across evaluations (several flags for
+ * one user, or a service-wide context): `boolValue` with one skips the
+ * conversion, the larger part of its cost. Its attributes are fixed when it
+ * is built. The constructor throws `InvalidContextError` for a context
+ * Vexil cannot take.
+ */
+export declare class PreparedContext {
+  constructor(context: Context | PreparedContext | null | undefined);
+  /** The context as `{key, attributes}`. */
+  toJSON(): { key: string; attributes: Record<string, string | number | boolean | string[]> };
+}
+
+/** Thrown by `new PreparedContext()` for a context Vexil cannot take. */
+export declare class InvalidContextError extends TypeError {}
+
+/** What the evaluation methods take as a context. */
+export type AnyContext = Context | PreparedContext | null;
+
 export type Status = 'initializing' | 'ready' | 'stale' | 'offline';
 
 export interface StatusDetail {
@@ -100,20 +119,20 @@ export declare class Client extends EventEmitter {
 
   // Evaluation reads memory only and never throws: on any error it serves
   // the default (the *Detail forms say why).
-  boolValue(key: string, context?: Context | null, defaultValue?: boolean): boolean;
-  boolDetail(key: string, context?: Context | null, defaultValue?: boolean): EvaluationDetail<boolean>;
-  stringValue(key: string, context?: Context | null, defaultValue?: string): string;
-  stringDetail(key: string, context?: Context | null, defaultValue?: string): EvaluationDetail<string>;
-  numberValue(key: string, context?: Context | null, defaultValue?: number): number;
-  numberDetail(key: string, context?: Context | null, defaultValue?: number): EvaluationDetail<number>;
-  jsonValue<T extends JsonValue = JsonValue>(key: string, context?: Context | null, defaultValue?: T): T;
+  boolValue(key: string, context?: AnyContext, defaultValue?: boolean): boolean;
+  boolDetail(key: string, context?: AnyContext, defaultValue?: boolean): EvaluationDetail<boolean>;
+  stringValue(key: string, context?: AnyContext, defaultValue?: string): string;
+  stringDetail(key: string, context?: AnyContext, defaultValue?: string): EvaluationDetail<string>;
+  numberValue(key: string, context?: AnyContext, defaultValue?: number): number;
+  numberDetail(key: string, context?: AnyContext, defaultValue?: number): EvaluationDetail<number>;
+  jsonValue<T extends JsonValue = JsonValue>(key: string, context?: AnyContext, defaultValue?: T): T;
   jsonDetail<T extends JsonValue = JsonValue>(
     key: string,
-    context?: Context | null,
+    context?: AnyContext,
     defaultValue?: T,
   ): EvaluationDetail<T>;
   /** Every flag's detail for `context`, keyed by flag key. */
-  allFlags(context?: Context | null): Record<string, EvaluationDetail<JsonValue>>;
+  allFlags(context?: AnyContext): Record<string, EvaluationDetail<JsonValue>>;
 
   /** Sends the evaluation counts now; resolves to whether a node took them. */
   flushMetrics(): Promise<boolean>;
@@ -145,7 +164,7 @@ export interface StateSnapshot {
 export declare function writeCacheFile(path: string, state: StateSnapshot): void;
 
 /** How the client reads `context`; throws a TypeError (`INVALID_CONTEXT: …`) for one it refuses. */
-export declare function decodeContext(context: Context | null | undefined): {
+export declare function decodeContext(context: AnyContext | undefined): {
   key: string;
   attributes: Record<string, string | number | boolean | string[]>;
 };

@@ -23,11 +23,54 @@ const native = loadNative();
 /** `boolValueFast(slot, key, contextJson, default)`: the hot path (src/fast.rs). */
 const fast = {};
 native.installFastPath(fast);
-const { boolValueFast, detailFast } = fast;
+const { boolValueFast, detailFast, prepareContext, boolValuePrepared } = fast;
 /** detailFast's kinds. */
 const KINDS = { boolDetail: 0, stringDetail: 1, numberDetail: 2, jsonDetail: 3 };
 /** A slot no client has: a closed client's evaluations find nothing. */
 const NO_SLOT = 0xffffffff;
+
+/** Why `new PreparedContext()` refused a context (Vexil cannot take it). */
+class InvalidContextError extends TypeError {
+  constructor(message) {
+    super(`@vexil/sdk: INVALID_CONTEXT: ${message}`);
+    this.name = 'InvalidContextError';
+  }
+}
+
+/** A prepared context's JSON (for the detail paths); set only by its constructor. */
+const preparedJson = new WeakMap();
+
+/**
+ * A context converted once, for reuse across evaluations: a handler that
+ * evaluates several flags for one user, or a service-wide context, skips
+ * converting the object on every call (the larger part of a `boolValue`).
+ * Its attributes are fixed when it is built; build a new one to change
+ * them. Throws `InvalidContextError` for a context Vexil cannot take, so
+ * the mistake shows where the context is made (evaluation itself never
+ * throws).
+ */
+class PreparedContext {
+  constructor(context) {
+    if (context instanceof PreparedContext) return context;
+    const json = encodeContext(context, 'key');
+    if (json instanceof InvalidContext) throw new InvalidContextError(json.message);
+    const refused = prepareContext(this, json);
+    if (typeof refused === 'string') throw new InvalidContextError(refused);
+    preparedJson.set(this, json);
+    Object.freeze(this);
+  }
+
+  /** The context as `{key, attributes}` (the same shape as `decodeContext`). */
+  toJSON() {
+    return native.decodeContext(preparedJson.get(this));
+  }
+}
+
+/** The JSON the addon decodes for `context`, or an `InvalidContext`. */
+function contextJson(context) {
+  const json = context instanceof PreparedContext ? preparedJson.get(context) : undefined;
+  return json !== undefined ? json : encodeContext(context, 'key');
+}
 
 /** Every option `new Client()` takes, with the check each must pass. */
 const OPTIONS = {
@@ -221,6 +264,7 @@ class Client extends EventEmitter {
   boolValue(key, context, defaultValue = false) {
     if (typeof defaultValue !== 'boolean') return this.boolDetail(key, context, defaultValue).value;
     if (typeof key !== 'string') return defaultValue;
+    if (context instanceof PreparedContext) return boolValuePrepared(this.#slot, key, context, defaultValue);
     const ctx = encodeContext(context, 'key');
     if (typeof ctx !== 'string') return defaultValue;
     return boolValueFast(this.#slot, key, ctx, defaultValue);
@@ -259,7 +303,7 @@ class Client extends EventEmitter {
     if (typeof key !== 'string') {
       return errorDetail(defaultValue, 'GENERAL', `a flag key is a string, not ${typeof key}`);
     }
-    const ctx = encodeContext(context, 'key');
+    const ctx = contextJson(context);
     if (ctx instanceof InvalidContext) return errorDetail(defaultValue, 'INVALID_CONTEXT', ctx.message);
     try {
       const d = JSON.parse(detailFast(this.#slot, KINDS[method], key, ctx));
@@ -273,7 +317,7 @@ class Client extends EventEmitter {
 
   /** Every flag's detail for `context`, as an object keyed by flag key. */
   allFlags(context) {
-    const ctx = encodeContext(context, 'key');
+    const ctx = contextJson(context);
     try {
       if (ctx instanceof InvalidContext) {
         const out = this.#native.allFlags('{}');
@@ -338,9 +382,17 @@ function writeCacheFile(path, state) {
 
 /** How the addon reads a context (`{key, attributes}`); throws for one Vexil cannot take. For tests. */
 function decodeContext(context) {
-  const ctx = encodeContext(context, 'key');
+  const ctx = contextJson(context);
   if (ctx instanceof InvalidContext) throw new TypeError(`INVALID_CONTEXT: ${ctx.message}`);
   return native.decodeContext(ctx);
 }
 
-module.exports = { Client, NotReadyError, writeCacheFile, decodeContext, kNative };
+module.exports = {
+  Client,
+  PreparedContext,
+  InvalidContextError,
+  NotReadyError,
+  writeCacheFile,
+  decodeContext,
+  kNative,
+};

@@ -15,7 +15,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { Client, writeCacheFile } = require('@vexil/sdk');
+const { Client, PreparedContext, writeCacheFile } = require('@vexil/sdk');
 const { Unleash, InMemStorageProvider } = require('unleash-client');
 
 const COUNTRIES = ['NZ', 'AU', 'US', 'DE', 'JP', 'BR', 'IN', 'GB'];
@@ -179,6 +179,15 @@ async function evaluations() {
   const unleash = await startUnleash(unleashFeatures());
   const shares = checkEquivalent(vexil, unleash, 100_000);
   const vctx = Array.from({ length: 10_000 }, (_, i) => vexilContext(i));
+  // The same users as prepared contexts (converted once): same answers first.
+  const vprep = vctx.map((c) => new PreparedContext(c));
+  for (const flag of FLAGS) {
+    for (let i = 0; i < vctx.length; i++) {
+      if (vexil.boolValue(flag, vprep[i], false) !== vexil.boolValue(flag, vctx[i], false)) {
+        throw new Error(`${flag}: user ${i} answers differently through a PreparedContext`);
+      }
+    }
+  }
   const uctx = Array.from({ length: 10_000 }, (_, i) => unleashContext(i));
   const calls = Number(process.env.BENCH_CALLS || 500_000);
   const rounds = Number(process.env.BENCH_ROUNDS || 7);
@@ -186,6 +195,7 @@ async function evaluations() {
   for (const flag of FLAGS) {
     out.flags[flag] = {
       vexil: measure((i) => vexil.boolValue(flag, vctx[i], false), calls, rounds),
+      vexilPrepared: measure((i) => vexil.boolValue(flag, vprep[i], false), calls, rounds),
       unleash: measure((i) => unleash.isEnabled(flag, uctx[i]), calls, rounds),
       vexilDetail: measure((i) => vexil.boolDetail(flag, vctx[i], false).value, calls, rounds),
     };

@@ -11,19 +11,26 @@
 //! client in [`CLIENTS`]. Nothing here can throw: a bad argument serves
 //! the default, as every evaluation does.
 //!
+//! A `PreparedContext` (index.js) is decoded once: `prepareContext(obj,
+//! contextJson)` wraps the decoded [`Context`] in `obj` (`napi_wrap`, freed
+//! when `obj` is collected) and tags `obj` with [`PREPARED_TAG`], and
+//! `boolValuePrepared(slot, key, obj, default)` evaluates against it
+//! without converting anything but the key. The tag is checked before the
+//! unwrap, so no other wrapped object is ever read as a `Context`.
+//!
 //! This is the addon's only `unsafe` code: Node-API calls with the
 //! arguments Node passed, on the JavaScript thread that called.
 
 #![allow(unsafe_code)]
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::RwLock;
 
 use napi::bindgen_prelude::{Object, Result};
 use napi::{JsValue, sys};
 use napi_derive::napi;
-use vexil_sdk::Client;
+use vexil_sdk::{Client, Context};
 
 use crate::detail::Detail;
 
@@ -212,25 +219,175 @@ fn detail_of(slot: u32, kind: u32, key: &str, ctx: &str) -> Detail {
 }
 
 fn evaluate(slot: u32, key: &str, ctx: &str, default: bool) -> bool {
-    let Ok(ctx) = crate::context::decode(ctx) else {
-        return default;
-    };
+    match crate::context::decode(ctx) {
+        Ok(ctx) => evaluate_with(slot, key, &ctx, default),
+        Err(_) => default,
+    }
+}
+
+fn evaluate_with(slot: u32, key: &str, ctx: &Context, default: bool) -> bool {
     let clients = CLIENTS.read().unwrap_or_else(|p| p.into_inner());
     match clients.get(slot as usize) {
-        Some(Some(client)) => client.bool_value(key, &ctx, default),
+        Some(Some(client)) => client.bool_value(key, ctx, default),
         _ => default,
     }
 }
 
+/// Marks the objects [`prepare_context`] wrapped (a random 128-bit value,
+/// fixed for this addon).
+static PREPARED_TAG: sys::napi_type_tag = sys::napi_type_tag {
+    lower: 0x5d1f_6a0e_93c4_b27d,
+    upper: 0xa4e8_0b37_c6f2_1958,
+};
+
+/// Frees a prepared context when its object is collected.
+///
+/// SAFETY: `data` is the `Box<Context>` that [`prepare_context`] leaked.
+unsafe extern "C" fn free_context(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    drop(unsafe { Box::from_raw(data.cast::<Context>()) });
+}
+
+/// `prepareContext(obj, contextJson)`: decodes the context into `obj`;
+/// returns `undefined`, or the reason Vexil cannot take the context as a
+/// string (nothing is wrapped then).
+///
+/// SAFETY: called by Node with a valid `env` and `info`.
+unsafe extern "C" fn prepare_context(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let mut argc = 2usize;
+    let mut argv = [ptr::null_mut(); 2];
+    let got = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    let failure = if got != sys::Status::napi_ok || argc != 2 {
+        Some("prepareContext(obj, contextJson) takes two arguments".to_owned())
+    } else {
+        let (mut buf, mut heap) = ([0u8; 1024], Vec::new());
+        match unsafe { read_str(env, argv[1], &mut buf, &mut heap) } {
+            None => Some("the context is not a string".to_owned()),
+            Some(json) => match crate::context::decode(json) {
+                Err(msg) => Some(msg),
+                Ok(ctx) => {
+                    let data = Box::into_raw(Box::new(ctx));
+                    let wrapped = unsafe {
+                        sys::napi_wrap(
+                            env,
+                            argv[0],
+                            data.cast::<c_void>(),
+                            Some(free_context),
+                            ptr::null_mut(),
+                            ptr::null_mut(),
+                        )
+                    };
+                    if wrapped != sys::Status::napi_ok {
+                        // Not wrapped, so never freed by Node: free it here.
+                        drop(unsafe { Box::from_raw(data) });
+                        Some("the object cannot hold a prepared context".to_owned())
+                    } else if unsafe { sys::napi_type_tag_object(env, argv[0], &PREPARED_TAG) }
+                        != sys::Status::napi_ok
+                    {
+                        Some("the object cannot be tagged as a prepared context".to_owned())
+                    } else {
+                        None
+                    }
+                }
+            },
+        }
+    };
+    let mut out = ptr::null_mut();
+    match failure {
+        None => unsafe { sys::napi_get_undefined(env, &mut out) },
+        Some(msg) => unsafe {
+            sys::napi_create_string_utf8(
+                env,
+                msg.as_ptr().cast::<c_char>(),
+                msg.len() as isize,
+                &mut out,
+            )
+        },
+    };
+    out
+}
+
+/// The context `value` holds if [`prepare_context`] wrapped it.
+///
+/// SAFETY: `env` and `value` come from the running callback; the reference
+/// lives no longer than the callback, during which `value` is reachable.
+unsafe fn prepared<'a>(env: sys::napi_env, value: sys::napi_value) -> Option<&'a Context> {
+    let mut tagged = false;
+    let status = unsafe { sys::napi_check_object_type_tag(env, value, &PREPARED_TAG, &mut tagged) };
+    if status != sys::Status::napi_ok || !tagged {
+        return None;
+    }
+    let mut data = ptr::null_mut();
+    let status = unsafe { sys::napi_unwrap(env, value, &mut data) };
+    if status != sys::Status::napi_ok || data.is_null() {
+        return None;
+    }
+    Some(unsafe { &*data.cast::<Context>() })
+}
+
+/// `boolValuePrepared(slot, key, preparedContext, default)`.
+///
+/// SAFETY: called by Node with a valid `env` and `info`.
+unsafe extern "C" fn bool_value_prepared(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let mut argc = 4usize;
+    let mut argv = [ptr::null_mut(); 4];
+    let got = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    let mut default = false;
+    let mut answer = false;
+    if got == sys::Status::napi_ok && argc == 4 {
+        unsafe { sys::napi_get_value_bool(env, argv[3], &mut default) };
+        answer = default;
+        let mut slot = 0u32;
+        let (mut key_buf, mut key_heap) = ([0u8; 256], Vec::new());
+        let ok =
+            unsafe { sys::napi_get_value_uint32(env, argv[0], &mut slot) } == sys::Status::napi_ok;
+        let key = unsafe { read_str(env, argv[1], &mut key_buf, &mut key_heap) };
+        let ctx = unsafe { prepared(env, argv[2]) };
+        if let (true, Some(key), Some(ctx)) = (ok, key, ctx) {
+            answer = std::panic::catch_unwind(|| evaluate_with(slot, key, ctx, default))
+                .unwrap_or(default);
+        }
+    }
+    let mut out = ptr::null_mut();
+    unsafe { sys::napi_get_boolean(env, answer, &mut out) };
+    out
+}
+
 type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
-/// Sets `target.boolValueFast` and `target.detailFast` (called once, by `index.js`).
+/// Sets `target.boolValueFast`, `target.detailFast`, `target.prepareContext`
+/// and `target.boolValuePrepared` (called once, by `index.js`).
 #[napi(js_name = "installFastPath")]
 pub fn install_fast_path(target: Object) -> Result<()> {
     let (env, raw) = (target.value().env, target.raw());
-    let functions: [(&std::ffi::CStr, Callback); 2] = [
+    let functions: [(&std::ffi::CStr, Callback); 4] = [
         (c"boolValueFast", bool_value_fast),
         (c"detailFast", detail_fast),
+        (c"prepareContext", prepare_context),
+        (c"boolValuePrepared", bool_value_prepared),
     ];
     for (name, callback) in functions {
         let mut f = ptr::null_mut();

@@ -3,14 +3,16 @@
 // README.md): every case through the Node client started offline from a
 // cache file (or with no state when the suite's state is null), checking
 // value, variation, variant and reason; then through VexilProvider,
-// checking the OpenFeature answer. Fails if the suite is missing and
+// checking the OpenFeature answer. Each case runs again with its context
+// prepared (PreparedContext), through the detail getter and, for booleans,
+// through both boolValue paths (an object and a prepared context). Fails if the suite is missing and
 // VEXIL_REQUIRE_CONFORMANCE=1 (scripts/test.d/61-sdk-node.sh sets it).
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Client, writeCacheFile } = require('@vexil/sdk');
+const { Client, InvalidContextError, PreparedContext, writeCacheFile } = require('@vexil/sdk');
 const { VexilProvider } = require('@vexil/sdk/openfeature');
 const { conformanceDir, tempDir, DEAD_URL } = require('./helpers.js');
 
@@ -86,6 +88,23 @@ for (const file of files) {
           const d = client[GETTERS[c.kind]](c.flag, c.context, c.default);
           assert.deepEqual(asExpected(d), c.expected, what);
           ran++;
+          let prepared = null;
+          try {
+            prepared = new PreparedContext(c.context);
+          } catch (e) {
+            assert.ok(e instanceof InvalidContextError, `${what}: ${e}`);
+            assert.equal(c.expected.reason.error_kind, 'INVALID_CONTEXT', `${what}: refused when prepared`);
+          }
+          if (prepared !== null) {
+            const p = client[GETTERS[c.kind]](c.flag, prepared, c.default);
+            assert.deepEqual(asExpected(p), c.expected, `${what} (prepared)`);
+          }
+          if (c.kind === 'boolean' && typeof c.default === 'boolean') {
+            assert.equal(client.boolValue(c.flag, c.context, c.default), d.value, `${what} (boolValue)`);
+            if (prepared !== null) {
+              assert.equal(client.boolValue(c.flag, prepared, c.default), d.value, `${what} (boolValue, prepared)`);
+            }
+          }
           const of = c.openfeature;
           if (!of) continue;
           // JavaScript's OpenFeature has one number type: an integer

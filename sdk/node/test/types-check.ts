@@ -1,6 +1,14 @@
 // Compiled (not run) by scripts/test.d/61-sdk-node.sh with `tsc --noEmit`
 // against the installed package: the types must describe a real program.
-import { Client, NotReadyError, writeCacheFile, type EvaluationDetail, type StatusDetail } from '@vexil/sdk';
+import {
+  Client,
+  InvalidContextError,
+  NotReadyError,
+  PreparedContext,
+  writeCacheFile,
+  type EvaluationDetail,
+  type StatusDetail,
+} from '@vexil/sdk';
 import { VexilProvider } from '@vexil/sdk/openfeature';
 import { OpenFeature } from '@openfeature/server-sdk';
 
@@ -16,6 +24,13 @@ async function main(): Promise<void> {
   }
   const on: boolean = client.boolValue('f', { key: 'u', country: 'NZ', age: 42, groups: ['a'], when: new Date() });
   const d: EvaluationDetail<string> = client.stringDetail('s', null, 'x');
+  try {
+    const user = new PreparedContext({ key: 'u', plan: 'pro' });
+    const again: boolean = client.boolValue('f', user, false);
+    console.log(again, user.toJSON().attributes.plan, client.boolDetail('f', user).reason);
+  } catch (e) {
+    if (e instanceof InvalidContextError) console.log(e.message);
+  }
   const n: number = client.numberValue('n', undefined, 1);
   const j = client.jsonValue<{ columns: number }>('layout', {}, { columns: 1 });
   console.log(on, d.variant, d.errorCode, n, j.columns, Object.keys(client.allFlags({ key: 'u' })));
