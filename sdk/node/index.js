@@ -68,8 +68,11 @@ class PreparedContext {
 
 /** The JSON the addon decodes for `context`, or an `InvalidContext`. */
 function contextJson(context) {
-  const json = context instanceof PreparedContext ? preparedJson.get(context) : undefined;
-  return json !== undefined ? json : encodeContext(context, 'key');
+  if (!(context instanceof PreparedContext)) return encodeContext(context, 'key');
+  const json = preparedJson.get(context);
+  // Only something made with PreparedContext's prototype but not by its
+  // constructor has none: refused, as boolValue refuses it.
+  return json !== undefined ? json : new InvalidContext('not a context PreparedContext made');
 }
 
 /** Every option `new Client()` takes, with the check each must pass. */

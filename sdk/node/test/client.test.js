@@ -240,6 +240,7 @@ test('a prepared context answers as its object does, and only a real one is read
   const fake = Object.create(PreparedContext.prototype);
   assert.equal(c.boolValue('on-for-all', fake, false), false);
   assert.equal(c.boolValue('on-for-all', fake, true), true);
+  assert.equal(c.boolDetail('on-for-all', fake, false).errorCode, 'INVALID_CONTEXT');
 
   // A closed client serves the default for a prepared context too.
   await c.close();
