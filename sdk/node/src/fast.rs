@@ -108,15 +108,15 @@ unsafe fn read_str<'b>(
     std::str::from_utf8(&heap[..written]).ok()
 }
 
-/// `boolValueFast(slot, key, contextJson, default)`.
+/// The callback's arguments, if exactly `N` came.
 ///
-/// SAFETY: called by Node with a valid `env` and `info`.
-unsafe extern "C" fn bool_value_fast(
+/// SAFETY: `env` and `info` come from the running callback.
+unsafe fn args<const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-) -> sys::napi_value {
-    let mut argc = 4usize;
-    let mut argv = [ptr::null_mut(); 4];
+) -> Option<[sys::napi_value; N]> {
+    let mut argc = N;
+    let mut argv = [ptr::null_mut(); N];
     let got = unsafe {
         sys::napi_get_cb_info(
             env,
@@ -127,10 +127,41 @@ unsafe extern "C" fn bool_value_fast(
             ptr::null_mut(),
         )
     };
-    let mut default = false;
+    (got == sys::Status::napi_ok && argc == N).then_some(argv)
+}
+
+/// `boolValueFast(slot, key, contextJson, default)`.
+///
+/// SAFETY: called by Node with a valid `env` and `info`.
+unsafe extern "C" fn bool_value_fast(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe { bool_value(env, info, false) }
+}
+
+/// `boolValuePrepared(slot, key, preparedContext, default)`.
+///
+/// SAFETY: called by Node with a valid `env` and `info`.
+unsafe extern "C" fn bool_value_prepared(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe { bool_value(env, info, true) }
+}
+
+/// Both `boolValue` callbacks: the context is JSON, or a prepared one.
+///
+/// SAFETY: `env` and `info` come from the running callback.
+unsafe fn bool_value(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    prepared_context: bool,
+) -> sys::napi_value {
     let mut answer = false;
-    if got == sys::Status::napi_ok && argc == 4 {
+    if let Some(argv) = unsafe { args::<4>(env, info) } {
         // A non-boolean default reads as false (index.js never sends one).
+        let mut default = false;
         unsafe { sys::napi_get_value_bool(env, argv[3], &mut default) };
         answer = default;
         let mut slot = 0u32;
@@ -139,11 +170,19 @@ unsafe extern "C" fn bool_value_fast(
         let ok =
             unsafe { sys::napi_get_value_uint32(env, argv[0], &mut slot) } == sys::Status::napi_ok;
         let key = unsafe { read_str(env, argv[1], &mut key_buf, &mut key_heap) };
-        let ctx = unsafe { read_str(env, argv[2], &mut ctx_buf, &mut ctx_heap) };
-        if let (true, Some(key), Some(ctx)) = (ok, key, ctx) {
+        if let (true, Some(key)) = (ok, key) {
             // Evaluation never panics; should it, the default beats an abort.
-            answer =
-                std::panic::catch_unwind(|| evaluate(slot, key, ctx, default)).unwrap_or(default);
+            if prepared_context {
+                if let Some(ctx) = unsafe { prepared(env, argv[2]) } {
+                    answer = std::panic::catch_unwind(|| evaluate_with(slot, key, ctx, default))
+                        .unwrap_or(default);
+                }
+            } else if let Some(json) =
+                unsafe { read_str(env, argv[2], &mut ctx_buf, &mut ctx_heap) }
+            {
+                answer = std::panic::catch_unwind(|| evaluate(slot, key, json, default))
+                    .unwrap_or(default);
+            }
         }
     }
     let mut out = ptr::null_mut();
@@ -159,20 +198,8 @@ unsafe extern "C" fn detail_fast(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    let mut argc = 4usize;
-    let mut argv = [ptr::null_mut(); 4];
-    let got = unsafe {
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            ptr::null_mut(),
-            ptr::null_mut(),
-        )
-    };
     let mut detail = None;
-    if got == sys::Status::napi_ok && argc == 4 {
+    if let Some(argv) = unsafe { args::<4>(env, info) } {
         let (mut slot, mut kind) = (0u32, 0u32);
         let (mut key_buf, mut key_heap) = ([0u8; 256], Vec::new());
         let (mut ctx_buf, mut ctx_heap) = ([0u8; 1024], Vec::new());
@@ -256,21 +283,7 @@ unsafe extern "C" fn prepare_context(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    let mut argc = 2usize;
-    let mut argv = [ptr::null_mut(); 2];
-    let got = unsafe {
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            ptr::null_mut(),
-            ptr::null_mut(),
-        )
-    };
-    let failure = if got != sys::Status::napi_ok || argc != 2 {
-        Some("prepareContext(obj, contextJson) takes two arguments".to_owned())
-    } else {
+    let failure = if let Some(argv) = unsafe { args::<2>(env, info) } {
         let (mut buf, mut heap) = ([0u8; 1024], Vec::new());
         match unsafe { read_str(env, argv[1], &mut buf, &mut heap) } {
             None => Some("the context is not a string".to_owned()),
@@ -302,6 +315,8 @@ unsafe extern "C" fn prepare_context(
                 }
             },
         }
+    } else {
+        Some("prepareContext(obj, contextJson) takes two arguments".to_owned())
     };
     let mut out = ptr::null_mut();
     match failure {
@@ -334,46 +349,6 @@ unsafe fn prepared<'a>(env: sys::napi_env, value: sys::napi_value) -> Option<&'a
         return None;
     }
     Some(unsafe { &*data.cast::<Context>() })
-}
-
-/// `boolValuePrepared(slot, key, preparedContext, default)`.
-///
-/// SAFETY: called by Node with a valid `env` and `info`.
-unsafe extern "C" fn bool_value_prepared(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    let mut argc = 4usize;
-    let mut argv = [ptr::null_mut(); 4];
-    let got = unsafe {
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            ptr::null_mut(),
-            ptr::null_mut(),
-        )
-    };
-    let mut default = false;
-    let mut answer = false;
-    if got == sys::Status::napi_ok && argc == 4 {
-        unsafe { sys::napi_get_value_bool(env, argv[3], &mut default) };
-        answer = default;
-        let mut slot = 0u32;
-        let (mut key_buf, mut key_heap) = ([0u8; 256], Vec::new());
-        let ok =
-            unsafe { sys::napi_get_value_uint32(env, argv[0], &mut slot) } == sys::Status::napi_ok;
-        let key = unsafe { read_str(env, argv[1], &mut key_buf, &mut key_heap) };
-        let ctx = unsafe { prepared(env, argv[2]) };
-        if let (true, Some(key), Some(ctx)) = (ok, key, ctx) {
-            answer = std::panic::catch_unwind(|| evaluate_with(slot, key, ctx, default))
-                .unwrap_or(default);
-        }
-    }
-    let mut out = ptr::null_mut();
-    unsafe { sys::napi_get_boolean(env, answer, &mut out) };
-    out
 }
 
 type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
