@@ -197,6 +197,24 @@ writer() {
     echo "$i" >"$WORK/attempted"
 }
 acked() { wc -l <"$WORK/acked"; }
+# finish_writes ID…: once one more write is acknowledged, stops the writer,
+# then checks that every acknowledged write is there and that members ID…
+# all serve the same flags.
+finish_writes() {
+    wait_progress
+    touch "$WORK/stop-writer"
+    wait "$WRITER"
+    WRITER=""
+    "$VEXIL" --output json flags list | python3 -c 'import json,sys; print("\n".join(f["key"] for f in json.load(sys.stdin)))' \
+        | sort >"$WORK/keys"
+    local missing exported id
+    missing="$(sort "$WORK/acked" | comm -23 - "$WORK/keys")"
+    [ -z "$missing" ] || fail "acknowledged writes are missing: $(tr "\n" " " <<<"$missing")"
+    exported="$("$VEXIL" export)"
+    for id in "$@"; do
+        [ "$(VEXIL_URL="${URL_OF[$id]}" "$VEXIL" export)" = "$exported" ] || fail "node $id serves different flags"
+    done
+}
 # wait_progress: until the writer gets one more write acknowledged (20 s).
 wait_progress() {
     local before

@@ -157,17 +157,7 @@ rm -rf "$WORK/dst/node$LEADER"
 REMAINING="$(for id in 1 2 3 4; do [ "$id" != "$LEADER" ] && echo "$id"; done | xargs)"
 [ "$(st ids)" = "$REMAINING" ] || fail "members are $(st ids), not $REMAINING"
 [ "$(st leader)" != "$LEADER" ] || fail "node $LEADER still leads after its removal"
-wait_progress
-touch "$WORK/stop-writer"
-wait "$WRITER"
-WRITER=""
-"$VEXIL" --output json flags list | python3 -c 'import json,sys; print("\n".join(f["key"] for f in json.load(sys.stdin)))' \
-    | sort >"$WORK/keys"
-MISSING="$(sort "$WORK/acked" | comm -23 - "$WORK/keys")"
-[ -z "$MISSING" ] || fail "acknowledged writes are missing: $(tr "\n" " " <<<"$MISSING")"
-EXPORT="$("$VEXIL" export)"
-for id in $REMAINING; do
-    [ "$(VEXIL_URL="${URL_OF[$id]}" "$VEXIL" export)" = "$EXPORT" ] || fail "node $id serves different flags"
-done
+# shellcheck disable=SC2086 # the ids, one word each
+finish_writes $REMAINING
 log "drill: $(acked) of $(cat "$WORK/attempted") writes acknowledged during steps 4 and 5, all present"
 step "passed"

@@ -121,17 +121,8 @@ retry 25 "$VEXIL" cluster transfer-leader --to "$TO"
 import json, sys
 entries = json.load(sys.stdin)
 assert any(e["action"] == "cluster.leader_transfer" for e in entries), "no cluster.leader_transfer entry"'
-wait_progress
-touch "$WORK/stop-writer"
-wait "$WRITER"
-WRITER=""
-"$VEXIL" --output json flags list | python3 -c 'import json,sys; print("\n".join(f["key"] for f in json.load(sys.stdin)))' \
-    | sort >"$WORK/keys"
-MISSING="$(sort "$WORK/acked" | comm -23 - "$WORK/keys")"
-[ -z "$MISSING" ] || fail "acknowledged writes are missing: $(tr "\n" " " <<<"$MISSING")"
-EXPORT="$("$VEXIL" export)"
+finish_writes 1 2 3
 for id in 1 2 3; do
-    [ "$(VEXIL_URL="${URL_OF[$id]}" "$VEXIL" export)" = "$EXPORT" ] || fail "node $id serves different flags"
     curl -sf --max-time 10 -H @"$(auth_header)" "${URL_OF[$id]}/v1/flags" >/dev/null \
         || fail "the admin token chosen under the previous release does not open node $id"
 done
