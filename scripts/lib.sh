@@ -52,3 +52,17 @@ build_dev_bins() {
     if [ "${1:-}" = --progress ]; then quiet=(); fi
     (cd "$REPO_ROOT" && cargo build "${quiet[@]}" --workspace --bins --tests)
 }
+
+# dev_bin_dir: sets BIN_DIR to a directory holding `vexil` and
+# `vexil-cluster`, for tests that start a cluster: $VEXIL_BIN_DIR when set
+# (prebuilt: a quicker local run, or while another build holds cargo's
+# lock), else the shared dev build (a no-op after the test run's nextest).
+dev_bin_dir() {
+    if [ -n "${VEXIL_BIN_DIR:-}" ]; then
+        BIN_DIR="$VEXIL_BIN_DIR"
+    else
+        log "building vexil and vexil-cluster (for the cluster tests)"
+        build_dev_bins
+        BIN_DIR="$CARGO_TARGET_DIR/debug"
+    fi
+}

@@ -2,7 +2,18 @@
 
 use std::time::Duration;
 
-use vexil_chaos_tests::{Forced, Options, run};
+use vexil_chaos_tests::{Forced, Options, Report, run};
+
+/// Fails with the seed's violations, membership changes and faults.
+fn assert_holds(seed: u64, report: &Report) {
+    assert!(
+        report.violations.is_empty(),
+        "seed {seed}: {:?}\nmembership changes:\n{}\nfaults:\n{}",
+        report.violations,
+        report.changes.join("\n"),
+        report.faults.join("\n")
+    );
+}
 
 /// Issue 20, item 1: one follower is lost for good and, in the same
 /// instant, the leader is asked to remove the other (healthy) follower.
@@ -17,13 +28,7 @@ fn t90_removing_a_follower_while_the_other_is_lost_leaves_the_cluster_writable()
         // Before the seeded faults start (1.5 s), once a leader exists.
         opts.forced = Some((Duration::from_millis(1200), Forced::LoseOneRemoveOther));
         let report = run(&opts);
-        assert!(
-            report.violations.is_empty(),
-            "seed {seed}: {:?}\nmembership changes:\n{}\nfaults:\n{}",
-            report.violations,
-            report.changes.join("\n"),
-            report.faults.join("\n")
-        );
+        assert_holds(seed, &report);
         assert_eq!(
             report.changes.len(),
             1,
@@ -44,13 +49,7 @@ fn t90_removing_a_follower_while_the_other_is_lost_leaves_the_cluster_writable()
 #[test]
 fn t90_seed_577_with_membership_changes_holds_every_invariant() {
     let report = run(&Options::new(577));
-    assert!(
-        report.violations.is_empty(),
-        "seed 577: {:?}\nmembership changes:\n{}\nfaults:\n{}",
-        report.violations,
-        report.changes.join("\n"),
-        report.faults.join("\n")
-    );
+    assert_holds(577, &report);
     assert!(
         !report.changes.is_empty(),
         "seed 577 made no membership change: the workload lost its membership part"

@@ -25,16 +25,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 log "sdk/python: tools (maturin, pytest, openfeature-sdk)"
 TOOLS="$(timeout 600 bash "$HERE/scripts/setup.sh")"
 
-# VEXIL_BIN_DIR names prebuilt `vexil` and `vexil-cluster` binaries (a
-# quicker local run); by default they are built here (after the test run's
-# `cargo nextest`, a no-op).
-if [ -n "${VEXIL_BIN_DIR:-}" ]; then
-    BIN_DIR="$VEXIL_BIN_DIR"
-else
-    log "building vexil and vexil-cluster (for the cluster tests)"
-    build_dev_bins
-    BIN_DIR="$CARGO_TARGET_DIR/debug"
-fi
+dev_bin_dir  # BIN_DIR: vexil and vexil-cluster (scripts/lib.sh)
 
 log "sdk/conformance: the cases match their sources"
 python3 "$REPO_ROOT/sdk/conformance/generate.py" --check

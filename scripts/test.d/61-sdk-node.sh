@@ -22,15 +22,7 @@ export CI="${CI:-true}"
 command -v npm >/dev/null || apt_install nodejs npm
 log "node $(node --version), npm $(npm --version)"
 
-# VEXIL_BIN_DIR: a directory with vexil and vexil-cluster already built
-# (skips the workspace build, e.g. while another build holds its lock).
-if [ -n "${VEXIL_BIN_DIR:-}" ]; then
-    BIN_DIR="$VEXIL_BIN_DIR"
-else
-    log "building vexil and vexil-cluster (for the cluster tests)"
-    build_dev_bins
-    BIN_DIR="$CARGO_TARGET_DIR/debug"
-fi
+dev_bin_dir  # BIN_DIR: vexil and vexil-cluster (scripts/lib.sh)
 
 log "sdk/node: npm ci"
 (cd "$HERE" && timeout 600 npm ci --no-audit --no-fund --loglevel=error)
