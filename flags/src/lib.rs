@@ -14,6 +14,7 @@
 //! - [`bucket`](mod@bucket): the one function that maps a context to a rollout bucket.
 //! - [`eval`]: evaluation of one flag or of every flag for a context, and the
 //!   owned `EvaluationDetail` the API serialises.
+//! - [`scope`]: projects and environments, the scopes flags live in.
 //! - [`set`]: `FlagSet`, the compiled collection of flags and segments.
 //! - [`wire`]: the change-feed shapes (snapshot, change events) shared by the
 //!   server's stream and the SDK.
@@ -53,6 +54,7 @@ pub mod eval;
 pub mod limits;
 pub mod model;
 pub mod openfeature;
+pub mod scope;
 pub mod set;
 mod stackbuf;
 pub mod validate;
@@ -65,6 +67,7 @@ pub use eval::{
     evaluate, evaluate_all,
 };
 pub use model::*;
+pub use scope::{Environment, Project};
 pub use set::{FlagSet, segments_used_by};
 pub use validate::{
     Catalog, FieldError, StateUsage, Stored, validate_context, validate_flag, validate_flag_input,

@@ -34,14 +34,12 @@ fn routes_in_source() -> BTreeSet<String> {
                     out.insert(lit[..lit.find('"').unwrap()].to_owned());
                 }
             }
-            for (i, _) in text.match_indices("versions_routes(\"") {
-                let rest = &text[i + 17..];
-                let prefix = &rest[..rest.find('"').unwrap()];
-                for tail in [
-                    "/{key}/versions",
-                    "/{key}/versions/{version}",
-                    "/{key}/rollback",
-                ] {
+            // `versions_routes::<R>("/v1/flags/{key}")`
+            for (i, _) in text.match_indices("versions_routes::<") {
+                let rest = &text[i..];
+                let open = rest.find("(\"").unwrap() + 2;
+                let prefix = &rest[open..open + rest[open..].find('"').unwrap()];
+                for tail in ["/versions", "/versions/{version}", "/rollback"] {
                     out.insert(format!("{prefix}{tail}"));
                 }
             }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use vexil_flags::{FieldError, Flag, Segment};
+use vexil_flags::{Environment, FieldError, Flag, Project, Segment};
 
 use crate::records::{Role, TokenInfo};
 
@@ -84,6 +84,46 @@ pub enum Op {
     AuditCluster {
         change: ClusterChange,
     },
+    /// Creates a project with its first environments, in one entry.
+    CreateProject {
+        project: Project,
+        #[serde(default)]
+        environments: Vec<Environment>,
+    },
+    UpdateProject {
+        project: Project,
+        expected_version: u64,
+    },
+    /// Deletes the project and its environments; refused while it holds
+    /// flags or segments.
+    DeleteProject {
+        key: String,
+        expected_version: Option<u64>,
+    },
+    /// Commits a new version equal to `version`; also restores a deleted
+    /// project (its environments are restored one by one).
+    RollbackProject {
+        key: String,
+        version: u64,
+    },
+    CreateEnvironment {
+        environment: Environment,
+    },
+    UpdateEnvironment {
+        environment: Environment,
+        expected_version: u64,
+    },
+    /// Refused while the environment holds flags or segments.
+    DeleteEnvironment {
+        project: String,
+        key: String,
+        expected_version: Option<u64>,
+    },
+    RollbackEnvironment {
+        project: String,
+        key: String,
+        version: u64,
+    },
 }
 
 /// A membership or leadership change, as the audit log shows it.
@@ -128,13 +168,22 @@ impl Op {
             Op::CreateToken { .. }
             | Op::DeleteToken { .. }
             | Op::SetClusterLevel { .. }
-            | Op::AuditCluster { .. } => Role::Admin,
+            | Op::AuditCluster { .. }
+            | Op::CreateProject { .. }
+            | Op::UpdateProject { .. }
+            | Op::DeleteProject { .. }
+            | Op::RollbackProject { .. }
+            | Op::CreateEnvironment { .. }
+            | Op::UpdateEnvironment { .. }
+            | Op::DeleteEnvironment { .. }
+            | Op::RollbackEnvironment { .. } => Role::Admin,
             _ => Role::Editor,
         }
     }
 
     /// What a node does on its own, as [`SYSTEM_ACTOR`]: the first admin
-    /// token, a recovered one, and raising the cluster level. A command
+    /// token, a recovered one, raising the cluster level, and creating the
+    /// default project once the level allows it. A command
     /// forwarded over the peer port as `system` must be one of these; every
     /// other write carries the name of the token that asked, and the apply
     /// path checks that token's role again.
@@ -145,7 +194,8 @@ impl Op {
                 role: Role::Admin,
                 ..
             } | Op::SetClusterLevel { .. }
-        )
+        ) || matches!(self, Op::CreateProject { project, .. }
+            if project.key == vexil_flags::scope::DEFAULT_PROJECT)
     }
 
     /// The cluster level ([`crate::version`]) this command needs: every
@@ -153,6 +203,14 @@ impl Op {
     pub fn min_level(&self) -> u32 {
         match self {
             Op::SetClusterLevel { .. } | Op::AuditCluster { .. } => crate::version::CLUSTER_AUDIT,
+            Op::CreateProject { .. }
+            | Op::UpdateProject { .. }
+            | Op::DeleteProject { .. }
+            | Op::RollbackProject { .. }
+            | Op::CreateEnvironment { .. }
+            | Op::UpdateEnvironment { .. }
+            | Op::DeleteEnvironment { .. }
+            | Op::RollbackEnvironment { .. } => crate::version::PROJECTS,
             _ => crate::version::BASE,
         }
     }
@@ -192,6 +250,14 @@ pub enum Change {
     Token {
         token: TokenInfo,
         revoked: bool,
+    },
+    Project {
+        before: Option<Box<Project>>,
+        after: Option<Box<Project>>,
+    },
+    Environment {
+        before: Option<Box<Environment>>,
+        after: Option<Box<Environment>>,
     },
     /// A blank or membership entry: nothing the API shows.
     Internal,
@@ -284,6 +350,26 @@ impl std::fmt::Display for Op {
             Op::AuditCluster { change } => {
                 write!(f, "audit {} of node {}", change.action(), change.node())
             }
+            Op::CreateProject { project, .. } => write!(f, "create project {}", project.key),
+            Op::UpdateProject { project, .. } => write!(f, "update project {}", project.key),
+            Op::DeleteProject { key, .. } => write!(f, "delete project {key}"),
+            Op::RollbackProject { key, version } => {
+                write!(f, "roll back project {key} to v{version}")
+            }
+            Op::CreateEnvironment { environment: e } => {
+                write!(f, "create environment {}", e.id())
+            }
+            Op::UpdateEnvironment { environment: e, .. } => {
+                write!(f, "update environment {}", e.id())
+            }
+            Op::DeleteEnvironment { project, key, .. } => {
+                write!(f, "delete environment {project}/{key}")
+            }
+            Op::RollbackEnvironment {
+                project,
+                key,
+                version,
+            } => write!(f, "roll back environment {project}/{key} to v{version}"),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! | `segments` | segment key                           | `Segment` JSON   |
 //! | `history`  | `f` key `\0` version                  | `VersionEntry`   |
 //! | `history`  | `s` key `\0` version                  | `VersionEntry`   |
+//! | `history`  | `p` project `\0` version              | `VersionEntry`   |
+//! | `history`  | `e` project `/` environment `\0` version | `VersionEntry` |
 //! | `audit`    | `e` id                                | `AuditEntry`     |
 //! | `audit`    | `t` target `\0` id / `a` actor `\0` id / `c` action `\0` id | empty (indexes) |
 //! | `tokens`   | `n` name                              | `TokenRecord`    |
@@ -14,6 +16,15 @@
 //! | `meta`     | `applied` (log id, `last_at`, `last_change`), `membership`, `cluster_id` | JSON |
 //! | `meta`     | `last_at`, `last_change` (stores written before they moved into `applied`) | JSON |
 //! | `meta`     | `g` generation request id             | stored `Response` |
+//! | `meta`     | `0x01` project                        | `Project` JSON   |
+//! | `meta`     | `0x02` project `/` environment        | `Environment` JSON |
+//!
+//! Projects and environments are few and small, so they live in `meta`
+//! under prefixes below every printable byte (no named meta key starts
+//! there) rather than in column families of their own: a store of the
+//! previous release opens as it is, with none. `/` is not a key character,
+//! so `0x02 project /` is the prefix of one project's environments, and
+//! they sort by project, then environment key.
 //! | `meta`     | `r` request id, `i` index (before generations; read until they age out) | stored `Response`, request id |
 
 /// Appends a big-endian u64.
@@ -46,6 +57,19 @@ pub fn scoped_u64(prefix: u8, name: &str, n: u64) -> Vec<u8> {
 
 pub const HISTORY_FLAG: u8 = b'f';
 pub const HISTORY_SEGMENT: u8 = b's';
+pub const HISTORY_PROJECT: u8 = b'p';
+pub const HISTORY_ENVIRONMENT: u8 = b'e';
+
+pub const META_PROJECT: u8 = 0x01;
+pub const META_ENVIRONMENT: u8 = 0x02;
+
+/// `prefix` + `id`: a project's or environment's record in `meta`.
+pub fn meta_record(prefix: u8, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len());
+    k.push(prefix);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
 
 pub const AUDIT_ENTRY: u8 = b'e';
 pub const AUDIT_BY_TARGET: u8 = b't';

@@ -41,7 +41,38 @@ pub fn load_state(engine: &dyn Engine) -> Result<State, StorageError> {
         requests_pruned_below: 0,
         legacy_requests_until: newest_legacy_request(engine)?,
         cluster_level: read_level(engine)?,
+        projects: read_scoped(engine, keys::META_PROJECT)?
+            .into_iter()
+            .map(|p: vexil_flags::Project| (p.key.clone(), p))
+            .collect(),
+        environments: read_scoped(engine, keys::META_ENVIRONMENT)?
+            .into_iter()
+            .map(|e: vexil_flags::Environment| (e.id(), e))
+            .collect(),
     })
+}
+
+/// Every project or environment record (`prefix` is `keys::META_PROJECT`
+/// or `keys::META_ENVIRONMENT`); a store of the previous release has none.
+fn read_scoped<T: serde::de::DeserializeOwned>(
+    engine: &dyn Engine,
+    prefix: u8,
+) -> Result<Vec<T>, StorageError> {
+    let start = [prefix];
+    let end = [prefix + 1];
+    engine
+        .scan(
+            Cf::Meta,
+            vexil_storage::engine::Scan {
+                start: &start,
+                end: Some(&end),
+                reverse: false,
+                limit: usize::MAX,
+            },
+        )?
+        .iter()
+        .map(|(_, v)| decode(v))
+        .collect()
 }
 
 /// The cluster's feature level: absent in stores of the first release.

@@ -30,6 +30,9 @@ pub struct Page<T> {
 pub enum Versioned {
     Flag,
     Segment,
+    Project,
+    /// Keyed by `project/environment`.
+    Environment,
 }
 
 impl Versioned {
@@ -37,6 +40,8 @@ impl Versioned {
         match self {
             Versioned::Flag => keys::HISTORY_FLAG,
             Versioned::Segment => keys::HISTORY_SEGMENT,
+            Versioned::Project => keys::HISTORY_PROJECT,
+            Versioned::Environment => keys::HISTORY_ENVIRONMENT,
         }
     }
 }

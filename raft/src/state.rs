@@ -41,6 +41,11 @@ pub struct State {
     pub legacy_requests_until: Option<u64>,
     /// The cluster's feature level (`crate::version`), 0 read as 1.
     pub cluster_level: u32,
+    /// Projects by key.
+    pub projects: BTreeMap<String, vexil_flags::Project>,
+    /// Environments by `project/environment`, so one project's are
+    /// adjacent.
+    pub environments: BTreeMap<String, vexil_flags::Environment>,
 }
 
 impl State {
@@ -68,6 +73,19 @@ impl State {
     /// The cluster's feature level ([`crate::version`]).
     pub fn level(&self) -> u32 {
         self.cluster_level.max(crate::version::BASE)
+    }
+
+    /// The environments of `project`, in their display order (then key).
+    pub fn environments_of(&self, project: &str) -> Vec<&vexil_flags::Environment> {
+        let prefix = format!("{project}/");
+        let mut envs: Vec<&vexil_flags::Environment> = self
+            .environments
+            .range(prefix.clone()..)
+            .take_while(|(id, _)| id.starts_with(&prefix))
+            .map(|(_, e)| e)
+            .collect();
+        envs.sort_by(|a, b| a.order.cmp(&b.order).then_with(|| a.key.cmp(&b.key)));
+        envs
     }
 
     /// Number of admin tokens (the last one cannot be revoked).

@@ -22,15 +22,19 @@
 //! |---|---|
 //! | 1 | everything before levels existed |
 //! | 2 | audit entries for membership and leadership changes (`cluster.*` actions) |
+//! | 3 | projects and environments (`Op::CreateProject` … `Op::RollbackEnvironment`); the leader creates project `default` once the level is raised |
 
 /// The level a cluster of only first-release nodes is at.
 pub const BASE: u32 = 1;
 
 /// The highest level this release supports.
-pub const SUPPORTED: u32 = 2;
+pub const SUPPORTED: u32 = 3;
 
 /// The level that adds `Op::AuditCluster` and `Op::SetClusterLevel`.
 pub const CLUSTER_AUDIT: u32 = 2;
+
+/// The level that adds projects and environments.
+pub const PROJECTS: u32 = 3;
 
 /// A status without a level comes from a node of the first release.
 pub(crate) fn base() -> u32 {

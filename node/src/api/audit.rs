@@ -13,7 +13,7 @@ use vexil_raft::query::{self, AuditQuery};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiQuery, Caller};
-use super::flags::page_limit;
+use super::versioned::page_limit;
 use super::{AppState, Consistency, consistency_headers};
 
 pub fn router() -> Router<AppState> {

@@ -17,7 +17,7 @@ use vexil_raft::Role;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, Caller};
-use super::flags::ReadQuery;
+use super::versioned::ReadQuery;
 use super::{AppState, consistency_headers};
 
 pub fn router() -> Router<AppState> {

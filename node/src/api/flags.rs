@@ -1,7 +1,7 @@
 //! `/v1/flags`: create, list, get, replace, toggle, delete, versions, rollback.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,7 +13,9 @@ use vexil_raft::{Change, Op, Role};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, Caller};
-use super::segments::{after_key, commit, expected_version, versions_routes};
+use super::versioned::{
+    self, Params, ReadQuery, Resource, after_key, key_mismatch, page_limit, param, versions_routes,
+};
 use super::{AppState, Consistency, consistency_headers};
 use crate::openapi::params::{IdempotencyKey, IfMatch};
 
@@ -22,31 +24,76 @@ pub fn router() -> Router<AppState> {
         .route("/v1/flags", post(create).get(list))
         .route("/v1/flags/{key}", get(get_one).put(replace).delete(remove))
         .route("/v1/flags/{key}/toggle", post(toggle))
-        .merge(versions_routes("/v1/flags", Versioned::Flag))
+        .merge(versions_routes::<Flags>("/v1/flags/{key}"))
 }
 
-/// A flag with its version as ETag.
-pub fn flag_response(status: StatusCode, flag: &Flag) -> Response {
-    let etag = HeaderValue::from_str(&format!("\"{}\"", flag.version))
-        .unwrap_or(HeaderValue::from_static("\"0\""));
-    (status, [(header::ETAG, etag)], Json(flag)).into_response()
-}
+/// Flags of the legacy scope, at `/v1/flags`.
+#[derive(Debug)]
+pub struct Flags;
 
-pub(super) fn changed_flag(change: Change) -> ApiResult<Flag> {
-    match change {
-        Change::Flag { after: Some(f), .. } => Ok(*f),
-        other => Err(ApiError::internal(format!("unexpected change {other:?}"))),
+impl Resource for Flags {
+    type T = Flag;
+    const KIND: Versioned = Versioned::Flag;
+    const NAME: &'static str = "flag";
+    const WRITE_ROLE: Role = Role::Editor;
+    fn id(path: &Params) -> ApiResult<String> {
+        param(path, "key").map(str::to_owned)
     }
-}
-
-/// Rejects what the state machine would reject, before it costs a log
-/// entry, and what only new input must meet (the documented limits).
-fn precheck(state: &AppState, flag: &Flag) -> ApiResult<()> {
-    let errors = vexil_flags::validate_flag_input(flag, &state.raft.shared().read().flags);
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::invalid("flag", errors))
+    fn current(state: &AppState, key: &str) -> Option<Flag> {
+        let st = state.raft.shared().read();
+        st.flags.get_flag(key).map(|f| Flag::clone(f.flag()))
+    }
+    fn version(t: &Flag) -> u64 {
+        t.version
+    }
+    fn parse(body: serde_json::Value, path: &Params) -> ApiResult<Flag> {
+        let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.to_string()))?;
+        let flag: Flag = super::extract::parse_json(&bytes)?;
+        match param(path, "key") {
+            Ok(key) if key != flag.key => Err(key_mismatch("key", &flag.key, key)),
+            _ => Ok(flag),
+        }
+    }
+    fn precheck(state: &AppState, flag: &Flag) -> ApiResult<()> {
+        let errors = vexil_flags::validate_flag_input(flag, &state.raft.shared().read().flags);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid("flag", errors))
+        }
+    }
+    fn create_op(flag: Flag) -> Op {
+        Op::CreateFlag { flag }
+    }
+    fn update_op(flag: Flag, expected_version: u64) -> Op {
+        Op::UpdateFlag {
+            flag,
+            expected_version,
+        }
+    }
+    fn delete_op(key: &str, expected_version: Option<u64>) -> Op {
+        Op::DeleteFlag {
+            key: key.into(),
+            expected_version,
+        }
+    }
+    fn rollback_op(key: &str, version: u64) -> Op {
+        Op::RollbackFlag {
+            key: key.into(),
+            version,
+        }
+    }
+    fn changed(change: Change) -> Option<Flag> {
+        match change {
+            Change::Flag { after: Some(f), .. } => Some(*f),
+            _ => None,
+        }
+    }
+    fn body(_: &AppState, flag: &Flag) -> serde_json::Value {
+        serde_json::to_value(flag).unwrap_or_default()
+    }
+    fn location(flag: &Flag) -> String {
+        format!("/v1/flags/{}", flag.key)
     }
 }
 
@@ -63,17 +110,9 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    ApiJson(flag): ApiJson<Flag>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Editor)?;
-    precheck(&state, &flag)?;
-    let (change, _) = commit(&state, &caller, &headers, Op::CreateFlag { flag }).await?;
-    let flag = changed_flag(change)?;
-    let mut resp = flag_response(StatusCode::CREATED, &flag);
-    if let Ok(loc) = HeaderValue::from_str(&format!("/v1/flags/{}", flag.key)) {
-        resp.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(resp)
+    versioned::create::<Flags>(&state, &caller, &headers, &Vec::new(), body).await
 }
 
 /// Query of `GET /v1/flags`.
@@ -94,14 +133,6 @@ pub struct ListQuery {
     consistency: Consistency,
 }
 
-pub(super) fn page_limit(limit: Option<usize>) -> ApiResult<usize> {
-    match limit.unwrap_or(100) {
-        0 => Err(ApiError::bad_request("limit", "must be at least 1")),
-        n if n > 1000 => Err(ApiError::bad_request("limit", "must be at most 1000")),
-        n => Ok(n),
-    }
-}
-
 #[utoipa::path(get, path = "/v1/flags", tag = "flags", security(("bearer" = [])),
     params(ListQuery),
     responses((status = 200, description = "One page of flags, by key", body = crate::openapi::schemas::FlagList)))]
@@ -113,7 +144,7 @@ async fn list(
     caller.require(Role::Viewer)?;
     let limit = page_limit(q.limit)?;
     state.before_read(q.consistency).await?;
-    let after = after_key(&state, Versioned::Flag, q.cursor.as_deref())?;
+    let after = after_key(&state, Versioned::Flag, "", q.cursor.as_deref())?;
     let needle = q.q.as_ref().map(|s| s.to_lowercase());
     let (flags, applied) = {
         let st = state.raft.shared().read();
@@ -157,14 +188,6 @@ async fn list(
     Ok((consistency_headers(q.consistency, applied), Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ReadQuery {
-    #[serde(default)]
-    pub consistency: Consistency,
-}
-
 #[utoipa::path(get, path = "/v1/flags/{key}", tag = "flags", security(("bearer" = [])),
     params(("key" = String, Path, description = "The flag's key"), ReadQuery),
     responses(
@@ -174,21 +197,10 @@ pub(crate) struct ReadQuery {
 async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(key): Path<String>,
+    Path(path): Path<Params>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
-    state.before_read(q.consistency).await?;
-    let (flag, applied) = {
-        let st = state.raft.shared().read();
-        (
-            st.flags.get_flag(&key).map(|f| Flag::clone(f.flag())),
-            st.applied,
-        )
-    };
-    let flag = flag.ok_or_else(|| ApiError::not_found(format!("flag {key:?} not found")))?;
-    let resp = flag_response(StatusCode::OK, &flag);
-    Ok((consistency_headers(q.consistency, applied), resp).into_response())
+    versioned::get_one::<Flags>(&state, &caller, &path, q).await
 }
 
 #[utoipa::path(put, path = "/v1/flags/{key}", tag = "flags", security(("bearer" = [])),
@@ -205,35 +217,11 @@ async fn get_one(
 async fn replace(
     State(state): State<AppState>,
     caller: Caller,
-    Path(key): Path<String>,
+    Path(path): Path<Params>,
     headers: HeaderMap,
-    ApiJson(flag): ApiJson<Flag>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Editor)?;
-    if flag.key != key {
-        return Err(ApiError::bad_request(
-            "key",
-            format!(
-                "the body's key {:?} differs from the path's {key:?}",
-                flag.key
-            ),
-        ));
-    }
-    let expected = expected_version(&headers, flag.version)?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            "version_required",
-            "send the version you edited, in If-Match or the body's `version`",
-        )
-        .with_field("version")
-    })?;
-    precheck(&state, &flag)?;
-    let op = Op::UpdateFlag {
-        flag,
-        expected_version: expected,
-    };
-    let (change, _) = commit(&state, &caller, &headers, op).await?;
-    Ok(flag_response(StatusCode::OK, &changed_flag(change)?))
+    versioned::replace::<Flags>(&state, &caller, &headers, &path, body).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -260,7 +248,7 @@ async fn toggle(
 ) -> ApiResult<Response> {
     caller.require(Role::Editor)?;
     if let Some(flag) = unchanged_by_toggle(&state, &caller, &headers, &key, body.enabled).await? {
-        let mut resp = flag_response(StatusCode::OK, &flag);
+        let mut resp = versioned::respond::<Flags>(&state, StatusCode::OK, &flag);
         resp.headers_mut()
             .insert(UNCHANGED, HeaderValue::from_static("true"));
         return Ok(resp);
@@ -269,8 +257,10 @@ async fn toggle(
         key,
         enabled: body.enabled,
     };
-    let (change, _) = commit(&state, &caller, &headers, op).await?;
-    Ok(flag_response(StatusCode::OK, &changed_flag(change)?))
+    let (change, _) = state.write(&caller, &headers, op).await?;
+    let flag = Flags::changed(change)
+        .ok_or_else(|| ApiError::internal("a toggle answered no flag".to_string()))?;
+    Ok(versioned::respond::<Flags>(&state, StatusCode::OK, &flag))
 }
 
 /// Set on a write's answer when it changed nothing.
@@ -324,21 +314,8 @@ async fn unchanged_by_toggle(
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
-    Path(key): Path<String>,
+    Path(path): Path<Params>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    caller.require(Role::Editor)?;
-    let expected = expected_version(&headers, 0)?;
-    let op = Op::DeleteFlag {
-        key: key.clone(),
-        expected_version: expected,
-    };
-    let (change, index) = commit(&state, &caller, &headers, op).await?;
-    let version = match change {
-        Change::Flag {
-            before: Some(b), ..
-        } => b.version + 1,
-        _ => 0,
-    };
-    Ok(Json(json!({ "deleted": key, "version": version, "index": index })).into_response())
+    versioned::remove::<Flags>(&state, &caller, &headers, &path).await
 }

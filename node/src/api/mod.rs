@@ -16,6 +16,7 @@ pub mod stream;
 pub mod tokens;
 pub mod ui_support;
 pub mod usage_api;
+pub mod versioned;
 
 use std::path::PathBuf;
 use std::sync::Arc;

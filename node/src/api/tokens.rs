@@ -13,7 +13,7 @@ use vexil_raft::{Change, Op, Role, TokenInfo};
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, Caller};
-use super::flags::ReadQuery;
+use super::versioned::ReadQuery;
 
 pub fn router() -> Router<AppState> {
     Router::new()

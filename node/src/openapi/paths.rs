@@ -7,8 +7,7 @@
 #![allow(dead_code)]
 
 use crate::api::error::ApiError;
-use crate::api::flags::ReadQuery;
-use crate::api::segments::{RollbackBody, VersionsQuery};
+use crate::api::versioned::{ReadQuery, RollbackBody, VersionsQuery};
 use crate::openapi::params::{IdempotencyKey, IfNoneMatch};
 use crate::openapi::schemas::{OfrepBulk, OfrepError, OfrepRequest, OfrepResult, VersionList};
 use vexil_flags::{Flag, Segment};

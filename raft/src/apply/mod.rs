@@ -41,6 +41,11 @@ pub(crate) enum Effect {
     LegacyRequestsGone,
     /// The cluster's feature level was raised.
     ClusterLevel(u32),
+    UpsertProject(vexil_flags::Project),
+    RemoveProject(String),
+    UpsertEnvironment(vexil_flags::Environment),
+    /// By `project/environment`.
+    RemoveEnvironment(String),
 }
 
 /// The outcome of applying one command.
@@ -126,7 +131,7 @@ pub(crate) fn apply_command(
 }
 
 fn dispatch(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageError> {
-    use versioned::{FLAGS, SEGMENTS};
+    use versioned::{ENVIRONMENTS, FLAGS, PROJECTS, SEGMENTS};
     let op = &ctx.cmd.op;
     match op {
         Op::CreateFlag { flag } => versioned::create(ctx, &FLAGS, flag.clone()),
@@ -158,6 +163,42 @@ fn dispatch(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageError
         Op::DeleteToken { name } => tokens::delete(ctx, name),
         Op::SetClusterLevel { level } => cluster::set_level(ctx, *level),
         Op::AuditCluster { change } => cluster::audit(ctx, change),
+        Op::CreateProject {
+            project,
+            environments,
+        } => versioned::create_project(ctx, project.clone(), environments),
+        Op::UpdateProject {
+            project,
+            expected_version,
+        } => versioned::update(ctx, &PROJECTS, project.clone(), *expected_version),
+        Op::DeleteProject {
+            key,
+            expected_version,
+        } => versioned::delete_project(ctx, key, *expected_version),
+        Op::RollbackProject { key, version } => versioned::rollback(ctx, &PROJECTS, key, *version),
+        Op::CreateEnvironment { environment } => {
+            versioned::create(ctx, &ENVIRONMENTS, environment.clone())
+        }
+        Op::UpdateEnvironment {
+            environment,
+            expected_version,
+        } => versioned::update(ctx, &ENVIRONMENTS, environment.clone(), *expected_version),
+        Op::DeleteEnvironment {
+            project,
+            key,
+            expected_version,
+        } => {
+            let id = vexil_flags::scope::env_id(project, key);
+            versioned::delete(ctx, &ENVIRONMENTS, &id, *expected_version)
+        }
+        Op::RollbackEnvironment {
+            project,
+            key,
+            version,
+        } => {
+            let id = vexil_flags::scope::env_id(project, key);
+            versioned::rollback(ctx, &ENVIRONMENTS, &id, *version)
+        }
     }
 }
 
@@ -336,6 +377,18 @@ pub(crate) fn commit_effects(shared: &crate::state::Shared, index: u64, effects:
             }
             Effect::LegacyRequestsGone => state.legacy_requests_until = None,
             Effect::ClusterLevel(level) => state.cluster_level = state.cluster_level.max(level),
+            Effect::UpsertProject(p) => {
+                state.projects.insert(p.key.clone(), p);
+            }
+            Effect::RemoveProject(key) => {
+                state.projects.remove(&key);
+            }
+            Effect::UpsertEnvironment(e) => {
+                state.environments.insert(e.id(), e);
+            }
+            Effect::RemoveEnvironment(id) => {
+                state.environments.remove(&id);
+            }
         }
     }
     state.applied = state.applied.max(index);

@@ -1,10 +1,12 @@
-//! Create, update, delete and roll back flags and segments: both are
-//! versioned records with a full history, so one generic path serves both.
+//! Create, update, delete and roll back flags, segments, projects and
+//! environments: all are versioned records with a full history, so one
+//! generic path serves them all.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use vexil_flags::{FieldError, Flag, Segment};
+use vexil_flags::scope::{DEFAULT_PROJECT, LEGACY_ENVIRONMENT};
+use vexil_flags::{Environment, FieldError, Flag, Project, Segment};
 use vexil_storage::engine::Scan;
 use vexil_storage::{Cf, StorageError};
 
@@ -17,13 +19,15 @@ use crate::state::State;
 
 type Outcome = Result<Result<Change, Rejection>, StorageError>;
 
-/// What differs between flags and segments.
+/// What differs between the kinds of versioned record.
 pub(super) trait Kind {
     type T: Clone + Serialize + DeserializeOwned;
     const NAME: &'static str;
-    const CF: Cf;
     const HISTORY: u8;
-    fn key(t: &Self::T) -> &str;
+    /// The record's name in its history, audit target and responses.
+    fn id(t: &Self::T) -> String;
+    /// Where the current record of `id` is kept.
+    fn record(id: &str) -> (Cf, Vec<u8>);
     fn version(t: &Self::T) -> u64;
     fn created_at(t: &Self::T) -> Option<DateTime<Utc>>;
     /// Sets the server-owned metadata of a new version.
@@ -39,16 +43,22 @@ pub(super) trait Kind {
 
 pub(super) struct Flags;
 pub(super) struct Segments;
+pub(super) struct Projects;
+pub(super) struct Environments;
 pub(super) const FLAGS: Flags = Flags;
 pub(super) const SEGMENTS: Segments = Segments;
+pub(super) const PROJECTS: Projects = Projects;
+pub(super) const ENVIRONMENTS: Environments = Environments;
 
 impl Kind for Flags {
     type T = Flag;
     const NAME: &'static str = "flag";
-    const CF: Cf = Cf::Flags;
     const HISTORY: u8 = keys::HISTORY_FLAG;
-    fn key(t: &Flag) -> &str {
-        &t.key
+    fn id(t: &Flag) -> String {
+        t.key.clone()
+    }
+    fn record(id: &str) -> (Cf, Vec<u8>) {
+        (Cf::Flags, id.as_bytes().to_vec())
     }
     fn version(t: &Flag) -> u64 {
         t.version
@@ -92,10 +102,12 @@ impl Kind for Flags {
 impl Kind for Segments {
     type T = Segment;
     const NAME: &'static str = "segment";
-    const CF: Cf = Cf::Segments;
     const HISTORY: u8 = keys::HISTORY_SEGMENT;
-    fn key(t: &Segment) -> &str {
-        &t.key
+    fn id(t: &Segment) -> String {
+        t.key.clone()
+    }
+    fn record(id: &str) -> (Cf, Vec<u8>) {
+        (Cf::Segments, id.as_bytes().to_vec())
     }
     fn version(t: &Segment) -> u64 {
         t.version
@@ -139,6 +151,201 @@ impl Kind for Segments {
             after: after.map(Box::new),
         }
     }
+}
+
+/// What a scope holds, as `InUse`'s `by`: "12 flags", "3 segments". Until
+/// flags are configured per environment, only the legacy scope
+/// (`default`/`production`) holds any.
+fn held(state: &State, project: &str, env: Option<&str>) -> Vec<String> {
+    let legacy = project == DEFAULT_PROJECT && env.is_none_or(|e| e == LEGACY_ENVIRONMENT);
+    if !legacy {
+        return Vec::new();
+    }
+    let flags = state.flags.flags().count();
+    let segments = state.flags.segments().count();
+    let mut by = Vec::new();
+    if flags > 0 {
+        by.push(format!("{flags} flags"));
+    }
+    if segments > 0 {
+        by.push(format!("{segments} segments"));
+    }
+    by
+}
+
+impl Kind for Projects {
+    type T = Project;
+    const NAME: &'static str = "project";
+    const HISTORY: u8 = keys::HISTORY_PROJECT;
+    fn id(t: &Project) -> String {
+        t.key.clone()
+    }
+    fn record(id: &str) -> (Cf, Vec<u8>) {
+        (Cf::Meta, keys::meta_record(keys::META_PROJECT, id))
+    }
+    fn version(t: &Project) -> u64 {
+        t.version
+    }
+    fn created_at(t: &Project) -> Option<DateTime<Utc>> {
+        t.created_at
+    }
+    fn stamp(
+        t: &mut Project,
+        version: u64,
+        created: DateTime<Utc>,
+        at: DateTime<Utc>,
+        actor: &str,
+    ) {
+        t.version = version;
+        t.created_at = Some(created);
+        t.updated_at = Some(at);
+        t.updated_by = Some(actor.to_owned());
+    }
+    fn current(state: &State, key: &str) -> Option<Project> {
+        state.projects.get(key).cloned()
+    }
+    fn validate(t: &Project, _state: &State) -> Vec<FieldError> {
+        vexil_flags::scope::validate_project(t)
+    }
+    fn users(state: &State, key: &str) -> Vec<String> {
+        held(state, key, None)
+    }
+    fn upsert(t: Project) -> Effect {
+        Effect::UpsertProject(t)
+    }
+    fn remove(key: String) -> Effect {
+        Effect::RemoveProject(key)
+    }
+    fn change(before: Option<Project>, after: Option<Project>) -> Change {
+        Change::Project {
+            before: before.map(Box::new),
+            after: after.map(Box::new),
+        }
+    }
+}
+
+impl Kind for Environments {
+    type T = Environment;
+    const NAME: &'static str = "environment";
+    const HISTORY: u8 = keys::HISTORY_ENVIRONMENT;
+    fn id(t: &Environment) -> String {
+        t.id()
+    }
+    fn record(id: &str) -> (Cf, Vec<u8>) {
+        (Cf::Meta, keys::meta_record(keys::META_ENVIRONMENT, id))
+    }
+    fn version(t: &Environment) -> u64 {
+        t.version
+    }
+    fn created_at(t: &Environment) -> Option<DateTime<Utc>> {
+        t.created_at
+    }
+    fn stamp(
+        t: &mut Environment,
+        version: u64,
+        created: DateTime<Utc>,
+        at: DateTime<Utc>,
+        actor: &str,
+    ) {
+        t.version = version;
+        t.created_at = Some(created);
+        t.updated_at = Some(at);
+        t.updated_by = Some(actor.to_owned());
+    }
+    fn current(state: &State, id: &str) -> Option<Environment> {
+        state.environments.get(id).cloned()
+    }
+    fn validate(t: &Environment, state: &State) -> Vec<FieldError> {
+        let mut errors = vexil_flags::scope::validate_environment(t);
+        if errors.is_empty() && !state.projects.contains_key(&t.project) {
+            errors.push(FieldError::new(
+                "project",
+                "unknown_project",
+                format!("there is no project {:?}", t.project),
+            ));
+        }
+        errors
+    }
+    fn users(state: &State, id: &str) -> Vec<String> {
+        match vexil_flags::scope::split_env_id(id) {
+            Some((project, env)) => held(state, project, Some(env)),
+            None => Vec::new(),
+        }
+    }
+    fn upsert(t: Environment) -> Effect {
+        Effect::UpsertEnvironment(t)
+    }
+    fn remove(id: String) -> Effect {
+        Effect::RemoveEnvironment(id)
+    }
+    fn change(before: Option<Environment>, after: Option<Environment>) -> Change {
+        Change::Environment {
+            before: before.map(Box::new),
+            after: after.map(Box::new),
+        }
+    }
+}
+
+/// Creates a project and its first environments.
+pub(super) fn create_project(
+    ctx: &mut Ctx<'_>,
+    project: Project,
+    environments: &[Environment],
+) -> Outcome {
+    let key = project.key.clone();
+    let made = create(ctx, &PROJECTS, project)?;
+    if made.is_err() {
+        return Ok(made);
+    }
+    for (i, env) in environments.iter().enumerate() {
+        let mut env = env.clone();
+        env.project = key.clone();
+        // An apply sees the state before its own entry, so the project
+        // this entry creates is checked here, not by `Kind::validate`.
+        let mut errors = vexil_flags::scope::validate_environment(&env);
+        if environments[..i].iter().any(|e| e.key == env.key) {
+            errors.push(FieldError::new(
+                "key",
+                "duplicate_environment",
+                format!("environment {:?} is listed twice", env.key),
+            ));
+        }
+        if !errors.is_empty() {
+            for e in &mut errors {
+                e.field = format!("environments[{i}].{}", e.field);
+            }
+            return Ok(Err(invalid::<Projects>(errors)));
+        }
+        let id = env.id();
+        let version = last_version::<Environments>(ctx, &id)? + 1;
+        Environments::stamp(&mut env, version, ctx.at, ctx.at, &ctx.cmd.actor);
+        if let Err(r) = commit::<Environments>(ctx, &id, "create", None, Some(env), version)? {
+            return Ok(Err(r));
+        }
+    }
+    Ok(made)
+}
+
+/// Deletes a project and, in the same entry, its environments.
+pub(super) fn delete_project(ctx: &mut Ctx<'_>, key: &str, expected: Option<u64>) -> Outcome {
+    let envs: Vec<String> = ctx
+        .state
+        .environments
+        .values()
+        .filter(|e| e.project == key)
+        .map(Environment::id)
+        .collect();
+    // The project first: its checks (version, what it holds) decide.
+    let deleted = delete(ctx, &PROJECTS, key, expected)?;
+    if deleted.is_err() {
+        return Ok(deleted);
+    }
+    for id in envs {
+        if let Err(r) = delete(ctx, &ENVIRONMENTS, &id, None)? {
+            return Ok(Err(r));
+        }
+    }
+    Ok(deleted)
 }
 
 fn not_found<K: Kind>(key: &str) -> Rejection {
@@ -187,8 +394,14 @@ fn commit<K: Kind>(
     // Encoded once; the record, its version and its audit entry embed it.
     let after_json = after.as_ref().map(raw).transpose()?;
     match &after_json {
-        Some(json) => ctx.batch.put(K::CF, key, json.get().as_bytes().to_vec()),
-        None => ctx.batch.delete(K::CF, key),
+        Some(json) => {
+            let (cf, record) = K::record(key);
+            ctx.batch.put(cf, record, json.get().as_bytes().to_vec())
+        }
+        None => {
+            let (cf, record) = K::record(key);
+            ctx.batch.delete(cf, record)
+        }
     }
     let action = format!("{}.{action}", K::NAME);
     let entry = VersionEntryOut {
@@ -229,7 +442,7 @@ fn invalid<K: Kind>(errors: Vec<FieldError>) -> Rejection {
 }
 
 pub(super) fn create<K: Kind>(ctx: &mut Ctx<'_>, _kind: &K, mut item: K::T) -> Outcome {
-    let key = K::key(&item).to_owned();
+    let key = K::id(&item);
     if K::current(ctx.state, &key).is_some() {
         return Ok(Err(Rejection::AlreadyExists {
             kind: K::NAME.into(),
@@ -251,7 +464,7 @@ pub(super) fn update<K: Kind>(
     mut item: K::T,
     expected: u64,
 ) -> Outcome {
-    let key = K::key(&item).to_owned();
+    let key = K::id(&item);
     let Some(current) = K::current(ctx.state, &key) else {
         return Ok(Err(not_found::<K>(&key)));
     };
