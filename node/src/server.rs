@@ -164,7 +164,7 @@ where
     });
 
     tokio::spawn(bootstrap_admin_token(app.clone(), opts.admin_token));
-    tokio::spawn(raise_cluster_level(raft.clone(), stop_rx.clone()));
+    tokio::spawn(raise_cluster_level(app.clone(), stop_rx.clone()));
     if let Some(dir) = opts.data_dir.clone() {
         tokio::spawn(crate::recovery::apply_pending(app.clone(), dir));
     }
@@ -198,18 +198,68 @@ where
 const LEVEL_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Raises the cluster level once every member runs this release (only the
-/// leader acts; elsewhere a check is a read of the local state). Stops once
-/// the level is this release's, or when the node stops.
-async fn raise_cluster_level(raft: RaftNode, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// leader acts; elsewhere a check is a read of the local state), then makes
+/// sure project `default` exists. Stops once both are done, or when the
+/// node stops.
+async fn raise_cluster_level(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
-        match raft.raise_cluster_level().await {
-            Ok(level) if level >= vexil_raft::version::SUPPORTED => return,
+        match app.raft.raise_cluster_level().await {
+            Ok(level) if level >= vexil_raft::version::SUPPORTED => {
+                if seed_default_project(&app).await {
+                    return;
+                }
+            }
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "could not raise the cluster level yet"),
         }
         tokio::select! {
             () = tokio::time::sleep(LEVEL_CHECK) => {}
             _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// The request id of the entry that creates project `default`: a leader
+/// that retries after losing its answer gets the first one.
+const SEED_REQUEST: &str = "vexil:seed-default-project";
+
+/// Creates project `default` with its three environments, as `system`,
+/// once the cluster level allows projects: in a new cluster within a
+/// second of its first election, and in an upgraded one once its last
+/// member runs this release. The flags and segments already stored are
+/// that project's `production`. True once it exists (or existed: it is
+/// never created twice, though it cannot be deleted anyway).
+async fn seed_default_project(app: &AppState) -> bool {
+    use vexil_flags::scope::{DEFAULT_PROJECT, default_environments, default_project};
+    if app
+        .raft
+        .shared()
+        .read()
+        .projects
+        .contains_key(DEFAULT_PROJECT)
+    {
+        return true;
+    }
+    let engine = app.raft.engine();
+    let kind = vexil_raft::query::Versioned::Project;
+    if let Ok(Some(_)) = vexil_raft::query::version(engine.as_ref(), kind, DEFAULT_PROJECT, 1) {
+        return true;
+    }
+    if !app.raft.is_leader() {
+        return false;
+    }
+    let op = Op::CreateProject {
+        project: default_project(),
+        environments: default_environments(DEFAULT_PROJECT),
+    };
+    match app.commit_as_system(SEED_REQUEST, op).await {
+        Ok(_) => {
+            tracing::info!("created project default (development, staging, production)");
+            true
+        }
+        Err(e) => {
+            tracing::debug!(error = %e.message, "could not create project default yet");
+            false
         }
     }
 }

@@ -271,8 +271,9 @@ async fn t25_audit_has_one_entry_per_committed_change() {
     assert_eq!(as_editor(Method::DELETE, "/v1/flags/a1", None).await, 200);
     let all: Value = node.get("/v1/audit", ADMIN).await.json().await.unwrap();
     let entries = all["entries"].as_array().unwrap();
-    // token.create(admin) + token.create(ed) + 4 committed changes.
-    assert_eq!(entries.len(), 6, "{all}");
+    // project.create(default) + token.create(admin) + token.create(ed) +
+    // 4 committed changes.
+    assert_eq!(entries.len(), 7, "{all}");
     let toggle = entries
         .iter()
         .find(|e| e["action"] == "flag.toggle")
@@ -326,7 +327,7 @@ async fn t25_audit_has_one_entry_per_committed_change() {
         page2["next_cursor"].is_null(),
         "ed's last page is exactly full and has no cursor: {page2}"
     );
-    for (limit, more) in [(5, true), (6, false)] {
+    for (limit, more) in [(6, true), (7, false)] {
         let page: Value = node
             .get(&format!("/v1/audit?limit={limit}"), ADMIN)
             .await

@@ -182,8 +182,8 @@ async fn t62_apply_reports_the_first_error_with_its_position() {
     );
     assert_eq!(
         audit_count(&node).await,
-        1,
-        "nothing was written (only the admin token)"
+        2,
+        "nothing was written (only project default and the admin token)"
     );
 
     // A YAML syntax error and a wrong type.

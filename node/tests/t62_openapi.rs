@@ -37,7 +37,7 @@ fn routes_in_source() -> BTreeSet<String> {
             // `versions_routes::<R>("/v1/flags/{key}")`
             for (i, _) in text.match_indices("versions_routes::<") {
                 let rest = &text[i..];
-                let open = rest.find("(\"").unwrap() + 2;
+                let open = rest.find('"').unwrap() + 1;
                 let prefix = &rest[open..open + rest[open..].find('"').unwrap()];
                 for tail in ["/versions", "/versions/{version}", "/rollback"] {
                     out.insert(format!("{prefix}{tail}"));

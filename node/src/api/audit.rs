@@ -28,6 +28,11 @@ struct Query {
     flag: Option<String>,
     segment: Option<String>,
     token: Option<String>,
+    /// Entries about this project key (its creation and deletion carry
+    /// its environments).
+    project: Option<String>,
+    /// Entries about this environment, as `project/environment`.
+    environment: Option<String>,
     actor: Option<String>,
     /// e.g. `flag.toggle`.
     action: Option<String>,
@@ -65,6 +70,8 @@ async fn list(
         ("flag", &q.flag),
         ("segment", &q.segment),
         ("token", &q.token),
+        ("project", &q.project),
+        ("environment", &q.environment),
     ]
     .into_iter()
     .filter_map(|(kind, key)| key.as_ref().map(|k| vexil_raft::records::target(kind, k)))
@@ -72,7 +79,7 @@ async fn list(
     if targets.len() > 1 {
         return Err(ApiError::bad_request(
             "flag",
-            "filter by at most one of flag, segment and token",
+            "filter by at most one of flag, segment, token, project and environment",
         ));
     }
     let before = q

@@ -179,9 +179,8 @@ impl From<WriteError> for ApiError {
             WriteError::Timeout(_) => "write_timeout",
             WriteError::Forward(_) => "leader_unreachable",
             WriteError::Stopped(_) => "stopped",
-            WriteError::ClusterLevel { .. } => {
-                return ApiError::conflict("cluster_upgrade_pending", e.to_string());
-            }
+            // A rolling upgrade in progress: transient, like no leader.
+            WriteError::ClusterLevel { .. } => "cluster_upgrade_pending",
         };
         ApiError::unavailable(code, e.to_string())
     }

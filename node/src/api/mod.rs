@@ -10,6 +10,7 @@ pub mod extract;
 pub mod flags;
 pub mod health;
 pub mod ofrep;
+pub mod projects;
 pub mod sdk;
 pub mod segments;
 pub mod stream;
@@ -320,6 +321,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(flags::router())
         .merge(segments::router())
+        .merge(projects::router())
         .merge(audit::router())
         .merge(tokens::router())
         .merge(cluster::router())

@@ -10,7 +10,7 @@ use crate::api::error::ApiError;
 use crate::api::versioned::{ReadQuery, RollbackBody, VersionsQuery};
 use crate::openapi::params::{IdempotencyKey, IfNoneMatch};
 use crate::openapi::schemas::{OfrepBulk, OfrepError, OfrepRequest, OfrepResult, VersionList};
-use vexil_flags::{Flag, Segment};
+use vexil_flags::{Environment, Flag, Project, Segment};
 use vexil_raft::VersionEntry;
 
 #[utoipa::path(get, path = "/v1/flags/{key}/versions", tag = "flags", security(("bearer" = [])),
@@ -68,6 +68,61 @@ pub fn segment_version() {}
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
     ))]
 pub fn segment_rollback() {}
+
+#[utoipa::path(get, path = "/v1/projects/{key}/versions", tag = "projects", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The project's key"), VersionsQuery),
+    responses(
+        (status = 200, description = "The project's versions, newest first", body = VersionList),
+        (status = 400, description = "A bad `limit`, or a `cursor` the API did not hand out", body = ApiError),
+        (status = 404, description = "The key never existed", body = ApiError),
+    ))]
+pub fn project_versions() {}
+
+#[utoipa::path(get, path = "/v1/projects/{key}/versions/{version}", tag = "projects", security(("bearer" = [])),
+    params(("key" = String, Path), ("version" = u64, Path), ReadQuery),
+    responses(
+        (status = 200, description = "One version", body = VersionEntry),
+        (status = 404, description = "No such version", body = ApiError),
+    ))]
+pub fn project_version() {}
+
+#[utoipa::path(post, path = "/v1/projects/{key}/rollback", tag = "projects", security(("bearer" = [])),
+    params(("key" = String, Path), IdempotencyKey),
+    request_body = RollbackBody,
+    responses(
+        (status = 200, description = "The project as that version was (a new version); restores a deleted project (its environments are restored one by one)", body = Project),
+        (status = 404, description = "No such project or version", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
+    ))]
+pub fn project_rollback() {}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/environments/{key}/versions", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path), ("key" = String, Path, description = "The environment's key"), VersionsQuery),
+    responses(
+        (status = 200, description = "The environment's versions, newest first", body = VersionList),
+        (status = 400, description = "A bad `limit`, or a `cursor` the API did not hand out", body = ApiError),
+        (status = 404, description = "The environment never existed", body = ApiError),
+    ))]
+pub fn env_versions() {}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/environments/{key}/versions/{version}", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path), ("key" = String, Path), ("version" = u64, Path), ReadQuery),
+    responses(
+        (status = 200, description = "One version", body = VersionEntry),
+        (status = 404, description = "No such version", body = ApiError),
+    ))]
+pub fn env_version() {}
+
+#[utoipa::path(post, path = "/v1/projects/{project}/environments/{key}/rollback", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path), ("key" = String, Path), IdempotencyKey),
+    request_body = RollbackBody,
+    responses(
+        (status = 200, description = "The environment as that version was (a new version); restores a deleted one", body = Environment),
+        (status = 400, description = "Its project no longer exists (`validation_failed`)", body = ApiError),
+        (status = 404, description = "No such environment or version", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
+    ))]
+pub fn env_rollback() {}
 
 #[utoipa::path(post, path = "/ofrep/v1/evaluate/flags/{key}", tag = "ofrep", security(("bearer" = []), ("api_key" = [])),
     params(("key" = String, Path, description = "The flag's key")),

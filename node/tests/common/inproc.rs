@@ -89,13 +89,18 @@ impl Node {
             stop: Some(tx),
             done: Some(done),
         };
-        for _ in 0..200 {
-            if node.get("/v1/me", ADMIN).await.status() == 200 {
+        // Ready for a test once its token works and the node has created
+        // project `default` (a new cluster's first entries), so that every
+        // test starts from the same log.
+        for _ in 0..400 {
+            if node.get("/v1/me", ADMIN).await.status() == 200
+                && node.get("/v1/projects/default", ADMIN).await.status() == 200
+            {
                 return node;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("the first admin token never appeared");
+        panic!("the first admin token or project default never appeared");
     }
 
     /// Starts a graceful shutdown and waits (at most `limit`) for it to end.

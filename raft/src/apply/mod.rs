@@ -66,6 +66,11 @@ pub(crate) struct Ctx<'a> {
     pub at: DateTime<Utc>,
     pub batch: WriteBatch,
     pub effects: Vec<Effect>,
+    /// Set while a command writes several versions that its one audit
+    /// entry describes (a project with its environments): the versions
+    /// then write none of their own. An audit entry's id is its log index,
+    /// so one entry holds one audit entry.
+    pub quiet_audit: bool,
 }
 
 /// Applies `cmd`, committed at log `index`, against the current state.
@@ -99,6 +104,7 @@ pub(crate) fn apply_command(
         at,
         batch: WriteBatch::new(),
         effects: vec![Effect::LastAt(at.timestamp_millis())],
+        quiet_audit: false,
     };
     let result = match authorize(state, cmd) {
         Ok(()) => dispatch(&mut ctx)?,

@@ -155,7 +155,8 @@ impl Kind for Segments {
 
 /// What a scope holds, as `InUse`'s `by`: "12 flags", "3 segments". Until
 /// flags are configured per environment, only the legacy scope
-/// (`default`/`production`) holds any.
+/// (`default`/`production`) holds any, and it also serves the routes that
+/// name no scope, so it is never deleted, even empty.
 fn held(state: &State, project: &str, env: Option<&str>) -> Vec<String> {
     let legacy = project == DEFAULT_PROJECT && env.is_none_or(|e| e == LEGACY_ENVIRONMENT);
     if !legacy {
@@ -163,7 +164,10 @@ fn held(state: &State, project: &str, env: Option<&str>) -> Vec<String> {
     }
     let flags = state.flags.flags().count();
     let segments = state.flags.segments().count();
-    let mut by = Vec::new();
+    let mut by = vec![
+        "the routes without a project (/v1/flags, /v1/segments, evaluation, the stream, OFREP)"
+            .to_owned(),
+    ];
     if flags > 0 {
         by.push(format!("{flags} flags"));
     }
@@ -286,8 +290,56 @@ impl Kind for Environments {
     }
 }
 
-/// Creates a project and its first environments.
+/// A project as its audit entry shows it: with its environments.
+fn with_envs(
+    project: &Project,
+    envs: &[Environment],
+) -> Result<Box<serde_json::value::RawValue>, StorageError> {
+    let mut v = serde_json::to_value(project).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        let envs = serde_json::to_value(envs).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        o.insert("environments".into(), envs);
+    }
+    raw(&v)
+}
+
+/// Creates a project and its first environments, each a version of its
+/// own, under one audit entry (`project.create`, the environments in it).
 pub(super) fn create_project(
+    ctx: &mut Ctx<'_>,
+    project: Project,
+    environments: &[Environment],
+) -> Outcome {
+    let key = project.key.clone();
+    ctx.quiet_audit = true;
+    let made = create_project_quietly(ctx, project, environments);
+    ctx.quiet_audit = false;
+    let made = made?;
+    let Ok(Change::Project { after: Some(p), .. }) = &made else {
+        return Ok(made);
+    };
+    let envs: Vec<Environment> = ctx
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::UpsertEnvironment(env) if env.project == key => Some(env.clone()),
+            _ => None,
+        })
+        .collect();
+    audit::record(
+        ctx,
+        AuditDraft {
+            action: "project.create".into(),
+            target: target(Projects::NAME, &key),
+            version: Some(p.version),
+            before: None,
+            after: Some(with_envs(p, &envs)?),
+        },
+    )?;
+    Ok(made)
+}
+
+fn create_project_quietly(
     ctx: &mut Ctx<'_>,
     project: Project,
     environments: &[Environment],
@@ -326,22 +378,51 @@ pub(super) fn create_project(
     Ok(made)
 }
 
-/// Deletes a project and, in the same entry, its environments.
+/// Deletes a project and, in the same entry, its environments, under one
+/// audit entry (`project.delete`, the environments in its `before`).
 pub(super) fn delete_project(ctx: &mut Ctx<'_>, key: &str, expected: Option<u64>) -> Outcome {
-    let envs: Vec<String> = ctx
+    let envs: Vec<Environment> = ctx
         .state
-        .environments
-        .values()
-        .filter(|e| e.project == key)
-        .map(Environment::id)
+        .environments_of(key)
+        .into_iter()
+        .cloned()
         .collect();
+    ctx.quiet_audit = true;
+    let deleted = delete_project_quietly(ctx, key, expected, &envs);
+    ctx.quiet_audit = false;
+    let deleted = deleted?;
+    let Ok(Change::Project {
+        before: Some(p), ..
+    }) = &deleted
+    else {
+        return Ok(deleted);
+    };
+    audit::record(
+        ctx,
+        AuditDraft {
+            action: "project.delete".into(),
+            target: target(Projects::NAME, key),
+            version: Some(p.version + 1),
+            before: Some(with_envs(p, &envs)?),
+            after: None,
+        },
+    )?;
+    Ok(deleted)
+}
+
+fn delete_project_quietly(
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    expected: Option<u64>,
+    envs: &[Environment],
+) -> Outcome {
     // The project first: its checks (version, what it holds) decide.
     let deleted = delete(ctx, &PROJECTS, key, expected)?;
     if deleted.is_err() {
         return Ok(deleted);
     }
-    for id in envs {
-        if let Err(r) = delete(ctx, &ENVIRONMENTS, &id, None)? {
+    for env in envs {
+        if let Err(r) = delete(ctx, &ENVIRONMENTS, &env.id(), None)? {
             return Ok(Err(r));
         }
     }
@@ -417,16 +498,18 @@ fn commit<K: Kind>(
         keys::scoped_u64(K::HISTORY, key, version),
         encode(&entry)?,
     );
-    audit::record(
-        ctx,
-        AuditDraft {
-            action,
-            target: target(K::NAME, key),
-            version: Some(version),
-            before: before.as_ref().map(raw).transpose()?,
-            after: after_json,
-        },
-    )?;
+    if !ctx.quiet_audit {
+        audit::record(
+            ctx,
+            AuditDraft {
+                action,
+                target: target(K::NAME, key),
+                version: Some(version),
+                before: before.as_ref().map(raw).transpose()?,
+                after: after_json,
+            },
+        )?;
+    }
     ctx.effects.push(match &after {
         Some(t) => K::upsert(t.clone()),
         None => K::remove(key.to_owned()),

@@ -1,0 +1,478 @@
+//! `/v1/projects` and `/v1/projects/{project}/environments`: create, list,
+//! get, replace, delete, versions and rollback, through the one versioned
+//! implementation (`versioned.rs`). Admin writes, viewer reads.
+//!
+//! A project's answer carries its environments, in display order; a body
+//! may send them back (they are read-only there: environments change
+//! through their own routes). `POST /v1/projects` takes the first
+//! environments in `environments` (development, staging and production
+//! when absent), created in the same entry as the project.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use vexil_flags::scope::{default_environments, env_id, split_env_id};
+use vexil_flags::{Environment, Project};
+use vexil_raft::query::Versioned;
+use vexil_raft::{Change, Op, Role};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiQuery, Caller};
+use super::versioned::{
+    self, Params, ReadQuery, Resource, after_key, key_mismatch, page_limit, param, versions_routes,
+};
+use super::{AppState, Consistency, consistency_headers};
+use crate::openapi::params::{IdempotencyKey, IfMatch};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/projects", post(create_project).get(list_projects))
+        .route(
+            "/v1/projects/{key}",
+            get(get_project).put(replace_project).delete(remove_project),
+        )
+        .merge(versions_routes::<Projects>("/v1/projects/{key}"))
+        .route(
+            "/v1/projects/{project}/environments",
+            post(create_env).get(list_envs),
+        )
+        .route(
+            "/v1/projects/{project}/environments/{key}",
+            get(get_env).put(replace_env).delete(remove_env),
+        )
+        .merge(versions_routes::<Environments>(
+            "/v1/projects/{project}/environments/{key}",
+        ))
+}
+
+/// Parses `body` as `T` after dropping the read-only `field`.
+fn parse_without<T: serde::de::DeserializeOwned>(
+    mut body: serde_json::Value,
+    field: &str,
+) -> ApiResult<(T, Option<serde_json::Value>)> {
+    let dropped = body.as_object_mut().and_then(|o| o.remove(field));
+    let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((super::extract::parse_json(&bytes)?, dropped))
+}
+
+fn invalid_or_ok(kind: &str, errors: Vec<vexil_flags::FieldError>) -> ApiResult<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(kind, errors))
+    }
+}
+
+#[derive(Debug)]
+pub struct Projects;
+
+impl Resource for Projects {
+    type T = Project;
+    const KIND: Versioned = Versioned::Project;
+    const NAME: &'static str = "project";
+    const WRITE_ROLE: Role = Role::Admin;
+    fn id(path: &Params) -> ApiResult<String> {
+        param(path, "key").map(str::to_owned)
+    }
+    fn current(state: &AppState, key: &str) -> Option<Project> {
+        state.raft.shared().read().projects.get(key).cloned()
+    }
+    fn version(t: &Project) -> u64 {
+        t.version
+    }
+    fn parse(body: serde_json::Value, path: &Params) -> ApiResult<Project> {
+        let (project, _): (Project, _) = parse_without(body, "environments")?;
+        match param(path, "key") {
+            Ok(key) if key != project.key => Err(key_mismatch("key", &project.key, key)),
+            _ => Ok(project),
+        }
+    }
+    fn precheck(_: &AppState, p: &Project) -> ApiResult<()> {
+        invalid_or_ok("project", vexil_flags::scope::validate_project(p))
+    }
+    fn create_op(project: Project) -> Op {
+        let environments = default_environments(&project.key);
+        Op::CreateProject {
+            project,
+            environments,
+        }
+    }
+    fn update_op(project: Project, expected_version: u64) -> Op {
+        Op::UpdateProject {
+            project,
+            expected_version,
+        }
+    }
+    fn delete_op(key: &str, expected_version: Option<u64>) -> Op {
+        Op::DeleteProject {
+            key: key.into(),
+            expected_version,
+        }
+    }
+    fn rollback_op(key: &str, version: u64) -> Op {
+        Op::RollbackProject {
+            key: key.into(),
+            version,
+        }
+    }
+    fn changed(change: Change) -> Option<Project> {
+        match change {
+            Change::Project { after: Some(p), .. } => Some(*p),
+            _ => None,
+        }
+    }
+    fn body(state: &AppState, p: &Project) -> serde_json::Value {
+        let envs: Vec<Environment> = {
+            let st = state.raft.shared().read();
+            st.environments_of(&p.key).into_iter().cloned().collect()
+        };
+        let mut body = serde_json::to_value(p).unwrap_or_default();
+        if let Some(o) = body.as_object_mut() {
+            o.insert("environments".into(), json!(envs));
+        }
+        body
+    }
+    fn location(p: &Project) -> String {
+        format!("/v1/projects/{}", p.key)
+    }
+}
+
+#[derive(Debug)]
+pub struct Environments;
+
+impl Resource for Environments {
+    type T = Environment;
+    const KIND: Versioned = Versioned::Environment;
+    const NAME: &'static str = "environment";
+    const WRITE_ROLE: Role = Role::Admin;
+    fn id(path: &Params) -> ApiResult<String> {
+        Ok(env_id(param(path, "project")?, param(path, "key")?))
+    }
+    fn current(state: &AppState, id: &str) -> Option<Environment> {
+        state.raft.shared().read().environments.get(id).cloned()
+    }
+    fn version(t: &Environment) -> u64 {
+        t.version
+    }
+    fn parse(body: serde_json::Value, path: &Params) -> ApiResult<Environment> {
+        let (mut env, _): (Environment, _) = parse_without(body, "flags")?;
+        let project = param(path, "project")?;
+        if env.project.is_empty() {
+            env.project = project.to_owned();
+        } else if env.project != project {
+            return Err(key_mismatch("project", &env.project, project));
+        }
+        match param(path, "key") {
+            Ok(key) if key != env.key => Err(key_mismatch("key", &env.key, key)),
+            _ => Ok(env),
+        }
+    }
+    fn precheck(state: &AppState, e: &Environment) -> ApiResult<()> {
+        invalid_or_ok("environment", vexil_flags::scope::validate_environment(e))?;
+        if state.raft.shared().read().projects.contains_key(&e.project) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!(
+                "project {:?} not found",
+                e.project
+            )))
+        }
+    }
+    fn create_op(environment: Environment) -> Op {
+        Op::CreateEnvironment { environment }
+    }
+    fn update_op(environment: Environment, expected_version: u64) -> Op {
+        Op::UpdateEnvironment {
+            environment,
+            expected_version,
+        }
+    }
+    fn delete_op(id: &str, expected_version: Option<u64>) -> Op {
+        let (project, key) = split_env_id(id).unwrap_or_default();
+        Op::DeleteEnvironment {
+            project: project.into(),
+            key: key.into(),
+            expected_version,
+        }
+    }
+    fn rollback_op(id: &str, version: u64) -> Op {
+        let (project, key) = split_env_id(id).unwrap_or_default();
+        Op::RollbackEnvironment {
+            project: project.into(),
+            key: key.into(),
+            version,
+        }
+    }
+    fn changed(change: Change) -> Option<Environment> {
+        match change {
+            Change::Environment { after: Some(e), .. } => Some(*e),
+            _ => None,
+        }
+    }
+    fn body(_: &AppState, e: &Environment) -> serde_json::Value {
+        serde_json::to_value(e).unwrap_or_default()
+    }
+    fn location(e: &Environment) -> String {
+        format!("/v1/projects/{}/environments/{}", e.project, e.key)
+    }
+}
+
+#[utoipa::path(post, path = "/v1/projects", tag = "projects", security(("bearer" = [])),
+    params(IdempotencyKey),
+    request_body(content = Project, description = "A project; `environments` (optional) lists its first environments, by default development, staging and production"),
+    responses(
+        (status = 201, description = "Created, with its environments; `ETag` is its version", body = Project),
+        (status = 400, description = "Invalid (`validation_failed`, each problem in `errors`)", body = ApiError),
+        (status = 409, description = "A project with this key exists (`already_exists`)", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
+        (status = 503, description = "Not every member runs a release with projects yet (`cluster_upgrade_pending`)", body = ApiError),
+    ))]
+async fn create_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<Response> {
+    caller.require(Role::Admin)?;
+    let (project, envs): (Project, _) = parse_without(body, "environments")?;
+    Projects::precheck(&state, &project)?;
+    let environments = match envs {
+        None => default_environments(&project.key),
+        Some(v) => {
+            let mut envs: Vec<Environment> = serde_json::from_value(v).map_err(|e| {
+                ApiError::bad_request("environments", format!("not a list of environments: {e}"))
+            })?;
+            let mut errors = Vec::new();
+            for (i, env) in envs.iter_mut().enumerate() {
+                if env.project.is_empty() {
+                    env.project = project.key.clone();
+                }
+                for mut e in vexil_flags::scope::validate_environment(env) {
+                    e.field = format!("environments[{i}].{}", e.field);
+                    errors.push(e);
+                }
+            }
+            invalid_or_ok("project", errors)?;
+            envs
+        }
+    };
+    let op = Op::CreateProject {
+        project,
+        environments,
+    };
+    let (change, _) = state.write(&caller, &headers, op).await?;
+    let p = Projects::changed(change)
+        .ok_or_else(|| ApiError::internal("a project create answered no project"))?;
+    let mut resp = versioned::respond::<Projects>(&state, StatusCode::CREATED, &p);
+    if let Ok(loc) = HeaderValue::from_str(&Projects::location(&p)) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    limit: Option<usize>,
+    /// The previous page's `next_cursor` (its last key).
+    cursor: Option<String>,
+    #[serde(default)]
+    consistency: Consistency,
+}
+
+#[utoipa::path(get, path = "/v1/projects", tag = "projects", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "One page of projects, by key, each with its environments", body = Object)))]
+async fn list_projects(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Response> {
+    caller.require(Role::Viewer)?;
+    let limit = page_limit(q.limit)?;
+    state.before_read(q.consistency).await?;
+    let after = after_key(&state, Versioned::Project, "", q.cursor.as_deref())?;
+    let (page, applied) = {
+        let st = state.raft.shared().read();
+        let from = after.as_deref().unwrap_or("");
+        let page: Vec<Project> = st
+            .projects
+            .range::<str, _>((std::ops::Bound::Excluded(from), std::ops::Bound::Unbounded))
+            .take(limit + 1)
+            .map(|(_, p)| p.clone())
+            .collect();
+        (page, st.applied)
+    };
+    let next = (page.len() > limit).then(|| page[limit - 1].key.clone());
+    let items: Vec<serde_json::Value> = page
+        .iter()
+        .take(limit)
+        .map(|p| Projects::body(&state, p))
+        .collect();
+    let body = json!({ "projects": items, "next_cursor": next });
+    Ok((consistency_headers(q.consistency, applied), Json(body)).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/projects/{key}", tag = "projects", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The project's key"), ReadQuery),
+    responses(
+        (status = 200, description = "The project and its environments; `ETag` is its version", body = Project),
+        (status = 404, description = "No such project", body = ApiError),
+    ))]
+async fn get_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<Params>,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> ApiResult<Response> {
+    versioned::get_one::<Projects>(&state, &caller, &path, q).await
+}
+
+#[utoipa::path(put, path = "/v1/projects/{key}", tag = "projects", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The project's key"), IfMatch, IdempotencyKey),
+    request_body = Project,
+    responses(
+        (status = 200, description = "Replaced (its name and description; `environments` is read-only here)", body = Project),
+        (status = 400, description = "Invalid (`validation_failed`)", body = ApiError),
+        (status = 404, description = "No such project", body = ApiError),
+        (status = 409, description = "The project changed since that version (`version_conflict`)", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
+        (status = 428, description = "No version in `If-Match` or the body (`version_required`)", body = ApiError),
+        (status = 503, description = "Not every member runs a release with projects yet (`cluster_upgrade_pending`)", body = ApiError),
+    ))]
+async fn replace_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<Params>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<Response> {
+    versioned::replace::<Projects>(&state, &caller, &headers, &path, body).await
+}
+
+#[utoipa::path(delete, path = "/v1/projects/{key}", tag = "projects", security(("bearer" = [])),
+    params(("key" = String, Path, description = "The project's key"), IfMatch, IdempotencyKey),
+    responses(
+        (status = 200, description = "Deleted with its environments, in one entry; a rollback restores the project", body = crate::openapi::schemas::FlagDeleted),
+        (status = 404, description = "No such project", body = ApiError),
+        (status = 409, description = "A version conflict, or it holds flags or segments (`in_use`, naming how many)", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
+        (status = 503, description = "Not every member runs a release with projects yet (`cluster_upgrade_pending`)", body = ApiError),
+    ))]
+async fn remove_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<Params>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    versioned::remove::<Projects>(&state, &caller, &headers, &path).await
+}
+
+#[utoipa::path(post, path = "/v1/projects/{project}/environments", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project's key"), IdempotencyKey),
+    request_body = Environment,
+    responses(
+        (status = 201, description = "Created; `ETag` is its version", body = Environment),
+        (status = 400, description = "Invalid (`validation_failed`)", body = ApiError),
+        (status = 404, description = "No such project", body = ApiError),
+        (status = 409, description = "An environment with this key exists in the project (`already_exists`)", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
+        (status = 503, description = "Not every member runs a release with projects yet (`cluster_upgrade_pending`)", body = ApiError),
+    ))]
+async fn create_env(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<Params>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<Response> {
+    versioned::create::<Environments>(&state, &caller, &headers, &path, body).await
+}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/environments", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project's key"), ReadQuery),
+    responses(
+        (status = 200, description = "The project's environments, in display order", body = Object),
+        (status = 404, description = "No such project", body = ApiError),
+    ))]
+async fn list_envs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> ApiResult<Response> {
+    caller.require(Role::Viewer)?;
+    state.before_read(q.consistency).await?;
+    let (envs, applied) = {
+        let st = state.raft.shared().read();
+        if !st.projects.contains_key(&project) {
+            return Err(ApiError::not_found(format!(
+                "project {project:?} not found"
+            )));
+        }
+        let envs: Vec<Environment> = st.environments_of(&project).into_iter().cloned().collect();
+        (envs, st.applied)
+    };
+    let body = json!({ "environments": envs });
+    Ok((consistency_headers(q.consistency, applied), Json(body)).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/environments/{key}", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path), ("key" = String, Path, description = "The environment's key"), ReadQuery),
+    responses(
+        (status = 200, description = "The environment; `ETag` is its version", body = Environment),
+        (status = 404, description = "No such environment", body = ApiError),
+    ))]
+async fn get_env(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<Params>,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> ApiResult<Response> {
+    versioned::get_one::<Environments>(&state, &caller, &path, q).await
+}
+
+#[utoipa::path(put, path = "/v1/projects/{project}/environments/{key}", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path), ("key" = String, Path, description = "The environment's key"), IfMatch, IdempotencyKey),
+    request_body = Environment,
+    responses(
+        (status = 200, description = "Replaced", body = Environment),
+        (status = 400, description = "Invalid (`validation_failed`)", body = ApiError),
+        (status = 404, description = "No such environment", body = ApiError),
+        (status = 409, description = "It changed since that version (`version_conflict`)", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
+        (status = 428, description = "No version in `If-Match` or the body (`version_required`)", body = ApiError),
+        (status = 503, description = "Not every member runs a release with projects yet (`cluster_upgrade_pending`)", body = ApiError),
+    ))]
+async fn replace_env(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<Params>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<Response> {
+    versioned::replace::<Environments>(&state, &caller, &headers, &path, body).await
+}
+
+#[utoipa::path(delete, path = "/v1/projects/{project}/environments/{key}", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path), ("key" = String, Path, description = "The environment's key"), IfMatch, IdempotencyKey),
+    responses(
+        (status = 200, description = "Deleted; a rollback restores it", body = crate::openapi::schemas::FlagDeleted),
+        (status = 404, description = "No such environment", body = ApiError),
+        (status = 409, description = "A version conflict, or it holds flags or segments (`in_use`, naming how many)", body = ApiError),
+        (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
+        (status = 503, description = "Not every member runs a release with projects yet (`cluster_upgrade_pending`)", body = ApiError),
+    ))]
+async fn remove_env(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<Params>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    versioned::remove::<Environments>(&state, &caller, &headers, &path).await
+}
