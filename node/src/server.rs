@@ -562,7 +562,17 @@ pub async fn serve(
         tracing::info!(dir = %schedule.dir.display(), every = ?schedule.every, keep = schedule.keep, "scheduled backups on");
         crate::schedule::spawn(running.raft.clone(), schedule);
     }
-    done.await.context("shutting down")?;
+    // A Raft core that stopped on an error (an entry this release cannot
+    // read, a failed disk) ends the process with its reason, rather than
+    // leaving a node that answers 503 forever. Its store is as after a
+    // crash, which a restart handles.
+    tokio::select! {
+        r = done => r.context("shutting down")?,
+        why = running.raft.fatal() => {
+            tracing::error!(%why, "the Raft core stopped; this node stops");
+            anyhow::bail!("the Raft core stopped: {why}");
+        }
+    }
     // Applied state is written unlogged (`Durability::Unlogged`): flushed
     // here, a restart does not re-apply the log since the last flush.
     tokio::task::spawn_blocking(move || engine.persist())

@@ -23,6 +23,7 @@ fn forged_write() -> Vec<u8> {
             role: Role::Admin,
             secret_hash: vexil_raft::hash_secret("intruder-secret-0123456789"),
         },
+        needs_level: None,
     })
     .unwrap()
 }

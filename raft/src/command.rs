@@ -22,6 +22,12 @@ pub struct Command {
     /// Stamped by the leader when it proposes; the audit entry's time.
     pub at: DateTime<Utc>,
     pub op: Op,
+    /// The cluster level the op needs ([`Op::min_level`]), when above the
+    /// first; stamped by [`crate::RaftNode::write`]. A node that cannot
+    /// decode the op reads this to say which release it needs. Left out
+    /// for first-level commands, so their encoding is the first release's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_level: Option<u32>,
 }
 
 /// The change a command asks for.

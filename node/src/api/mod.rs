@@ -275,6 +275,7 @@ impl AppState {
             actor: actor.to_owned(),
             at: (self.raft.config().clock)(),
             op,
+            needs_level: None, // stamped by `RaftNode::write`
         };
         let started = std::time::Instant::now();
         let resp = self.raft.write(cmd).await;

@@ -411,6 +411,7 @@ mod tests {
             request_id: id.into(),
             actor: SYSTEM_ACTOR.into(),
             at: Utc::now(),
+            needs_level: None,
             op: Op::DeleteToken {
                 name: "absent".into(),
             },
@@ -451,6 +452,7 @@ mod tests {
             request_id: id.into(),
             actor: SYSTEM_ACTOR.into(),
             at: Utc::now(),
+            needs_level: None,
             op: Op::DeleteToken { name: name.into() },
         };
         let apply = |cmd: &Command, index: u64| {
@@ -592,6 +594,7 @@ mod tests {
                 request_id: format!("req:{index}"),
                 actor: actor.into(),
                 at: Utc::now(),
+                needs_level: None,
                 op,
             };
             let applied = {

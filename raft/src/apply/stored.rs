@@ -195,6 +195,7 @@ mod tests {
             request_id: id.into(),
             actor: SYSTEM_ACTOR.into(),
             at: Utc::now(),
+            needs_level: None,
             op,
         };
         let first = apply_command(engine, state, index, &cmd).expect("apply");

@@ -100,6 +100,51 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     serde_json::from_slice(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// Decodes a log entry. One this release cannot read (a command a newer
+/// release added) is an error naming the cluster level it needs, which
+/// stops the Raft core there: the entry is never skipped, so this node
+/// never diverges; `server::serve` then ends the process with the message.
+fn decode_entry(bytes: &[u8]) -> io::Result<EntryOf<TypeConfig>> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, unreadable(bytes, &e)))
+}
+
+/// Why `bytes`, a log entry, does not decode, in an operator's words.
+fn unreadable(bytes: &[u8], e: &serde_json::Error) -> String {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return format!("a log entry is not JSON: {e}");
+    };
+    let index = v["log_id"]["index"]
+        .as_u64()
+        .map_or(String::new(), |i| format!(" {i}"));
+    let Some(cmd) = find_command(&v) else {
+        return format!("log entry{index} does not decode: {e}");
+    };
+    let op = cmd["op"]["type"].as_str().unwrap_or("?");
+    let supported = crate::version::SUPPORTED;
+    match cmd["needs_level"].as_u64() {
+        Some(needs) if needs > u64::from(supported) => format!(
+            "log entry{index} holds a command this release cannot read ({op}): it needs \
+             cluster level {needs}, and this release supports up to {supported}. Run the \
+             newer release this cluster was upgraded to; going back to this one means \
+             restoring a backup taken before the upgrade ({e})"
+        ),
+        _ => format!("log entry{index} holds a command this release cannot read ({op}): {e}"),
+    }
+}
+
+/// The command inside an entry's JSON: the object with a request id and
+/// an op, wherever openraft's layout puts it.
+fn find_command(v: &serde_json::Value) -> Option<&serde_json::Value> {
+    match v {
+        serde_json::Value::Object(o) if o.contains_key("request_id") && o.contains_key("op") => {
+            Some(v)
+        }
+        serde_json::Value::Object(o) => o.values().find_map(find_command),
+        _ => None,
+    }
+}
+
 fn encode<T: Serialize>(t: &T) -> io::Result<Vec<u8>> {
     serde_json::to_vec(t).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
@@ -111,7 +156,7 @@ impl LogStore {
             tail: Arc::new(Mutex::new(Tail::default())),
         };
         let last = match store.engine.last(Cf::Log).map_err(io_err)? {
-            Some((_, v)) => Some(decode::<EntryOf<TypeConfig>>(&v)?.index()),
+            Some((_, v)) => Some(decode_entry(&v)?.index()),
             None => store
                 .get_meta::<LogIdOf<TypeConfig>>(LAST_PURGED)?
                 .map(|l| l.index()),
@@ -184,7 +229,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
                 },
             )
             .map_err(io_err)?;
-        pairs.iter().map(|(_, v)| decode(v)).collect()
+        pairs.iter().map(|(_, v)| decode_entry(v)).collect()
     }
 
     async fn read_vote(&mut self) -> Result<Option<VoteOf<TypeConfig>>, io::Error> {
@@ -198,7 +243,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let last_purged_log_id: Option<LogIdOf<TypeConfig>> = self.get_meta(LAST_PURGED)?;
         let last_log_id = match self.engine.last(Cf::Log).map_err(io_err)? {
-            Some((_, v)) => Some(decode::<EntryOf<TypeConfig>>(&v)?.log_id()),
+            Some((_, v)) => Some(decode_entry(&v)?.log_id()),
             None => last_purged_log_id,
         };
         Ok(LogState {
@@ -331,6 +376,40 @@ mod tests {
     use vexil_storage::MemEngine;
 
     use super::*;
+
+    #[test]
+    fn an_entry_of_a_newer_release_names_the_level_it_needs() {
+        let cmd = crate::Command {
+            request_id: "r".into(),
+            actor: "admin".into(),
+            at: chrono::Utc::now(),
+            op: crate::Op::DeleteProject {
+                key: "web".into(),
+                expected_version: None,
+            },
+            needs_level: Some(crate::version::SUPPORTED + 1),
+        };
+        let mut entry = blank_ent::<TypeConfig>(3, 1, 42);
+        entry.payload = openraft::EntryPayload::Normal(cmd);
+        let json = serde_json::to_string(&entry).unwrap();
+        assert!(decode_entry(json.as_bytes()).is_ok());
+        let future = json.replace("delete_project", "from_the_future");
+        let err = decode_entry(future.as_bytes()).unwrap_err().to_string();
+        let needs = format!("needs cluster level {}", crate::version::SUPPORTED + 1);
+        assert!(err.contains("log entry 42"), "{err}");
+        assert!(err.contains("(from_the_future)"), "{err}");
+        assert!(err.contains(&needs), "{err}");
+        // An entry without a level (a bug, not an upgrade) still says what it holds.
+        let bare = future.replace(
+            &format!(",\"needs_level\":{}", crate::version::SUPPORTED + 1),
+            "",
+        );
+        let err = decode_entry(bare.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.contains("(from_the_future)") && !err.contains("needs cluster level"),
+            "{err}"
+        );
+    }
 
     fn ids(entries: &[EntryOf<TypeConfig>]) -> Vec<(u64, u64)> {
         entries

@@ -359,6 +359,7 @@ impl RaftNode {
             request_id: format!("sys:cluster-level:{}", version::SUPPORTED),
             actor: SYSTEM_ACTOR.into(),
             at: (self.inner.config.clock)(),
+            needs_level: None,
             op: Op::SetClusterLevel {
                 level: version::SUPPORTED,
             },
@@ -554,6 +555,7 @@ impl RaftNode {
                 ),
                 actor: SYSTEM_ACTOR.into(),
                 at: (self.inner.config.clock)(),
+                needs_level: None,
                 op: Op::AuditCluster { change },
             };
             if let Err(e) = self.write(cmd).await {

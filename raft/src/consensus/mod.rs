@@ -147,6 +147,23 @@ impl RaftNode {
         self.inner.config.id
     }
 
+    /// Resolves once the Raft core has stopped on an error (a log entry
+    /// this release cannot read, a failed disk), with the error's text.
+    /// Never resolves while it runs; a clean shutdown is not an error.
+    pub async fn fatal(&self) -> String {
+        use openraft::rt::watch::WatchReceiver;
+        let mut rx = self.inner.raft.metrics();
+        loop {
+            if let Err(f) = &rx.borrow_watched().running_state {
+                return f.to_string();
+            }
+            if rx.changed().await.is_err() {
+                // The core is gone without saying why: a shutdown.
+                return std::future::pending().await;
+            }
+        }
+    }
+
     /// Every member (voters and learners) of the latest membership this
     /// node knows, with its addresses.
     pub fn members(&self) -> BTreeMap<u64, Member> {

@@ -22,8 +22,9 @@ fn ms(d: Duration) -> u64 {
 impl RaftNode {
     /// Commits `cmd` on a quorum and applies it, wherever the leader is.
     /// Retries across leader changes until the write timeout.
-    pub async fn write(&self, cmd: Command) -> Result<Response, WriteError> {
+    pub async fn write(&self, mut cmd: Command) -> Result<Response, WriteError> {
         let needs = cmd.op.min_level();
+        cmd.needs_level = (needs > crate::version::BASE).then_some(needs);
         let level = self.inner.shared.read().level();
         // `SetClusterLevel` is gated by asking the members instead.
         if needs > level && !matches!(cmd.op, crate::Op::SetClusterLevel { .. }) {
