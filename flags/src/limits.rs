@@ -31,6 +31,8 @@
 //! | flags | [`MAX_FLAGS`] |
 //! | segments | [`MAX_SEGMENTS`] |
 //! | flags and segments as JSON, plus their compiled regexes | [`MAX_STATE_BYTES`] bytes |
+//! | projects | [`MAX_PROJECTS`] |
+//! | environments of one project | [`MAX_ENVIRONMENTS`] |
 //!
 //! **An evaluation context** (`/v1/evaluate`, OFREP; see
 //! [`crate::validate::validate_context`]):
@@ -83,6 +85,10 @@ pub const MAX_CONTEXT_KEY_CHARS: usize = 256;
 pub const MAX_REGEX_BYTES: usize = 2 << 20;
 /// Flags in the state.
 pub const MAX_FLAGS: usize = 50_000;
+/// Projects in the cluster.
+pub const MAX_PROJECTS: usize = 1_000;
+/// Environments of one project.
+pub const MAX_ENVIRONMENTS: usize = 100;
 /// Segments in the state.
 pub const MAX_SEGMENTS: usize = 50_000;
 /// The state's flags and segments as JSON, plus their compiled regexes.

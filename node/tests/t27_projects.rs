@@ -421,3 +421,60 @@ async fn t27_only_admins_change_projects_and_environments() {
     }
     assert_eq!(node.get("/v1/projects", "wrong").await.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t27_a_new_project_is_checked_at_the_edge() {
+    let node = Node::start().await;
+    let post = |body: Value| {
+        let node = &node;
+        async move { send(node, Method::POST, "/v1/projects", Some(&body)).await }
+    };
+    // The cluster makes `default`; an admin cannot.
+    let (status, v) = post(json!({"key": "default"})).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (409, Some("already_exists")),
+        "{v}"
+    );
+    let (status, v) = post(json!({"key": "p", "environments": [{"key": "a"}, {"key": "a"}]})).await;
+    assert_eq!(
+        (status, v["errors"][0]["field"].as_str()),
+        (400, Some("environments[1].key")),
+        "{v}"
+    );
+    let (status, v) =
+        post(json!({"key": "p", "environments": [{"key": "a", "project": "q"}]})).await;
+    assert_eq!(
+        (status, v["errors"][0]["field"].as_str()),
+        (400, Some("environments[0].project")),
+        "{v}"
+    );
+    let many: Vec<Value> = (0..101).map(|i| json!({"key": format!("e{i}")})).collect();
+    let (status, v) = post(json!({"key": "p", "environments": many})).await;
+    assert_eq!(
+        (status, v["errors"][0]["code"].as_str()),
+        (400, Some("too_many")),
+        "{v}"
+    );
+    // None of these cost an entry: the project does not exist.
+    assert_eq!(node.get("/v1/projects/p", ADMIN).await.status(), 404);
+    // A duplicate JSON key is refused, as on /v1/flags before.
+    let r = node
+        .http
+        .post(format!("{}/v1/flags", node.url))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(r#"{"key": "a", "key": "b", "kind": "boolean", "variations": [{"value": true}, {"value": false}], "off_variation": 1, "fallthrough": {"variation": 0}}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = json_of(r).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate field `key`"),
+        "{v}"
+    );
+}

@@ -211,3 +211,138 @@ async fn t61_flags_segments_tokens_audit_cluster_and_eval() {
         .await
         .expect(4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t60_projects_and_envs_commands() {
+    let node = Node::start().await;
+    let url = node.url.as_str();
+    let r = cli(url, ADMIN, &["projects", "list"]).await.expect(0);
+    assert!(
+        r.stdout.contains("development,staging,production"),
+        "{}",
+        r.stdout
+    );
+    cli(url, ADMIN, &["projects", "create", "web", "--name", "Web"])
+        .await
+        .expect(0);
+    cli(url, ADMIN, &["projects", "create", "web"])
+        .await
+        .expect(4);
+    cli(url, ADMIN, &["projects", "create", "bad key"])
+        .await
+        .expect(2);
+    let r = cli(
+        url,
+        ADMIN,
+        &["projects", "update", "web", "--description", "the shop"],
+    )
+    .await
+    .expect(0);
+    assert!(
+        r.stdout.contains("updated project web to version 2"),
+        "{}",
+        r.stdout
+    );
+    let r = cli(
+        url,
+        ADMIN,
+        &[
+            "envs",
+            "create",
+            "qa",
+            "--project",
+            "web",
+            "--color",
+            "#00ff00",
+            "--order",
+            "-1",
+        ],
+    )
+    .await
+    .expect(0);
+    assert!(
+        r.stdout.contains("created environment web/qa"),
+        "{}",
+        r.stdout
+    );
+    let r = cli(
+        url,
+        ADMIN,
+        &["--output", "json", "envs", "list", "--project", "web"],
+    )
+    .await
+    .expect(0);
+    let envs: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let keys: Vec<&str> = envs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["qa", "development", "staging", "production"]);
+    cli(
+        url,
+        ADMIN,
+        &[
+            "envs",
+            "update",
+            "qa",
+            "--project",
+            "web",
+            "--color",
+            "blue",
+        ],
+    )
+    .await
+    .expect(2);
+    cli(
+        url,
+        ADMIN,
+        &[
+            "envs",
+            "update",
+            "qa",
+            "--project",
+            "web",
+            "--production",
+            "true",
+        ],
+    )
+    .await
+    .expect(0);
+    cli(url, ADMIN, &["envs", "delete", "qa", "--project", "web"])
+        .await
+        .expect(0);
+    cli(url, ADMIN, &["envs", "get", "qa", "--project", "web"])
+        .await
+        .expect(3);
+    cli(
+        url,
+        ADMIN,
+        &[
+            "envs",
+            "rollback",
+            "qa",
+            "--project",
+            "web",
+            "--version",
+            "2",
+        ],
+    )
+    .await
+    .expect(0);
+    let r = cli(url, ADMIN, &["envs", "history", "qa", "--project", "web"])
+        .await
+        .expect(0);
+    assert!(r.stdout.contains("environment.restore"), "{}", r.stdout);
+    // The default project holds the unscoped routes: refused, exit 4.
+    let r = cli(url, ADMIN, &["projects", "delete", "default"])
+        .await
+        .expect(4);
+    assert!(r.stderr.contains("in_use"), "{}", r.stderr);
+    let editor = node.token("ed", "editor").await;
+    cli(url, &editor, &["projects", "create", "api"])
+        .await
+        .expect(5);
+    cli(url, &editor, &["envs", "list"]).await.expect(0);
+}

@@ -18,6 +18,7 @@
 //! | `meta`     | `g` generation request id             | stored `Response` |
 //! | `meta`     | `0x01` project                        | `Project` JSON   |
 //! | `meta`     | `0x02` project `/` environment        | `Environment` JSON |
+//! | `meta`     | `r` request id, `i` index (before generations; read until they age out) | stored `Response`, request id |
 //!
 //! Projects and environments are few and small, so they live in `meta`
 //! under prefixes below every printable byte (no named meta key starts
@@ -25,7 +26,6 @@
 //! previous release opens as it is, with none. `/` is not a key character,
 //! so `0x02 project /` is the prefix of one project's environments, and
 //! they sort by project, then environment key.
-//! | `meta`     | `r` request id, `i` index (before generations; read until they age out) | stored `Response`, request id |
 
 /// Appends a big-endian u64.
 pub fn be(out: &mut Vec<u8>, n: u64) {

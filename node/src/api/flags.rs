@@ -7,6 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use serde_json::value::RawValue;
 use vexil_flags::Flag;
 use vexil_raft::query::Versioned;
 use vexil_raft::{Change, Op, Role};
@@ -46,9 +47,8 @@ impl Resource for Flags {
     fn version(t: &Flag) -> u64 {
         t.version
     }
-    fn parse(body: serde_json::Value, path: &Params) -> ApiResult<Flag> {
-        let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.to_string()))?;
-        let flag: Flag = super::extract::parse_json(&bytes)?;
+    fn parse(body: &RawValue, path: &Params) -> ApiResult<Flag> {
+        let flag: Flag = super::extract::parse_json(body.get().as_bytes())?;
         match param(path, "key") {
             Ok(key) if key != flag.key => Err(key_mismatch("key", &flag.key, key)),
             _ => Ok(flag),
@@ -110,9 +110,9 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
-    versioned::create::<Flags>(&state, &caller, &headers, &Vec::new(), body).await
+    versioned::create::<Flags>(&state, &caller, &headers, &Vec::new(), &body).await
 }
 
 /// Query of `GET /v1/flags`.
@@ -219,9 +219,9 @@ async fn replace(
     caller: Caller,
     Path(path): Path<Params>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
-    versioned::replace::<Flags>(&state, &caller, &headers, &path, body).await
+    versioned::replace::<Flags>(&state, &caller, &headers, &path, &body).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -306,7 +306,7 @@ async fn unchanged_by_toggle(
 #[utoipa::path(delete, path = "/v1/flags/{key}", tag = "flags", security(("bearer" = [])),
     params(("key" = String, Path, description = "The flag's key"), IfMatch, IdempotencyKey),
     responses(
-        (status = 200, description = "Deleted (it can be restored by a rollback)", body = crate::openapi::schemas::FlagDeleted),
+        (status = 200, description = "Deleted (it can be restored by a rollback)", body = crate::openapi::schemas::Deleted),
         (status = 404, description = "No such flag", body = ApiError),
         (status = 409, description = "A version conflict, or other flags need it as a prerequisite (`in_use`)", body = ApiError),
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),

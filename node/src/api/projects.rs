@@ -15,7 +15,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use vexil_flags::scope::{default_environments, env_id, split_env_id};
+use serde_json::value::RawValue;
+use vexil_flags::limits::{MAX_ENVIRONMENTS, MAX_PROJECTS};
+use vexil_flags::scope::{DEFAULT_PROJECT, default_environments, env_id, split_env_id};
 use vexil_flags::{Environment, Project};
 use vexil_raft::query::Versioned;
 use vexil_raft::{Change, Op, Role};
@@ -51,12 +53,25 @@ pub fn router() -> Router<AppState> {
 
 /// Parses `body` as `T` after dropping the read-only `field`.
 fn parse_without<T: serde::de::DeserializeOwned>(
-    mut body: serde_json::Value,
+    body: &RawValue,
     field: &str,
 ) -> ApiResult<(T, Option<serde_json::Value>)> {
+    let mut body: serde_json::Value = super::extract::parse_json(body.get().as_bytes())?;
     let dropped = body.as_object_mut().and_then(|o| o.remove(field));
     let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok((super::extract::parse_json(&bytes)?, dropped))
+}
+
+/// 400 `state_full`: a documented count limit is reached.
+fn full(field: &str, message: String) -> ApiError {
+    ApiError::invalid(
+        "project",
+        vec![vexil_flags::FieldError::new(
+            field,
+            vexil_flags::validate::code::STATE_FULL,
+            message,
+        )],
+    )
 }
 
 fn invalid_or_ok(kind: &str, errors: Vec<vexil_flags::FieldError>) -> ApiResult<()> {
@@ -84,7 +99,7 @@ impl Resource for Projects {
     fn version(t: &Project) -> u64 {
         t.version
     }
-    fn parse(body: serde_json::Value, path: &Params) -> ApiResult<Project> {
+    fn parse(body: &RawValue, path: &Params) -> ApiResult<Project> {
         let (project, _): (Project, _) = parse_without(body, "environments")?;
         match param(path, "key") {
             Ok(key) if key != project.key => Err(key_mismatch("key", &project.key, key)),
@@ -158,7 +173,7 @@ impl Resource for Environments {
     fn version(t: &Environment) -> u64 {
         t.version
     }
-    fn parse(body: serde_json::Value, path: &Params) -> ApiResult<Environment> {
+    fn parse(body: &RawValue, path: &Params) -> ApiResult<Environment> {
         let (mut env, _): (Environment, _) = parse_without(body, "flags")?;
         let project = param(path, "project")?;
         if env.project.is_empty() {
@@ -235,11 +250,27 @@ async fn create_project(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
     caller.require(Role::Admin)?;
-    let (project, envs): (Project, _) = parse_without(body, "environments")?;
+    let (project, envs): (Project, _) = parse_without(&body, "environments")?;
     Projects::precheck(&state, &project)?;
+    if project.key == DEFAULT_PROJECT {
+        // The cluster makes it (with the environment the routes without a
+        // project serve); it is never deleted, so it never comes back.
+        return Err(ApiError::conflict(
+            "already_exists",
+            "project default is created by the cluster itself",
+        )
+        .with_field("key"));
+    }
+    let count = state.raft.shared().read().projects.len();
+    if count >= MAX_PROJECTS {
+        return Err(full(
+            "key",
+            format!("there are {count} projects; at most {MAX_PROJECTS}"),
+        ));
+    }
     let environments = match envs {
         None => default_environments(&project.key),
         Some(v) => {
@@ -247,13 +278,37 @@ async fn create_project(
                 ApiError::bad_request("environments", format!("not a list of environments: {e}"))
             })?;
             let mut errors = Vec::new();
+            if envs.len() > MAX_ENVIRONMENTS {
+                errors.push(vexil_flags::FieldError::new(
+                    "environments",
+                    vexil_flags::validate::code::TOO_MANY,
+                    format!("has {}; at most {MAX_ENVIRONMENTS}", envs.len()),
+                ));
+            }
             for (i, env) in envs.iter_mut().enumerate() {
                 if env.project.is_empty() {
                     env.project = project.key.clone();
                 }
-                for mut e in vexil_flags::scope::validate_environment(env) {
+                let mut problems = vexil_flags::scope::validate_environment(env);
+                if env.project != project.key {
+                    problems.push(vexil_flags::FieldError::new(
+                        "project",
+                        "invalid_value",
+                        format!("names project {:?}, not {:?}", env.project, project.key),
+                    ));
+                }
+                for mut e in problems {
                     e.field = format!("environments[{i}].{}", e.field);
                     errors.push(e);
+                }
+            }
+            for (i, env) in envs.iter().enumerate() {
+                if envs[..i].iter().any(|e| e.key == env.key) {
+                    errors.push(vexil_flags::FieldError::new(
+                        format!("environments[{i}].key"),
+                        "duplicate_environment",
+                        format!("environment {:?} is listed twice", env.key),
+                    ));
                 }
             }
             invalid_or_ok("project", errors)?;
@@ -350,15 +405,15 @@ async fn replace_project(
     caller: Caller,
     Path(path): Path<Params>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
-    versioned::replace::<Projects>(&state, &caller, &headers, &path, body).await
+    versioned::replace::<Projects>(&state, &caller, &headers, &path, &body).await
 }
 
 #[utoipa::path(delete, path = "/v1/projects/{key}", tag = "projects", security(("bearer" = [])),
     params(("key" = String, Path, description = "The project's key"), IfMatch, IdempotencyKey),
     responses(
-        (status = 200, description = "Deleted with its environments, in one entry; a rollback restores the project", body = crate::openapi::schemas::FlagDeleted),
+        (status = 200, description = "Deleted with its environments, in one entry; a rollback restores the project", body = crate::openapi::schemas::Deleted),
         (status = 404, description = "No such project", body = ApiError),
         (status = 409, description = "A version conflict, or it holds flags or segments (`in_use`, naming how many)", body = ApiError),
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
@@ -389,9 +444,9 @@ async fn create_env(
     caller: Caller,
     Path(path): Path<Params>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
-    versioned::create::<Environments>(&state, &caller, &headers, &path, body).await
+    versioned::create::<Environments>(&state, &caller, &headers, &path, &body).await
 }
 
 #[utoipa::path(get, path = "/v1/projects/{project}/environments", tag = "projects", security(("bearer" = [])),
@@ -454,15 +509,15 @@ async fn replace_env(
     caller: Caller,
     Path(path): Path<Params>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
-    versioned::replace::<Environments>(&state, &caller, &headers, &path, body).await
+    versioned::replace::<Environments>(&state, &caller, &headers, &path, &body).await
 }
 
 #[utoipa::path(delete, path = "/v1/projects/{project}/environments/{key}", tag = "projects", security(("bearer" = [])),
     params(("project" = String, Path), ("key" = String, Path, description = "The environment's key"), IfMatch, IdempotencyKey),
     responses(
-        (status = 200, description = "Deleted; a rollback restores it", body = crate::openapi::schemas::FlagDeleted),
+        (status = 200, description = "Deleted; a rollback restores it", body = crate::openapi::schemas::Deleted),
         (status = 404, description = "No such environment", body = ApiError),
         (status = 409, description = "A version conflict, or it holds flags or segments (`in_use`, naming how many)", body = ApiError),
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),

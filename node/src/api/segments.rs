@@ -7,6 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use serde_json::value::RawValue;
 use vexil_flags::Segment;
 use vexil_raft::query::Versioned;
 use vexil_raft::{Change, Op, Role};
@@ -52,7 +53,8 @@ impl Resource for Segments {
     fn version(t: &Segment) -> u64 {
         t.version
     }
-    fn parse(mut body: serde_json::Value, path: &Params) -> ApiResult<Segment> {
+    fn parse(body: &RawValue, path: &Params) -> ApiResult<Segment> {
+        let mut body: serde_json::Value = super::extract::parse_json(body.get().as_bytes())?;
         if let Some(o) = body.as_object_mut() {
             o.remove("used_by");
         }
@@ -128,9 +130,9 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
-    versioned::create::<Segments>(&state, &caller, &headers, &Vec::new(), body).await
+    versioned::create::<Segments>(&state, &caller, &headers, &Vec::new(), &body).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -216,15 +218,15 @@ async fn replace(
     caller: Caller,
     Path(path): Path<Params>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
-    versioned::replace::<Segments>(&state, &caller, &headers, &path, body).await
+    versioned::replace::<Segments>(&state, &caller, &headers, &path, &body).await
 }
 
 #[utoipa::path(delete, path = "/v1/segments/{key}", tag = "segments", security(("bearer" = [])),
     params(("key" = String, Path, description = "The segment's key"), IfMatch, IdempotencyKey),
     responses(
-        (status = 200, description = "Deleted", body = crate::openapi::schemas::SegmentDeleted),
+        (status = 200, description = "Deleted", body = crate::openapi::schemas::Deleted),
         (status = 404, description = "No such segment", body = ApiError),
         (status = 409, description = "A version conflict, or flags use it (`in_use`)", body = ApiError),
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),

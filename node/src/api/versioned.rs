@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde::Serialize;
 use serde_json::json;
+use serde_json::value::RawValue;
 use vexil_raft::query::{self, Versioned};
 use vexil_raft::{Change, Op, Role};
 
@@ -42,7 +43,7 @@ pub trait Resource: Send + Sync + 'static {
     /// A request body as a record: checks that its key matches the path's
     /// and fills in what the path says. `path` is empty on create routes
     /// without a key.
-    fn parse(body: serde_json::Value, path: &Params) -> ApiResult<Self::T>;
+    fn parse(body: &RawValue, path: &Params) -> ApiResult<Self::T>;
     /// Rejects, before it costs a log entry, what the state machine would
     /// reject and what only new input must meet.
     fn precheck(state: &AppState, t: &Self::T) -> ApiResult<()>;
@@ -184,7 +185,7 @@ pub async fn create<R: Resource>(
     caller: &Caller,
     headers: &HeaderMap,
     path: &Params,
-    body: serde_json::Value,
+    body: &RawValue,
 ) -> ApiResult<Response> {
     caller.require(R::WRITE_ROLE)?;
     let t = R::parse(body, path)?;
@@ -221,7 +222,7 @@ pub async fn replace<R: Resource>(
     caller: &Caller,
     headers: &HeaderMap,
     path: &Params,
-    body: serde_json::Value,
+    body: &RawValue,
 ) -> ApiResult<Response> {
     caller.require(R::WRITE_ROLE)?;
     let t = R::parse(body, path)?;
@@ -234,7 +235,7 @@ pub async fn replace<R: Resource>(
 }
 
 /// `DELETE`, optionally at a version (`If-Match`). Answers the deleted
-/// record's id, the version the deletion is (a rollback restores it) and
+/// record's id (an environment's is `project/environment`), the version the deletion is (a rollback restores it) and
 /// the log index.
 pub async fn remove<R: Resource>(
     state: &AppState,
@@ -249,8 +250,7 @@ pub async fn remove<R: Resource>(
         .write(caller, headers, R::delete_op(&id, expected))
         .await?;
     let version = before_version(&change).map_or(0, |v| v + 1);
-    let key = path.last().map(|(_, v)| v.clone()).unwrap_or_default();
-    Ok(Json(json!({ "deleted": key, "version": version, "index": index })).into_response())
+    Ok(Json(json!({ "deleted": id, "version": version, "index": index })).into_response())
 }
 
 fn before_version(change: &Change) -> Option<u64> {
@@ -307,11 +307,11 @@ async fn list_versions<R: Resource>(
 async fn one_version<R: Resource>(
     State(state): State<AppState>,
     caller: Caller,
-    Path(mut path): Path<Params>,
+    Path(path): Path<Params>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
-    let (_, version) = path.pop().unwrap_or_default();
+    let version = param(&path, "version")?;
     let id = R::id(&path)?;
     let version: u64 = version.parse().map_err(|_| {
         ApiError::bad_request("version", format!("{version:?} is not a version number"))

@@ -262,6 +262,8 @@ pub fn field_diff(change: &Change) -> Vec<(String, Value, Value)> {
         Kind::Segment => {
             serde_json::from_value::<Segment>(after.clone()).map(|s| value(&normal_segment(&s)))
         }
+        // Apply files hold flags and segments only.
+        Kind::Project | Kind::Environment => return Vec::new(),
     };
     let Ok(Value::Object(a)) = after else {
         return Vec::new();

@@ -22,6 +22,7 @@ pub mod eval;
 pub mod export;
 pub mod flags;
 pub mod output;
+pub mod projects;
 pub mod segments;
 pub mod tokens;
 pub mod versioned;
@@ -137,6 +138,12 @@ pub enum ClientCommand {
     /// Segments: list, get, create, update, delete, rollback, history.
     #[command(subcommand)]
     Segments(segments::SegmentsCmd),
+    /// Projects: list, get, create, update, delete, rollback, history (admin for changes).
+    #[command(subcommand)]
+    Projects(projects::ProjectsCmd),
+    /// A project's environments (`--project`, default `default`).
+    #[command(subcommand)]
+    Envs(projects::EnvsCmd),
     /// The audit log.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
@@ -172,6 +179,8 @@ pub fn run(conn: &Connection, cmd: ClientCommand) -> Result<(), CliError> {
     match cmd {
         ClientCommand::Flags(c) => flags::run(&ctx, c),
         ClientCommand::Segments(c) => segments::run(&ctx, c),
+        ClientCommand::Projects(c) => projects::run_projects(&ctx, c),
+        ClientCommand::Envs(c) => projects::run_envs(&ctx, c),
         ClientCommand::Audit(c) => audit::run(&ctx, c),
         ClientCommand::Tokens(c) => tokens::run(&ctx, c),
         ClientCommand::Cluster(c) => cluster::run(&ctx, c),

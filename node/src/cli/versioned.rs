@@ -1,5 +1,5 @@
-//! What `vexil flags` and `vexil segments` share: both are versioned
-//! documents under `/v1/flags` and `/v1/segments`.
+//! What `vexil flags`, `vexil segments`, `vexil projects` and `vexil envs`
+//! share: all are versioned documents of the API.
 
 use std::path::Path;
 
@@ -10,11 +10,14 @@ use super::client::encode;
 use super::output::{self, Format, outln};
 use super::{CliError, Ctx};
 
-/// Flags or segments.
+/// Flags, segments, projects or environments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Flag,
     Segment,
+    Project,
+    /// Named `project/environment`.
+    Environment,
 }
 
 impl Kind {
@@ -22,19 +25,31 @@ impl Kind {
         match self {
             Kind::Flag => "flag",
             Kind::Segment => "segment",
+            Kind::Project => "project",
+            Kind::Environment => "environment",
         }
     }
 
-    /// `/v1/flags` or `/v1/segments`, also the list's JSON field.
+    /// `/v1/flags`, `/v1/segments` or `/v1/projects`, also the list's
+    /// JSON field (environments are listed under their project).
     pub fn plural(self) -> &'static str {
         match self {
             Kind::Flag => "flags",
             Kind::Segment => "segments",
+            Kind::Project => "projects",
+            Kind::Environment => "environments",
         }
     }
 
     pub fn path(self, key: &str) -> String {
-        format!("/v1/{}/{}", self.plural(), encode(key))
+        match (self, key.split_once('/')) {
+            (Kind::Environment, Some((project, env))) => format!(
+                "/v1/projects/{}/environments/{}",
+                encode(project),
+                encode(env)
+            ),
+            _ => format!("/v1/{}/{}", self.plural(), encode(key)),
+        }
     }
 }
 

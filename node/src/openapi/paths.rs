@@ -93,6 +93,7 @@ pub fn project_version() {}
         (status = 200, description = "The project as that version was (a new version); restores a deleted project (its environments are restored one by one)", body = Project),
         (status = 404, description = "No such project or version", body = ApiError),
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
+        (status = 503, description = "Not every member runs a release with projects yet (`cluster_upgrade_pending`)", body = ApiError),
     ))]
 pub fn project_rollback() {}
 
@@ -121,6 +122,7 @@ pub fn env_version() {}
         (status = 400, description = "Its project no longer exists (`validation_failed`)", body = ApiError),
         (status = 404, description = "No such environment or version", body = ApiError),
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
+        (status = 503, description = "Not every member runs a release with projects yet (`cluster_upgrade_pending`)", body = ApiError),
     ))]
 pub fn env_rollback() {}
 

@@ -28,20 +28,13 @@ pub struct SegmentList {
     pub next_cursor: Option<String>,
 }
 
-/// `DELETE /v1/flags/{key}`.
+/// The answer to a `DELETE` of a versioned resource (a rollback restores it).
 #[derive(Debug, ToSchema)]
-pub struct FlagDeleted {
+pub struct Deleted {
     pub deleted: String,
     /// The version the delete recorded.
     pub version: u64,
     /// The Raft log index of the delete.
-    pub index: u64,
-}
-
-/// `DELETE /v1/segments/{key}`.
-#[derive(Debug, ToSchema)]
-pub struct SegmentDeleted {
-    pub deleted: String,
     pub index: u64,
 }
 

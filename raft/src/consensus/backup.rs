@@ -221,6 +221,15 @@ pub fn restore_backup(
         let mut records = snapfile::Records::new(reader)?;
         engine.replace(&Cf::STATE_MACHINE, &mut records)?;
     }
+    // What was written is what the backup holds: the hash it reports is
+    // then the restored store's, not only the file's.
+    let restored = state_hash(engine.as_ref())?;
+    if restored != info.state_hash {
+        return Err(RestoreError::BadFile(format!(
+            "the restored state hashes to {restored}, the backup says {}",
+            info.state_hash
+        )));
+    }
     // Term 0: the new cluster's first leader (term >= 1) appends after it.
     let applied: LogIdOf<TypeConfig> = LogId::new_term_index(0, info.applied_index);
     let stored = StoredMembershipOf::<TypeConfig>::new(Some(applied), membership);

@@ -154,7 +154,10 @@ impl RaftNode {
         use openraft::rt::watch::WatchReceiver;
         let mut rx = self.inner.raft.metrics();
         loop {
-            if let Err(f) = &rx.borrow_watched().running_state {
+            // openraft reports a clean shutdown as `Fatal::Stopped` too.
+            if let Err(f) = &rx.borrow_watched().running_state
+                && !matches!(f, openraft::errors::Fatal::Stopped)
+            {
                 return f.to_string();
             }
             if rx.changed().await.is_err() {

@@ -1,0 +1,269 @@
+//! `vexil projects …` and `vexil envs …` (admin for changes).
+
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+
+use super::client::encode;
+use super::output::{self, Format};
+use super::versioned::{self, Kind};
+use super::{CliError, Ctx};
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectsCmd {
+    /// List projects (every page), with their environments.
+    List,
+    /// Print one project and its environments.
+    Get { key: String },
+    /// Create a project; it gets development, staging and production.
+    Create {
+        key: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Change a project's name or description.
+    Update {
+        key: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a project and its environments (refused while it holds flags).
+    Delete { key: String },
+    /// Make a project as it was at a version; restores a deleted one.
+    Rollback {
+        key: String,
+        #[arg(long)]
+        version: u64,
+    },
+    /// A project's versions, newest first.
+    History {
+        key: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+/// The project an `envs` command is about.
+#[derive(Debug, Args)]
+pub struct ProjectArg {
+    /// The project (also `VEXIL_PROJECT`).
+    #[arg(long, env = "VEXIL_PROJECT", default_value = "default")]
+    project: String,
+}
+
+/// What `envs create` and `envs update` may set.
+#[derive(Debug, Args)]
+pub struct EnvFields {
+    #[arg(long)]
+    name: Option<String>,
+    /// `#rrggbb`, the UI's colour for it.
+    #[arg(long)]
+    color: Option<String>,
+    /// Where it sorts among the project's environments.
+    #[arg(long, allow_negative_numbers = true)]
+    order: Option<i32>,
+    /// Mark it as production (the UI confirms changes there).
+    #[arg(long)]
+    production: Option<bool>,
+}
+
+impl EnvFields {
+    fn apply(self, doc: &mut Map<String, Value>) {
+        let fields = [
+            ("name", self.name.map(Value::from)),
+            ("color", self.color.map(Value::from)),
+            ("order", self.order.map(Value::from)),
+            ("production", self.production.map(Value::from)),
+        ];
+        for (k, v) in fields {
+            if let Some(v) = v {
+                doc.insert(k.into(), v);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvsCmd {
+    /// List a project's environments, in display order.
+    List {
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    Get {
+        key: String,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    Create {
+        key: String,
+        #[command(flatten)]
+        project: ProjectArg,
+        #[command(flatten)]
+        fields: EnvFields,
+    },
+    /// Change an environment's name, colour, order or production mark.
+    Update {
+        key: String,
+        #[command(flatten)]
+        project: ProjectArg,
+        #[command(flatten)]
+        fields: EnvFields,
+    },
+    /// Delete an environment (refused while it holds flags).
+    Delete {
+        key: String,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    Rollback {
+        key: String,
+        #[command(flatten)]
+        project: ProjectArg,
+        #[arg(long)]
+        version: u64,
+    },
+    History {
+        key: String,
+        #[command(flatten)]
+        project: ProjectArg,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+fn text_fields(name: Option<String>, description: Option<String>, doc: &mut Map<String, Value>) {
+    if let Some(n) = name {
+        doc.insert("name".into(), n.into());
+    }
+    if let Some(d) = description {
+        doc.insert("description".into(), d.into());
+    }
+}
+
+/// Reads the current document, changes `edit`'s fields and replaces it at
+/// the version read.
+fn edit(
+    ctx: &Ctx,
+    kind: Kind,
+    id: &str,
+    edit: impl FnOnce(&mut Map<String, Value>),
+) -> Result<(), CliError> {
+    let path = kind.path(id);
+    let mut doc = ctx.client.get(&path)?;
+    let version = doc["version"].as_u64().unwrap_or(0);
+    if let Some(o) = doc.as_object_mut() {
+        edit(o);
+        for read_only in ["environments", "created_at", "updated_at", "updated_by"] {
+            o.remove(read_only);
+        }
+    }
+    let v = ctx.client.call(
+        reqwest::Method::PUT,
+        &path,
+        Some(&doc),
+        &[("If-Match", format!("\"{version}\""))],
+    )?;
+    versioned::print_one(
+        ctx,
+        &v,
+        &format!(
+            "updated {} {id} to version {}",
+            kind.name(),
+            output::cell(v.get("version"))
+        ),
+    )
+}
+
+pub fn run_projects(ctx: &Ctx, cmd: ProjectsCmd) -> Result<(), CliError> {
+    let kind = Kind::Project;
+    match cmd {
+        ProjectsCmd::List => {
+            let mut items = ctx.client.all_pages("/v1/projects", "projects")?;
+            for p in &mut items {
+                let envs: Vec<String> = p["environments"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e["key"].as_str().map(str::to_owned))
+                    .collect();
+                if ctx.format == Format::Table {
+                    p["environments"] = json!(envs.join(","));
+                }
+            }
+            versioned::print_list(ctx, items, &["key", "version", "name", "environments"])
+        }
+        ProjectsCmd::Get { key } => versioned::get(ctx, kind, &key),
+        ProjectsCmd::Create {
+            key,
+            name,
+            description,
+        } => {
+            let mut doc = Map::new();
+            doc.insert("key".into(), key.into());
+            text_fields(name, description, &mut doc);
+            versioned::create(ctx, kind, Value::Object(doc))
+        }
+        ProjectsCmd::Update {
+            key,
+            name,
+            description,
+        } => edit(ctx, kind, &key, |doc| text_fields(name, description, doc)),
+        ProjectsCmd::Delete { key } => versioned::delete(ctx, kind, &key),
+        ProjectsCmd::Rollback { key, version } => versioned::rollback(ctx, kind, &key, version),
+        ProjectsCmd::History { key, limit } => versioned::history(ctx, kind, &key, limit),
+    }
+}
+
+pub fn run_envs(ctx: &Ctx, cmd: EnvsCmd) -> Result<(), CliError> {
+    let kind = Kind::Environment;
+    let id = |project: &ProjectArg, key: &str| format!("{}/{key}", project.project);
+    match cmd {
+        EnvsCmd::List { project } => {
+            let path = format!("/v1/projects/{}/environments", encode(&project.project));
+            let v = ctx.client.get(&path)?;
+            let items = v["environments"].as_array().cloned().unwrap_or_default();
+            versioned::print_list(
+                ctx,
+                items,
+                &["key", "version", "name", "color", "order", "production"],
+            )
+        }
+        EnvsCmd::Get { key, project } => versioned::get(ctx, kind, &id(&project, &key)),
+        EnvsCmd::Create {
+            key,
+            project,
+            fields,
+        } => {
+            let mut doc = Map::new();
+            doc.insert("key".into(), key.clone().into());
+            fields.apply(&mut doc);
+            let path = format!("/v1/projects/{}/environments", encode(&project.project));
+            let v = ctx.client.post(&path, &Value::Object(doc))?;
+            versioned::print_one(
+                ctx,
+                &v,
+                &format!("created environment {}", id(&project, &key)),
+            )
+        }
+        EnvsCmd::Update {
+            key,
+            project,
+            fields,
+        } => edit(ctx, kind, &id(&project, &key), |doc| fields.apply(doc)),
+        EnvsCmd::Delete { key, project } => versioned::delete(ctx, kind, &id(&project, &key)),
+        EnvsCmd::Rollback {
+            key,
+            project,
+            version,
+        } => versioned::rollback(ctx, kind, &id(&project, &key), version),
+        EnvsCmd::History {
+            key,
+            project,
+            limit,
+        } => versioned::history(ctx, kind, &id(&project, &key), limit),
+    }
+}
