@@ -45,7 +45,16 @@ fn t18_removing_a_follower_right_after_another_died_is_refused() {
     // Still two of three voters: writes commit, and the leader is ready.
     let r = tc.post(leader, "/v1/flags", &bool_flag("after-refusal"));
     assert_eq!(r.status(), 201, "{}", r.text().unwrap());
-    let (status, ready) = common_ready(&tc, leader);
+    // Readiness compares the applied and committed indexes of openraft's
+    // metrics, which are published a moment after the write is answered.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (status, ready) = loop {
+        let (status, ready) = common_ready(&tc, leader);
+        if status == 200 || std::time::Instant::now() > deadline {
+            break (status, ready);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert_eq!(status, 200, "{ready}");
     let view: Value = tc.get(leader, "/v1/cluster").json().unwrap();
     assert_eq!(view["members"].as_array().unwrap().len(), 3, "{view}");

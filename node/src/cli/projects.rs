@@ -13,34 +13,50 @@ pub enum ProjectsCmd {
     /// List projects (every page), with their environments.
     List,
     /// Print one project and its environments.
-    Get { key: String },
+    Get {
+        /// The project's key.
+        key: String,
+    },
     /// Create a project; it gets development, staging and production.
     Create {
+        /// The project's key: 1-128 of [A-Za-z0-9._-].
         key: String,
+        /// Its name in the UI.
         #[arg(long)]
         name: Option<String>,
+        /// What it is for.
         #[arg(long)]
         description: Option<String>,
     },
     /// Change a project's name or description.
     Update {
+        /// The project's key.
         key: String,
+        /// Its new name.
         #[arg(long)]
         name: Option<String>,
+        /// Its new description.
         #[arg(long)]
         description: Option<String>,
     },
     /// Delete a project and its environments (refused while it holds flags).
-    Delete { key: String },
+    Delete {
+        /// The project's key.
+        key: String,
+    },
     /// Make a project as it was at a version; restores a deleted one.
     Rollback {
+        /// The project's key.
         key: String,
+        /// The version to go back to (see `history`).
         #[arg(long)]
         version: u64,
     },
     /// A project's versions, newest first.
     History {
+        /// The project's key.
         key: String,
+        /// At most this many versions.
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
@@ -57,6 +73,7 @@ pub struct ProjectArg {
 /// What `envs create` and `envs update` may set.
 #[derive(Debug, Args)]
 pub struct EnvFields {
+    /// Its name in the UI.
     #[arg(long)]
     name: Option<String>,
     /// `#rrggbb`, the UI's colour for it.
@@ -93,12 +110,16 @@ pub enum EnvsCmd {
         #[command(flatten)]
         project: ProjectArg,
     },
+    /// Print one environment.
     Get {
+        /// The environment's key.
         key: String,
         #[command(flatten)]
         project: ProjectArg,
     },
+    /// Create an environment in the project.
     Create {
+        /// The environment's key: 1-128 of [A-Za-z0-9._-].
         key: String,
         #[command(flatten)]
         project: ProjectArg,
@@ -107,6 +128,7 @@ pub enum EnvsCmd {
     },
     /// Change an environment's name, colour, order or production mark.
     Update {
+        /// The environment's key.
         key: String,
         #[command(flatten)]
         project: ProjectArg,
@@ -115,21 +137,28 @@ pub enum EnvsCmd {
     },
     /// Delete an environment (refused while it holds flags).
     Delete {
+        /// The environment's key.
         key: String,
         #[command(flatten)]
         project: ProjectArg,
     },
+    /// Make an environment as it was at a version; restores a deleted one.
     Rollback {
+        /// The environment's key.
         key: String,
         #[command(flatten)]
         project: ProjectArg,
+        /// The version to go back to (see `history`).
         #[arg(long)]
         version: u64,
     },
+    /// An environment's versions, newest first.
     History {
+        /// The environment's key.
         key: String,
         #[command(flatten)]
         project: ProjectArg,
+        /// At most this many versions.
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
