@@ -238,9 +238,9 @@ impl Resource for Environments {
 
 #[utoipa::path(post, path = "/v1/projects", tag = "projects", security(("bearer" = [])),
     params(IdempotencyKey),
-    request_body(content = Project, description = "A project; `environments` (optional) lists its first environments, by default development, staging and production"),
+    request_body = crate::openapi::schemas::NewProject,
     responses(
-        (status = 201, description = "Created, with its environments; `ETag` is its version", body = Project),
+        (status = 201, description = "Created, with its environments; `ETag` is its version", body = crate::openapi::schemas::ProjectView),
         (status = 400, description = "Invalid (`validation_failed`, each problem in `errors`)", body = ApiError),
         (status = 409, description = "A project with this key exists (`already_exists`)", body = ApiError),
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
@@ -277,14 +277,19 @@ async fn create_project(
             let mut envs: Vec<Environment> = serde_json::from_value(v).map_err(|e| {
                 ApiError::bad_request("environments", format!("not a list of environments: {e}"))
             })?;
-            let mut errors = Vec::new();
             if envs.len() > MAX_ENVIRONMENTS {
-                errors.push(vexil_flags::FieldError::new(
-                    "environments",
-                    vexil_flags::validate::code::TOO_MANY,
-                    format!("has {}; at most {MAX_ENVIRONMENTS}", envs.len()),
+                // Before anything per environment: the checks below are
+                // quadratic in the list's length.
+                return Err(ApiError::invalid(
+                    "project",
+                    vec![vexil_flags::FieldError::new(
+                        "environments",
+                        vexil_flags::validate::code::TOO_MANY,
+                        format!("has {}; at most {MAX_ENVIRONMENTS}", envs.len()),
+                    )],
                 ));
             }
+            let mut errors = Vec::new();
             for (i, env) in envs.iter_mut().enumerate() {
                 if env.project.is_empty() {
                     env.project = project.key.clone();
@@ -342,7 +347,7 @@ pub(crate) struct ListQuery {
 
 #[utoipa::path(get, path = "/v1/projects", tag = "projects", security(("bearer" = [])),
     params(ListQuery),
-    responses((status = 200, description = "One page of projects, by key, each with its environments", body = Object)))]
+    responses((status = 200, description = "One page of projects, by key, each with its environments", body = crate::openapi::schemas::ProjectList)))]
 async fn list_projects(
     State(state): State<AppState>,
     caller: Caller,
@@ -376,7 +381,7 @@ async fn list_projects(
 #[utoipa::path(get, path = "/v1/projects/{key}", tag = "projects", security(("bearer" = [])),
     params(("key" = String, Path, description = "The project's key"), ReadQuery),
     responses(
-        (status = 200, description = "The project and its environments; `ETag` is its version", body = Project),
+        (status = 200, description = "The project and its environments; `ETag` is its version", body = crate::openapi::schemas::ProjectView),
         (status = 404, description = "No such project", body = ApiError),
     ))]
 async fn get_project(
@@ -392,7 +397,7 @@ async fn get_project(
     params(("key" = String, Path, description = "The project's key"), IfMatch, IdempotencyKey),
     request_body = Project,
     responses(
-        (status = 200, description = "Replaced (its name and description; `environments` is read-only here)", body = Project),
+        (status = 200, description = "Replaced (its name and description; `environments` is read-only here)", body = crate::openapi::schemas::ProjectView),
         (status = 400, description = "Invalid (`validation_failed`)", body = ApiError),
         (status = 404, description = "No such project", body = ApiError),
         (status = 409, description = "The project changed since that version (`version_conflict`)", body = ApiError),
@@ -452,7 +457,7 @@ async fn create_env(
 #[utoipa::path(get, path = "/v1/projects/{project}/environments", tag = "projects", security(("bearer" = [])),
     params(("project" = String, Path, description = "The project's key"), ReadQuery),
     responses(
-        (status = 200, description = "The project's environments, in display order", body = Object),
+        (status = 200, description = "The project's environments, in display order", body = crate::openapi::schemas::EnvironmentList),
         (status = 404, description = "No such project", body = ApiError),
     ))]
 async fn list_envs(

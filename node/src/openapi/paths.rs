@@ -10,7 +10,7 @@ use crate::api::error::ApiError;
 use crate::api::versioned::{ReadQuery, RollbackBody, VersionsQuery};
 use crate::openapi::params::{IdempotencyKey, IfNoneMatch};
 use crate::openapi::schemas::{OfrepBulk, OfrepError, OfrepRequest, OfrepResult, VersionList};
-use vexil_flags::{Environment, Flag, Project, Segment};
+use vexil_flags::{Environment, Flag, Segment};
 use vexil_raft::VersionEntry;
 
 #[utoipa::path(get, path = "/v1/flags/{key}/versions", tag = "flags", security(("bearer" = [])),
@@ -90,7 +90,7 @@ pub fn project_version() {}
     params(("key" = String, Path), IdempotencyKey),
     request_body = RollbackBody,
     responses(
-        (status = 200, description = "The project as that version was (a new version); restores a deleted project (its environments are restored one by one)", body = Project),
+        (status = 200, description = "The project as that version was (a new version); restores a deleted project (its environments are restored one by one)", body = crate::openapi::schemas::ProjectView),
         (status = 404, description = "No such project or version", body = ApiError),
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
         (status = 503, description = "Not every member runs a release with projects yet (`cluster_upgrade_pending`)", body = ApiError),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use utoipa::ToSchema;
-use vexil_flags::{EvaluationDetail, Flag, Segment};
+use vexil_flags::{Environment, EvaluationDetail, Flag, Segment};
 use vexil_raft::{AuditEntry, ClusterView, Role, TokenInfo, VersionEntry};
 
 /// `GET /v1/flags`.
@@ -19,6 +19,46 @@ pub struct FlagList {
     pub flags: Vec<Flag>,
     /// Pass as `cursor` for the next page; `null` at the end.
     pub next_cursor: Option<String>,
+}
+
+/// A project as the API answers it: with its environments, in display
+/// order (read-only here; they change through their own routes).
+#[derive(Debug, ToSchema)]
+pub struct ProjectView {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub version: u64,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub updated_by: Option<String>,
+    pub environments: Vec<Environment>,
+}
+
+/// `POST /v1/projects`: a project and, optionally, its first environments.
+#[derive(Debug, ToSchema)]
+pub struct NewProject {
+    /// 1–128 chars of `[A-Za-z0-9._-]`; not `default`, which the cluster makes.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
+    pub key: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Development, staging and production when absent; at most 100.
+    pub environments: Option<Vec<Environment>>,
+}
+
+/// `GET /v1/projects`.
+#[derive(Debug, ToSchema)]
+pub struct ProjectList {
+    pub projects: Vec<ProjectView>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/projects/{project}/environments`.
+#[derive(Debug, ToSchema)]
+pub struct EnvironmentList {
+    /// In display order.
+    pub environments: Vec<Environment>,
 }
 
 /// `GET /v1/segments`.
