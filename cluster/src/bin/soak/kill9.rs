@@ -122,8 +122,9 @@ pub async fn run(
             );
         }
         // One audit entry per committed change: every flag version, plus
-        // the admin and SDK tokens.
-        let changes: u64 = flags.values().sum::<u64>() + 2;
+        // the admin and SDK tokens and project `default` (which the
+        // leader creates once, under a fixed request id).
+        let changes: u64 = flags.values().sum::<u64>() + 3;
         let audited = audit_count(&c, id).await?;
         anyhow::ensure!(
             audited == changes,
