@@ -174,17 +174,25 @@ impl Op {
             Op::CreateToken { .. }
             | Op::DeleteToken { .. }
             | Op::SetClusterLevel { .. }
-            | Op::AuditCluster { .. }
-            | Op::CreateProject { .. }
-            | Op::UpdateProject { .. }
-            | Op::DeleteProject { .. }
-            | Op::RollbackProject { .. }
-            | Op::CreateEnvironment { .. }
-            | Op::UpdateEnvironment { .. }
-            | Op::DeleteEnvironment { .. }
-            | Op::RollbackEnvironment { .. } => Role::Admin,
+            | Op::AuditCluster { .. } => Role::Admin,
+            op if op.is_scope_change() => Role::Admin,
             _ => Role::Editor,
         }
+    }
+
+    /// A change to a project or an environment: admin only, and level 3.
+    fn is_scope_change(&self) -> bool {
+        matches!(
+            self,
+            Op::CreateProject { .. }
+                | Op::UpdateProject { .. }
+                | Op::DeleteProject { .. }
+                | Op::RollbackProject { .. }
+                | Op::CreateEnvironment { .. }
+                | Op::UpdateEnvironment { .. }
+                | Op::DeleteEnvironment { .. }
+                | Op::RollbackEnvironment { .. }
+        )
     }
 
     /// What a node does on its own, as [`SYSTEM_ACTOR`]: the first admin
@@ -209,14 +217,7 @@ impl Op {
     pub fn min_level(&self) -> u32 {
         match self {
             Op::SetClusterLevel { .. } | Op::AuditCluster { .. } => crate::version::CLUSTER_AUDIT,
-            Op::CreateProject { .. }
-            | Op::UpdateProject { .. }
-            | Op::DeleteProject { .. }
-            | Op::RollbackProject { .. }
-            | Op::CreateEnvironment { .. }
-            | Op::UpdateEnvironment { .. }
-            | Op::DeleteEnvironment { .. }
-            | Op::RollbackEnvironment { .. } => crate::version::PROJECTS,
+            op if op.is_scope_change() => crate::version::PROJECTS,
             _ => crate::version::BASE,
         }
     }

@@ -75,8 +75,10 @@ pub fn respond<R: Resource>(state: &AppState, status: StatusCode, t: &R::T) -> R
 }
 
 fn changed<R: Resource>(change: Change) -> ApiResult<R::T> {
-    let text = format!("{change:?}");
-    R::changed(change).ok_or_else(|| ApiError::internal(format!("unexpected change {text}")))
+    // No `Debug` of the change here: it would format the whole record on
+    // every write to say something only a bug could make true.
+    R::changed(change)
+        .ok_or_else(|| ApiError::internal(format!("the write answered no {}", R::NAME)))
 }
 
 /// The version a write expects: `If-Match: "3"` wins over the body's.
