@@ -15,6 +15,8 @@
 //! - [`eval`]: evaluation of one flag or of every flag for a context, and the
 //!   owned `EvaluationDetail` the API serialises.
 //! - [`scope`]: projects and environments, the scopes flags live in.
+//! - [`definition`]: a flag's definition (shared by a project's environments)
+//!   and its configuration (one per environment).
 //! - [`set`]: `FlagSet`, the compiled collection of flags and segments.
 //! - [`wire`]: the change-feed shapes (snapshot, change events) shared by the
 //!   server's stream and the SDK.
@@ -50,6 +52,7 @@
 
 pub mod bucket;
 pub mod compile;
+pub mod definition;
 pub mod eval;
 pub mod limits;
 pub mod model;
@@ -62,6 +65,7 @@ pub mod wire;
 
 pub use bucket::{BUCKETS, bucket};
 pub use compile::{CompiledFlag, CompiledSegment};
+pub use definition::FlagDefinition;
 pub use eval::{
     Detail, ErrorKind, EvaluationDetail, Lookup, MAX_PREREQUISITE_DEPTH, OwnedReason, Reason,
     evaluate, evaluate_all,

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use vexil_flags::{Environment, FieldError, Flag, Project, Segment};
+use vexil_flags::{Environment, FieldError, Flag, FlagDefinition, Project, Segment};
 
 use crate::records::{Role, TokenInfo};
 
@@ -130,6 +130,82 @@ pub enum Op {
         key: String,
         version: u64,
     },
+    // Level 4: flags configured per environment (`crate::version::ENV_CONFIG`).
+    /// Creates a flag in every environment of `project`: the definition,
+    /// and `flag`'s configuration in each (enabled only if `flag` is).
+    CreateProjectFlag {
+        project: String,
+        flag: Flag,
+    },
+    /// Changes a definition and, in the same entry, every environment's
+    /// copy of it.
+    UpdateFlagDefinition {
+        definition: FlagDefinition,
+        expected_version: u64,
+    },
+    /// Deletes a flag from every environment of its project.
+    DeleteProjectFlag {
+        project: String,
+        key: String,
+        expected_version: Option<u64>,
+    },
+    /// Commits a new version of the definition equal to `version`; a
+    /// deleted flag is restored with each environment's last configuration.
+    RollbackFlagDefinition {
+        project: String,
+        key: String,
+        version: u64,
+    },
+    /// Changes one environment's configuration of a flag.
+    UpdateFlagIn {
+        project: String,
+        environment: String,
+        flag: Flag,
+        expected_version: u64,
+    },
+    ToggleFlagIn {
+        project: String,
+        environment: String,
+        key: String,
+        enabled: bool,
+    },
+    RollbackFlagIn {
+        project: String,
+        environment: String,
+        key: String,
+        version: u64,
+    },
+    CreateSegmentIn {
+        project: String,
+        environment: String,
+        segment: Segment,
+    },
+    UpdateSegmentIn {
+        project: String,
+        environment: String,
+        segment: Segment,
+        expected_version: u64,
+    },
+    DeleteSegmentIn {
+        project: String,
+        environment: String,
+        key: String,
+        expected_version: Option<u64>,
+    },
+    RollbackSegmentIn {
+        project: String,
+        environment: String,
+        key: String,
+        version: u64,
+    },
+}
+
+/// A flag with every environment's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectFlag {
+    pub definition: FlagDefinition,
+    /// By environment key.
+    pub environments: std::collections::BTreeMap<String, Flag>,
 }
 
 /// A membership or leadership change, as the audit log shows it.
@@ -195,6 +271,78 @@ impl Op {
         )
     }
 
+    /// An unscoped flag command (on `default`'s `production`).
+    pub(crate) fn is_legacy_flag_change(&self) -> bool {
+        matches!(
+            self,
+            Op::CreateFlag { .. }
+                | Op::UpdateFlag { .. }
+                | Op::DeleteFlag { .. }
+                | Op::RollbackFlag { .. }
+        )
+    }
+
+    /// A change to a flag or segment of a named environment (level 4).
+    fn is_env_config(&self) -> bool {
+        matches!(
+            self,
+            Op::CreateProjectFlag { .. }
+                | Op::UpdateFlagDefinition { .. }
+                | Op::DeleteProjectFlag { .. }
+                | Op::RollbackFlagDefinition { .. }
+                | Op::UpdateFlagIn { .. }
+                | Op::ToggleFlagIn { .. }
+                | Op::RollbackFlagIn { .. }
+                | Op::CreateSegmentIn { .. }
+                | Op::UpdateSegmentIn { .. }
+                | Op::DeleteSegmentIn { .. }
+                | Op::RollbackSegmentIn { .. }
+        )
+    }
+
+    /// The project and environment a change is confined to, if any (for
+    /// tokens' scopes and the audit log's filters).
+    pub fn environment(&self) -> Option<(&str, &str)> {
+        match self {
+            Op::UpdateFlagIn {
+                project,
+                environment,
+                ..
+            }
+            | Op::ToggleFlagIn {
+                project,
+                environment,
+                ..
+            }
+            | Op::RollbackFlagIn {
+                project,
+                environment,
+                ..
+            }
+            | Op::CreateSegmentIn {
+                project,
+                environment,
+                ..
+            }
+            | Op::UpdateSegmentIn {
+                project,
+                environment,
+                ..
+            }
+            | Op::DeleteSegmentIn {
+                project,
+                environment,
+                ..
+            }
+            | Op::RollbackSegmentIn {
+                project,
+                environment,
+                ..
+            } => Some((project, environment)),
+            _ => None,
+        }
+    }
+
     /// What a node does on its own, as [`SYSTEM_ACTOR`]: the first admin
     /// token, a recovered one, raising the cluster level, and creating the
     /// default project once the level allows it. A command
@@ -218,6 +366,7 @@ impl Op {
         match self {
             Op::SetClusterLevel { .. } | Op::AuditCluster { .. } => crate::version::CLUSTER_AUDIT,
             op if op.is_scope_change() => crate::version::PROJECTS,
+            op if op.is_env_config() => crate::version::ENV_CONFIG,
             _ => crate::version::BASE,
         }
     }
@@ -265,6 +414,18 @@ pub enum Change {
     Environment {
         before: Option<Box<Environment>>,
         after: Option<Box<Environment>>,
+    },
+    /// A flag's definition, shared by its project's environments.
+    Definition {
+        before: Option<Box<FlagDefinition>>,
+        after: Option<Box<FlagDefinition>>,
+    },
+    /// A flag made in every environment of its project, or deleted from
+    /// all of them: its definition, and each environment's configuration
+    /// by environment key.
+    ProjectFlag {
+        before: Option<Box<ProjectFlag>>,
+        after: Option<Box<ProjectFlag>>,
     },
     /// A blank or membership entry: nothing the API shows.
     Internal,
@@ -377,6 +538,65 @@ impl std::fmt::Display for Op {
                 key,
                 version,
             } => write!(f, "roll back environment {project}/{key} to v{version}"),
+            Op::CreateProjectFlag { project, flag } => {
+                write!(f, "create flag {project}/{}", flag.key)
+            }
+            Op::UpdateFlagDefinition { definition: d, .. } => {
+                write!(f, "update the definition of flag {}", d.id())
+            }
+            Op::DeleteProjectFlag { project, key, .. } => write!(f, "delete flag {project}/{key}"),
+            Op::RollbackFlagDefinition {
+                project,
+                key,
+                version,
+            } => write!(f, "roll back flag {project}/{key} to definition v{version}"),
+            Op::UpdateFlagIn {
+                project,
+                environment,
+                flag,
+                ..
+            } => write!(f, "update flag {project}/{environment}/{}", flag.key),
+            Op::ToggleFlagIn {
+                project,
+                environment,
+                key,
+                enabled,
+            } => write!(f, "toggle flag {project}/{environment}/{key} to {enabled}"),
+            Op::RollbackFlagIn {
+                project,
+                environment,
+                key,
+                version,
+            } => write!(
+                f,
+                "roll back flag {project}/{environment}/{key} to v{version}"
+            ),
+            Op::CreateSegmentIn {
+                project,
+                environment,
+                segment,
+            } => write!(f, "create segment {project}/{environment}/{}", segment.key),
+            Op::UpdateSegmentIn {
+                project,
+                environment,
+                segment,
+                ..
+            } => write!(f, "update segment {project}/{environment}/{}", segment.key),
+            Op::DeleteSegmentIn {
+                project,
+                environment,
+                key,
+                ..
+            } => write!(f, "delete segment {project}/{environment}/{key}"),
+            Op::RollbackSegmentIn {
+                project,
+                environment,
+                key,
+                version,
+            } => write!(
+                f,
+                "roll back segment {project}/{environment}/{key} to v{version}"
+            ),
         }
     }
 }

@@ -3,10 +3,11 @@
 //!
 //! | family     | key                                   | value            |
 //! |------------|---------------------------------------|------------------|
-//! | `flags`    | flag key                              | `Flag` JSON      |
-//! | `segments` | segment key                           | `Segment` JSON   |
-//! | `history`  | `f` key `\0` version                  | `VersionEntry`   |
-//! | `history`  | `s` key `\0` version                  | `VersionEntry`   |
+//! | `flags`    | flag key (`default/production`), else `project/env/key` | `Flag` JSON |
+//! | `segments` | segment key, else `project/env/key`   | `Segment` JSON   |
+//! | `history`  | `f` record key `\0` version           | `VersionEntry`   |
+//! | `history`  | `s` record key `\0` version           | `VersionEntry`   |
+//! | `history`  | `d` project `/` flag key `\0` version  | `VersionEntry`   |
 //! | `history`  | `p` project `\0` version              | `VersionEntry`   |
 //! | `history`  | `e` project `/` environment `\0` version | `VersionEntry` |
 //! | `audit`    | `e` id                                | `AuditEntry`     |
@@ -18,6 +19,7 @@
 //! | `meta`     | `g` generation request id             | stored `Response` |
 //! | `meta`     | `0x01` project                        | `Project` JSON   |
 //! | `meta`     | `0x02` project `/` environment        | `Environment` JSON |
+//! | `meta`     | `0x03` project `/` flag key           | `FlagDefinition` JSON |
 //! | `meta`     | `r` request id, `i` index (before generations; read until they age out) | stored `Response`, request id |
 //!
 //! Projects and environments are few and small, so they live in `meta`
@@ -26,6 +28,15 @@
 //! previous release opens as it is, with none. `/` is not a key character,
 //! so `0x02 project /` is the prefix of one project's environments, and
 //! they sort by project, then environment key.
+//!
+//! A flag's configuration in one environment is a whole `Flag` record
+//! (see `vexil_flags::definition`). Records of `default`'s `production`
+//! keep the first release's bare keys, so a store of that release is
+//! this scope as it is; every other environment's records are keyed
+//! `project/environment/key` ([`in_env`]). `/` is not a key character,
+//! so a bare key and a scoped one never collide, and one environment's
+//! records are adjacent. The definitions a project's environments share
+//! are in `meta` under `0x03`.
 
 /// Appends a big-endian u64.
 pub fn be(out: &mut Vec<u8>, n: u64) {
@@ -131,4 +142,50 @@ pub fn request_index(index: u64) -> Vec<u8> {
     let mut k = vec![META_REQUEST_INDEX];
     be(&mut k, index);
     k
+}
+
+/// `project/environment` of the scope that holds the records made before
+/// projects existed: their keys are unscoped.
+pub const LEGACY_ENV: &str = "default/production";
+
+/// A flag's or segment's record key (in `flags` or `segments`, and after
+/// `f` or `s` in `history`): the bare key in [`LEGACY_ENV`], as the first
+/// release wrote it, else `project/environment/key`. Keys have no `/`, so
+/// the two never meet.
+pub fn in_env(env: &str, key: &str) -> String {
+    if env == LEGACY_ENV {
+        key.to_owned()
+    } else {
+        format!("{env}/{key}")
+    }
+}
+
+/// The environment id and key of a record key made by [`in_env`].
+pub fn split_record(id: &str) -> (&str, &str) {
+    match id.rsplit_once('/') {
+        Some((env, key)) => (env, key),
+        None => (LEGACY_ENV, id),
+    }
+}
+
+/// The key part of a record key made by [`in_env`].
+pub fn key_of(id: &str) -> &str {
+    split_record(id).1
+}
+
+pub const HISTORY_DEFINITION: u8 = b'd';
+pub const META_DEFINITION: u8 = 0x03;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_keys_keep_the_first_release_layout_in_the_legacy_scope() {
+        assert_eq!(in_env(LEGACY_ENV, "a"), "a");
+        assert_eq!(in_env("web/staging", "a"), "web/staging/a");
+        assert_eq!(split_record("a"), (LEGACY_ENV, "a"));
+        assert_eq!(split_record("web/staging/a"), ("web/staging", "a"));
+        assert_eq!(key_of("web/staging/a"), "a");
+    }
 }

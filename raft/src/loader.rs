@@ -15,12 +15,27 @@ use crate::state::State;
 pub fn load_state(engine: &dyn Engine) -> Result<State, StorageError> {
     let mut flags: Vec<Flag> = Vec::new();
     let mut segments: Vec<Segment> = Vec::new();
+    let mut scoped: BTreeMap<String, (Vec<Flag>, Vec<Segment>)> = BTreeMap::new();
     let mut tokens = BTreeMap::new();
     let mut token_hashes = HashMap::new();
     engine.export(&[Cf::Flags, Cf::Segments, Cf::Tokens], &mut |cf, k, v| {
         match cf {
-            Cf::Flags => flags.push(decode(v)?),
-            Cf::Segments => segments.push(decode(v)?),
+            Cf::Flags | Cf::Segments => {
+                let id =
+                    std::str::from_utf8(k).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                let (env, _) = keys::split_record(id);
+                let (f, s) = if env == keys::LEGACY_ENV {
+                    (&mut flags, &mut segments)
+                } else {
+                    let e = scoped.entry(env.to_owned()).or_default();
+                    (&mut e.0, &mut e.1)
+                };
+                if cf == Cf::Flags {
+                    f.push(decode(v)?);
+                } else {
+                    s.push(decode(v)?);
+                }
+            }
             Cf::Tokens if k.first() == Some(&keys::TOKEN_BY_NAME) => {
                 let t: TokenRecord = decode(v)?;
                 token_hashes.insert(t.hash.clone(), t.name.clone());
@@ -49,11 +64,20 @@ pub fn load_state(engine: &dyn Engine) -> Result<State, StorageError> {
             .into_iter()
             .map(|e: vexil_flags::Environment| (e.id(), e))
             .collect(),
+        scoped: scoped
+            .into_iter()
+            .map(|(env, (f, s))| (env, FlagSet::from_parts(f, s)))
+            .collect(),
+        definitions: read_scoped(engine, keys::META_DEFINITION)?
+            .into_iter()
+            .map(|d: vexil_flags::FlagDefinition| (d.id(), d))
+            .collect(),
     })
 }
 
-/// Every project or environment record (`prefix` is `keys::META_PROJECT`
-/// or `keys::META_ENVIRONMENT`); a store of the previous release has none.
+/// Every project, environment or flag definition record (`prefix` is
+/// `keys::META_PROJECT`, `keys::META_ENVIRONMENT` or
+/// `keys::META_DEFINITION`); a store of an earlier release has none.
 fn read_scoped<T: serde::de::DeserializeOwned>(
     engine: &dyn Engine,
     prefix: u8,

@@ -33,6 +33,8 @@ pub enum Versioned {
     Project,
     /// Keyed by `project/environment`.
     Environment,
+    /// A flag's definition, keyed by `project/key`.
+    Definition,
 }
 
 impl Versioned {
@@ -42,6 +44,7 @@ impl Versioned {
             Versioned::Segment => keys::HISTORY_SEGMENT,
             Versioned::Project => keys::HISTORY_PROJECT,
             Versioned::Environment => keys::HISTORY_ENVIRONMENT,
+            Versioned::Definition => keys::HISTORY_DEFINITION,
         }
     }
 }

@@ -46,23 +46,70 @@ pub struct State {
     /// Environments by `project/environment`, so one project's are
     /// adjacent.
     pub environments: BTreeMap<String, vexil_flags::Environment>,
+    /// The compiled flags and segments of every environment but
+    /// `default`'s `production` (which is [`State::flags`]), by
+    /// `project/environment`.
+    pub scoped: BTreeMap<String, FlagSet>,
+    /// Flag definitions by `project/key`.
+    pub definitions: BTreeMap<String, vexil_flags::FlagDefinition>,
 }
 
 impl State {
-    /// Every flag and segment, sorted by key.
+    /// Every flag and segment of `default`'s `production` (the routes
+    /// without a project), sorted by key.
     pub fn snapshot(&self) -> StateSnapshot {
-        let mut flags: Vec<Arc<Flag>> = self.flags.flags().map(|f| f.flag().clone()).collect();
+        self.snapshot_of(crate::keys::LEGACY_ENV)
+    }
+
+    /// Every flag and segment of environment `env`, sorted by key.
+    pub fn snapshot_of(&self, env: &str) -> StateSnapshot {
+        let Some(set) = self.set(env) else {
+            return StateSnapshot {
+                id: self.applied,
+                flags: Vec::new(),
+                segments: Vec::new(),
+                cluster_id: String::new(),
+            };
+        };
+        let mut flags: Vec<Arc<Flag>> = set.flags().map(|f| f.flag().clone()).collect();
         flags.sort_by(|a, b| a.key.cmp(&b.key));
-        let mut segments: Vec<Arc<Segment>> =
-            self.flags.segments().map(|s| s.segment().clone()).collect();
+        let mut segments: Vec<Arc<Segment>> = set.segments().map(|s| s.segment().clone()).collect();
         segments.sort_by(|a, b| a.key.cmp(&b.key));
         StateSnapshot {
             id: self.applied,
             flags,
             segments,
-            // The node stamps it (it lives in the store's meta, not here).
             cluster_id: String::new(),
         }
+    }
+
+    /// The flags and segments of environment `env` (`project/environment`),
+    /// if it has any.
+    pub fn set(&self, env: &str) -> Option<&FlagSet> {
+        if env == crate::keys::LEGACY_ENV {
+            Some(&self.flags)
+        } else {
+            self.scoped.get(env)
+        }
+    }
+
+    /// The flags and segments of `env`, created empty on first use.
+    pub(crate) fn set_mut(&mut self, env: &str) -> &mut FlagSet {
+        if env == crate::keys::LEGACY_ENV {
+            &mut self.flags
+        } else {
+            self.scoped.entry(env.to_owned()).or_default()
+        }
+    }
+
+    /// The definitions of `project`'s flags, in key order.
+    pub fn definitions_of(&self, project: &str) -> Vec<&vexil_flags::FlagDefinition> {
+        let prefix = format!("{project}/");
+        self.definitions
+            .range(prefix.clone()..)
+            .take_while(|(id, _)| id.starts_with(&prefix))
+            .map(|(_, d)| d)
+            .collect()
     }
 
     /// The token record whose secret hashes to `hash`.
@@ -152,6 +199,8 @@ pub struct Shared {
     /// (always taken after it).
     ring: std::sync::Mutex<VecDeque<Arc<ChangeEvent>>>,
     tx: broadcast::Sender<FeedEvent>,
+    /// The feeds of every other environment, by `project/environment`.
+    scoped: std::sync::Mutex<HashMap<String, ScopedFeed>>,
     config: FeedConfig,
     /// Snapshot counts and apply latency, read by the node's `/metrics`.
     pub counters: crate::counters::RaftCounters,
@@ -165,6 +214,7 @@ impl Shared {
             state: RwLock::new(state),
             ring: std::sync::Mutex::new(VecDeque::with_capacity(config.ring)),
             tx,
+            scoped: Default::default(),
             config,
             counters: Default::default(),
         }
@@ -195,8 +245,28 @@ impl Shared {
         self.tx.receiver_count()
     }
 
-    /// Publishes a change; call with the state write lock held.
-    pub(crate) fn publish(&self, state: &mut State, id: u64, change: Change) {
+    /// Publishes a change in environment `env`; call with the state write
+    /// lock held. Each environment has a feed of its own: a subscriber of
+    /// one never sees another's changes.
+    pub(crate) fn publish(&self, state: &mut State, env: &str, id: u64, change: Change) {
+        if env != crate::keys::LEGACY_ENV {
+            let mut feeds = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
+            let feed = feeds
+                .entry(env.to_owned())
+                .or_insert_with(|| ScopedFeed::new(&self.config, state.applied));
+            let event = Arc::new(ChangeEvent {
+                id,
+                prev_id: feed.last_change,
+                change,
+            });
+            feed.last_change = id;
+            if feed.ring.len() >= self.config.ring {
+                feed.ring.pop_front();
+            }
+            feed.ring.push_back(event.clone());
+            let _ = feed.tx.send(FeedEvent::Change(event));
+            return;
+        }
         let event = Arc::new(ChangeEvent {
             id,
             prev_id: state.last_change,
@@ -214,23 +284,74 @@ impl Shared {
         let _ = self.tx.send(FeedEvent::Change(event));
     }
 
-    /// Drops the resume ring and tells subscribers to start over; call with
-    /// the state write lock held, after replacing the state.
+    /// Drops the resume rings and tells subscribers to start over; call
+    /// with the state write lock held, after replacing the state.
     pub(crate) fn reset(&self) {
         self.ring.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let _ = self.tx.send(FeedEvent::Reset);
+        let mut feeds = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
+        for feed in feeds.values() {
+            let _ = feed.tx.send(FeedEvent::Reset);
+        }
+        // A subscriber holds its receiver; the feeds start again, each
+        // from a snapshot.
+        feeds.clear();
     }
 
-    /// Subscribes, resuming after `last_event_id` when the ring covers it.
+    /// Subscribes to the unscoped feed (`default`/`production`), resuming
+    /// after `last_event_id` when the ring covers it.
     pub fn subscribe(&self, last_event_id: Option<u64>) -> Subscription {
         let state = self.read();
         let rx = self.tx.subscribe();
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-        let start = match last_event_id.and_then(|id| resume_from(&state, &ring, id)) {
+        let start =
+            match last_event_id.and_then(|id| resume_from(&state, &ring, id, state.last_change)) {
+                Some(events) => Start::Resume(events),
+                None => Start::Snapshot(state.snapshot()),
+            };
+        Subscription { start, rx }
+    }
+
+    /// Subscribes to environment `env`'s feed (`project/environment`).
+    pub fn subscribe_env(&self, env: &str, last_event_id: Option<u64>) -> Subscription {
+        if env == crate::keys::LEGACY_ENV {
+            return self.subscribe(last_event_id);
+        }
+        let state = self.read();
+        let mut feeds = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
+        let feed = feeds
+            .entry(env.to_owned())
+            .or_insert_with(|| ScopedFeed::new(&self.config, state.applied));
+        let rx = feed.tx.subscribe();
+        let start = match last_event_id
+            .and_then(|id| resume_from(&state, &feed.ring, id, feed.last_change))
+        {
             Some(events) => Start::Resume(events),
-            None => Start::Snapshot(state.snapshot()),
+            None => Start::Snapshot(state.snapshot_of(env)),
         };
         Subscription { start, rx }
+    }
+}
+
+/// The feed of one environment other than `default`/`production`, made
+/// when first published to or subscribed to. Its last change is not
+/// persisted: after a restart it starts at the applied index, so a resume
+/// from before then gets a snapshot.
+#[derive(Debug)]
+struct ScopedFeed {
+    ring: VecDeque<Arc<ChangeEvent>>,
+    tx: broadcast::Sender<FeedEvent>,
+    last_change: u64,
+}
+
+impl ScopedFeed {
+    fn new(config: &FeedConfig, applied: u64) -> Self {
+        let (tx, _) = broadcast::channel(config.per_subscriber.max(1));
+        ScopedFeed {
+            ring: VecDeque::new(),
+            tx,
+            last_change: applied,
+        }
     }
 }
 
@@ -258,11 +379,12 @@ fn resume_from(
     state: &State,
     ring: &VecDeque<Arc<ChangeEvent>>,
     id: u64,
+    last_change: u64,
 ) -> Option<Vec<Arc<ChangeEvent>>> {
     if id > state.applied {
         return None; // from the future: not ours to vouch for
     }
-    if id >= state.last_change {
+    if id >= last_change {
         return Some(Vec::new()); // nothing changed since
     }
     let first = ring.front()?;

@@ -23,18 +23,27 @@
 //! | 1 | everything before levels existed |
 //! | 2 | audit entries for membership and leadership changes (`cluster.*` actions) |
 //! | 3 | projects and environments (`Op::CreateProject` … `Op::RollbackEnvironment`); the leader creates project `default` once the level is raised |
+//! | 4 | flags configured per environment (`Op::CreateProjectFlag` … `Op::RollbackSegmentIn`); raising it gives every flag of `default` a definition and a disabled configuration in its other environments, and from then on the unscoped flag commands keep them in step |
 
 /// The level a cluster of only first-release nodes is at.
 pub const BASE: u32 = 1;
 
 /// The highest level this release supports.
-pub const SUPPORTED: u32 = 3;
+pub const SUPPORTED: u32 = 4;
 
 /// The level that adds `Op::AuditCluster` and `Op::SetClusterLevel`.
 pub const CLUSTER_AUDIT: u32 = 2;
 
 /// The level that adds projects and environments.
 pub const PROJECTS: u32 = 3;
+
+/// The level that configures flags per environment: flag definitions, and
+/// flags and segments in every environment (`Op::CreateProjectFlag` …
+/// `Op::RollbackSegmentIn`). From this level on, the unscoped flag
+/// commands also keep `default`'s definitions and other environments in
+/// step, so they apply differently, and a node that applies them this way
+/// must know the level: every member does once it is raised.
+pub const ENV_CONFIG: u32 = 4;
 
 /// A status without a level comes from a node of the first release.
 pub(crate) fn base() -> u32 {

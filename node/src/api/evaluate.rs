@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Body {
+pub(super) struct Body {
     /// One flag's key; every flag when absent.
     flag: Option<String>,
     #[serde(default)]
@@ -55,13 +55,26 @@ async fn evaluate(
     ApiQuery(q): ApiQuery<ReadQuery>,
     ApiJson(body): ApiJson<Body>,
 ) -> ApiResult<Response> {
+    evaluate_in(&state, &caller, vexil_raft::keys::LEGACY_ENV, q, body).await
+}
+
+/// Evaluation in environment `env` (`project/environment`), which exists.
+/// Usage (`/v1/usage`) is counted for `default`'s `production` only.
+pub(super) async fn evaluate_in(
+    state: &AppState,
+    caller: &Caller,
+    env: &str,
+    q: ReadQuery,
+    body: Body,
+) -> ApiResult<Response> {
     caller.require(Role::Sdk)?;
     check_context(&body.context)?;
     state.before_read(q.consistency).await?;
     let (flags, applied) = {
         let st = state.raft.shared().read();
-        (st.flags.clone(), st.applied)
+        (st.set(env).cloned().unwrap_or_default(), st.applied)
     };
+    let counted = env == vexil_raft::keys::LEGACY_ENV;
     let headers = consistency_headers(q.consistency, applied);
     match body.flag {
         Some(key) => {
@@ -73,7 +86,9 @@ async fn evaluate(
             let detail = flags
                 .evaluate(&key, &body.context)
                 .to_owned_detail(flag.flag());
-            state.usage.served([(key.as_str(), &detail)]);
+            if counted {
+                state.usage.served([(key.as_str(), &detail)]);
+            }
             Ok((headers, Json(detail)).into_response())
         }
         None => {
@@ -88,7 +103,9 @@ async fn evaluate(
                     )
                 })
                 .collect();
-            state.usage.served(all.iter().map(|(k, d)| (*k, d)));
+            if counted {
+                state.usage.served(all.iter().map(|(k, d)| (*k, d)));
+            }
             Ok((headers, Json(AllFlags { flags: all })).into_response())
         }
     }

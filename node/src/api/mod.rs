@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod backup;
 pub mod cluster;
+pub mod env_flags;
 pub mod error;
 pub mod evaluate;
 pub mod extract;
@@ -323,6 +324,7 @@ pub fn router(state: AppState) -> Router {
         .merge(flags::router())
         .merge(segments::router())
         .merge(projects::router())
+        .merge(env_flags::router())
         .merge(audit::router())
         .merge(tokens::router())
         .merge(cluster::router())

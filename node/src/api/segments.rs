@@ -109,7 +109,7 @@ impl Resource for Segments {
     }
 }
 
-fn with_used_by(s: &Segment, used_by: Vec<String>) -> serde_json::Value {
+pub(super) fn with_used_by(s: &Segment, used_by: Vec<String>) -> serde_json::Value {
     let mut body = serde_json::to_value(s).unwrap_or_default();
     if let Some(obj) = body.as_object_mut() {
         obj.insert("used_by".into(), json!(used_by));

@@ -261,6 +261,8 @@ fn before_version(change: &Change) -> Option<u64> {
         Change::Segment { before, .. } => before.as_ref().map(|b| b.version),
         Change::Project { before, .. } => before.as_ref().map(|b| b.version),
         Change::Environment { before, .. } => before.as_ref().map(|b| b.version),
+        Change::Definition { before, .. } => before.as_ref().map(|b| b.version),
+        Change::ProjectFlag { before, .. } => before.as_ref().map(|b| b.definition.version),
         Change::Token { .. } | Change::Internal => None,
     }
 }

@@ -7,6 +7,7 @@
 
 mod audit;
 mod cluster;
+mod env_config;
 mod stored;
 mod tokens;
 mod versioned;
@@ -18,6 +19,7 @@ use crate::command::{Change, Command, Op, Rejection, Response, SYSTEM_ACTOR};
 use crate::keys;
 use crate::records::TokenRecord;
 use crate::state::State;
+use crate::version;
 
 /// How many log entries a request id is remembered for, at least, for
 /// idempotency: ids are kept by generation (`index / DEDUPE_WINDOW`), a
@@ -28,10 +30,15 @@ pub const DEDUPE_WINDOW: u64 = 100_000;
 /// A change to make on the mirror after the batch is written.
 #[derive(Debug, Clone)]
 pub(crate) enum Effect {
-    UpsertFlag(vexil_flags::Flag),
-    RemoveFlag(String),
-    UpsertSegment(vexil_flags::Segment),
-    RemoveSegment(String),
+    /// In the environment `project/environment`.
+    UpsertFlag(String, vexil_flags::Flag),
+    /// The environment and the key.
+    RemoveFlag(String, String),
+    UpsertSegment(String, vexil_flags::Segment),
+    RemoveSegment(String, String),
+    UpsertDefinition(vexil_flags::FlagDefinition),
+    /// By `project/key`.
+    RemoveDefinition(String),
     UpsertToken(TokenRecord),
     RemoveToken(String),
     LastAt(i64),
@@ -46,6 +53,20 @@ pub(crate) enum Effect {
     UpsertEnvironment(vexil_flags::Environment),
     /// By `project/environment`.
     RemoveEnvironment(String),
+}
+
+impl Effect {
+    /// Whether this publishes an event on the feed of the routes without a
+    /// project (`default`/`production`).
+    pub(crate) fn changes_legacy_feed(&self) -> bool {
+        match self {
+            Effect::UpsertFlag(env, _)
+            | Effect::RemoveFlag(env, _)
+            | Effect::UpsertSegment(env, _)
+            | Effect::RemoveSegment(env, _) => env == keys::LEGACY_ENV,
+            _ => false,
+        }
+    }
 }
 
 /// The outcome of applying one command.
@@ -137,6 +158,19 @@ pub(crate) fn apply_command(
 }
 
 fn dispatch(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageError> {
+    let changed = dispatch_op(ctx)?;
+    let op = &ctx.cmd.op;
+    if let (Ok(change), true) = (&changed, op.is_legacy_flag_change()) {
+        // From level 4 on, `default`'s definitions and other environments
+        // follow: all or nothing, in this entry.
+        if let Err(r) = env_config::follow_legacy(ctx, op, change)? {
+            return Ok(Err(r));
+        }
+    }
+    Ok(changed)
+}
+
+fn dispatch_op(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageError> {
     use versioned::{ENVIRONMENTS, FLAGS, PROJECTS, SEGMENTS};
     let op = &ctx.cmd.op;
     match op {
@@ -145,7 +179,7 @@ fn dispatch(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageError
             flag,
             expected_version,
         } => versioned::update(ctx, &FLAGS, flag.clone(), *expected_version),
-        Op::ToggleFlag { key, enabled } => versioned::toggle(ctx, key, *enabled),
+        Op::ToggleFlag { key, enabled } => versioned::toggle(ctx, &FLAGS, key, *enabled),
         Op::DeleteFlag {
             key,
             expected_version,
@@ -167,7 +201,12 @@ fn dispatch(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageError
             secret_hash,
         } => tokens::create(ctx, name, *role, secret_hash),
         Op::DeleteToken { name } => tokens::delete(ctx, name),
-        Op::SetClusterLevel { level } => cluster::set_level(ctx, *level),
+        Op::SetClusterLevel { level } => {
+            let from = ctx.state.level();
+            let set = cluster::set_level(ctx, *level)?;
+            env_config::on_level(ctx, from, *level)?;
+            Ok(set)
+        }
         Op::AuditCluster { change } => cluster::audit(ctx, change),
         Op::CreateProject {
             project,
@@ -183,7 +222,17 @@ fn dispatch(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageError
         } => versioned::delete_project(ctx, key, *expected_version),
         Op::RollbackProject { key, version } => versioned::rollback(ctx, &PROJECTS, key, *version),
         Op::CreateEnvironment { environment } => {
-            versioned::create(ctx, &ENVIRONMENTS, environment.clone())
+            let made = versioned::create(ctx, &ENVIRONMENTS, environment.clone())?;
+            if made.is_ok() && ctx.state.level() >= version::ENV_CONFIG {
+                // A new environment starts with every flag of its project,
+                // disabled.
+                let id = environment.id();
+                ctx.quiet_audit = true;
+                let filled = env_config::fill(ctx, &environment.project, &[id]);
+                ctx.quiet_audit = false;
+                filled?;
+            }
+            Ok(made)
         }
         Op::UpdateEnvironment {
             environment,
@@ -205,6 +254,45 @@ fn dispatch(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageError
             let id = vexil_flags::scope::env_id(project, key);
             versioned::rollback(ctx, &ENVIRONMENTS, &id, *version)
         }
+        Op::CreateProjectFlag { project, flag } => {
+            env_config::create_project_flag(ctx, project, flag)
+        }
+        Op::UpdateFlagDefinition {
+            definition,
+            expected_version,
+        } => env_config::update_definition(ctx, definition, *expected_version),
+        Op::DeleteProjectFlag {
+            project,
+            key,
+            expected_version,
+        } => env_config::delete_project_flag(ctx, project, key, *expected_version),
+        Op::RollbackFlagDefinition {
+            project,
+            key,
+            version,
+        } => env_config::rollback_definition(ctx, project, key, *version),
+        Op::UpdateFlagIn {
+            project,
+            environment,
+            flag,
+            expected_version,
+        } => env_config::update_in(ctx, project, environment, flag, *expected_version),
+        Op::ToggleFlagIn {
+            project,
+            environment,
+            key,
+            enabled,
+        } => env_config::toggle_in(ctx, project, environment, key, *enabled),
+        Op::RollbackFlagIn {
+            project,
+            environment,
+            key,
+            version,
+        } => env_config::rollback_in(ctx, project, environment, key, *version),
+        Op::CreateSegmentIn { .. }
+        | Op::UpdateSegmentIn { .. }
+        | Op::DeleteSegmentIn { .. }
+        | Op::RollbackSegmentIn { .. } => env_config::segment_in(ctx, op),
     }
 }
 
@@ -344,27 +432,37 @@ pub(crate) fn commit_effects(shared: &crate::state::Shared, index: u64, effects:
     let mut state = shared.write();
     for effect in effects {
         match effect {
-            Effect::UpsertFlag(flag) => {
+            Effect::UpsertFlag(env, flag) => {
                 let key = flag.key.clone();
-                state.flags.upsert_flag(flag);
-                if let Some(f) = state.flags.get_flag(&key).map(|f| f.flag().clone()) {
-                    shared.publish(&mut state, index, Feed::FlagUpsert { flag: f });
+                let set = state.set_mut(&env);
+                set.upsert_flag(flag);
+                let f = set.get_flag(&key).map(|f| f.flag().clone());
+                if let Some(f) = f {
+                    shared.publish(&mut state, &env, index, Feed::FlagUpsert { flag: f });
                 }
             }
-            Effect::RemoveFlag(key) => {
-                state.flags.remove_flag(&key);
-                shared.publish(&mut state, index, Feed::FlagDelete { key });
+            Effect::RemoveFlag(env, key) => {
+                state.set_mut(&env).remove_flag(&key);
+                shared.publish(&mut state, &env, index, Feed::FlagDelete { key });
             }
-            Effect::UpsertSegment(segment) => {
+            Effect::UpsertSegment(env, segment) => {
                 let key = segment.key.clone();
-                state.flags.upsert_segment(segment);
-                if let Some(s) = state.flags.get_segment(&key).map(|s| s.segment().clone()) {
-                    shared.publish(&mut state, index, Feed::SegmentUpsert { segment: s });
+                let set = state.set_mut(&env);
+                set.upsert_segment(segment);
+                let s = set.get_segment(&key).map(|s| s.segment().clone());
+                if let Some(s) = s {
+                    shared.publish(&mut state, &env, index, Feed::SegmentUpsert { segment: s });
                 }
             }
-            Effect::RemoveSegment(key) => {
-                state.flags.remove_segment(&key);
-                shared.publish(&mut state, index, Feed::SegmentDelete { key });
+            Effect::RemoveSegment(env, key) => {
+                state.set_mut(&env).remove_segment(&key);
+                shared.publish(&mut state, &env, index, Feed::SegmentDelete { key });
+            }
+            Effect::UpsertDefinition(d) => {
+                state.definitions.insert(d.id(), d);
+            }
+            Effect::RemoveDefinition(id) => {
+                state.definitions.remove(&id);
             }
             Effect::UpsertToken(token) => {
                 state
@@ -394,6 +492,7 @@ pub(crate) fn commit_effects(shared: &crate::state::Shared, index: u64, effects:
             }
             Effect::RemoveEnvironment(id) => {
                 state.environments.remove(&id);
+                state.scoped.remove(&id);
             }
         }
     }

@@ -202,10 +202,10 @@ mod tests {
         engine.write(first.batch, Durability::Sync).expect("write");
         for effect in first.effects {
             match effect {
-                Effect::UpsertFlag(f) => {
+                Effect::UpsertFlag(_, f) => {
                     state.flags.upsert_flag(f);
                 }
-                Effect::RemoveFlag(k) => {
+                Effect::RemoveFlag(_, k) => {
                     state.flags.remove_flag(&k);
                 }
                 _ => {}

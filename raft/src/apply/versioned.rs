@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use vexil_flags::scope::{DEFAULT_PROJECT, LEGACY_ENVIRONMENT};
-use vexil_flags::{Environment, FieldError, Flag, Project, Segment};
+use vexil_flags::definition::definition_id;
+use vexil_flags::scope::{DEFAULT_PROJECT, LEGACY_ENVIRONMENT, split_env_id};
+use vexil_flags::{Environment, FieldError, Flag, FlagDefinition, FlagSet, Project, Segment};
 use vexil_storage::engine::Scan;
 use vexil_storage::{Cf, StorageError};
 
@@ -17,7 +18,7 @@ use crate::keys;
 use crate::records::{VersionEntry, VersionEntryOut, target};
 use crate::state::State;
 
-type Outcome = Result<Result<Change, Rejection>, StorageError>;
+pub(super) type Outcome = Result<Result<Change, Rejection>, StorageError>;
 
 /// What differs between the kinds of versioned record.
 pub(super) trait Kind {
@@ -25,48 +26,87 @@ pub(super) trait Kind {
     const NAME: &'static str;
     const HISTORY: u8;
     /// The record's name in its history, audit target and responses.
-    fn id(t: &Self::T) -> String;
+    fn id(&self, t: &Self::T) -> String;
     /// Where the current record of `id` is kept.
-    fn record(id: &str) -> (Cf, Vec<u8>);
-    fn version(t: &Self::T) -> u64;
-    fn created_at(t: &Self::T) -> Option<DateTime<Utc>>;
+    fn record(&self, id: &str) -> (Cf, Vec<u8>);
+    fn version(&self, t: &Self::T) -> u64;
+    fn created_at(&self, t: &Self::T) -> Option<DateTime<Utc>>;
     /// Sets the server-owned metadata of a new version.
-    fn stamp(t: &mut Self::T, version: u64, created: DateTime<Utc>, at: DateTime<Utc>, actor: &str);
-    fn current(state: &State, key: &str) -> Option<Self::T>;
-    fn validate(t: &Self::T, state: &State) -> Vec<FieldError>;
+    fn stamp(
+        &self,
+        t: &mut Self::T,
+        version: u64,
+        created: DateTime<Utc>,
+        at: DateTime<Utc>,
+        actor: &str,
+    );
+    fn current(&self, state: &State, key: &str) -> Option<Self::T>;
+    fn validate(&self, t: &Self::T, state: &State) -> Vec<FieldError>;
+    /// A version from the history as a rollback commits it.
+    fn restored(&self, _state: &State, t: Self::T) -> Self::T {
+        t
+    }
     /// Keys of flags that would break if this record were deleted.
-    fn users(state: &State, key: &str) -> Vec<String>;
-    fn upsert(t: Self::T) -> Effect;
-    fn remove(key: String) -> Effect;
-    fn change(before: Option<Self::T>, after: Option<Self::T>) -> Change;
+    fn users(&self, state: &State, key: &str) -> Vec<String>;
+    fn upsert(&self, t: Self::T) -> Effect;
+    fn remove(&self, key: String) -> Effect;
+    fn change(&self, before: Option<Self::T>, after: Option<Self::T>) -> Change;
 }
 
-pub(super) struct Flags;
-pub(super) struct Segments;
+/// Flags of one environment: `env` is its id (`project/environment`).
+/// The legacy scope's records keep their first-release keys.
+pub(super) struct Flags<'a> {
+    pub env: &'a str,
+}
+/// Segments of one environment.
+pub(super) struct Segments<'a> {
+    pub env: &'a str,
+}
+pub(super) struct Definitions;
 pub(super) struct Projects;
 pub(super) struct Environments;
-pub(super) const FLAGS: Flags = Flags;
-pub(super) const SEGMENTS: Segments = Segments;
+pub(super) const FLAGS: Flags<'static> = Flags {
+    env: keys::LEGACY_ENV,
+};
+pub(super) const SEGMENTS: Segments<'static> = Segments {
+    env: keys::LEGACY_ENV,
+};
+pub(super) const DEFINITIONS: Definitions = Definitions;
 pub(super) const PROJECTS: Projects = Projects;
 pub(super) const ENVIRONMENTS: Environments = Environments;
 
-impl Kind for Flags {
+/// The flags and segments of environment `env` (empty when it has none).
+pub(super) fn set_of<'s>(state: &'s State, env: &str) -> &'s FlagSet {
+    static EMPTY: std::sync::OnceLock<FlagSet> = std::sync::OnceLock::new();
+    state
+        .set(env)
+        .unwrap_or_else(|| EMPTY.get_or_init(FlagSet::new))
+}
+
+impl Kind for Flags<'_> {
     type T = Flag;
     const NAME: &'static str = "flag";
     const HISTORY: u8 = keys::HISTORY_FLAG;
-    fn id(t: &Flag) -> String {
-        t.key.clone()
+    fn id(&self, t: &Flag) -> String {
+        keys::in_env(self.env, &t.key)
     }
-    fn record(id: &str) -> (Cf, Vec<u8>) {
+    fn record(&self, id: &str) -> (Cf, Vec<u8>) {
         (Cf::Flags, id.as_bytes().to_vec())
     }
-    fn version(t: &Flag) -> u64 {
+    fn version(&self, t: &Flag) -> u64 {
         t.version
     }
-    fn created_at(t: &Flag) -> Option<DateTime<Utc>> {
+    fn created_at(&self, t: &Flag) -> Option<DateTime<Utc>> {
         t.created_at
     }
-    fn stamp(t: &mut Flag, version: u64, created: DateTime<Utc>, at: DateTime<Utc>, actor: &str) {
+    fn stamp(
+        &self,
+        t: &mut Flag,
+        version: u64,
+        created: DateTime<Utc>,
+        at: DateTime<Utc>,
+        actor: &str,
+    ) {
         t.version = version;
         t.created_at = Some(created);
         t.updated_at = Some(at);
@@ -76,22 +116,35 @@ impl Kind for Flags {
             t.salt = t.key.clone();
         }
     }
-    fn current(state: &State, key: &str) -> Option<Flag> {
-        state.flags.get_flag(key).map(|f| Flag::clone(f.flag()))
+    fn current(&self, state: &State, id: &str) -> Option<Flag> {
+        set_of(state, self.env)
+            .get_flag(keys::key_of(id))
+            .map(|f| Flag::clone(f.flag()))
     }
-    fn validate(t: &Flag, state: &State) -> Vec<FieldError> {
-        vexil_flags::validate_flag(t, &state.flags)
+    fn validate(&self, t: &Flag, state: &State) -> Vec<FieldError> {
+        vexil_flags::validate_flag(t, set_of(state, self.env))
     }
-    fn users(state: &State, key: &str) -> Vec<String> {
-        state.flags.flags_requiring(key)
+    fn users(&self, state: &State, id: &str) -> Vec<String> {
+        set_of(state, self.env).flags_requiring(keys::key_of(id))
     }
-    fn upsert(t: Flag) -> Effect {
-        Effect::UpsertFlag(t)
+    fn restored(&self, state: &State, mut t: Flag) -> Flag {
+        // Outside the legacy scope a configuration's rollback keeps the
+        // definition every environment shares.
+        if self.env != keys::LEGACY_ENV
+            && let Some((project, _)) = split_env_id(self.env)
+            && let Some(def) = state.definitions.get(&definition_id(project, &t.key))
+        {
+            def.apply_to(&mut t);
+        }
+        t
     }
-    fn remove(key: String) -> Effect {
-        Effect::RemoveFlag(key)
+    fn upsert(&self, t: Flag) -> Effect {
+        Effect::UpsertFlag(self.env.to_owned(), t)
     }
-    fn change(before: Option<Flag>, after: Option<Flag>) -> Change {
+    fn remove(&self, id: String) -> Effect {
+        Effect::RemoveFlag(self.env.to_owned(), keys::key_of(&id).to_owned())
+    }
+    fn change(&self, before: Option<Flag>, after: Option<Flag>) -> Change {
         Change::Flag {
             before: before.map(Box::new),
             after: after.map(Box::new),
@@ -99,23 +152,24 @@ impl Kind for Flags {
     }
 }
 
-impl Kind for Segments {
+impl Kind for Segments<'_> {
     type T = Segment;
     const NAME: &'static str = "segment";
     const HISTORY: u8 = keys::HISTORY_SEGMENT;
-    fn id(t: &Segment) -> String {
-        t.key.clone()
+    fn id(&self, t: &Segment) -> String {
+        keys::in_env(self.env, &t.key)
     }
-    fn record(id: &str) -> (Cf, Vec<u8>) {
+    fn record(&self, id: &str) -> (Cf, Vec<u8>) {
         (Cf::Segments, id.as_bytes().to_vec())
     }
-    fn version(t: &Segment) -> u64 {
+    fn version(&self, t: &Segment) -> u64 {
         t.version
     }
-    fn created_at(t: &Segment) -> Option<DateTime<Utc>> {
+    fn created_at(&self, t: &Segment) -> Option<DateTime<Utc>> {
         t.created_at
     }
     fn stamp(
+        &self,
         t: &mut Segment,
         version: u64,
         created: DateTime<Utc>,
@@ -127,25 +181,24 @@ impl Kind for Segments {
         t.updated_at = Some(at);
         t.updated_by = Some(actor.to_owned());
     }
-    fn current(state: &State, key: &str) -> Option<Segment> {
-        state
-            .flags
-            .get_segment(key)
+    fn current(&self, state: &State, id: &str) -> Option<Segment> {
+        set_of(state, self.env)
+            .get_segment(keys::key_of(id))
             .map(|s| Segment::clone(s.segment()))
     }
-    fn validate(t: &Segment, state: &State) -> Vec<FieldError> {
-        vexil_flags::validate_segment(t, &state.flags)
+    fn validate(&self, t: &Segment, state: &State) -> Vec<FieldError> {
+        vexil_flags::validate_segment(t, set_of(state, self.env))
     }
-    fn users(state: &State, key: &str) -> Vec<String> {
-        state.flags.flags_using_segment(key)
+    fn users(&self, state: &State, id: &str) -> Vec<String> {
+        set_of(state, self.env).flags_using_segment(keys::key_of(id))
     }
-    fn upsert(t: Segment) -> Effect {
-        Effect::UpsertSegment(t)
+    fn upsert(&self, t: Segment) -> Effect {
+        Effect::UpsertSegment(self.env.to_owned(), t)
     }
-    fn remove(key: String) -> Effect {
-        Effect::RemoveSegment(key)
+    fn remove(&self, id: String) -> Effect {
+        Effect::RemoveSegment(self.env.to_owned(), keys::key_of(&id).to_owned())
     }
-    fn change(before: Option<Segment>, after: Option<Segment>) -> Change {
+    fn change(&self, before: Option<Segment>, after: Option<Segment>) -> Change {
         Change::Segment {
             before: before.map(Box::new),
             after: after.map(Box::new),
@@ -153,26 +206,96 @@ impl Kind for Segments {
     }
 }
 
-/// What a scope holds, as `InUse`'s `by`: "12 flags", "3 segments". Until
-/// flags are configured per environment, only the legacy scope
-/// (`default`/`production`) holds any, and it also serves the routes that
-/// name no scope, so it is never deleted, even empty.
+impl Kind for Definitions {
+    type T = FlagDefinition;
+    const NAME: &'static str = "flag_definition";
+    const HISTORY: u8 = keys::HISTORY_DEFINITION;
+    fn id(&self, t: &FlagDefinition) -> String {
+        t.id()
+    }
+    fn record(&self, id: &str) -> (Cf, Vec<u8>) {
+        (Cf::Meta, keys::meta_record(keys::META_DEFINITION, id))
+    }
+    fn version(&self, t: &FlagDefinition) -> u64 {
+        t.version
+    }
+    fn created_at(&self, t: &FlagDefinition) -> Option<DateTime<Utc>> {
+        t.created_at
+    }
+    fn stamp(
+        &self,
+        t: &mut FlagDefinition,
+        version: u64,
+        created: DateTime<Utc>,
+        at: DateTime<Utc>,
+        actor: &str,
+    ) {
+        t.version = version;
+        t.created_at = Some(created);
+        t.updated_at = Some(at);
+        t.updated_by = Some(actor.to_owned());
+        if t.salt.is_empty() {
+            t.salt = t.key.clone();
+        }
+    }
+    fn current(&self, state: &State, id: &str) -> Option<FlagDefinition> {
+        state.definitions.get(id).cloned()
+    }
+    fn validate(&self, _t: &FlagDefinition, _state: &State) -> Vec<FieldError> {
+        // Checked as part of each environment's flag (`validate_flag`).
+        Vec::new()
+    }
+    fn users(&self, _state: &State, _id: &str) -> Vec<String> {
+        Vec::new()
+    }
+    fn upsert(&self, t: FlagDefinition) -> Effect {
+        Effect::UpsertDefinition(t)
+    }
+    fn remove(&self, id: String) -> Effect {
+        Effect::RemoveDefinition(id)
+    }
+    fn change(&self, before: Option<FlagDefinition>, after: Option<FlagDefinition>) -> Change {
+        Change::Definition {
+            before: before.map(Box::new),
+            after: after.map(Box::new),
+        }
+    }
+}
+
+/// What a scope holds, as `InUse`'s `by`: "12 flags", "3 segments in
+/// staging". The legacy scope (`default`/`production`) also serves the
+/// routes that name no scope, so it is never deleted, even empty.
 fn held(state: &State, project: &str, env: Option<&str>) -> Vec<String> {
     let legacy = project == DEFAULT_PROJECT && env.is_none_or(|e| e == LEGACY_ENVIRONMENT);
-    if !legacy {
-        return Vec::new();
+    let mut by = Vec::new();
+    if legacy {
+        by.push(
+            "the routes without a project (/v1/flags, /v1/segments, evaluation, the stream, OFREP)"
+                .to_owned(),
+        );
     }
-    let flags = state.flags.flags().count();
-    let segments = state.flags.segments().count();
-    let mut by = vec![
-        "the routes without a project (/v1/flags, /v1/segments, evaluation, the stream, OFREP)"
-            .to_owned(),
-    ];
-    if flags > 0 {
-        by.push(format!("{flags} flags"));
+    let mut ids: Vec<String> = match env {
+        Some(e) => vec![vexil_flags::scope::env_id(project, e)],
+        None => state
+            .environments_of(project)
+            .into_iter()
+            .map(Environment::id)
+            .collect(),
+    };
+    if legacy && !ids.iter().any(|id| id == keys::LEGACY_ENV) {
+        ids.push(keys::LEGACY_ENV.to_owned());
     }
-    if segments > 0 {
-        by.push(format!("{segments} segments"));
+    for id in ids {
+        let Some(set) = state.set(&id) else { continue };
+        let name = vexil_flags::scope::split_env_id(&id).map_or("", |(_, e)| e);
+        let flags = set.flags().count();
+        let segments = set.segments().count();
+        if flags > 0 {
+            by.push(format!("{flags} flags in {name}"));
+        }
+        if segments > 0 {
+            by.push(format!("{segments} segments in {name}"));
+        }
     }
     by
 }
@@ -181,19 +304,20 @@ impl Kind for Projects {
     type T = Project;
     const NAME: &'static str = "project";
     const HISTORY: u8 = keys::HISTORY_PROJECT;
-    fn id(t: &Project) -> String {
+    fn id(&self, t: &Project) -> String {
         t.key.clone()
     }
-    fn record(id: &str) -> (Cf, Vec<u8>) {
+    fn record(&self, id: &str) -> (Cf, Vec<u8>) {
         (Cf::Meta, keys::meta_record(keys::META_PROJECT, id))
     }
-    fn version(t: &Project) -> u64 {
+    fn version(&self, t: &Project) -> u64 {
         t.version
     }
-    fn created_at(t: &Project) -> Option<DateTime<Utc>> {
+    fn created_at(&self, t: &Project) -> Option<DateTime<Utc>> {
         t.created_at
     }
     fn stamp(
+        &self,
         t: &mut Project,
         version: u64,
         created: DateTime<Utc>,
@@ -205,22 +329,22 @@ impl Kind for Projects {
         t.updated_at = Some(at);
         t.updated_by = Some(actor.to_owned());
     }
-    fn current(state: &State, key: &str) -> Option<Project> {
+    fn current(&self, state: &State, key: &str) -> Option<Project> {
         state.projects.get(key).cloned()
     }
-    fn validate(t: &Project, _state: &State) -> Vec<FieldError> {
+    fn validate(&self, t: &Project, _state: &State) -> Vec<FieldError> {
         vexil_flags::scope::validate_project(t)
     }
-    fn users(state: &State, key: &str) -> Vec<String> {
+    fn users(&self, state: &State, key: &str) -> Vec<String> {
         held(state, key, None)
     }
-    fn upsert(t: Project) -> Effect {
+    fn upsert(&self, t: Project) -> Effect {
         Effect::UpsertProject(t)
     }
-    fn remove(key: String) -> Effect {
+    fn remove(&self, key: String) -> Effect {
         Effect::RemoveProject(key)
     }
-    fn change(before: Option<Project>, after: Option<Project>) -> Change {
+    fn change(&self, before: Option<Project>, after: Option<Project>) -> Change {
         Change::Project {
             before: before.map(Box::new),
             after: after.map(Box::new),
@@ -232,19 +356,20 @@ impl Kind for Environments {
     type T = Environment;
     const NAME: &'static str = "environment";
     const HISTORY: u8 = keys::HISTORY_ENVIRONMENT;
-    fn id(t: &Environment) -> String {
+    fn id(&self, t: &Environment) -> String {
         t.id()
     }
-    fn record(id: &str) -> (Cf, Vec<u8>) {
+    fn record(&self, id: &str) -> (Cf, Vec<u8>) {
         (Cf::Meta, keys::meta_record(keys::META_ENVIRONMENT, id))
     }
-    fn version(t: &Environment) -> u64 {
+    fn version(&self, t: &Environment) -> u64 {
         t.version
     }
-    fn created_at(t: &Environment) -> Option<DateTime<Utc>> {
+    fn created_at(&self, t: &Environment) -> Option<DateTime<Utc>> {
         t.created_at
     }
     fn stamp(
+        &self,
         t: &mut Environment,
         version: u64,
         created: DateTime<Utc>,
@@ -256,10 +381,10 @@ impl Kind for Environments {
         t.updated_at = Some(at);
         t.updated_by = Some(actor.to_owned());
     }
-    fn current(state: &State, id: &str) -> Option<Environment> {
+    fn current(&self, state: &State, id: &str) -> Option<Environment> {
         state.environments.get(id).cloned()
     }
-    fn validate(t: &Environment, state: &State) -> Vec<FieldError> {
+    fn validate(&self, t: &Environment, state: &State) -> Vec<FieldError> {
         let mut errors = vexil_flags::scope::validate_environment(t);
         if errors.is_empty() && !state.projects.contains_key(&t.project) {
             errors.push(FieldError::new(
@@ -270,19 +395,19 @@ impl Kind for Environments {
         }
         errors
     }
-    fn users(state: &State, id: &str) -> Vec<String> {
+    fn users(&self, state: &State, id: &str) -> Vec<String> {
         match vexil_flags::scope::split_env_id(id) {
             Some((project, env)) => held(state, project, Some(env)),
             None => Vec::new(),
         }
     }
-    fn upsert(t: Environment) -> Effect {
+    fn upsert(&self, t: Environment) -> Effect {
         Effect::UpsertEnvironment(t)
     }
-    fn remove(id: String) -> Effect {
+    fn remove(&self, id: String) -> Effect {
         Effect::RemoveEnvironment(id)
     }
-    fn change(before: Option<Environment>, after: Option<Environment>) -> Change {
+    fn change(&self, before: Option<Environment>, after: Option<Environment>) -> Change {
         Change::Environment {
             before: before.map(Box::new),
             after: after.map(Box::new),
@@ -318,6 +443,19 @@ pub(super) fn create_project(
     let Ok(Change::Project { after: Some(p), .. }) = &made else {
         return Ok(made);
     };
+    if ctx.state.level() >= crate::version::ENV_CONFIG {
+        // `default` made at level 4 (an upgrade from before projects):
+        // its flags, until now only `production`'s, get their
+        // definitions and a configuration in its other environments.
+        let ids: Vec<String> = environments
+            .iter()
+            .map(|e| vexil_flags::scope::env_id(&key, &e.key))
+            .collect();
+        ctx.quiet_audit = true;
+        let filled = super::env_config::fill(ctx, &key, &ids);
+        ctx.quiet_audit = false;
+        filled?;
+    }
     let envs: Vec<Environment> = ctx
         .effects
         .iter()
@@ -370,8 +508,8 @@ fn create_project_quietly(
         }
         let id = env.id();
         let version = last_version::<Environments>(ctx, &id)? + 1;
-        Environments::stamp(&mut env, version, ctx.at, ctx.at, &ctx.cmd.actor);
-        if let Err(r) = commit::<Environments>(ctx, &id, "create", None, Some(env), version)? {
+        ENVIRONMENTS.stamp(&mut env, version, ctx.at, ctx.at, &ctx.cmd.actor);
+        if let Err(r) = commit(ctx, &ENVIRONMENTS, &id, "create", None, Some(env), version)? {
             return Ok(Err(r));
         }
     }
@@ -429,7 +567,7 @@ fn delete_project_quietly(
     Ok(deleted)
 }
 
-fn not_found<K: Kind>(key: &str) -> Rejection {
+pub(super) fn not_found<K: Kind>(key: &str) -> Rejection {
     Rejection::NotFound {
         kind: K::NAME.into(),
         key: key.into(),
@@ -438,7 +576,7 @@ fn not_found<K: Kind>(key: &str) -> Rejection {
 
 /// The newest version in the history (a deleted record keeps its history,
 /// so a re-created record continues the numbering instead of restarting it).
-fn last_version<K: Kind>(ctx: &Ctx<'_>, key: &str) -> Result<u64, StorageError> {
+pub(super) fn last_version<K: Kind>(ctx: &Ctx<'_>, key: &str) -> Result<u64, StorageError> {
     // Every history starts at version 1 and is never pruned, so a key
     // without version 1 has none. Creating a new key, the common case, then
     // costs a point read that a bloom filter answers, not an iterator.
@@ -464,8 +602,9 @@ fn last_version<K: Kind>(ctx: &Ctx<'_>, key: &str) -> Result<u64, StorageError> 
 }
 
 /// Writes `after` (or its deletion) as a new version, with history and audit.
-fn commit<K: Kind>(
+pub(super) fn commit<K: Kind>(
     ctx: &mut Ctx<'_>,
+    kind: &K,
     key: &str,
     action: &str,
     before: Option<K::T>,
@@ -476,11 +615,11 @@ fn commit<K: Kind>(
     let after_json = after.as_ref().map(raw).transpose()?;
     match &after_json {
         Some(json) => {
-            let (cf, record) = K::record(key);
+            let (cf, record) = kind.record(key);
             ctx.batch.put(cf, record, json.get().as_bytes().to_vec())
         }
         None => {
-            let (cf, record) = K::record(key);
+            let (cf, record) = kind.record(key);
             ctx.batch.delete(cf, record)
         }
     }
@@ -511,95 +650,104 @@ fn commit<K: Kind>(
         )?;
     }
     ctx.effects.push(match &after {
-        Some(t) => K::upsert(t.clone()),
-        None => K::remove(key.to_owned()),
+        Some(t) => kind.upsert(t.clone()),
+        None => kind.remove(key.to_owned()),
     });
-    Ok(Ok(K::change(before, after)))
+    Ok(Ok(kind.change(before, after)))
 }
 
-fn invalid<K: Kind>(errors: Vec<FieldError>) -> Rejection {
+pub(super) fn invalid<K: Kind>(errors: Vec<FieldError>) -> Rejection {
     Rejection::Invalid {
         kind: K::NAME.into(),
         errors,
     }
 }
 
-pub(super) fn create<K: Kind>(ctx: &mut Ctx<'_>, _kind: &K, mut item: K::T) -> Outcome {
-    let key = K::id(&item);
-    if K::current(ctx.state, &key).is_some() {
+pub(super) fn create<K: Kind>(ctx: &mut Ctx<'_>, kind: &K, mut item: K::T) -> Outcome {
+    let key = kind.id(&item);
+    if kind.current(ctx.state, &key).is_some() {
         return Ok(Err(Rejection::AlreadyExists {
             kind: K::NAME.into(),
             key,
         }));
     }
-    let errors = K::validate(&item, ctx.state);
+    let errors = kind.validate(&item, ctx.state);
     if !errors.is_empty() {
         return Ok(Err(invalid::<K>(errors)));
     }
     let version = last_version::<K>(ctx, &key)? + 1;
-    K::stamp(&mut item, version, ctx.at, ctx.at, &ctx.cmd.actor);
-    commit::<K>(ctx, &key, "create", None, Some(item), version)
+    kind.stamp(&mut item, version, ctx.at, ctx.at, &ctx.cmd.actor);
+    commit(ctx, kind, &key, "create", None, Some(item), version)
 }
 
 pub(super) fn update<K: Kind>(
     ctx: &mut Ctx<'_>,
-    _kind: &K,
+    kind: &K,
     mut item: K::T,
     expected: u64,
 ) -> Outcome {
-    let key = K::id(&item);
-    let Some(current) = K::current(ctx.state, &key) else {
+    let key = kind.id(&item);
+    let Some(current) = kind.current(ctx.state, &key) else {
         return Ok(Err(not_found::<K>(&key)));
     };
-    if K::version(&current) != expected {
+    if kind.version(&current) != expected {
         return Ok(Err(Rejection::Conflict {
             kind: K::NAME.into(),
             key,
             expected,
-            actual: K::version(&current),
+            actual: kind.version(&current),
         }));
     }
-    let errors = K::validate(&item, ctx.state);
+    let errors = kind.validate(&item, ctx.state);
     if !errors.is_empty() {
         return Ok(Err(invalid::<K>(errors)));
     }
-    let version = K::version(&current) + 1;
-    let created = K::created_at(&current).unwrap_or(ctx.at);
-    K::stamp(&mut item, version, created, ctx.at, &ctx.cmd.actor);
-    commit::<K>(ctx, &key, "update", Some(current), Some(item), version)
+    let version = kind.version(&current) + 1;
+    let created = kind.created_at(&current).unwrap_or(ctx.at);
+    kind.stamp(&mut item, version, created, ctx.at, &ctx.cmd.actor);
+    commit(
+        ctx,
+        kind,
+        &key,
+        "update",
+        Some(current),
+        Some(item),
+        version,
+    )
 }
 
 /// The kill switch: flips `enabled` whatever the version.
-pub(super) fn toggle(ctx: &mut Ctx<'_>, key: &str, enabled: bool) -> Outcome {
-    let Some(current) = Flags::current(ctx.state, key) else {
-        return Ok(Err(not_found::<Flags>(key)));
+pub(super) fn toggle(ctx: &mut Ctx<'_>, kind: &Flags<'_>, key: &str, enabled: bool) -> Outcome {
+    let id = keys::in_env(kind.env, key);
+    let Some(current) = kind.current(ctx.state, &id) else {
+        return Ok(Err(not_found::<Flags>(&id)));
     };
     let mut item = current.clone();
     item.enabled = enabled;
     let version = current.version + 1;
     let created = current.created_at.unwrap_or(ctx.at);
-    Flags::stamp(&mut item, version, created, ctx.at, &ctx.cmd.actor);
-    commit::<Flags>(ctx, key, "toggle", Some(current), Some(item), version)
+    kind.stamp(&mut item, version, created, ctx.at, &ctx.cmd.actor);
+    commit(ctx, kind, &id, "toggle", Some(current), Some(item), version)
 }
 
 pub(super) fn delete<K: Kind>(
     ctx: &mut Ctx<'_>,
-    _kind: &K,
+    kind: &K,
     key: &str,
     expected: Option<u64>,
 ) -> Outcome {
-    let Some(current) = K::current(ctx.state, key) else {
+    let Some(current) = kind.current(ctx.state, key) else {
         return Ok(Err(not_found::<K>(key)));
     };
-    if let Some(expected) = expected.filter(|e| *e != K::version(&current)) {
+    if let Some(expected) = expected.filter(|e| *e != kind.version(&current)) {
         return Ok(Err(Rejection::Conflict {
             kind: K::NAME.into(),
             key: key.into(),
             expected,
-            actual: K::version(&current),
+            actual: kind.version(&current),
         }));
     }
-    let by = K::users(ctx.state, key);
+    let by = kind.users(ctx.state, key);
     if !by.is_empty() {
         return Ok(Err(Rejection::InUse {
             kind: K::NAME.into(),
@@ -607,12 +755,12 @@ pub(super) fn delete<K: Kind>(
             by,
         }));
     }
-    let version = K::version(&current) + 1;
-    commit::<K>(ctx, key, "delete", Some(current), None, version)
+    let version = kind.version(&current) + 1;
+    commit(ctx, kind, key, "delete", Some(current), None, version)
 }
 
 /// Commits a new version equal to `version`; restores a deleted record too.
-pub(super) fn rollback<K: Kind>(ctx: &mut Ctx<'_>, _kind: &K, key: &str, version: u64) -> Outcome {
+pub(super) fn rollback<K: Kind>(ctx: &mut Ctx<'_>, kind: &K, key: &str, version: u64) -> Outcome {
     let missing = || Rejection::VersionNotFound {
         kind: K::NAME.into(),
         key: key.into(),
@@ -628,24 +776,25 @@ pub(super) fn rollback<K: Kind>(ctx: &mut Ctx<'_>, _kind: &K, key: &str, version
     let Some(state) = entry.state else {
         return Ok(Err(missing())); // that version is a deletion
     };
-    let mut item: K::T =
+    let item: K::T =
         serde_json::from_value(state).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-    let current = K::current(ctx.state, key);
-    let errors = K::validate(&item, ctx.state);
+    let mut item = kind.restored(ctx.state, item);
+    let current = kind.current(ctx.state, key);
+    let errors = kind.validate(&item, ctx.state);
     if !errors.is_empty() {
         return Ok(Err(invalid::<K>(errors)));
     }
     let new_version = last_version::<K>(ctx, key)? + 1;
     let created = current
         .as_ref()
-        .and_then(K::created_at)
-        .or_else(|| K::created_at(&item))
+        .and_then(|c| kind.created_at(c))
+        .or_else(|| kind.created_at(&item))
         .unwrap_or(ctx.at);
-    K::stamp(&mut item, new_version, created, ctx.at, &ctx.cmd.actor);
+    kind.stamp(&mut item, new_version, created, ctx.at, &ctx.cmd.actor);
     let action = if current.is_some() {
         "rollback"
     } else {
         "restore"
     };
-    commit::<K>(ctx, key, action, current, Some(item), new_version)
+    commit(ctx, kind, key, action, current, Some(item), new_version)
 }

@@ -24,7 +24,7 @@ use vexil_storage::{BlobStore, Cf, Checkpoints, Durability, Engine, StorageError
 
 use super::TypeConfig;
 use crate::apply::{Effect, apply_command, commit_effects};
-use crate::command::{Change, Response};
+use crate::command::Response;
 use crate::counters::RaftCounters;
 use crate::keys;
 use crate::loader::{AppliedMeta, load_state, read_applied};
@@ -514,10 +514,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         let state = self.shared.read();
                         apply_command(self.engine.as_ref(), &state, index, &cmd).map_err(io_err)?
                     };
-                    let changes_feed = matches!(
-                        applied.response.result,
-                        Ok(Change::Flag { .. } | Change::Segment { .. })
-                    ) && !applied.response.duplicate;
+                    // The persisted last change is the unscoped feed's
+                    // (`default`/`production`): other environments' feeds
+                    // start from a snapshot after a restart.
+                    let changes_feed = applied.effects.iter().any(Effect::changes_legacy_feed);
                     if changes_feed {
                         meta.last_change = index;
                     }

@@ -107,6 +107,7 @@ pub fn same_cluster(headers: &HeaderMap, ours: &str) -> bool {
 /// shared bytes, not a copy of the state.
 pub fn pump(
     shared: Arc<Shared>,
+    env: String,
     last_event_id: Option<u64>,
     cluster_id: String,
     capacity: usize,
@@ -114,7 +115,7 @@ pub fn pump(
     encoded: Arc<Encoded>,
 ) -> mpsc::Receiver<Item> {
     let (tx, rx) = mpsc::channel(capacity.max(2));
-    let sub = shared.subscribe(last_event_id);
+    let sub = shared.subscribe_env(&env, last_event_id);
     let mut events = sub.rx;
     let start = sub.start;
     tokio::spawn(async move {
@@ -142,7 +143,7 @@ pub fn pump(
                 Ok(FeedEvent::Change(e)) => Item::Change(e),
                 // The state was replaced wholesale: start this client over.
                 Ok(FeedEvent::Reset) => {
-                    let s = shared.read().snapshot();
+                    let s = shared.read().snapshot_of(&env);
                     snapshot(s)
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -246,6 +247,23 @@ async fn stream(
     caller: Caller,
     parts: Parts,
 ) -> ApiResult<Response> {
+    stream_in(
+        state,
+        caller,
+        parts,
+        vexil_raft::keys::LEGACY_ENV.to_owned(),
+    )
+    .await
+}
+
+/// The change feed of environment `env` (`project/environment`), which
+/// exists: its snapshot and changes only.
+pub(super) async fn stream_in(
+    state: AppState,
+    caller: Caller,
+    parts: Parts,
+    env: String,
+) -> ApiResult<Response> {
     caller.require(subscribers::STREAM_ROLE)?;
     let headers = &parts.headers;
     let shared = state.raft.shared().clone();
@@ -276,6 +294,7 @@ async fn stream(
     }
     let rx = pump(
         shared,
+        env,
         last,
         cluster_id,
         state.feed_buffer,

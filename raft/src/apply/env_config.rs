@@ -1,0 +1,684 @@
+//! Flags configured per environment (cluster level 4): a flag's definition
+//! is shared by its project's environments, and each environment holds a
+//! configuration of its own (see `vexil_flags::definition`).
+//!
+//! Every command here writes several versioned records (the definition,
+//! one configuration per environment) under **one** audit entry, as a
+//! project does with its environments: an audit entry's id is its log
+//! index. The unscoped flag commands keep working on `default`'s
+//! `production`; from level 4 on they also keep `default`'s definitions
+//! and its other environments in step ([`follow_legacy`]).
+
+use std::collections::BTreeMap;
+
+use vexil_flags::definition::definition_id;
+use vexil_flags::scope::{DEFAULT_PROJECT, env_id};
+use vexil_flags::{Environment, FieldError, Flag, FlagDefinition, Segment};
+use vexil_storage::{Cf, StorageError};
+
+use super::audit::{self, AuditDraft};
+use super::versioned::{
+    self, DEFINITIONS, Definitions, Flags, Kind, Outcome, Segments, commit, invalid, last_version,
+    not_found, set_of,
+};
+use super::{Ctx, decode, raw};
+use crate::command::{Change, Op, ProjectFlag, Rejection};
+use crate::keys;
+use crate::records::{VersionEntry, target};
+
+/// Runs `f` with the versions it writes left out of the audit log: the
+/// caller writes the one audit entry.
+fn quietly<T>(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut Ctx<'_>) -> T) -> T {
+    let was = ctx.quiet_audit;
+    ctx.quiet_audit = true;
+    let out = f(ctx);
+    ctx.quiet_audit = was;
+    out
+}
+
+/// The id of environment `env` of `project`, if both exist.
+fn environment(ctx: &Ctx<'_>, project: &str, env: &str) -> Result<String, Rejection> {
+    let id = env_id(project, env);
+    if id == keys::LEGACY_ENV || ctx.state.environments.contains_key(&id) {
+        return Ok(id);
+    }
+    if !ctx.state.projects.contains_key(project) {
+        return Err(Rejection::NotFound {
+            kind: "project".into(),
+            key: project.into(),
+        });
+    }
+    Err(Rejection::NotFound {
+        kind: "environment".into(),
+        key: id,
+    })
+}
+
+/// The ids of `project`'s environments, in display order.
+fn environments(ctx: &Ctx<'_>, project: &str) -> Vec<String> {
+    let mut ids: Vec<String> = ctx
+        .state
+        .environments_of(project)
+        .into_iter()
+        .map(Environment::id)
+        .collect();
+    if project == DEFAULT_PROJECT && !ids.iter().any(|id| id == keys::LEGACY_ENV) {
+        ids.push(keys::LEGACY_ENV.to_owned());
+    }
+    ids
+}
+
+fn env_key(id: &str) -> &str {
+    id.rsplit_once('/').map_or(id, |(_, e)| e)
+}
+
+/// Prefixes each error's message with the environment it is about.
+fn in_environment(env: &str, errors: Vec<FieldError>) -> Vec<FieldError> {
+    errors
+        .into_iter()
+        .map(|mut e| {
+            e.message = format!("in environment {}: {}", env_key(env), e.message);
+            e
+        })
+        .collect()
+}
+
+/// Writes `flag` as the next version of its configuration in `env`.
+fn put_config(
+    ctx: &mut Ctx<'_>,
+    env: &str,
+    mut flag: Flag,
+    action: &str,
+) -> Result<Result<Flag, Rejection>, StorageError> {
+    let kind = Flags { env };
+    let id = kind.id(&flag);
+    let before = kind.current(ctx.state, &id);
+    let version = last_version::<Flags>(ctx, &id)? + 1;
+    let created = before.as_ref().and_then(|b| b.created_at).unwrap_or(ctx.at);
+    kind.stamp(&mut flag, version, created, ctx.at, &ctx.cmd.actor);
+    let after = flag.clone();
+    match quietly(ctx, |ctx| {
+        commit(ctx, &kind, &id, action, before, Some(flag), version)
+    })? {
+        Ok(_) => Ok(Ok(after)),
+        Err(r) => Ok(Err(r)),
+    }
+}
+
+/// Writes `def` as the next version of its definition.
+fn put_definition(
+    ctx: &mut Ctx<'_>,
+    mut def: FlagDefinition,
+    action: &str,
+) -> Result<FlagDefinition, StorageError> {
+    let id = def.id();
+    let before = DEFINITIONS.current(ctx.state, &id);
+    let version = last_version::<Definitions>(ctx, &id)? + 1;
+    let created = before.as_ref().and_then(|b| b.created_at).unwrap_or(ctx.at);
+    DEFINITIONS.stamp(&mut def, version, created, ctx.at, &ctx.cmd.actor);
+    let after = def.clone();
+    quietly(ctx, |ctx| {
+        commit(ctx, &DEFINITIONS, &id, action, before, Some(def), version)
+    })?
+    .ok();
+    Ok(after)
+}
+
+/// The configuration of `key` in `env` that was current before it was
+/// deleted, if its history has one.
+fn last_config(ctx: &Ctx<'_>, env: &str, key: &str) -> Result<Option<Flag>, StorageError> {
+    let id = keys::in_env(env, key);
+    let last = last_version::<Flags>(ctx, &id)?;
+    for version in (1..=last).rev().take(2) {
+        let Some(raw) = ctx.engine.get(
+            Cf::History,
+            &keys::scoped_u64(keys::HISTORY_FLAG, &id, version),
+        )?
+        else {
+            continue;
+        };
+        let entry: VersionEntry = decode(&raw)?;
+        if let Some(state) = entry.state {
+            return serde_json::from_value(state)
+                .map(Some)
+                .map_err(|e| StorageError::Corrupt(e.to_string()));
+        }
+    }
+    Ok(None)
+}
+
+fn audit_flag(
+    ctx: &mut Ctx<'_>,
+    action: &str,
+    project: &str,
+    key: &str,
+    version: u64,
+    before: Option<&ProjectFlag>,
+    after: Option<&ProjectFlag>,
+) -> Result<(), StorageError> {
+    audit::record(
+        ctx,
+        AuditDraft {
+            action: action.into(),
+            target: target("flag", &definition_id(project, key)),
+            version: Some(version),
+            before: before.map(raw).transpose()?,
+            after: after.map(raw).transpose()?,
+        },
+    )
+}
+
+/// The flag `key` of `project` as it is now: its definition and every
+/// environment's configuration.
+fn project_flag(ctx: &Ctx<'_>, project: &str, key: &str) -> Option<ProjectFlag> {
+    let definition = ctx
+        .state
+        .definitions
+        .get(&definition_id(project, key))?
+        .clone();
+    let environments = environments(ctx, project)
+        .into_iter()
+        .filter_map(|env| {
+            let flag = set_of(ctx.state, &env).get_flag(key)?;
+            Some((env_key(&env).to_owned(), Flag::clone(flag.flag())))
+        })
+        .collect();
+    Some(ProjectFlag {
+        definition,
+        environments,
+    })
+}
+
+pub(super) fn create_project_flag(ctx: &mut Ctx<'_>, project: &str, flag: &Flag) -> Outcome {
+    if !ctx.state.projects.contains_key(project) {
+        return Ok(Err(not_found::<Projects>(project)));
+    }
+    let id = definition_id(project, &flag.key);
+    let exists = ctx.state.definitions.contains_key(&id)
+        || (project == DEFAULT_PROJECT && ctx.state.flags.get_flag(&flag.key).is_some());
+    if exists {
+        return Ok(Err(Rejection::AlreadyExists {
+            kind: "flag".into(),
+            key: id,
+        }));
+    }
+    let envs = environments(ctx, project);
+    for env in &envs {
+        let errors = vexil_flags::validate_flag(flag, set_of(ctx.state, env));
+        if !errors.is_empty() {
+            return Ok(Err(invalid::<Flags>(in_environment(env, errors))));
+        }
+    }
+    let def = put_definition(ctx, FlagDefinition::of(project, flag), "create")?;
+    let mut configs = BTreeMap::new();
+    for env in &envs {
+        match put_config(ctx, env, def.flag_with(flag), "create")? {
+            Ok(f) => configs.insert(env_key(env).to_owned(), f),
+            Err(r) => return Ok(Err(r)),
+        };
+    }
+    let made = ProjectFlag {
+        definition: def,
+        environments: configs,
+    };
+    let version = made.definition.version;
+    audit_flag(
+        ctx,
+        "flag.create",
+        project,
+        &flag.key,
+        version,
+        None,
+        Some(&made),
+    )?;
+    Ok(Ok(Change::ProjectFlag {
+        before: None,
+        after: Some(Box::new(made)),
+    }))
+}
+
+/// Writes `def`'s fields into every environment's configuration of its
+/// flag except `skip`'s, each as a new version.
+fn rewrite_configs(
+    ctx: &mut Ctx<'_>,
+    def: &FlagDefinition,
+    skip: Option<&str>,
+) -> Result<Result<(), Rejection>, StorageError> {
+    for env in environments(ctx, &def.project) {
+        if Some(env.as_str()) == skip {
+            continue;
+        }
+        let Some(current) = set_of(ctx.state, &env).get_flag(&def.key) else {
+            continue;
+        };
+        let flag = def.flag_with(current.flag());
+        let errors = vexil_flags::validate_flag(&flag, set_of(ctx.state, &env));
+        if !errors.is_empty() {
+            return Ok(Err(invalid::<Flags>(in_environment(&env, errors))));
+        }
+        if let Err(r) = put_config(ctx, &env, flag, "update")? {
+            return Ok(Err(r));
+        }
+    }
+    Ok(Ok(()))
+}
+
+pub(super) fn update_definition(ctx: &mut Ctx<'_>, def: &FlagDefinition, expected: u64) -> Outcome {
+    let id = def.id();
+    let Some(current) = ctx.state.definitions.get(&id).cloned() else {
+        return Ok(Err(not_found::<Flags>(&id)));
+    };
+    if current.version != expected {
+        return Ok(Err(Rejection::Conflict {
+            kind: "flag".into(),
+            key: id,
+            expected,
+            actual: current.version,
+        }));
+    }
+    let mut next = def.clone();
+    if next.salt.is_empty() {
+        next.salt.clone_from(&current.salt);
+    }
+    if let Err(r) = rewrite_configs(ctx, &next, None)? {
+        return Ok(Err(r));
+    }
+    let after = put_definition(ctx, next, "update")?;
+    audit::record(
+        ctx,
+        AuditDraft {
+            action: "flag.definition_update".into(),
+            target: target("flag", &id),
+            version: Some(after.version),
+            before: Some(raw(&current)?),
+            after: Some(raw(&after)?),
+        },
+    )?;
+    Ok(Ok(Change::Definition {
+        before: Some(Box::new(current)),
+        after: Some(Box::new(after)),
+    }))
+}
+
+/// Deletes `key` from every environment of `project` but `skip`, and its
+/// definition; refused while a flag of any environment requires it.
+fn delete_everywhere(
+    ctx: &mut Ctx<'_>,
+    project: &str,
+    key: &str,
+    skip: Option<&str>,
+) -> Result<Result<(), Rejection>, StorageError> {
+    let envs = environments(ctx, project);
+    let mut by = Vec::new();
+    for env in &envs {
+        for user in set_of(ctx.state, env).flags_requiring(key) {
+            by.push(format!("{}/{user}", env_key(env)));
+        }
+    }
+    if !by.is_empty() {
+        return Ok(Err(Rejection::InUse {
+            kind: "flag".into(),
+            key: definition_id(project, key),
+            by,
+        }));
+    }
+    for env in &envs {
+        if Some(env.as_str()) == skip {
+            continue;
+        }
+        let kind = Flags { env };
+        let id = keys::in_env(env, key);
+        let Some(current) = kind.current(ctx.state, &id) else {
+            continue;
+        };
+        let version = current.version + 1;
+        if let Err(r) = quietly(ctx, |ctx| {
+            commit(ctx, &kind, &id, "delete", Some(current), None, version)
+        })? {
+            return Ok(Err(r));
+        }
+    }
+    let id = definition_id(project, key);
+    if let Some(def) = DEFINITIONS.current(ctx.state, &id) {
+        let version = def.version + 1;
+        if let Err(r) = quietly(ctx, |ctx| {
+            commit(ctx, &DEFINITIONS, &id, "delete", Some(def), None, version)
+        })? {
+            return Ok(Err(r));
+        }
+    }
+    Ok(Ok(()))
+}
+
+pub(super) fn delete_project_flag(
+    ctx: &mut Ctx<'_>,
+    project: &str,
+    key: &str,
+    expected: Option<u64>,
+) -> Outcome {
+    let id = definition_id(project, key);
+    let Some(before) = project_flag(ctx, project, key) else {
+        return Ok(Err(not_found::<Flags>(&id)));
+    };
+    let actual = before.definition.version;
+    if let Some(expected) = expected.filter(|e| *e != actual) {
+        return Ok(Err(Rejection::Conflict {
+            kind: "flag".into(),
+            key: id,
+            expected,
+            actual,
+        }));
+    }
+    if let Err(r) = delete_everywhere(ctx, project, key, None)? {
+        return Ok(Err(r));
+    }
+    audit_flag(
+        ctx,
+        "flag.delete",
+        project,
+        key,
+        actual + 1,
+        Some(&before),
+        None,
+    )?;
+    Ok(Ok(Change::ProjectFlag {
+        before: Some(Box::new(before)),
+        after: None,
+    }))
+}
+
+/// Gives every environment of `def`'s project but `skip` a configuration
+/// of its flag: the last one it had (a restore), else a blank one made
+/// from `template`.
+fn restore_configs(
+    ctx: &mut Ctx<'_>,
+    def: &FlagDefinition,
+    template: &Flag,
+    skip: Option<&str>,
+) -> Result<Result<(), Rejection>, StorageError> {
+    for env in environments(ctx, &def.project) {
+        if Some(env.as_str()) == skip {
+            continue;
+        }
+        if set_of(ctx.state, &env).get_flag(&def.key).is_some() {
+            continue;
+        }
+        let flag = match last_config(ctx, &env, &def.key)? {
+            Some(old) => {
+                let flag = def.flag_with(&old);
+                // What it referenced may be gone: then it starts blank.
+                if vexil_flags::validate_flag(&flag, set_of(ctx.state, &env)).is_empty() {
+                    flag
+                } else {
+                    def.blank(&old)
+                }
+            }
+            None => def.blank(template),
+        };
+        let action = "restore";
+        if let Err(r) = put_config(ctx, &env, flag, action)? {
+            return Ok(Err(r));
+        }
+    }
+    Ok(Ok(()))
+}
+
+pub(super) fn rollback_definition(
+    ctx: &mut Ctx<'_>,
+    project: &str,
+    key: &str,
+    version: u64,
+) -> Outcome {
+    let id = definition_id(project, key);
+    if !ctx.state.projects.contains_key(project) {
+        return Ok(Err(not_found::<Projects>(project)));
+    }
+    let before = project_flag(ctx, project, key);
+    let rolled = quietly(ctx, |ctx| {
+        versioned::rollback(ctx, &DEFINITIONS, &id, version)
+    })?;
+    let def = match rolled {
+        Ok(Change::Definition { after: Some(d), .. }) => *d,
+        Ok(_) => return Ok(Err(not_found::<Flags>(&id))),
+        Err(r) => return Ok(Err(r)),
+    };
+    if let Err(r) = rewrite_configs(ctx, &def, None)? {
+        return Ok(Err(r));
+    }
+    let template = def.new_flag();
+    if let Err(r) = restore_configs(ctx, &def, &template, None)? {
+        return Ok(Err(r));
+    }
+    let after = ProjectFlag {
+        definition: def.clone(),
+        environments: BTreeMap::new(),
+    };
+    let action = if before.is_some() {
+        "flag.rollback"
+    } else {
+        "flag.restore"
+    };
+    audit::record(
+        ctx,
+        AuditDraft {
+            action: action.into(),
+            target: target("flag", &id),
+            version: Some(def.version),
+            before: before.as_ref().map(|b| raw(&b.definition)).transpose()?,
+            after: Some(raw(&after.definition)?),
+        },
+    )?;
+    Ok(Ok(Change::Definition {
+        before: before.map(|b| Box::new(b.definition)),
+        after: Some(Box::new(def)),
+    }))
+}
+
+pub(super) fn update_in(
+    ctx: &mut Ctx<'_>,
+    project: &str,
+    env: &str,
+    flag: &Flag,
+    expected: u64,
+) -> Outcome {
+    let env = match environment(ctx, project, env) {
+        Ok(id) => id,
+        Err(r) => return Ok(Err(r)),
+    };
+    let mut flag = flag.clone();
+    if let Some(def) = ctx
+        .state
+        .definitions
+        .get(&definition_id(project, &flag.key))
+    {
+        if flag.salt.is_empty() {
+            flag.salt.clone_from(&def.salt);
+        }
+        let errors = vexil_flags::definition::check_config_only(def, &flag);
+        if !errors.is_empty() {
+            return Ok(Err(invalid::<Flags>(errors)));
+        }
+    }
+    versioned::update(ctx, &Flags { env: &env }, flag, expected)
+}
+
+pub(super) fn toggle_in(
+    ctx: &mut Ctx<'_>,
+    project: &str,
+    env: &str,
+    key: &str,
+    enabled: bool,
+) -> Outcome {
+    match environment(ctx, project, env) {
+        Ok(env) => versioned::toggle(ctx, &Flags { env: &env }, key, enabled),
+        Err(r) => Ok(Err(r)),
+    }
+}
+
+pub(super) fn rollback_in(
+    ctx: &mut Ctx<'_>,
+    project: &str,
+    env: &str,
+    key: &str,
+    version: u64,
+) -> Outcome {
+    let env = match environment(ctx, project, env) {
+        Ok(id) => id,
+        Err(r) => return Ok(Err(r)),
+    };
+    let kind = Flags { env: &env };
+    let id = keys::in_env(&env, key);
+    if kind.current(ctx.state, &id).is_none() {
+        // A deleted flag is restored whole, from its definition.
+        return Ok(Err(not_found::<Flags>(&id)));
+    }
+    versioned::rollback(ctx, &kind, &id, version)
+}
+
+/// A segment command of one environment.
+pub(super) fn segment_in(ctx: &mut Ctx<'_>, op: &Op) -> Outcome {
+    let Some((project, env)) = op.environment() else {
+        return Ok(Ok(Change::Internal));
+    };
+    let env = match environment(ctx, project, env) {
+        Ok(id) => id,
+        Err(r) => return Ok(Err(r)),
+    };
+    let kind = Segments { env: &env };
+    match op {
+        Op::CreateSegmentIn { segment, .. } => versioned::create(ctx, &kind, segment.clone()),
+        Op::UpdateSegmentIn {
+            segment,
+            expected_version,
+            ..
+        } => versioned::update(ctx, &kind, Segment::clone(segment), *expected_version),
+        Op::DeleteSegmentIn {
+            key,
+            expected_version,
+            ..
+        } => versioned::delete(ctx, &kind, &keys::in_env(&env, key), *expected_version),
+        Op::RollbackSegmentIn { key, version, .. } => {
+            versioned::rollback(ctx, &kind, &keys::in_env(&env, key), *version)
+        }
+        _ => Ok(Ok(Change::Internal)),
+    }
+}
+
+/// From level 4 on, what an unscoped flag command (on `default`'s
+/// `production`) also does, in the same entry and under its audit entry:
+/// a new flag gets a definition and a disabled configuration in
+/// `default`'s other environments; a change to definition fields goes to
+/// the definition and every other environment's copy; a deletion removes
+/// the flag everywhere; a restore restores it everywhere.
+pub(super) fn follow_legacy(
+    ctx: &mut Ctx<'_>,
+    op: &Op,
+    change: &Change,
+) -> Result<Result<(), Rejection>, StorageError> {
+    if ctx.state.level() < crate::version::ENV_CONFIG {
+        return Ok(Ok(()));
+    }
+    let legacy = Some(keys::LEGACY_ENV);
+    match (op, change) {
+        (Op::DeleteFlag { key, .. }, _) => delete_everywhere(ctx, DEFAULT_PROJECT, key, legacy),
+        (
+            Op::CreateFlag { .. } | Op::UpdateFlag { .. } | Op::RollbackFlag { .. },
+            Change::Flag { after: Some(f), .. },
+        ) => {
+            let id = definition_id(DEFAULT_PROJECT, &f.key);
+            let mut def = FlagDefinition::of(DEFAULT_PROJECT, f);
+            match ctx.state.definitions.get(&id) {
+                Some(current) => {
+                    let mut same = current.clone();
+                    same.project = DEFAULT_PROJECT.into();
+                    if current.differs_from(f).is_none() {
+                        return Ok(Ok(()));
+                    }
+                    def.created_at = current.created_at;
+                    let def = put_definition(ctx, def, "update")?;
+                    rewrite_configs(ctx, &def, legacy)
+                }
+                None => {
+                    let def = put_definition(ctx, def, "create")?;
+                    restore_configs(ctx, &def, f, legacy)
+                }
+            }
+        }
+        _ => Ok(Ok(())),
+    }
+}
+
+/// Gives every flag of `project` a definition and a configuration in each
+/// of `envs` (ids), blank and disabled where it has none: what raising the
+/// level does for `default`, and what a new environment starts with. The
+/// flags are those of any environment of the project, `envs` included.
+pub(super) fn fill(
+    ctx: &mut Ctx<'_>,
+    project: &str,
+    envs: &[String],
+) -> Result<usize, StorageError> {
+    let mut sources: Vec<String> = environments(ctx, project);
+    for env in envs {
+        if !sources.contains(env) {
+            sources.push(env.clone());
+        }
+    }
+    // Every flag of the project, with the configuration it was found in.
+    let mut flags: BTreeMap<String, Flag> = BTreeMap::new();
+    for env in &sources {
+        for f in set_of(ctx.state, env).flags() {
+            flags
+                .entry(f.key().to_owned())
+                .or_insert_with(|| Flag::clone(f.flag()));
+        }
+    }
+    let mut written = 0;
+    for (key, template) in &flags {
+        let def = match ctx.state.definitions.get(&definition_id(project, key)) {
+            Some(d) => d.clone(),
+            None => {
+                written += 1;
+                put_definition(ctx, FlagDefinition::of(project, template), "create")?
+            }
+        };
+        for env in envs {
+            if set_of(ctx.state, env).get_flag(key).is_none() {
+                written += 1;
+                if put_config(ctx, env, def.blank(template), "create")?.is_err() {
+                    continue;
+                }
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// Raising the cluster to level 4 gives `default`'s flags their
+/// definitions and a configuration in its other environments, under one
+/// audit entry (`project.configure`) when there was anything to do.
+pub(super) fn on_level(ctx: &mut Ctx<'_>, from: u32, to: u32) -> Result<(), StorageError> {
+    if from >= crate::version::ENV_CONFIG || to < crate::version::ENV_CONFIG {
+        return Ok(());
+    }
+    let envs = environments(ctx, DEFAULT_PROJECT);
+    let written = fill(ctx, DEFAULT_PROJECT, &envs)?;
+    if written > 0 {
+        audit::record(
+            ctx,
+            AuditDraft {
+                action: "project.configure".into(),
+                target: target("project", DEFAULT_PROJECT),
+                version: None,
+                before: None,
+                after: Some(raw(&serde_json::json!({
+                    "reason": "cluster level 4: flags are configured per environment",
+                    "environments": envs,
+                    "records": written,
+                }))?),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+use versioned::Projects;
