@@ -366,15 +366,40 @@ async fn t27_the_scope_of_the_unscoped_routes_cannot_be_deleted() {
     // Nothing was deleted by the refused project delete.
     let (_, p) = send(&node, Method::GET, "/v1/projects/default", None).await;
     assert_eq!(keys(&p["environments"]).len(), 3);
-    // Its other environments can go.
-    let (status, _) = send(
+    // Its other environments hold the same flags (disabled), so they are
+    // refused too, naming how many.
+    let (status, body) = send(
         &node,
         Method::DELETE,
         "/v1/projects/default/environments/staging",
         None,
     )
     .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 flags in staging"),
+        "{body}"
+    );
+    // An environment without flags can go.
+    let (status, _) = send(
+        &node,
+        Method::POST,
+        "/v1/projects",
+        Some(&json!({"key": "empty"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, body) = send(
+        &node,
+        Method::DELETE,
+        "/v1/projects/empty/environments/staging",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

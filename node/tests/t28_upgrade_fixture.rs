@@ -132,6 +132,20 @@ fn check_kept(url: &str, want: &Value) {
             (&w["version"], &w["enabled"])
         );
     }
+    // Level 4 gave every flag a definition and a disabled configuration in
+    // `default`'s other environments; production's is the stored one.
+    let (status, list) = get(url, "/v1/projects/default/flags", token);
+    assert_eq!(status, 200, "{list}");
+    let rows = list["flags"].as_array().unwrap();
+    assert_eq!(rows.len(), wanted.len(), "{list}");
+    for row in rows {
+        let w = &wanted[row["key"].as_str().unwrap()];
+        let envs = &row["environments"];
+        assert_eq!(envs["production"]["enabled"], w["enabled"], "{row}");
+        assert_eq!(envs["production"]["version"], w["version"], "{row}");
+        assert_eq!(envs["staging"]["enabled"], false, "{row}");
+        assert_eq!(envs["development"]["enabled"], false, "{row}");
+    }
     // A deleted flag keeps its history, and its restore still works from it.
     let (status, versions) = get(url, "/v1/flags/gone/versions", token);
     assert_eq!(status, 200, "{versions}");

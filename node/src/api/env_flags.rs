@@ -44,34 +44,51 @@ use super::versioned::{
 };
 use super::{AppState, Consistency, consistency_headers};
 
-const FLAG: &str = "/v1/projects/{project}/flags/{key}";
-const ENV: &str = "/v1/projects/{project}/environments/{environment}";
-
 pub fn router() -> Router<AppState> {
+    // Literal paths: the route test reads them from the source.
     Router::new()
         .route("/v1/projects/{project}/flags", post(create).get(list))
-        .route(FLAG, get(get_def).put(replace_def).delete(remove_def))
-        .merge(versions_routes::<Definitions>(FLAG))
-        .route(&format!("{ENV}/flags"), get(list_in))
         .route(
-            &format!("{ENV}/flags/{{key}}"),
+            "/v1/projects/{project}/flags/{key}",
+            get(get_def).put(replace_def).delete(remove_def),
+        )
+        .merge(versions_routes::<Definitions>(
+            "/v1/projects/{project}/flags/{key}",
+        ))
+        .route(
+            "/v1/projects/{project}/environments/{environment}/flags",
+            get(list_in),
+        )
+        .route(
+            "/v1/projects/{project}/environments/{environment}/flags/{key}",
             get(get_config).put(replace_config),
         )
-        .route(&format!("{ENV}/flags/{{key}}/toggle"), post(toggle))
-        .merge(versions_routes::<EnvFlags>(&format!("{ENV}/flags/{{key}}")))
         .route(
-            &format!("{ENV}/segments"),
+            "/v1/projects/{project}/environments/{environment}/flags/{key}/toggle",
+            post(toggle),
+        )
+        .merge(versions_routes::<EnvFlags>(
+            "/v1/projects/{project}/environments/{environment}/flags/{key}",
+        ))
+        .route(
+            "/v1/projects/{project}/environments/{environment}/segments",
             post(create_segment).get(list_segments),
         )
         .route(
-            &format!("{ENV}/segments/{{key}}"),
+            "/v1/projects/{project}/environments/{environment}/segments/{key}",
             get(get_segment).put(replace_segment).delete(remove_segment),
         )
-        .merge(versions_routes::<EnvSegments>(&format!(
-            "{ENV}/segments/{{key}}"
-        )))
-        .route(&format!("{ENV}/evaluate"), post(evaluate))
-        .route(&format!("{ENV}/stream"), get(stream))
+        .merge(versions_routes::<EnvSegments>(
+            "/v1/projects/{project}/environments/{environment}/segments/{key}",
+        ))
+        .route(
+            "/v1/projects/{project}/environments/{environment}/evaluate",
+            post(evaluate),
+        )
+        .route(
+            "/v1/projects/{project}/environments/{environment}/stream",
+            get(stream),
+        )
 }
 
 /// The environment the path names, as `project/environment`, if it exists
@@ -763,7 +780,7 @@ async fn list_segments(
     drop(st);
     Ok((
         consistency_headers(q.consistency, applied),
-        Json(json!({ "segments": segments })),
+        Json(json!({ "segments": segments, "next_cursor": null })),
     )
         .into_response())
 }

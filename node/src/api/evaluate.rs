@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Body {
+pub struct Body {
     /// One flag's key; every flag when absent.
     flag: Option<String>,
     #[serde(default)]

@@ -10,6 +10,7 @@
 //! 422 on routes that take an `Idempotency-Key`, and 507 on writes. Not documented: the admin UI's static files (`/`,
 //! `/ui/…`), which are not an API.
 
+mod env_paths;
 pub mod params;
 mod paths;
 pub mod schemas;
@@ -50,6 +51,14 @@ use crate::api::{self, AppState};
         api::projects::create_env, api::projects::list_envs, api::projects::get_env,
         api::projects::replace_env, api::projects::remove_env,
         paths::env_versions, paths::env_version, paths::env_rollback,
+        env_paths::create, env_paths::list, env_paths::get_def, env_paths::replace_def,
+        env_paths::remove_def, env_paths::def_versions, env_paths::def_version,
+        env_paths::def_rollback, env_paths::list_in, env_paths::get_config,
+        env_paths::replace_config, env_paths::toggle, env_paths::config_versions,
+        env_paths::config_version, env_paths::config_rollback, env_paths::create_segment,
+        env_paths::list_segments, env_paths::get_segment, env_paths::replace_segment,
+        env_paths::remove_segment, env_paths::segment_versions, env_paths::segment_version,
+        env_paths::segment_rollback, env_paths::evaluate, env_paths::stream,
         api::audit::list,
         api::tokens::create, api::tokens::list, api::tokens::revoke, api::tokens::me,
         api::cluster::view, api::cluster::add, api::cluster::remove, api::cluster::transfer_leader,

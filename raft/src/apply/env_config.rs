@@ -682,3 +682,182 @@ pub(super) fn on_level(ctx: &mut Ctx<'_>, from: u32, to: u32) -> Result<(), Stor
 }
 
 use versioned::Projects;
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use vexil_storage::{Durability, Engine, MemEngine};
+
+    use super::super::{apply_command, commit_effects};
+    use crate::command::{Command, Op, Response, SYSTEM_ACTOR};
+    use crate::state::{FeedConfig, Shared, State};
+
+    fn flag(key: &str) -> Flag {
+        serde_json::from_value(serde_json::json!({
+            "key": key, "kind": "boolean",
+            "variations": [{"value": true}, {"value": false}],
+            "off_variation": 1, "fallthrough": {"variation": 0}, "enabled": true,
+        }))
+        .expect("flag")
+    }
+
+    use super::*;
+
+    fn run(engine: &MemEngine, shared: &Shared, index: u64, op: Op) -> Response {
+        let cmd = Command {
+            request_id: format!("r{index}"),
+            actor: SYSTEM_ACTOR.into(),
+            at: Utc::now(),
+            needs_level: None,
+            op,
+        };
+        let applied = {
+            let st = shared.read();
+            apply_command(engine, &st, index, &cmd).expect("apply")
+        };
+        engine
+            .write(applied.batch, Durability::Sync)
+            .expect("write");
+        commit_effects(shared, index, applied.effects);
+        applied.response
+    }
+
+    fn has(shared: &Shared, env: &str, key: &str) -> Option<Flag> {
+        let st = shared.read();
+        st.set(env)?.get_flag(key).map(|f| Flag::clone(f.flag()))
+    }
+
+    /// A cluster of the previous release (level 3, project `default`, its
+    /// flags in `production` only) raised to level 4.
+    #[test]
+    fn raising_the_level_to_4_configures_default_in_every_environment() {
+        let engine = MemEngine::new();
+        let shared = Shared::new(State::default(), FeedConfig::default());
+        run(&engine, &shared, 1, Op::SetClusterLevel { level: 3 });
+        run(&engine, &shared, 2, Op::CreateFlag { flag: flag("a") });
+        let envs = vexil_flags::scope::default_environments(DEFAULT_PROJECT);
+        let made = run(
+            &engine,
+            &shared,
+            3,
+            Op::CreateProject {
+                project: vexil_flags::scope::default_project(),
+                environments: envs,
+            },
+        );
+        assert!(made.result.is_ok(), "{made:?}");
+        assert!(has(&shared, "default/staging", "a").is_none(), "level 3");
+        // At level 3 an unscoped write touches production only.
+        let mut renamed = flag("a");
+        renamed.name = "A".into();
+        let r = run(
+            &engine,
+            &shared,
+            4,
+            Op::UpdateFlag {
+                flag: renamed.clone(),
+                expected_version: 1,
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        assert!(shared.read().definitions.is_empty());
+
+        run(&engine, &shared, 5, Op::SetClusterLevel { level: 4 });
+        for env in ["default/development", "default/staging"] {
+            let f = has(&shared, env, "a").expect(env);
+            assert!(
+                !f.enabled && f.name == "A" && f.version == 1,
+                "{env}: {f:?}"
+            );
+        }
+        let prod = has(&shared, keys::LEGACY_ENV, "a").expect("production");
+        assert!(prod.enabled && prod.version == 2, "production is as it was");
+        assert!(shared.read().definitions.contains_key("default/a"));
+        let audit = engine
+            .get(Cf::Audit, &keys::audit_entry(5))
+            .expect("read")
+            .expect("the level's fill is audited");
+        assert!(String::from_utf8_lossy(&audit).contains("project.configure"));
+
+        // From now on an unscoped rename reaches every environment, and
+        // an unscoped delete removes it everywhere.
+        renamed.name = "Ay".into();
+        let r = run(
+            &engine,
+            &shared,
+            6,
+            Op::UpdateFlag {
+                flag: renamed,
+                expected_version: 2,
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        assert_eq!(has(&shared, "default/staging", "a").expect("a").name, "Ay");
+        assert_eq!(has(&shared, "default/staging", "a").expect("a").version, 2);
+        let r = run(
+            &engine,
+            &shared,
+            7,
+            Op::DeleteFlag {
+                key: "a".into(),
+                expected_version: None,
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        assert!(has(&shared, "default/staging", "a").is_none());
+        assert!(shared.read().definitions.is_empty());
+
+        // And the mirror rebuilt from the store is the same.
+        let loaded = crate::loader::load_state(&engine).expect("load");
+        let held = |st: &State| -> Vec<(String, usize)> {
+            st.scoped
+                .iter()
+                .map(|(env, set)| (env.clone(), set.flags().count()))
+                .filter(|(_, n)| *n > 0)
+                .collect()
+        };
+        assert_eq!(held(&loaded), held(&shared.read()));
+        assert_eq!(loaded.definitions, shared.read().definitions);
+    }
+
+    /// A command that writes in one environment leaves the others alone,
+    /// and a rejected part rejects the whole command.
+    #[test]
+    fn a_failing_environment_rejects_the_whole_command() {
+        let engine = MemEngine::new();
+        let shared = Shared::new(State::default(), FeedConfig::default());
+        run(&engine, &shared, 1, Op::SetClusterLevel { level: 4 });
+        let project = vexil_flags::Project {
+            key: "web".into(),
+            ..vexil_flags::scope::default_project()
+        };
+        run(
+            &engine,
+            &shared,
+            2,
+            Op::CreateProject {
+                environments: vexil_flags::scope::default_environments("web"),
+                project,
+            },
+        );
+        let mut f = flag("p");
+        f.prerequisites = vec![vexil_flags::Prerequisite {
+            flag: "missing".into(),
+            variation: 0,
+        }];
+        let r = run(
+            &engine,
+            &shared,
+            3,
+            Op::CreateProjectFlag {
+                project: "web".into(),
+                flag: f,
+            },
+        );
+        assert!(matches!(r.result, Err(Rejection::Invalid { .. })), "{r:?}");
+        assert!(shared.read().definitions.is_empty());
+        for env in ["web/development", "web/staging", "web/production"] {
+            assert!(has(&shared, env, "p").is_none(), "{env}");
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! Flags configured per environment (issue 22, cluster level 4): one
+//! definition per project, a configuration and a history per environment,
+//! segments per environment, and evaluation and the change feed of exactly
+//! one environment. The routes without a project keep serving `default`'s
+//! `production`, and keep its other environments in step.
+
+mod common;
+
+use std::time::Duration;
+
+use common::inproc::{ADMIN, Node};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vexil_flags::wire::Change;
+use vexil_raft::state::{FeedEvent, Start};
+
+async fn send(node: &Node, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let r = node.send(method, path, Some(ADMIN), body).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn put_if(node: &Node, path: &str, version: u64, body: &Value) -> (u16, Value) {
+    let r = node
+        .http
+        .put(format!("{}{path}", node.url))
+        .bearer_auth(ADMIN)
+        .header("if-match", format!("\"{version}\""))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn eval(node: &Node, env: &str, key: &str, user: &str) -> Value {
+    let path = format!("/v1/projects/web/environments/{env}/evaluate");
+    let body = json!({"flag": key, "context": {"key": user}});
+    let (status, v) = send(node, Method::POST, &path, Some(&body)).await;
+    assert_eq!(status, 200, "{v}");
+    v["value"].clone()
+}
+
+async fn project_web(node: &Node) {
+    let (status, body) = send(
+        node,
+        Method::POST,
+        "/v1/projects",
+        Some(&json!({"key": "web"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+fn config(node: &Node, env: &str, key: &str) -> Option<vexil_flags::Flag> {
+    let st = node.running.raft.shared().read();
+    st.set(env)?
+        .get_flag(key)
+        .map(|f| vexil_flags::Flag::clone(f.flag()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_a_flag_has_one_definition_and_a_configuration_per_environment() {
+    let node = Node::start().await;
+    project_web(&node).await;
+    let mut flag = common::bool_flag("checkout");
+    flag["enabled"] = json!(false);
+    let (status, made) = send(&node, Method::POST, "/v1/projects/web/flags", Some(&flag)).await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["version"], 1);
+    let envs = made["environments"].as_object().unwrap();
+    assert_eq!(envs.len(), 3, "{made}");
+    for (env, f) in envs {
+        assert_eq!(f["enabled"], false, "{env} starts disabled");
+        assert_eq!(f["version"], 1, "{env}");
+    }
+    // The same key in another project is another flag.
+    let (status, _) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/default/flags",
+        Some(&flag),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, dup) = send(&node, Method::POST, "/v1/projects/web/flags", Some(&flag)).await;
+    assert_eq!(
+        (status, dup["error"].as_str()),
+        (409, Some("already_exists")),
+        "{dup}"
+    );
+
+    // Turning it on in staging changes staging only: its evaluation, its
+    // version and its history.
+    let (status, on) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/web/environments/staging/flags/checkout/toggle",
+        Some(&json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(
+        (status, &on["enabled"], &on["version"]),
+        (200, &json!(true), &json!(2)),
+        "{on}"
+    );
+    assert_eq!(eval(&node, "staging", "checkout", "u1").await, true);
+    assert_eq!(eval(&node, "production", "checkout", "u1").await, false);
+    assert_eq!(eval(&node, "development", "checkout", "u1").await, false);
+    let (_, prod) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/environments/production/flags/checkout",
+        None,
+    )
+    .await;
+    assert_eq!(prod["version"], 1, "{prod}");
+    let (_, hist) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/environments/staging/flags/checkout/versions",
+        None,
+    )
+    .await;
+    assert_eq!(hist["versions"].as_array().unwrap().len(), 2, "{hist}");
+    let (_, hist) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/environments/production/flags/checkout/versions",
+        None,
+    )
+    .await;
+    assert_eq!(hist["versions"].as_array().unwrap().len(), 1, "{hist}");
+    // Project default's flag of the same key is untouched.
+    assert!(
+        !config(&node, "default/staging", "checkout")
+            .unwrap()
+            .enabled
+    );
+
+    // A configuration is replaced under its own version; a definition
+    // field sent through it is refused, naming the field.
+    let path = "/v1/projects/web/environments/production/flags/checkout";
+    let mut cfg = prod.clone();
+    cfg["targets"] = json!([{"variation": 0, "values": ["vip"]}]);
+    let (status, body) = put_if(&node, path, 7, &cfg).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("version_conflict")),
+        "{body}"
+    );
+    let (status, body) = put_if(&node, path, 1, &cfg).await;
+    assert_eq!(status, 200, "{body}");
+    cfg["name"] = json!("Renamed here");
+    let (status, body) = put_if(&node, path, 2, &cfg).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["field"], "name", "{body}");
+    assert_eq!(body["errors"][0]["code"], "definition_field", "{body}");
+
+    // The definition changes for every environment at once, each a new
+    // version of its configuration; the configurations are kept.
+    let (_, def) = send(&node, Method::GET, "/v1/projects/web/flags/checkout", None).await;
+    let mut new_def = def.clone();
+    new_def["name"] = json!("New checkout");
+    new_def["tags"] = json!(["payments"]);
+    let (status, after) = put_if(&node, "/v1/projects/web/flags/checkout", 1, &new_def).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["version"], 2);
+    for env in ["development", "staging", "production"] {
+        let f = &after["environments"][env];
+        assert_eq!(f["name"], "New checkout", "{env}: {after}");
+        assert_eq!(f["tags"], json!(["payments"]), "{env}");
+    }
+    assert_eq!(after["environments"]["staging"]["enabled"], true);
+    assert_eq!(after["environments"]["staging"]["version"], 3);
+    assert_eq!(
+        after["environments"]["production"]["targets"][0]["values"],
+        json!(["vip"])
+    );
+    // Production is still off: its targets wait for it to be turned on.
+    assert_eq!(eval(&node, "production", "checkout", "vip").await, false);
+
+    // The project's list shows each environment side by side.
+    let (_, list) = send(&node, Method::GET, "/v1/projects/web/flags", None).await;
+    assert_eq!(
+        list["environments"],
+        json!(["development", "staging", "production"]),
+        "{list}"
+    );
+    let row = &list["flags"][0];
+    assert_eq!(row["key"], "checkout");
+    assert_eq!(row["environments"]["staging"]["enabled"], true);
+    assert_eq!(row["environments"]["production"]["enabled"], false);
+    assert_eq!(row["environments"]["production"]["targets"], 1);
+
+    // Deleted everywhere in one entry; a rollback of the definition
+    // restores it whole, each environment with its last configuration.
+    let (status, gone) = send(
+        &node,
+        Method::DELETE,
+        "/v1/projects/web/flags/checkout",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{gone}");
+    for env in ["web/development", "web/staging", "web/production"] {
+        assert!(config(&node, env, "checkout").is_none(), "{env}");
+    }
+    let (status, back) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/web/flags/checkout/rollback",
+        Some(&json!({"version": 2})),
+    )
+    .await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["environments"]["staging"]["enabled"], true, "{back}");
+    assert_eq!(back["environments"]["production"]["enabled"], false);
+    assert_eq!(back["environments"]["production"]["name"], "New checkout");
+
+    // One audit entry per write, naming the flag in its project.
+    let (_, audit) = send(&node, Method::GET, "/v1/audit?flag=web/checkout", None).await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "flag.restore",
+            "flag.delete",
+            "flag.definition_update",
+            "flag.create"
+        ],
+        "{audit}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_segments_belong_to_one_environment() {
+    let node = Node::start().await;
+    project_web(&node).await;
+    let seg = json!({"key": "beta", "included": ["u1"]});
+    let (status, body) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/web/environments/staging/segments",
+        Some(&seg),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // A flag that uses it cannot be made where it is missing: the message
+    // names the environment.
+    let mut flag = common::bool_flag("beta-only");
+    flag["rules"] = json!([{"id": "r1", "clauses": [{"attribute": "key", "operator": "segment_match", "values": ["beta"]}], "serve": {"variation": 0}}]);
+    flag["fallthrough"] = json!({"variation": 1});
+    let (status, body) = send(&node, Method::POST, "/v1/projects/web/flags", Some(&flag)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string().contains("in environment development"),
+        "{body}"
+    );
+    // Made without the rule, then given it in staging only.
+    let mut plain = flag.clone();
+    plain["rules"] = json!([]);
+    let (status, _) = send(&node, Method::POST, "/v1/projects/web/flags", Some(&plain)).await;
+    assert_eq!(status, 201);
+    let path = "/v1/projects/web/environments/staging/flags/beta-only";
+    let (_, current) = send(&node, Method::GET, path, None).await;
+    let mut cfg = current.clone();
+    cfg["rules"] = flag["rules"].clone();
+    let (status, body) = put_if(&node, path, 1, &cfg).await;
+    assert_eq!(status, 200, "{body}");
+    let prod = "/v1/projects/web/environments/production/flags/beta-only";
+    let (status, body) = put_if(&node, prod, 1, &cfg).await;
+    assert_eq!(status, 400, "production has no segment beta: {body}");
+    assert_eq!(eval(&node, "staging", "beta-only", "u1").await, true);
+    assert_eq!(eval(&node, "staging", "beta-only", "u2").await, false);
+    // In use in staging: refused, naming the flag.
+    let (status, body) = send(
+        &node,
+        Method::DELETE,
+        "/v1/projects/web/environments/staging/segments/beta",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("in_use")),
+        "{body}"
+    );
+    let (_, list) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/environments/staging/segments",
+        None,
+    )
+    .await;
+    assert_eq!(
+        list["segments"][0]["used_by"],
+        json!(["beta-only"]),
+        "{list}"
+    );
+    let (_, list) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/environments/production/segments",
+        None,
+    )
+    .await;
+    assert_eq!(list["segments"], json!([]), "{list}");
+    // Unknown scopes are 404s naming what is missing.
+    let (status, body) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/environments/qa/flags",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (404, Some("environment")),
+        "{body}"
+    );
+    let (status, body) = send(&node, Method::GET, "/v1/projects/nope/flags", None).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (404, Some("project")),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_the_unscoped_routes_are_default_production_and_keep_the_rest_in_step() {
+    let node = Node::start().await;
+    let r = node.post("/v1/flags", &common::bool_flag("legacy")).await;
+    assert_eq!(r.status(), 201);
+    // The same record through both routes.
+    let (_, scoped) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/default/environments/production/flags/legacy",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (&scoped["enabled"], &scoped["version"]),
+        (&json!(true), &json!(1)),
+        "{scoped}"
+    );
+    // Its other environments got it, disabled, and it has a definition.
+    let staging = config(&node, "default/staging", "legacy").expect("staging has it");
+    assert!(!staging.enabled);
+    let (status, def) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/default/flags/legacy",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{def}");
+    assert_eq!(def["environments"].as_object().unwrap().len(), 3, "{def}");
+    // A rename through the unscoped route is a definition change.
+    let mut renamed = scoped.clone();
+    renamed["name"] = json!("Legacy flag");
+    let (status, body) = put_if(&node, "/v1/flags/legacy", 1, &renamed).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        config(&node, "default/staging", "legacy").unwrap().name,
+        "Legacy flag"
+    );
+    let (_, def) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/default/flags/legacy",
+        None,
+    )
+    .await;
+    assert_eq!(def["version"], 2, "{def}");
+    // A staging toggle is not a production one.
+    let (status, _) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/default/environments/staging/flags/legacy/toggle",
+        Some(&json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, prod) = send(&node, Method::GET, "/v1/flags/legacy", None).await;
+    assert_eq!(prod["version"], 2, "{prod}");
+    // Deleted through the unscoped route: gone from every environment.
+    let (status, _) = send(&node, Method::DELETE, "/v1/flags/legacy", None).await;
+    assert_eq!(status, 200);
+    assert!(config(&node, "default/staging", "legacy").is_none());
+    assert!(config(&node, "default/development", "legacy").is_none());
+    let (status, _) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/default/flags/legacy",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    // A new environment starts with every flag, disabled.
+    let r = node.post("/v1/flags", &common::bool_flag("kept")).await;
+    assert_eq!(r.status(), 201);
+    let (status, body) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/default/environments",
+        Some(&json!({"key": "qa"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let qa = config(&node, "default/qa", "kept").expect("qa has it");
+    assert!(!qa.enabled);
+    // An environment holding flags is not deleted.
+    let (status, body) = send(
+        &node,
+        Method::DELETE,
+        "/v1/projects/default/environments/qa",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("in_use")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("1 flags in qa"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_a_feed_carries_one_environment() {
+    let node = Node::start().await;
+    project_web(&node).await;
+    let mut flag = common::bool_flag("f");
+    flag["enabled"] = json!(false);
+    let (status, _) = send(&node, Method::POST, "/v1/projects/web/flags", Some(&flag)).await;
+    assert_eq!(status, 201);
+    let shared = node.running.raft.shared().clone();
+    let mut prod = shared.subscribe_env("web/production", None);
+    let mut staging = shared.subscribe_env("web/staging", None);
+    let mut legacy = shared.subscribe(None);
+    match &prod.start {
+        Start::Snapshot(s) => assert_eq!(
+            s.flags.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(),
+            ["f"]
+        ),
+        Start::Resume(_) => panic!("a new subscriber starts from a snapshot"),
+    }
+    // Staging first, then production: a production subscriber's first
+    // event must be production's.
+    for env in ["staging", "production"] {
+        let (status, _) = send(
+            &node,
+            Method::POST,
+            &format!("/v1/projects/web/environments/{env}/flags/f/toggle"),
+            Some(&json!({"enabled": true})),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let next = |rx: &mut tokio::sync::broadcast::Receiver<FeedEvent>| match rx.try_recv() {
+        Ok(FeedEvent::Change(c)) => Some(c),
+        _ => None,
+    };
+    let p = next(&mut prod.rx).expect("production's change");
+    let s = next(&mut staging.rx).expect("staging's change");
+    assert!(p.id > s.id, "staging was written first");
+    for c in [&p, &s] {
+        assert!(matches!(&c.change, Change::FlagUpsert { flag } if flag.enabled));
+    }
+    assert!(next(&mut prod.rx).is_none(), "production saw one change");
+    assert!(next(&mut staging.rx).is_none(), "staging saw one change");
+    assert!(
+        next(&mut legacy.rx).is_none(),
+        "default/production saw none"
+    );
+
+    // Over HTTP: an environment's stream starts with its own snapshot.
+    let addr = node.url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /v1/projects/web/environments/staging/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    while !String::from_utf8_lossy(&buf).contains("\n\n{")
+        && !String::from_utf8_lossy(&buf).contains("}\n\n")
+    {
+        let mut chunk = [0u8; 65536];
+        let k = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk))
+            .await
+            .expect("a snapshot within 5 s")
+            .unwrap();
+        assert!(k > 0, "stream closed early");
+        buf.extend_from_slice(&chunk[..k]);
+    }
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.contains("event: snapshot"), "{text}");
+    assert!(text.contains("\"key\":\"f\""), "{text}");
+    assert!(text.contains("\"enabled\":true"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_scoped_writes_need_their_role() {
+    let node = Node::start().await;
+    project_web(&node).await;
+    let viewer = node.token("vi", "viewer").await;
+    let r = node
+        .send(
+            Method::POST,
+            "/v1/projects/web/flags",
+            Some(&viewer),
+            Some(&common::bool_flag("x")),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let editor = node.token("ed", "editor").await;
+    let r = node
+        .send(
+            Method::POST,
+            "/v1/projects/web/flags",
+            Some(&editor),
+            Some(&common::bool_flag("x")),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let r = node
+        .send(
+            Method::POST,
+            "/v1/projects/web/environments/staging/flags/x/toggle",
+            Some(&viewer),
+            Some(&json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = node
+        .send(
+            Method::GET,
+            "/v1/projects/web/environments/staging/flags/x",
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+}
