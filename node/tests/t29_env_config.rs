@@ -553,3 +553,57 @@ async fn t29_scoped_writes_need_their_role() {
         .await;
     assert_eq!(r.status(), 200);
 }
+
+/// A key is never a path: `a%2Fb` reaches no other record, and the
+/// mirror and the store stay one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_a_slash_in_a_key_reaches_no_other_record() {
+    let node = Node::start().await;
+    let r = node.post("/v1/flags", &common::bool_flag("b")).await;
+    assert_eq!(r.status(), 201);
+    let (status, _) = send(
+        &node,
+        Method::POST,
+        "/v1/flags/a%2Fb/toggle",
+        Some(&json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = send(&node, Method::DELETE, "/v1/flags/a%2Fb", None).await;
+    assert_eq!(status, 404);
+    let (_, b) = send(&node, Method::GET, "/v1/flags/b", None).await;
+    assert_eq!(
+        (&b["enabled"], &b["version"]),
+        (&json!(true), &json!(1)),
+        "{b}"
+    );
+    // A scoped rollback of production keeps the shared definition.
+    let mut renamed = b.clone();
+    renamed["name"] = json!("B");
+    let (status, _) = put_if(&node, "/v1/flags/b", 1, &renamed).await;
+    assert_eq!(status, 200);
+    let (status, back) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/default/environments/production/flags/b/rollback",
+        Some(&json!({"version": 1})),
+    )
+    .await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["name"], "B", "{back}");
+    // A flag made again through /v1/flags starts blank elsewhere, not
+    // with the configuration it had before it was deleted.
+    let (status, _) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/default/environments/staging/flags/b/toggle",
+        Some(&json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = send(&node, Method::DELETE, "/v1/flags/b", None).await;
+    assert_eq!(status, 200);
+    let r = node.post("/v1/flags", &common::bool_flag("b")).await;
+    assert_eq!(r.status(), 201);
+    assert!(!config(&node, "default/staging", "b").unwrap().enabled);
+}

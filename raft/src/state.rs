@@ -285,17 +285,19 @@ impl Shared {
     }
 
     /// Drops the resume rings and tells subscribers to start over; call
-    /// with the state write lock held, after replacing the state.
-    pub(crate) fn reset(&self) {
+    /// with the state write lock held, after replacing the state, whose
+    /// applied index is `applied`.
+    pub(crate) fn reset(&self, applied: u64) {
         self.ring.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let _ = self.tx.send(FeedEvent::Reset);
         let mut feeds = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
-        for feed in feeds.values() {
+        for feed in feeds.values_mut() {
+            // The senders stay: their subscribers get a fresh snapshot
+            // and then this feed's changes, as the unscoped ones do.
+            feed.ring.clear();
+            feed.last_change = applied;
             let _ = feed.tx.send(FeedEvent::Reset);
         }
-        // A subscriber holds its receiver; the feeds start again, each
-        // from a snapshot.
-        feeds.clear();
     }
 
     /// Subscribes to the unscoped feed (`default`/`production`), resuming

@@ -90,7 +90,10 @@ fn put_config(
     mut flag: Flag,
     action: &str,
 ) -> Result<Result<Flag, Rejection>, StorageError> {
-    let kind = Flags { env };
+    let kind = Flags {
+        env,
+        keep_definition: true,
+    };
     let id = kind.id(&flag);
     let before = kind.current(ctx.state, &id);
     let version = last_version::<Flags>(ctx, &id)? + 1;
@@ -326,7 +329,10 @@ fn delete_everywhere(
         if Some(env.as_str()) == skip {
             continue;
         }
-        let kind = Flags { env };
+        let kind = Flags {
+            env,
+            keep_definition: true,
+        };
         let id = keys::in_env(env, key);
         let Some(current) = kind.current(ctx.state, &id) else {
             continue;
@@ -395,6 +401,7 @@ fn restore_configs(
     def: &FlagDefinition,
     template: &Flag,
     skip: Option<&str>,
+    revive: bool,
 ) -> Result<Result<(), Rejection>, StorageError> {
     for env in environments(ctx, &def.project) {
         if Some(env.as_str()) == skip {
@@ -403,7 +410,12 @@ fn restore_configs(
         if set_of(ctx.state, &env).get_flag(&def.key).is_some() {
             continue;
         }
-        let flag = match last_config(ctx, &env, &def.key)? {
+        let last = if revive {
+            last_config(ctx, &env, &def.key)?
+        } else {
+            None
+        };
+        let flag = match last {
             Some(old) => {
                 let flag = def.flag_with(&old);
                 // What it referenced may be gone: then it starts blank.
@@ -446,7 +458,7 @@ pub(super) fn rollback_definition(
         return Ok(Err(r));
     }
     let template = def.new_flag();
-    if let Err(r) = restore_configs(ctx, &def, &template, None)? {
+    if let Err(r) = restore_configs(ctx, &def, &template, None, true)? {
         return Ok(Err(r));
     }
     let after = ProjectFlag {
@@ -499,7 +511,15 @@ pub(super) fn update_in(
             return Ok(Err(invalid::<Flags>(errors)));
         }
     }
-    versioned::update(ctx, &Flags { env: &env }, flag, expected)
+    versioned::update(
+        ctx,
+        &Flags {
+            env: &env,
+            keep_definition: true,
+        },
+        flag,
+        expected,
+    )
 }
 
 pub(super) fn toggle_in(
@@ -510,7 +530,15 @@ pub(super) fn toggle_in(
     enabled: bool,
 ) -> Outcome {
     match environment(ctx, project, env) {
-        Ok(env) => versioned::toggle(ctx, &Flags { env: &env }, key, enabled),
+        Ok(env) => versioned::toggle(
+            ctx,
+            &Flags {
+                env: &env,
+                keep_definition: true,
+            },
+            key,
+            enabled,
+        ),
         Err(r) => Ok(Err(r)),
     }
 }
@@ -526,7 +554,10 @@ pub(super) fn rollback_in(
         Ok(id) => id,
         Err(r) => return Ok(Err(r)),
     };
-    let kind = Flags { env: &env };
+    let kind = Flags {
+        env: &env,
+        keep_definition: true,
+    };
     let id = keys::in_env(&env, key);
     if kind.current(ctx.state, &id).is_none() {
         // A deleted flag is restored whole, from its definition.
@@ -589,8 +620,6 @@ pub(super) fn follow_legacy(
             let mut def = FlagDefinition::of(DEFAULT_PROJECT, f);
             match ctx.state.definitions.get(&id) {
                 Some(current) => {
-                    let mut same = current.clone();
-                    same.project = DEFAULT_PROJECT.into();
                     if current.differs_from(f).is_none() {
                         return Ok(Ok(()));
                     }
@@ -599,8 +628,12 @@ pub(super) fn follow_legacy(
                     rewrite_configs(ctx, &def, legacy)
                 }
                 None => {
+                    // A new flag starts blank and disabled elsewhere; a
+                    // restored one gets each environment's last
+                    // configuration back.
+                    let revive = matches!(op, Op::RollbackFlag { .. });
                     let def = put_definition(ctx, def, "create")?;
-                    restore_configs(ctx, &def, f, legacy)
+                    restore_configs(ctx, &def, f, legacy, revive)
                 }
             }
         }

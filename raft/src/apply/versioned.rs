@@ -57,6 +57,10 @@ pub(super) trait Kind {
 /// The legacy scope's records keep their first-release keys.
 pub(super) struct Flags<'a> {
     pub env: &'a str,
+    /// A rollback keeps the shared definition (every route but the
+    /// unscoped `/v1/flags/{key}/rollback`, which restores the whole flag
+    /// and then brings the definition in step).
+    pub keep_definition: bool,
 }
 /// Segments of one environment.
 pub(super) struct Segments<'a> {
@@ -67,6 +71,7 @@ pub(super) struct Projects;
 pub(super) struct Environments;
 pub(super) const FLAGS: Flags<'static> = Flags {
     env: keys::LEGACY_ENV,
+    keep_definition: false,
 };
 pub(super) const SEGMENTS: Segments<'static> = Segments {
     env: keys::LEGACY_ENV,
@@ -74,6 +79,14 @@ pub(super) const SEGMENTS: Segments<'static> = Segments {
 pub(super) const DEFINITIONS: Definitions = Definitions;
 pub(super) const PROJECTS: Projects = Projects;
 pub(super) const ENVIRONMENTS: Environments = Environments;
+
+/// The key of record `id` if it is a record of environment `env`: an id
+/// of another environment (a key with `/` sent in a path as `%2F`) is
+/// none of this environment's records.
+fn key_in<'i>(env: &str, id: &'i str) -> Option<&'i str> {
+    let (of, key) = keys::split_record(id);
+    (of == env).then_some(key)
+}
 
 /// The flags and segments of environment `env` (empty when it has none).
 pub(super) fn set_of<'s>(state: &'s State, env: &str) -> &'s FlagSet {
@@ -118,19 +131,19 @@ impl Kind for Flags<'_> {
     }
     fn current(&self, state: &State, id: &str) -> Option<Flag> {
         set_of(state, self.env)
-            .get_flag(keys::key_of(id))
+            .get_flag(key_in(self.env, id)?)
             .map(|f| Flag::clone(f.flag()))
     }
     fn validate(&self, t: &Flag, state: &State) -> Vec<FieldError> {
         vexil_flags::validate_flag(t, set_of(state, self.env))
     }
     fn users(&self, state: &State, id: &str) -> Vec<String> {
-        set_of(state, self.env).flags_requiring(keys::key_of(id))
+        key_in(self.env, id).map_or_else(Vec::new, |k| set_of(state, self.env).flags_requiring(k))
     }
     fn restored(&self, state: &State, mut t: Flag) -> Flag {
-        // Outside the legacy scope a configuration's rollback keeps the
-        // definition every environment shares.
-        if self.env != keys::LEGACY_ENV
+        // A configuration's rollback keeps the definition every
+        // environment shares.
+        if self.keep_definition
             && let Some((project, _)) = split_env_id(self.env)
             && let Some(def) = state.definitions.get(&definition_id(project, &t.key))
         {
@@ -183,14 +196,15 @@ impl Kind for Segments<'_> {
     }
     fn current(&self, state: &State, id: &str) -> Option<Segment> {
         set_of(state, self.env)
-            .get_segment(keys::key_of(id))
+            .get_segment(key_in(self.env, id)?)
             .map(|s| Segment::clone(s.segment()))
     }
     fn validate(&self, t: &Segment, state: &State) -> Vec<FieldError> {
         vexil_flags::validate_segment(t, set_of(state, self.env))
     }
     fn users(&self, state: &State, id: &str) -> Vec<String> {
-        set_of(state, self.env).flags_using_segment(keys::key_of(id))
+        key_in(self.env, id)
+            .map_or_else(Vec::new, |k| set_of(state, self.env).flags_using_segment(k))
     }
     fn upsert(&self, t: Segment) -> Effect {
         Effect::UpsertSegment(self.env.to_owned(), t)
@@ -267,6 +281,11 @@ impl Kind for Definitions {
 /// routes that name no scope, so it is never deleted, even empty.
 fn held(state: &State, project: &str, env: Option<&str>) -> Vec<String> {
     let legacy = project == DEFAULT_PROJECT && env.is_none_or(|e| e == LEGACY_ENVIRONMENT);
+    if state.level() < crate::version::ENV_CONFIG {
+        // The previous release's answer, word for word: it is stored as
+        // the request's answer on every node, old and new alike.
+        return held_before_level_4(state, legacy);
+    }
     let mut by = Vec::new();
     if legacy {
         by.push(
@@ -296,6 +315,25 @@ fn held(state: &State, project: &str, env: Option<&str>) -> Vec<String> {
         if segments > 0 {
             by.push(format!("{segments} segments in {name}"));
         }
+    }
+    by
+}
+
+fn held_before_level_4(state: &State, legacy: bool) -> Vec<String> {
+    if !legacy {
+        return Vec::new();
+    }
+    let flags = state.flags.flags().count();
+    let segments = state.flags.segments().count();
+    let mut by = vec![
+        "the routes without a project (/v1/flags, /v1/segments, evaluation, the stream, OFREP)"
+            .to_owned(),
+    ];
+    if flags > 0 {
+        by.push(format!("{flags} flags"));
+    }
+    if segments > 0 {
+        by.push(format!("{segments} segments"));
     }
     by
 }

@@ -368,7 +368,7 @@ impl StateMachine {
         {
             let mut current = self.shared.write();
             *current = state;
-            self.shared.reset();
+            self.shared.reset(current.applied);
         }
         let _choosing = self.choose();
         self.remove_snapshots_except(&name)
