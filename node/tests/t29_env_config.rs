@@ -245,14 +245,19 @@ async fn t29_segments_belong_to_one_environment() {
     let node = Node::start().await;
     project_web(&node).await;
     let seg = json!({"key": "beta", "included": ["u1"]});
-    let (status, body) = send(
-        &node,
-        Method::POST,
-        "/v1/projects/web/environments/staging/segments",
-        Some(&seg),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    let r = node
+        .send(
+            Method::POST,
+            "/v1/projects/web/environments/staging/segments",
+            Some(ADMIN),
+            Some(&seg),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        r.headers()["location"],
+        "/v1/projects/web/environments/staging/segments/beta"
+    );
     // A flag that uses it cannot be made where it is missing: the message
     // names the environment.
     let mut flag = common::bool_flag("beta-only");
@@ -280,6 +285,14 @@ async fn t29_segments_belong_to_one_environment() {
     assert_eq!(status, 400, "production has no segment beta: {body}");
     assert_eq!(eval(&node, "staging", "beta-only", "u1").await, true);
     assert_eq!(eval(&node, "staging", "beta-only", "u2").await, false);
+    // A write's answer names who uses the segment where it is.
+    let seg_path = "/v1/projects/web/environments/staging/segments/beta";
+    let (_, current) = send(&node, Method::GET, seg_path, None).await;
+    let mut more = current.clone();
+    more["included"] = json!(["u1", "u3"]);
+    let (status, body) = put_if(&node, seg_path, 1, &more).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["used_by"], json!(["beta-only"]), "{body}");
     // In use in staging: refused, naming the flag.
     let (status, body) = send(
         &node,

@@ -111,11 +111,21 @@ pub fn truth(engine: &dyn Engine) -> BTreeMap<String, Truth> {
     out
 }
 
-/// The audit log has exactly one entry per committed flag version, and
-/// replaying it (each entry's `after`, in id order) gives the current flags.
+/// The audit log accounts for every committed flag version:
+/// - a `default`/`production` record (its bare key, the first release's
+///   layout) has exactly one `flag:<key>` entry per version;
+/// - a record of another environment (`project/environment/key`), whose
+///   versions are written in the same Raft entry as the change that made
+///   them (a flag made or renamed through `/v1/flags`, the level-4 fill, a
+///   new environment), has a version made by an entry whose audit entry
+///   names the flag, its project or its environment;
+/// - replaying the `flag:<key>` entries (each one's `after`, in id order)
+///   gives the current `default`/`production` flags. The simulation writes
+///   through the unscoped routes only, which are the only writers there.
 pub fn audit(engine: &dyn Engine) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut per_version: BTreeMap<(String, u64), usize> = BTreeMap::new();
+    let mut targets: BTreeMap<u64, String> = BTreeMap::new();
     let mut replay: BTreeMap<String, Value> = BTreeMap::new();
     for (k, v) in dump(engine, Cf::Audit) {
         if k.first() != Some(&keys::AUDIT_ENTRY) {
@@ -125,9 +135,13 @@ pub fn audit(engine: &dyn Engine) -> Vec<Violation> {
             out.push(Violation("undecodable audit entry".into()));
             continue;
         };
+        targets.insert(e.id, e.target.clone());
         let Some(key) = e.target.strip_prefix("flag:") else {
             continue;
         };
+        if key.contains('/') {
+            continue;
+        }
         *per_version
             .entry((key.to_owned(), e.version.unwrap_or(0)))
             .or_default() += 1;
@@ -136,19 +150,40 @@ pub fn audit(engine: &dyn Engine) -> Vec<Violation> {
             None => replay.remove(key),
         };
     }
-    for (key, versions) in truth(engine) {
-        for v in versions.keys() {
-            match per_version.get(&(key.clone(), *v)) {
-                Some(1) => {}
-                n => out.push(Violation(format!(
-                    "flag {key} version {v} has {} audit entries",
-                    n.copied().unwrap_or(0)
-                ))),
+    for (record, versions) in flag_versions(engine) {
+        let scoped: Vec<&str> = record.splitn(3, '/').collect();
+        for (v, index) in versions {
+            match scoped.as_slice() {
+                [key] => match per_version.get(&(key.to_string(), v)) {
+                    Some(1) => {}
+                    n => out.push(Violation(format!(
+                        "flag {key} version {v} has {} audit entries",
+                        n.copied().unwrap_or(0)
+                    ))),
+                },
+                [project, env, key] => {
+                    let named = [
+                        format!("flag:{project}/{key}"),
+                        format!("project:{project}"),
+                        format!("environment:{project}/{env}"),
+                    ];
+                    let ok = targets.get(&index).is_some_and(|t| {
+                        named.contains(t) || (*project == "default" && *t == format!("flag:{key}"))
+                    });
+                    if !ok {
+                        out.push(Violation(format!(
+                            "flag {record} version {v} was made by entry {index}, whose audit entry is {:?}",
+                            targets.get(&index)
+                        )));
+                    }
+                }
+                _ => out.push(Violation(format!("flag record {record} has no valid key"))),
             }
         }
     }
     let current: BTreeMap<String, Value> = dump(engine, Cf::Flags)
         .into_iter()
+        .filter(|(k, _)| !k.contains(&b'/'))
         .filter_map(|(k, v)| Some((String::from_utf8(k).ok()?, serde_json::from_slice(&v).ok()?)))
         .collect();
     if current != replay {
@@ -157,6 +192,27 @@ pub fn audit(engine: &dyn Engine) -> Vec<Violation> {
             replay.len(),
             current.len()
         )));
+    }
+    out
+}
+
+/// Every flag record's committed versions, with the log index of each.
+fn flag_versions(engine: &dyn Engine) -> BTreeMap<String, BTreeMap<u64, u64>> {
+    let mut out: BTreeMap<String, BTreeMap<u64, u64>> = BTreeMap::new();
+    for (k, v) in dump(engine, Cf::History) {
+        if k.first() != Some(&keys::HISTORY_FLAG) {
+            continue;
+        }
+        let (Ok(entry), Some(end)) = (
+            serde_json::from_slice::<VersionEntry>(&v),
+            k.len().checked_sub(9),
+        ) else {
+            continue;
+        };
+        let key = String::from_utf8_lossy(&k[1..end]).into_owned();
+        out.entry(key)
+            .or_default()
+            .insert(entry.version, entry.index);
     }
     out
 }

@@ -131,6 +131,14 @@ pub struct InEnv<T> {
     pub item: T,
 }
 
+/// The environment id a scoped route's path names.
+fn path_env(path: &Params) -> Option<String> {
+    Some(env_id(
+        param(path, "project").ok()?,
+        param(path, "environment").ok()?,
+    ))
+}
+
 fn split(env: &str) -> (String, String) {
     let (p, e) = vexil_flags::scope::split_env_id(env).unwrap_or((env, ""));
     (p.to_owned(), e.to_owned())
@@ -225,10 +233,10 @@ impl Resource for EnvFlags {
             version,
         }
     }
-    fn changed(change: Change) -> Option<InEnv<Flag>> {
+    fn changed(change: Change, path: &Params) -> Option<InEnv<Flag>> {
         match change {
             Change::Flag { after: Some(f), .. } => Some(InEnv {
-                env: String::new(),
+                env: path_env(path)?,
                 item: *f,
             }),
             _ => None,
@@ -321,10 +329,10 @@ impl Resource for EnvSegments {
             version,
         }
     }
-    fn changed(change: Change) -> Option<InEnv<Segment>> {
+    fn changed(change: Change, path: &Params) -> Option<InEnv<Segment>> {
         match change {
             Change::Segment { after: Some(s), .. } => Some(InEnv {
-                env: String::new(),
+                env: path_env(path)?,
                 item: *s,
             }),
             _ => None,
@@ -332,14 +340,9 @@ impl Resource for EnvSegments {
     }
     fn body(state: &AppState, t: &InEnv<Segment>) -> serde_json::Value {
         let st = state.raft.shared().read();
-        let env = if t.env.is_empty() {
-            // An answer to a write: the change names no environment, and
-            // `used_by` is read where the segment is.
-            None
-        } else {
-            st.set(&t.env)
-        };
-        let used_by = env.map_or_else(Vec::new, |s| s.flags_using_segment(&t.item.key));
+        let used_by = st
+            .set(&t.env)
+            .map_or_else(Vec::new, |s| s.flags_using_segment(&t.item.key));
         super::segments::with_used_by(&t.item, used_by)
     }
     fn location(t: &InEnv<Segment>) -> String {
@@ -443,7 +446,7 @@ impl Resource for Definitions {
             version,
         }
     }
-    fn changed(change: Change) -> Option<FlagDefinition> {
+    fn changed(change: Change, _: &Params) -> Option<FlagDefinition> {
         match change {
             Change::Definition { after: Some(d), .. } => Some(*d),
             Change::ProjectFlag { after: Some(f), .. } => Some(f.definition),
@@ -486,7 +489,7 @@ async fn create(
     }
     let op = Op::CreateProjectFlag { project, flag };
     let (change, _) = state.write(&caller, &headers, op).await?;
-    let def = Definitions::changed(change)
+    let def = Definitions::changed(change, &path)
         .ok_or_else(|| ApiError::internal("the write answered no flag"))?;
     let mut resp = versioned::respond::<Definitions>(&state, StatusCode::CREATED, &def);
     if let Ok(loc) = HeaderValue::from_str(&Definitions::location(&def)) {
@@ -734,9 +737,8 @@ async fn toggle(
         enabled: body.enabled,
     };
     let (change, _) = state.write(&caller, &headers, op).await?;
-    let mut flag =
-        EnvFlags::changed(change).ok_or_else(|| ApiError::internal("a toggle answered no flag"))?;
-    flag.env = env;
+    let flag = EnvFlags::changed(change, &path)
+        .ok_or_else(|| ApiError::internal("a toggle answered no flag"))?;
     Ok(versioned::respond::<EnvFlags>(
         &state,
         StatusCode::OK,

@@ -83,7 +83,7 @@ impl Resource for Flags {
             version,
         }
     }
-    fn changed(change: Change) -> Option<Flag> {
+    fn changed(change: Change, _: &Params) -> Option<Flag> {
         match change {
             Change::Flag { after: Some(f), .. } => Some(*f),
             _ => None,
@@ -258,7 +258,7 @@ async fn toggle(
         enabled: body.enabled,
     };
     let (change, _) = state.write(&caller, &headers, op).await?;
-    let flag = Flags::changed(change)
+    let flag = Flags::changed(change, &Params::new())
         .ok_or_else(|| ApiError::internal("a toggle answered no flag".to_string()))?;
     Ok(versioned::respond::<Flags>(&state, StatusCode::OK, &flag))
 }

@@ -134,7 +134,7 @@ impl Resource for Projects {
             version,
         }
     }
-    fn changed(change: Change) -> Option<Project> {
+    fn changed(change: Change, _: &Params) -> Option<Project> {
         match change {
             Change::Project { after: Some(p), .. } => Some(*p),
             _ => None,
@@ -222,7 +222,7 @@ impl Resource for Environments {
             version,
         }
     }
-    fn changed(change: Change) -> Option<Environment> {
+    fn changed(change: Change, _: &Params) -> Option<Environment> {
         match change {
             Change::Environment { after: Some(e), .. } => Some(*e),
             _ => None,
@@ -325,7 +325,7 @@ async fn create_project(
         environments,
     };
     let (change, _) = state.write(&caller, &headers, op).await?;
-    let p = Projects::changed(change)
+    let p = Projects::changed(change, &Params::new())
         .ok_or_else(|| ApiError::internal("a project create answered no project"))?;
     let mut resp = versioned::respond::<Projects>(&state, StatusCode::CREATED, &p);
     if let Ok(loc) = HeaderValue::from_str(&Projects::location(&p)) {

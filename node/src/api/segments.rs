@@ -94,7 +94,7 @@ impl Resource for Segments {
             version,
         }
     }
-    fn changed(change: Change) -> Option<Segment> {
+    fn changed(change: Change, _: &Params) -> Option<Segment> {
         match change {
             Change::Segment { after: Some(s), .. } => Some(*s),
             _ => None,

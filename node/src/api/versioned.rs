@@ -51,8 +51,9 @@ pub trait Resource: Send + Sync + 'static {
     fn update_op(t: Self::T, expected_version: u64) -> Op;
     fn delete_op(id: &str, expected_version: Option<u64>) -> Op;
     fn rollback_op(id: &str, version: u64) -> Op;
-    /// The record a committed change left.
-    fn changed(change: Change) -> Option<Self::T>;
+    /// The record a committed change left; `path` is the write's (an
+    /// environment's records take their environment from it).
+    fn changed(change: Change, path: &Params) -> Option<Self::T>;
     /// The record as the API answers it (`ETag` is its version).
     fn body(state: &AppState, t: &Self::T) -> serde_json::Value;
     /// Where a created record is read.
@@ -74,10 +75,10 @@ pub fn respond<R: Resource>(state: &AppState, status: StatusCode, t: &R::T) -> R
     (status, [(header::ETAG, etag)], Json(R::body(state, t))).into_response()
 }
 
-fn changed<R: Resource>(change: Change) -> ApiResult<R::T> {
+fn changed<R: Resource>(change: Change, path: &Params) -> ApiResult<R::T> {
     // No `Debug` of the change here: it would format the whole record on
     // every write to say something only a bug could make true.
-    R::changed(change)
+    R::changed(change, path)
         .ok_or_else(|| ApiError::internal(format!("the write answered no {}", R::NAME)))
 }
 
@@ -193,7 +194,7 @@ pub async fn create<R: Resource>(
     let t = R::parse(body, path)?;
     R::precheck(state, &t)?;
     let (change, _) = state.write(caller, headers, R::create_op(t)).await?;
-    let t = changed::<R>(change)?;
+    let t = changed::<R>(change, path)?;
     let mut resp = respond::<R>(state, StatusCode::CREATED, &t);
     if let Ok(loc) = HeaderValue::from_str(&R::location(&t)) {
         resp.headers_mut().insert(header::LOCATION, loc);
@@ -233,7 +234,11 @@ pub async fn replace<R: Resource>(
     let (change, _) = state
         .write(caller, headers, R::update_op(t, expected))
         .await?;
-    Ok(respond::<R>(state, StatusCode::OK, &changed::<R>(change)?))
+    Ok(respond::<R>(
+        state,
+        StatusCode::OK,
+        &changed::<R>(change, &path)?,
+    ))
 }
 
 /// `DELETE`, optionally at a version (`If-Match`). Answers the deleted
@@ -339,5 +344,9 @@ async fn rollback<R: Resource>(
     let id = R::id(&path)?;
     let op = R::rollback_op(&id, body.version);
     let (change, _) = state.write(&caller, &headers, op).await?;
-    Ok(respond::<R>(&state, StatusCode::OK, &changed::<R>(change)?))
+    Ok(respond::<R>(
+        &state,
+        StatusCode::OK,
+        &changed::<R>(change, &path)?,
+    ))
 }

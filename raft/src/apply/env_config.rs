@@ -644,7 +644,8 @@ pub(super) fn follow_legacy(
 /// Gives every flag of `project` a definition and a configuration in each
 /// of `envs` (ids), blank and disabled where it has none: what raising the
 /// level does for `default`, and what a new environment starts with. The
-/// flags are those of any environment of the project, `envs` included.
+/// flags are those of any environment of the project, `envs` included, and
+/// those with a definition.
 pub(super) fn fill(
     ctx: &mut Ctx<'_>,
     project: &str,
@@ -664,6 +665,13 @@ pub(super) fn fill(
                 .entry(f.key().to_owned())
                 .or_insert_with(|| Flag::clone(f.flag()));
         }
+    }
+    // A flag with a definition but no configuration in any environment (a
+    // project whose last environment was deleted) still gets one.
+    for def in ctx.state.definitions_of(project) {
+        flags
+            .entry(def.key.clone())
+            .or_insert_with(|| def.new_flag());
     }
     let mut written = 0;
     for (key, template) in &flags {
@@ -892,5 +900,100 @@ mod tests {
         for env in ["web/development", "web/staging", "web/production"] {
             assert!(has(&shared, env, "p").is_none(), "{env}");
         }
+    }
+
+    /// An environment restored after its project got flags holds them, as
+    /// a new one does; so does the first environment of a project whose
+    /// flags have definitions only.
+    #[test]
+    fn a_restored_or_first_environment_holds_the_projects_flags() {
+        let engine = MemEngine::new();
+        let shared = Shared::new(State::default(), FeedConfig::default());
+        run(&engine, &shared, 1, Op::SetClusterLevel { level: 4 });
+        let project = |key: &str| vexil_flags::Project {
+            key: key.into(),
+            ..vexil_flags::scope::default_project()
+        };
+        let env = |project: &str, key: &str| vexil_flags::Environment {
+            key: key.into(),
+            ..vexil_flags::scope::default_environments(project)[0].clone()
+        };
+        let r = run(
+            &engine,
+            &shared,
+            2,
+            Op::CreateProject {
+                environments: vec![env("web", "dev"), env("web", "prod")],
+                project: project("web"),
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        let r = run(
+            &engine,
+            &shared,
+            3,
+            Op::DeleteEnvironment {
+                project: "web".into(),
+                key: "dev".into(),
+                expected_version: Some(1),
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        let r = run(
+            &engine,
+            &shared,
+            4,
+            Op::CreateProjectFlag {
+                project: "web".into(),
+                flag: flag("x"),
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        assert!(has(&shared, "web/dev", "x").is_none());
+        let r = run(
+            &engine,
+            &shared,
+            5,
+            Op::RollbackEnvironment {
+                project: "web".into(),
+                key: "dev".into(),
+                version: 1,
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        let restored = has(&shared, "web/dev", "x").expect("x in the restored environment");
+        assert!(!restored.enabled && restored.rules.is_empty());
+
+        // A project with no environment: the flag is a definition only.
+        run(
+            &engine,
+            &shared,
+            6,
+            Op::CreateProject {
+                environments: vec![],
+                project: project("api"),
+            },
+        );
+        let r = run(
+            &engine,
+            &shared,
+            7,
+            Op::CreateProjectFlag {
+                project: "api".into(),
+                flag: flag("y"),
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        assert!(shared.read().definitions.contains_key("api/y"));
+        let r = run(
+            &engine,
+            &shared,
+            8,
+            Op::CreateEnvironment {
+                environment: env("api", "prod"),
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        assert!(has(&shared, "api/prod", "y").is_some());
     }
 }

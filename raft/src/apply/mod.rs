@@ -252,7 +252,16 @@ fn dispatch_op(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageEr
             version,
         } => {
             let id = vexil_flags::scope::env_id(project, key);
-            versioned::rollback(ctx, &ENVIRONMENTS, &id, *version)
+            let restored = versioned::rollback(ctx, &ENVIRONMENTS, &id, *version)?;
+            if restored.is_ok() && ctx.state.level() >= version::ENV_CONFIG {
+                // A restored environment holds its project's flags, as a
+                // new one does: those it lacks start disabled and blank.
+                ctx.quiet_audit = true;
+                let filled = env_config::fill(ctx, project, &[id]);
+                ctx.quiet_audit = false;
+                filled?;
+            }
+            Ok(restored)
         }
         Op::CreateProjectFlag { project, flag } => {
             env_config::create_project_flag(ctx, project, flag)

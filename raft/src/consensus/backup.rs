@@ -41,7 +41,11 @@ pub struct BackupInfo {
     /// The log index (and term) the state is at.
     pub applied_index: u64,
     pub applied_term: u64,
+    /// Flags: one per key in a project, however many environments
+    /// configure it (`default`'s are counted by their `production` record,
+    /// which every one of them has; other projects' by their definition).
     pub flags: u64,
+    /// Segment records: one per key and environment.
     pub segments: u64,
     pub versions: u64,
     pub audit_entries: u64,
@@ -66,11 +70,29 @@ pub enum RestoreError {
     Storage(#[from] StorageError),
 }
 
-/// The families whose records make up the "state" of a backup's hash.
+/// The records that make up the "state" of a backup's hash: flags,
+/// segments, their histories, the audit log, tokens, and the projects,
+/// environments and flag definitions kept in `meta`. The first release had
+/// no `meta` records of these kinds, so its backups hash as they did.
 fn hashed(cf: Cf, key: &[u8]) -> bool {
     match cf {
         Cf::Flags | Cf::Segments | Cf::History | Cf::Audit => true,
         Cf::Tokens => key.first() == Some(&keys::TOKEN_BY_NAME),
+        Cf::Meta => matches!(
+            key.first(),
+            Some(&keys::META_PROJECT | &keys::META_ENVIRONMENT | &keys::META_DEFINITION)
+        ),
+        _ => false,
+    }
+}
+
+/// Whether a record counts as one flag in [`BackupInfo::flags`].
+fn is_flag(cf: Cf, key: &[u8]) -> bool {
+    match cf {
+        Cf::Flags => !key.contains(&b'/'),
+        Cf::Meta => {
+            key.first() == Some(&keys::META_DEFINITION) && !key[1..].starts_with(b"default/")
+        }
         _ => false,
     }
 }
@@ -97,8 +119,10 @@ impl Tally {
         h.update(k);
         h.update(&(v.len() as u64).to_le_bytes());
         h.update(v);
+        if is_flag(cf, k) {
+            self.flags += 1;
+        }
         match cf {
-            Cf::Flags => self.flags += 1,
             Cf::Segments => self.segments += 1,
             Cf::History => self.versions += 1,
             Cf::Audit if k.first() == Some(&keys::AUDIT_ENTRY) => self.audit += 1,
