@@ -237,7 +237,7 @@ pub async fn replace<R: Resource>(
     Ok(respond::<R>(
         state,
         StatusCode::OK,
-        &changed::<R>(change, &path)?,
+        &changed::<R>(change, path)?,
     ))
 }
 
