@@ -71,12 +71,20 @@ pub mod code {
     /// The flag's or segment's `matches` patterns, compiled, are over
     /// [`MAX_REGEX_BYTES`](crate::limits::MAX_REGEX_BYTES) (input only).
     pub const REGEX_BUDGET: &str = "regex_budget";
+    /// A token's scope lists nothing where it must list something.
+    pub const REQUIRED: &str = "required";
+    /// A token's scope lists a project or environment twice.
+    pub const DUPLICATE: &str = "duplicate";
+    /// A token's scope that its role cannot have (an `sdk` token's must
+    /// name one environment).
+    pub const INVALID_SCOPE: &str = "invalid_scope";
     /// The state is at one of its limits ([`MAX_FLAGS`](crate::limits::MAX_FLAGS),
     /// [`MAX_SEGMENTS`](crate::limits::MAX_SEGMENTS),
     /// [`MAX_STATE_BYTES`](crate::limits::MAX_STATE_BYTES)) (input only).
     pub const STATE_FULL: &str = "state_full";
 
-    /// Every code, for documentation and coverage tests.
+    /// Every code of a flag or segment, for documentation and coverage
+    /// tests (a token scope's codes are apart).
     pub const ALL: [&str; 25] = [
         INVALID_KEY,
         INVALID_TAG,

@@ -278,6 +278,7 @@ mod tests {
                     hash: hash.clone(),
                     created_at: chrono::DateTime::UNIX_EPOCH,
                     created_by: "system".into(),
+                    scope: None,
                 },
             );
         }

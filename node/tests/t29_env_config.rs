@@ -620,3 +620,64 @@ async fn t29_a_slash_in_a_key_reaches_no_other_record() {
     assert_eq!(r.status(), 201);
     assert!(!config(&node, "default/staging", "b").unwrap().enabled);
 }
+
+/// An environment holding flags is deleted only with `?confirm=true`, and
+/// its rollback brings them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_an_environment_with_flags_goes_only_when_confirmed() {
+    let node = Node::start().await;
+    project_web(&node).await;
+    let (status, _) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/web/flags",
+        Some(&common::bool_flag("kept")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let toggle = "/v1/projects/web/environments/staging/flags/kept/toggle";
+    let (status, _) = send(&node, Method::POST, toggle, Some(&json!({"enabled": true}))).await;
+    assert_eq!(status, 200);
+    let env = "/v1/projects/web/environments/staging";
+    let (status, body) = send(&node, Method::DELETE, env, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("in_use")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("1 flags in staging") && message.contains("?confirm=true"),
+        "{message}"
+    );
+    let (status, body) = send(&node, Method::DELETE, &format!("{env}?confirm=yes"), None).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("confirm")),
+        "{body}"
+    );
+    let (status, body) = send(&node, Method::DELETE, &format!("{env}?confirm=true"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = send(&node, Method::GET, &format!("{env}/flags/kept"), None).await;
+    assert_eq!(status, 404);
+    let (status, body) = send(
+        &node,
+        Method::DELETE,
+        "/v1/projects/default/environments/production?confirm=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "default's production stays: {body}");
+    let (status, body) = send(
+        &node,
+        Method::POST,
+        &format!("{env}/rollback"),
+        Some(&json!({"version": 1})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, flag) = send(&node, Method::GET, &format!("{env}/flags/kept"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(flag["enabled"], true, "{flag}");
+    assert_eq!(eval(&node, "staging", "kept", "u1").await, true);
+}

@@ -78,6 +78,15 @@ pub enum Op {
     DeleteToken {
         name: String,
     },
+    /// A token reaching only the listed projects and environments (level
+    /// 4: a node of an earlier release would read it as `CreateToken` and
+    /// drop the scope, so it is a command of its own).
+    CreateScopedToken {
+        name: String,
+        role: Role,
+        secret_hash: String,
+        scope: Vec<vexil_flags::scope::ProjectGrant>,
+    },
     /// Raises the cluster's feature level ([`crate::version`]): proposed
     /// by the leader, as `system`, once every member supports `level`.
     SetClusterLevel {
@@ -121,6 +130,14 @@ pub enum Op {
     },
     /// Refused while the environment holds flags or segments.
     DeleteEnvironment {
+        project: String,
+        key: String,
+        expected_version: Option<u64>,
+    },
+    /// Deletes an environment with every configuration and segment it
+    /// holds (level 4: the request confirmed it). Restored whole by
+    /// `RollbackEnvironment`.
+    PurgeEnvironment {
         project: String,
         key: String,
         expected_version: Option<u64>,
@@ -248,6 +265,8 @@ impl Op {
     pub fn required_role(&self) -> Role {
         match self {
             Op::CreateToken { .. }
+            | Op::CreateScopedToken { .. }
+            | Op::PurgeEnvironment { .. }
             | Op::DeleteToken { .. }
             | Op::SetClusterLevel { .. }
             | Op::AuditCluster { .. } => Role::Admin,
@@ -297,6 +316,8 @@ impl Op {
                 | Op::UpdateSegmentIn { .. }
                 | Op::DeleteSegmentIn { .. }
                 | Op::RollbackSegmentIn { .. }
+                | Op::CreateScopedToken { .. }
+                | Op::PurgeEnvironment { .. }
         )
     }
 
@@ -513,6 +534,14 @@ impl std::fmt::Display for Op {
             Op::CreateToken { name, role, .. } => {
                 write!(f, "create {} token {name}", role.as_str())
             }
+            Op::CreateScopedToken {
+                name, role, scope, ..
+            } => write!(
+                f,
+                "create {} token {name} for {}",
+                role.as_str(),
+                vexil_flags::scope::describe_scope(Some(scope))
+            ),
             Op::DeleteToken { name } => write!(f, "revoke token {name}"),
             Op::SetClusterLevel { level } => write!(f, "raise the cluster level to {level}"),
             Op::AuditCluster { change } => {
@@ -523,6 +552,9 @@ impl std::fmt::Display for Op {
             Op::DeleteProject { key, .. } => write!(f, "delete project {key}"),
             Op::RollbackProject { key, version } => {
                 write!(f, "roll back project {key} to v{version}")
+            }
+            Op::PurgeEnvironment { project, key, .. } => {
+                write!(f, "delete environment {project}/{key} with all it holds")
             }
             Op::CreateEnvironment { environment: e } => {
                 write!(f, "create environment {}", e.id())

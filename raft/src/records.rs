@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use vexil_flags::scope::ProjectGrant;
 
 /// What a token may do. Ordered: each role can do everything the ones
 /// before it can (`sdk < viewer < editor < admin`).
@@ -61,6 +62,10 @@ pub struct TokenRecord {
     pub created_at: DateTime<Utc>,
     /// The actor that created it (`system` for the first admin token).
     pub created_by: String,
+    /// The projects and environments it reaches; absent: all of them (and
+    /// every token made before scopes, whose records have no such field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<ProjectGrant>>,
 }
 
 /// What the API shows of a token: never the hash.
@@ -70,6 +75,9 @@ pub struct TokenInfo {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// The projects and environments it reaches; absent: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<ProjectGrant>>,
 }
 
 impl From<&TokenRecord> for TokenInfo {
@@ -79,6 +87,7 @@ impl From<&TokenRecord> for TokenInfo {
             role: t.role,
             created_at: t.created_at,
             created_by: t.created_by.clone(),
+            scope: t.scope.clone(),
         }
     }
 }

@@ -136,10 +136,12 @@ impl State {
     }
 
     /// Number of admin tokens (the last one cannot be revoked).
+    /// Admin tokens that reach every project: the ones that can manage
+    /// tokens, so the last of them cannot be revoked.
     pub fn admin_count(&self) -> usize {
         self.tokens
             .values()
-            .filter(|t| t.role == crate::records::Role::Admin)
+            .filter(|t| t.role == crate::records::Role::Admin && t.scope.is_none())
             .count()
     }
 }
@@ -298,6 +300,19 @@ impl Shared {
             feed.last_change = applied;
             let _ = feed.tx.send(FeedEvent::Reset);
         }
+    }
+
+    /// The id of the last change published on environment `env`'s feed
+    /// (the applied index when it has had none since this node started).
+    pub fn last_change_of(&self, env: &str) -> u64 {
+        let state = self.read();
+        if env == crate::keys::LEGACY_ENV {
+            return state.last_change;
+        }
+        let feeds = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
+        feeds
+            .get(env)
+            .map_or(state.applied, |feed| feed.last_change)
     }
 
     /// Subscribes to the unscoped feed (`default`/`production`), resuming

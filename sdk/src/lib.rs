@@ -22,6 +22,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Projects and environments
+//! The client is the same for every environment: its token selects which.
+//! An `sdk` token made with a scope of one environment
+//! (`vexil tokens create app --role sdk --scope web/staging`) is served that
+//! environment's flags, segments and changes by `/v1/sdk/flags`,
+//! `/v1/stream` and `/v1/evaluate`; an sdk token without a scope is served
+//! project `default`'s `production`, as before projects existed. Give each
+//! environment's client a cache file of its own: the file holds one
+//! environment's last known good state.
+//!
 //! # Layout
 //! - [`config`]: the builder and its defaults.
 //! - [`client`]: the public `Client`: evaluation, status, change notifications.

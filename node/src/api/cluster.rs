@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(get, path = "/v1/cluster", tag = "cluster", security(("bearer" = [])),
     responses((status = 200, description = "Every member's role, indexes, lag and health", body = vexil_raft::ClusterView)))]
 async fn view(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    caller.require_role(Role::Viewer)?;
     Ok(Json(state.raft.cluster_view().await).into_response())
 }
 

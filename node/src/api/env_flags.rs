@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 use vexil_flags::definition::definition_id;
+use vexil_flags::scope::Need;
 use vexil_flags::scope::env_id;
 use vexil_flags::{Flag, FlagDefinition, Segment};
 use vexil_raft::query::Versioned;
@@ -131,6 +132,14 @@ pub struct InEnv<T> {
     pub item: T,
 }
 
+/// What a route of one environment needs of a token's scope.
+fn env_need(path: &Params) -> ApiResult<Need> {
+    Ok(Need::Env(
+        param(path, "project")?.to_owned(),
+        param(path, "environment")?.to_owned(),
+    ))
+}
+
 /// The environment id a scoped route's path names.
 fn path_env(path: &Params) -> Option<String> {
     Some(env_id(
@@ -158,6 +167,9 @@ impl Resource for EnvFlags {
         let env = param(path, "environment")?;
         let key = param(path, "key")?;
         Ok(vexil_raft::keys::in_env(&env_id(project, env), key))
+    }
+    fn need(path: &Params) -> ApiResult<Need> {
+        env_need(path)
     }
     fn current(state: &AppState, id: &str) -> Option<InEnv<Flag>> {
         let (env, key) = vexil_raft::keys::split_record(id);
@@ -262,6 +274,9 @@ impl Resource for EnvSegments {
     const WRITE_ROLE: Role = Role::Editor;
     fn id(path: &Params) -> ApiResult<String> {
         EnvFlags::id(path)
+    }
+    fn need(path: &Params) -> ApiResult<Need> {
+        env_need(path)
     }
     fn current(state: &AppState, id: &str) -> Option<InEnv<Segment>> {
         let (env, key) = vexil_raft::keys::split_record(id);
@@ -382,6 +397,11 @@ impl Resource for Definitions {
     fn id(path: &Params) -> ApiResult<String> {
         Ok(definition_id(param(path, "project")?, param(path, "key")?))
     }
+    /// A definition is every environment's: changing or reading it (with
+    /// every environment's configuration) needs the whole project.
+    fn need(path: &Params) -> ApiResult<Need> {
+        Ok(Need::Project(param(path, "project")?.to_owned()))
+    }
     fn current(state: &AppState, id: &str) -> Option<FlagDefinition> {
         state.raft.shared().read().definitions.get(id).cloned()
     }
@@ -471,7 +491,10 @@ async fn create(
     Path(path): Path<Params>,
     ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Editor)?;
+    caller.require_in(
+        Role::Editor,
+        &Need::Project(param(&path, "project")?.to_owned()),
+    )?;
     let project = project_of(&state, &path)?;
     let flag: Flag = super::extract::parse_json(body.get().as_bytes())?;
     let errors = vexil_flags::validate_flag_input(&flag, &vexil_flags::FlagSet::new());
@@ -541,7 +564,11 @@ async fn list(
     Path(path): Path<Params>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    // A token scoped to some environments sees those side by side.
+    caller.require_in(
+        Role::Viewer,
+        &Need::InProject(param(&path, "project")?.to_owned()),
+    )?;
     let project = project_of(&state, &path)?;
     let limit = page_limit(q.limit)?;
     state.before_read(q.consistency).await?;
@@ -556,6 +583,7 @@ async fn list(
     let envs: Vec<(String, String)> = st
         .environments_of(&project)
         .into_iter()
+        .filter(|e| caller.reaches(&Need::Env(project.clone(), e.key.clone())))
         .map(|e| (e.key.clone(), e.id()))
         .collect();
     let mut rows = Vec::new();
@@ -650,7 +678,7 @@ async fn list_in(
     Path(path): Path<Params>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    caller.require_in(Role::Viewer, &env_need(&path)?)?;
     let env = env_of(&state, &path)?;
     let limit = page_limit(q.limit)?;
     state.before_read(q.consistency).await?;
@@ -727,7 +755,7 @@ async fn toggle(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ToggleBody>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Editor)?;
+    caller.require_in(Role::Editor, &env_need(&path)?)?;
     let env = env_of(&state, &path)?;
     let (project, environment) = split(&env);
     let op = Op::ToggleFlagIn {
@@ -763,7 +791,7 @@ async fn list_segments(
     Path(path): Path<Params>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    caller.require_in(Role::Viewer, &env_need(&path)?)?;
     let env = env_of(&state, &path)?;
     state.before_read(q.consistency).await?;
     let st = state.raft.shared().read();

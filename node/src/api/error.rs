@@ -119,6 +119,20 @@ impl ApiError {
         )
     }
 
+    /// 403 for a token whose scope does not reach what the route needs:
+    /// the message names the scope it lacks.
+    pub fn out_of_scope(need: &vexil_flags::scope::Need) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "out_of_scope",
+            format!(
+                "this needs a token whose scope includes {}",
+                need.describe()
+            ),
+        )
+        .with_field("scope")
+    }
+
     pub fn conflict(error: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, error, message)
     }
@@ -162,6 +176,16 @@ impl From<Rejection> for ApiError {
             }
             Rejection::Conflict { .. } => {
                 ApiError::conflict("version_conflict", message).with_field("version")
+            }
+            Rejection::InUse { kind, by, .. }
+                if kind == "environment" && !by.iter().any(|b| b.contains("without a project")) =>
+            {
+                ApiError::conflict(
+                    "in_use",
+                    format!(
+                        "{message}: send ?confirm=true to delete it with everything it holds (a rollback of the environment restores it all)"
+                    ),
+                )
             }
             Rejection::InUse { .. } => ApiError::conflict("in_use", message),
             Rejection::Invalid { kind, errors } => ApiError::invalid(&kind, errors),

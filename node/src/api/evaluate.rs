@@ -55,7 +55,9 @@ async fn evaluate(
     ApiQuery(q): ApiQuery<ReadQuery>,
     ApiJson(body): ApiJson<Body>,
 ) -> ApiResult<Response> {
-    evaluate_in(&state, &caller, vexil_raft::keys::LEGACY_ENV, q, body).await
+    // `default`/`production`, or the one environment of an sdk token.
+    let env = caller.served_env(Role::Sdk)?;
+    evaluate_in(&state, &caller, &env, q, body).await
 }
 
 /// Evaluation in environment `env` (`project/environment`), which exists.
@@ -67,7 +69,7 @@ pub(super) async fn evaluate_in(
     q: ReadQuery,
     body: Body,
 ) -> ApiResult<Response> {
-    caller.require(Role::Sdk)?;
+    caller.require_in(Role::Sdk, &vexil_flags::scope::Need::env(env))?;
     check_context(&body.context)?;
     state.before_read(q.consistency).await?;
     let (flags, applied) = {

@@ -10,6 +10,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
+use vexil_flags::scope::{Need, ProjectGrant, scope_allows, single_environment};
 use vexil_raft::Role;
 
 use super::AppState;
@@ -103,16 +104,71 @@ pub struct Caller {
     /// The token's stored hash: a token revoked and created again under
     /// the same name is another token.
     pub token_hash: String,
+    /// The projects and environments the token reaches; `None`: all.
+    pub scope: Option<Vec<ProjectGrant>>,
 }
 
 impl Caller {
-    /// 403 unless this caller's role allows `needs`.
+    /// 403 unless this caller's role allows `needs` and its scope reaches
+    /// every project: the cluster-wide routes (tokens, members, backups,
+    /// the audit log, creating a project).
     pub fn require(&self, needs: Role) -> Result<(), ApiError> {
+        self.require_in(needs, &Need::All)
+    }
+
+    /// 403 unless this caller's role allows `needs`, whatever its scope:
+    /// routes that show nothing of a project (`/v1/me`, cluster status).
+    pub fn require_role(&self, needs: Role) -> Result<(), ApiError> {
         if self.role.allows(needs) {
             Ok(())
         } else {
             Err(ApiError::forbidden(needs))
         }
+    }
+
+    /// Whether this caller's scope reaches `need` (lists filter by it).
+    pub fn reaches(&self, need: &Need) -> bool {
+        scope_allows(self.scope.as_deref(), need)
+    }
+
+    /// 403 unless this caller's role allows `needs` and its scope reaches
+    /// `need` (the role is checked first, so a 403 names the role when
+    /// both are missing).
+    pub fn require_in(&self, needs: Role, need: &Need) -> Result<(), ApiError> {
+        self.require_role(needs)?;
+        if scope_allows(self.scope.as_deref(), need) {
+            Ok(())
+        } else {
+            Err(ApiError::out_of_scope(need))
+        }
+    }
+
+    /// The environment the routes without a scope serve this caller: an
+    /// `sdk` token bound to one environment selects it; every other token
+    /// gets `default`/`production`, as before scopes.
+    pub fn served(&self) -> Need {
+        served(self.role, self.scope.as_deref())
+    }
+
+    /// 403 unless the caller may read (`needs`) the environment that the
+    /// unscoped evaluation routes serve it; that environment's id.
+    pub fn served_env(&self, needs: Role) -> Result<String, ApiError> {
+        let need = self.served();
+        self.require_in(needs, &need)?;
+        match need {
+            Need::Env(p, e) => Ok(vexil_flags::scope::env_id(&p, &e)),
+            _ => Ok(vexil_raft::keys::LEGACY_ENV.to_owned()),
+        }
+    }
+}
+
+/// The environment the unscoped evaluation routes (`/v1/evaluate`,
+/// `/v1/stream`, `/v1/sdk/flags`, OFREP) serve a token of `role` and
+/// `scope`: an `sdk` token's one environment, else `default`/`production`.
+pub fn served(role: Role, scope: Option<&[ProjectGrant]>) -> Need {
+    match single_environment(scope) {
+        Some((p, e)) if role == Role::Sdk => Need::Env(p.into(), e.into()),
+        _ => Need::legacy(),
     }
 }
 

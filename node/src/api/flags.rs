@@ -141,7 +141,7 @@ async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    caller.require_in(Role::Viewer, &vexil_flags::scope::Need::legacy())?;
     let limit = page_limit(q.limit)?;
     state.before_read(q.consistency).await?;
     let after = after_key(&state, Versioned::Flag, "", q.cursor.as_deref())?;
@@ -246,7 +246,7 @@ async fn toggle(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ToggleBody>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Editor)?;
+    caller.require_in(Role::Editor, &vexil_flags::scope::Need::legacy())?;
     if let Some(flag) = unchanged_by_toggle(&state, &caller, &headers, &key, body.enabled).await? {
         let mut resp = versioned::respond::<Flags>(&state, StatusCode::OK, &flag);
         resp.headers_mut()

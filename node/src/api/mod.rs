@@ -212,6 +212,7 @@ impl AppState {
                 name: t.name.clone(),
                 role: t.role,
                 token_hash: t.hash.clone(),
+                scope: t.scope.clone(),
             })
     }
 

@@ -97,10 +97,11 @@ async fn preflight() -> Response {
     (StatusCode::NO_CONTENT, headers).into_response()
 }
 
-fn authorize(caller: Result<Caller, ApiError>) -> Result<Caller, OfrepError> {
+/// The caller and the environment OFREP serves it (`Caller::served`).
+fn authorize(caller: Result<Caller, ApiError>) -> Result<(Caller, String), OfrepError> {
     let caller = caller?;
-    caller.require(Role::Sdk)?;
-    Ok(caller)
+    let env = caller.served_env(Role::Sdk)?;
+    Ok((caller, env))
 }
 
 /// Reads the body (up to the API's `DefaultBodyLimit`) and parses the
@@ -120,12 +121,20 @@ async fn evaluate_flag(
     Path(key): Path<String>,
     req: Request,
 ) -> Result<Response, OfrepError> {
-    authorize(caller)?;
+    let (_, env) = authorize(caller)?;
     let ctx = parse_context(req).await.map_err(|e| e.for_key(&key))?;
-    let flags = state.raft.shared().flags();
+    let flags = state
+        .raft
+        .shared()
+        .read()
+        .set(&env)
+        .cloned()
+        .unwrap_or_default();
     let (result, detail) = evaluate(&flags, &key, &ctx);
-    let counted = detail.iter().map(|d| (key.as_str(), d));
-    state.usage.served(counted);
+    if env == vexil_raft::keys::LEGACY_ENV {
+        let counted = detail.iter().map(|d| (key.as_str(), d));
+        state.usage.served(counted);
+    }
     match result {
         FlagResult::Success(s) => Ok(Json(s).into_response()),
         FlagResult::Failure(e) => Err(e),
@@ -155,7 +164,7 @@ async fn evaluate_flags(
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, OfrepError> {
-    let caller = authorize(caller)?;
+    let (caller, env) = authorize(caller)?;
     let ApiQuery(q) = query?;
     let ctx = parse_context(req).await?;
     let wanted = q.flag_config_etag.as_deref().and_then(config_id);
@@ -165,21 +174,24 @@ async fn evaluate_flags(
     let bulk = {
         // Evaluated on a snapshot, without the lock (see `Shared::flags`).
         let (set, stream) = {
-            let st = state.raft.shared().read();
+            let shared = state.raft.shared();
+            let last = shared.last_change_of(&env);
+            let st = shared.read();
             let now = (state.raft.config().clock)().timestamp();
-            let stream =
-                events::event_stream(&st, &state.ticket_key, &caller.name, st.last_change, now);
-            (st.flags.clone(), stream)
+            let stream = events::event_stream(&st, &state.ticket_key, &caller.name, last, now);
+            (st.set(&env).cloned().unwrap_or_default(), stream)
         };
         let mut keys: Vec<&str> = set.flags().map(CompiledFlag::key).collect();
         keys.sort_unstable();
         let (flags, details): (Vec<_>, Vec<_>) =
             keys.iter().map(|key| evaluate(&set, key, &ctx)).unzip();
-        let counted = keys
-            .iter()
-            .zip(&details)
-            .filter_map(|(k, d)| Some((*k, d.as_ref()?)));
-        state.usage.served(counted);
+        if env == vexil_raft::keys::LEGACY_ENV {
+            let counted = keys
+                .iter()
+                .zip(&details)
+                .filter_map(|(k, d)| Some((*k, d.as_ref()?)));
+            state.usage.served(counted);
+        }
         Bulk {
             flags,
             event_streams: stream.into_iter().collect(),

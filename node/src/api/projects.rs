@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 use vexil_flags::limits::{MAX_ENVIRONMENTS, MAX_PROJECTS};
-use vexil_flags::scope::{DEFAULT_PROJECT, default_environments, env_id, split_env_id};
+use vexil_flags::scope::{DEFAULT_PROJECT, Need, default_environments, env_id, split_env_id};
 use vexil_flags::{Environment, Project};
 use vexil_raft::query::Versioned;
 use vexil_raft::{Change, Op, Role};
@@ -93,6 +93,12 @@ impl Resource for Projects {
     fn id(path: &Params) -> ApiResult<String> {
         param(path, "key").map(str::to_owned)
     }
+    fn need(path: &Params) -> ApiResult<Need> {
+        Ok(Need::Project(param(path, "key")?.to_owned()))
+    }
+    fn read_need(path: &Params) -> ApiResult<Need> {
+        Ok(Need::InProject(param(path, "key")?.to_owned()))
+    }
     fn current(state: &AppState, key: &str) -> Option<Project> {
         state.raft.shared().read().projects.get(key).cloned()
     }
@@ -166,6 +172,15 @@ impl Resource for Environments {
     const WRITE_ROLE: Role = Role::Admin;
     fn id(path: &Params) -> ApiResult<String> {
         Ok(env_id(param(path, "project")?, param(path, "key")?))
+    }
+    fn need(path: &Params) -> ApiResult<Need> {
+        Ok(Need::Project(param(path, "project")?.to_owned()))
+    }
+    fn read_need(path: &Params) -> ApiResult<Need> {
+        Ok(Need::Env(
+            param(path, "project")?.to_owned(),
+            param(path, "key")?.to_owned(),
+        ))
     }
     fn current(state: &AppState, id: &str) -> Option<Environment> {
         state.raft.shared().read().environments.get(id).cloned()
@@ -353,7 +368,8 @@ async fn list_projects(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    // A token scoped to some projects lists those.
+    caller.require_role(Role::Viewer)?;
     let limit = page_limit(q.limit)?;
     state.before_read(q.consistency).await?;
     let after = after_key(&state, Versioned::Project, "", q.cursor.as_deref())?;
@@ -363,6 +379,7 @@ async fn list_projects(
         let page: Vec<Project> = st
             .projects
             .range::<str, _>((std::ops::Bound::Excluded(from), std::ops::Bound::Unbounded))
+            .filter(|(key, _)| caller.reaches(&Need::InProject((*key).clone())))
             .take(limit + 1)
             .map(|(_, p)| p.clone())
             .collect();
@@ -466,7 +483,8 @@ async fn list_envs(
     Path(project): Path<String>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    // A token scoped to some environments lists those.
+    caller.require_in(Role::Viewer, &Need::InProject(project.clone()))?;
     state.before_read(q.consistency).await?;
     let (envs, applied) = {
         let st = state.raft.shared().read();
@@ -475,7 +493,12 @@ async fn list_envs(
                 "project {project:?} not found"
             )));
         }
-        let envs: Vec<Environment> = st.environments_of(&project).into_iter().cloned().collect();
+        let envs: Vec<Environment> = st
+            .environments_of(&project)
+            .into_iter()
+            .filter(|e| caller.reaches(&Need::Env(project.clone(), e.key.clone())))
+            .cloned()
+            .collect();
         (envs, st.applied)
     };
     let body = json!({ "environments": envs });
@@ -519,12 +542,24 @@ async fn replace_env(
     versioned::replace::<Environments>(&state, &caller, &headers, &path, &body).await
 }
 
+/// `DELETE …/environments/{key}`'s query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeleteEnvQuery {
+    /// Delete it with every flag configuration and segment it holds (each
+    /// gets a deleting version, and a rollback of the environment restores
+    /// them). Without it, an environment that holds any is refused.
+    #[serde(default)]
+    confirm: bool,
+}
+
 #[utoipa::path(delete, path = "/v1/projects/{project}/environments/{key}", tag = "projects", security(("bearer" = [])),
-    params(("project" = String, Path), ("key" = String, Path, description = "The environment's key"), IfMatch, IdempotencyKey),
+    params(("project" = String, Path), ("key" = String, Path, description = "The environment's key"), DeleteEnvQuery, IfMatch, IdempotencyKey),
     responses(
-        (status = 200, description = "Deleted; a rollback restores it", body = crate::openapi::schemas::Deleted),
+        (status = 200, description = "Deleted; a rollback restores it, with what it held", body = crate::openapi::schemas::Deleted),
         (status = 404, description = "No such environment", body = ApiError),
-        (status = 409, description = "A version conflict, or it holds flags or segments (`in_use`, naming how many)", body = ApiError),
+        (status = 409, description = "A version conflict, or it holds flags or segments and `confirm` is not set (`in_use`, naming how many), or it is `default`'s `production`", body = ApiError),
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
         (status = 503, description = "Not every member runs a release with projects yet (`cluster_upgrade_pending`)", body = ApiError),
     ))]
@@ -532,7 +567,19 @@ async fn remove_env(
     State(state): State<AppState>,
     caller: Caller,
     Path(path): Path<Params>,
+    ApiQuery(q): ApiQuery<DeleteEnvQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    versioned::remove::<Environments>(&state, &caller, &headers, &path).await
+    if !q.confirm {
+        return versioned::remove::<Environments>(&state, &caller, &headers, &path).await;
+    }
+    versioned::remove_with::<Environments>(&state, &caller, &headers, &path, |id, expected| {
+        let (project, key) = split_env_id(id).unwrap_or((id, ""));
+        Op::PurgeEnvironment {
+            project: project.to_owned(),
+            key: key.to_owned(),
+            expected_version: expected,
+        }
+    })
+    .await
 }

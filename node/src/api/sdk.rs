@@ -39,7 +39,8 @@ async fn flags(
     caller: Caller,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    caller.require(Role::Sdk)?;
+    // `default`/`production`, or the one environment of an sdk token.
+    let env = caller.served_env(Role::Sdk)?;
     let applied = state.applied();
     let etag = format!("\"{applied}\"");
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -48,7 +49,7 @@ async fn flags(
     if same && not_modified(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
     }
-    let mut snapshot = state.raft.shared().read().snapshot();
+    let mut snapshot = state.raft.shared().read().snapshot_of(&env);
     snapshot.cluster_id = cluster_id;
     let etag = HeaderValue::from_str(&format!("\"{}\"", snapshot.id)).unwrap_or(etag_value);
     Ok(([(header::ETAG, etag)], Json(snapshot)).into_response())
@@ -62,7 +63,14 @@ async fn metrics(
     caller: Caller,
     ApiJson(report): ApiJson<MetricsReport>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Sdk)?;
+    // Usage is counted for `default`/`production` only (the environment
+    // the counters were made for); a report from an sdk token bound to
+    // another environment is accepted and not counted, so that the SDK's
+    // flush does not fail.
+    let env = caller.served_env(Role::Sdk)?;
+    if env != vexil_raft::keys::LEGACY_ENV {
+        return Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": 0 }))).into_response());
+    }
     let accepted = state.record_usage(&report)?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))).into_response())
 }

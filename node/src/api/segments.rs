@@ -155,7 +155,7 @@ async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    caller.require_in(Role::Viewer, &vexil_flags::scope::Need::legacy())?;
     let limit = page_limit(q.limit)?;
     state.before_read(q.consistency).await?;
     let after = after_key(&state, Versioned::Segment, "", q.cursor.as_deref())?;

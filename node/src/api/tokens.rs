@@ -8,6 +8,8 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use vexil_flags::FieldError;
+use vexil_flags::scope::{Need, ProjectGrant, env_id};
 use vexil_raft::{Change, Op, Role, TokenInfo};
 
 use super::AppState;
@@ -50,6 +52,44 @@ fn derived_secret(state: &AppState, request_id: &str, name: &str, role: Role) ->
 struct CreateBody {
     name: String,
     role: Role,
+    /// The projects (each with all its environments, or the listed ones)
+    /// the token reaches; absent: every project. An `sdk` token's names one
+    /// environment, which its evaluation, stream and OFREP then serve.
+    #[serde(default)]
+    scope: Option<Vec<ProjectGrant>>,
+}
+
+/// 400 naming the field, for a scope whose shape is wrong or that names a
+/// project or environment that does not exist.
+fn check_scope(state: &AppState, scope: &[ProjectGrant], role: Role) -> ApiResult<()> {
+    let mut errors = vexil_flags::scope::validate_scope(scope, role == Role::Sdk);
+    if errors.is_empty() {
+        let st = state.raft.shared().read();
+        for (i, g) in scope.iter().enumerate() {
+            if !st.projects.contains_key(&g.project) {
+                errors.push(FieldError::new(
+                    format!("scope[{i}].project"),
+                    "not_found",
+                    format!("project {:?} not found", g.project),
+                ));
+                continue;
+            }
+            for (j, e) in g.environments.iter().flatten().enumerate() {
+                if !st.environments.contains_key(&env_id(&g.project, e)) {
+                    errors.push(FieldError::new(
+                        format!("scope[{i}].environments[{j}]"),
+                        "not_found",
+                        format!("project {:?} has no environment {e:?}", g.project),
+                    ));
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("token", errors))
+    }
 }
 
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
@@ -75,10 +115,24 @@ async fn create(
     } else {
         new_secret(body.role)
     };
-    let op = Op::CreateToken {
-        name: body.name,
-        role: body.role,
-        secret_hash: vexil_raft::hash_secret(&secret),
+    let secret_hash = vexil_raft::hash_secret(&secret);
+    let op = match body.scope {
+        // A command of its own: a node of an earlier release would read a
+        // scope on `CreateToken` as no scope at all.
+        Some(scope) => {
+            check_scope(&state, &scope, body.role)?;
+            Op::CreateScopedToken {
+                name: body.name,
+                role: body.role,
+                secret_hash,
+                scope,
+            }
+        }
+        None => Op::CreateToken {
+            name: body.name,
+            role: body.role,
+            secret_hash,
+        },
     };
     let (change, _) = state.write(&caller, &headers, op).await?;
     let Change::Token { token, .. } = change else {
@@ -139,7 +193,15 @@ async fn revoke(
 }
 
 #[utoipa::path(get, path = "/v1/me", tag = "tokens", security(("bearer" = [])),
-    responses((status = 200, description = "The caller's token name and role", body = crate::openapi::schemas::Me)))]
+    responses((status = 200, description = "The caller's token name, role, scope (absent: every project) and the environment the unscoped evaluation routes serve it", body = crate::openapi::schemas::Me)))]
 async fn me(caller: Caller) -> Json<serde_json::Value> {
-    Json(json!({ "name": caller.name, "role": caller.role }))
+    let served = match caller.served() {
+        Need::Env(p, e) => env_id(&p, &e),
+        _ => vexil_raft::keys::LEGACY_ENV.to_owned(),
+    };
+    let mut body = json!({ "name": caller.name, "role": caller.role, "environment": served });
+    if let Some(scope) = &caller.scope {
+        body["scope"] = json!(scope);
+    }
+    Json(body)
 }

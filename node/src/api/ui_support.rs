@@ -71,7 +71,7 @@ async fn nodes(
     caller: Caller,
     ApiQuery(q): ApiQuery<MinutesQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    caller.require_role(Role::Viewer)?;
     let minutes = minutes(&q)?;
     let view = state.raft.cluster_view().await;
     let me = state.raft.id();
@@ -314,7 +314,7 @@ async fn write_latency(
     samples: Option<Extension<Arc<WriteSamples>>>,
     ApiQuery(q): ApiQuery<MinutesQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    caller.require_role(Role::Viewer)?;
     let minutes = minutes(&q)?;
     let Some(Extension(samples)) = samples else {
         return Err(ApiError::internal("write timing is not installed"));

@@ -35,7 +35,7 @@ async fn evaluations(
     caller: Caller,
     ApiQuery(q): ApiQuery<Query>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    caller.require_in(Role::Viewer, &vexil_flags::scope::Need::legacy())?;
     let minutes = q.minutes.unwrap_or(60);
     if !(1..=60).contains(&minutes) {
         return Err(ApiError::bad_request("minutes", "must be between 1 and 60"));

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
+use vexil_flags::scope::Need;
 use vexil_raft::query::{self, Versioned};
 use vexil_raft::{Change, Op, Role};
 
@@ -37,6 +38,15 @@ pub trait Resource: Send + Sync + 'static {
     /// The record's id (as its history and audit target name it) from the
     /// path's parameters.
     fn id(path: &Params) -> ApiResult<String>;
+    /// What the route needs of a token's scope (`path` is empty on create
+    /// routes without a key): `default`/`production` unless overridden.
+    fn need(_path: &Params) -> ApiResult<Need> {
+        Ok(Need::legacy())
+    }
+    /// What reading it needs: [`Resource::need`] unless overridden.
+    fn read_need(path: &Params) -> ApiResult<Need> {
+        Self::need(path)
+    }
     /// The current record, from this node's mirror.
     fn current(state: &AppState, id: &str) -> Option<Self::T>;
     fn version(t: &Self::T) -> u64;
@@ -190,7 +200,7 @@ pub async fn create<R: Resource>(
     path: &Params,
     body: &RawValue,
 ) -> ApiResult<Response> {
-    caller.require(R::WRITE_ROLE)?;
+    caller.require_in(R::WRITE_ROLE, &R::need(path)?)?;
     let t = R::parse(body, path)?;
     R::precheck(state, &t)?;
     let (change, _) = state.write(caller, headers, R::create_op(t)).await?;
@@ -209,7 +219,7 @@ pub async fn get_one<R: Resource>(
     path: &Params,
     q: ReadQuery,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    caller.require_in(Role::Viewer, &R::read_need(path)?)?;
     let id = R::id(path)?;
     state.before_read(q.consistency).await?;
     let applied = state.applied();
@@ -227,7 +237,7 @@ pub async fn replace<R: Resource>(
     path: &Params,
     body: &RawValue,
 ) -> ApiResult<Response> {
-    caller.require(R::WRITE_ROLE)?;
+    caller.require_in(R::WRITE_ROLE, &R::need(path)?)?;
     let t = R::parse(body, path)?;
     let expected = expected_version(headers, R::version(&t))?.ok_or_else(version_required)?;
     R::precheck(state, &t)?;
@@ -250,12 +260,21 @@ pub async fn remove<R: Resource>(
     headers: &HeaderMap,
     path: &Params,
 ) -> ApiResult<Response> {
-    caller.require(R::WRITE_ROLE)?;
+    remove_with::<R>(state, caller, headers, path, R::delete_op).await
+}
+
+/// [`remove`] with the command `op` makes of the id and expected version.
+pub async fn remove_with<R: Resource>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    path: &Params,
+    op: impl FnOnce(&str, Option<u64>) -> Op,
+) -> ApiResult<Response> {
+    caller.require_in(R::WRITE_ROLE, &R::need(path)?)?;
     let id = R::id(path)?;
     let expected = expected_version(headers, 0)?;
-    let (change, index) = state
-        .write(caller, headers, R::delete_op(&id, expected))
-        .await?;
+    let (change, index) = state.write(caller, headers, op(&id, expected)).await?;
     let version = before_version(&change).map_or(0, |v| v + 1);
     Ok(Json(json!({ "deleted": id, "version": version, "index": index })).into_response())
 }
@@ -291,7 +310,7 @@ async fn list_versions<R: Resource>(
     Path(path): Path<Params>,
     ApiQuery(q): ApiQuery<VersionsQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    caller.require_in(Role::Viewer, &R::read_need(&path)?)?;
     let id = R::id(&path)?;
     let limit = page_limit(q.limit)?;
     let before = (q.cursor.as_deref())
@@ -319,7 +338,7 @@ async fn one_version<R: Resource>(
     Path(path): Path<Params>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+    caller.require_in(Role::Viewer, &R::read_need(&path)?)?;
     let version = param(&path, "version")?;
     let id = R::id(&path)?;
     let version: u64 = version.parse().map_err(|_| {
@@ -340,7 +359,7 @@ async fn rollback<R: Resource>(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RollbackBody>,
 ) -> ApiResult<Response> {
-    caller.require(R::WRITE_ROLE)?;
+    caller.require_in(R::WRITE_ROLE, &R::need(&path)?)?;
     let id = R::id(&path)?;
     let op = R::rollback_op(&id, body.version);
     let (change, _) = state.write(&caller, &headers, op).await?;

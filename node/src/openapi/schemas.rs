@@ -103,6 +103,8 @@ pub struct TokenCreated {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// The projects and environments it reaches; absent: all.
+    pub scope: Option<Vec<vexil_flags::scope::ProjectGrant>>,
     /// The bearer secret: store it now, it is never shown again.
     pub secret: String,
 }
@@ -125,6 +127,11 @@ pub struct TokenRevoked {
 pub struct Me {
     pub name: String,
     pub role: Role,
+    /// The projects and environments the token reaches; absent: all.
+    pub scope: Option<Vec<vexil_flags::scope::ProjectGrant>>,
+    /// `project/environment` that `/v1/evaluate`, `/v1/stream`,
+    /// `/v1/sdk/flags` and OFREP serve this token.
+    pub environment: String,
 }
 
 /// `POST /v1/cluster/members`.

@@ -84,7 +84,7 @@ fn in_environment(env: &str, errors: Vec<FieldError>) -> Vec<FieldError> {
 }
 
 /// Writes `flag` as the next version of its configuration in `env`.
-fn put_config(
+pub(super) fn put_config(
     ctx: &mut Ctx<'_>,
     env: &str,
     mut flag: Flag,
@@ -651,6 +651,17 @@ pub(super) fn fill(
     project: &str,
     envs: &[String],
 ) -> Result<usize, StorageError> {
+    fill_except(ctx, project, envs, &std::collections::BTreeSet::new())
+}
+
+/// [`fill`], leaving out the flags in `except` (written by the same
+/// command: the state it reads is the one before the command).
+pub(super) fn fill_except(
+    ctx: &mut Ctx<'_>,
+    project: &str,
+    envs: &[String],
+    except: &std::collections::BTreeSet<String>,
+) -> Result<usize, StorageError> {
     let mut sources: Vec<String> = environments(ctx, project);
     for env in envs {
         if !sources.contains(env) {
@@ -675,6 +686,9 @@ pub(super) fn fill(
     }
     let mut written = 0;
     for (key, template) in &flags {
+        if except.contains(key) {
+            continue;
+        }
         let def = match ctx.state.definitions.get(&definition_id(project, key)) {
             Some(d) => d.clone(),
             None => {
@@ -995,5 +1009,216 @@ mod tests {
         );
         assert!(r.result.is_ok(), "{r:?}");
         assert!(has(&shared, "api/prod", "y").is_some());
+    }
+
+    /// A scoped token is a level-4 command; its scope is checked again
+    /// where it applies, and only an admin of every project counts as the
+    /// last admin.
+    #[test]
+    fn a_scoped_token_is_level_4_and_checked_where_it_applies() {
+        use crate::records::Role;
+        use vexil_flags::scope::ProjectGrant;
+        let grant = |p: &str, envs: Option<Vec<&str>>| ProjectGrant {
+            project: p.into(),
+            environments: envs.map(|e| e.into_iter().map(String::from).collect()),
+        };
+        let scoped = |name: &str, role: Role, scope: Vec<ProjectGrant>| Op::CreateScopedToken {
+            name: name.into(),
+            role,
+            secret_hash: format!("hash-{name}"),
+            scope,
+        };
+        assert_eq!(
+            scoped("a", Role::Viewer, vec![grant("web", None)]).min_level(),
+            crate::version::ENV_CONFIG
+        );
+        let engine = MemEngine::new();
+        let shared = Shared::new(State::default(), FeedConfig::default());
+        run(&engine, &shared, 1, Op::SetClusterLevel { level: 4 });
+        // An sdk token names one environment.
+        let r = run(
+            &engine,
+            &shared,
+            2,
+            scoped("s", Role::Sdk, vec![grant("web", None)]),
+        );
+        assert!(matches!(r.result, Err(Rejection::Invalid { .. })), "{r:?}");
+        let r = run(
+            &engine,
+            &shared,
+            3,
+            scoped("s", Role::Sdk, vec![grant("web", Some(vec!["staging"]))]),
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        let stored = shared.read().tokens.get("s").cloned().expect("stored");
+        assert_eq!(
+            stored.scope,
+            Some(vec![grant("web", Some(vec!["staging"]))])
+        );
+        // The only admin of every project stays; a scoped one may go.
+        run(
+            &engine,
+            &shared,
+            4,
+            Op::CreateToken {
+                name: "root".into(),
+                role: Role::Admin,
+                secret_hash: "hash-root".into(),
+            },
+        );
+        run(
+            &engine,
+            &shared,
+            5,
+            scoped("wa", Role::Admin, vec![grant("web", None)]),
+        );
+        let r = run(
+            &engine,
+            &shared,
+            6,
+            Op::DeleteToken {
+                name: "root".into(),
+            },
+        );
+        assert!(matches!(r.result, Err(Rejection::LastAdmin)), "{r:?}");
+        let r = run(&engine, &shared, 7, Op::DeleteToken { name: "wa".into() });
+        assert!(r.result.is_ok(), "{r:?}");
+    }
+
+    /// An environment that holds flags and segments goes only when the
+    /// request confirms it, and a rollback of the environment brings back
+    /// what it held, with flags made since blank.
+    #[test]
+    fn a_purged_environment_comes_back_whole() {
+        let engine = MemEngine::new();
+        let shared = Shared::new(State::default(), FeedConfig::default());
+        run(&engine, &shared, 1, Op::SetClusterLevel { level: 4 });
+        let project = vexil_flags::Project {
+            key: "web".into(),
+            ..vexil_flags::scope::default_project()
+        };
+        run(
+            &engine,
+            &shared,
+            2,
+            Op::CreateProject {
+                environments: vexil_flags::scope::default_environments("web"),
+                project,
+            },
+        );
+        let r = run(
+            &engine,
+            &shared,
+            3,
+            Op::CreateProjectFlag {
+                project: "web".into(),
+                flag: flag("x"),
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        let segment: Segment =
+            serde_json::from_value(serde_json::json!({"key": "beta", "included": ["u1"]}))
+                .expect("segment");
+        let r = run(
+            &engine,
+            &shared,
+            4,
+            Op::CreateSegmentIn {
+                project: "web".into(),
+                environment: "staging".into(),
+                segment,
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        let mut configured = has(&shared, "web/staging", "x").expect("x");
+        configured.rules = serde_json::from_value(serde_json::json!([{"id": "r1",
+            "clauses": [{"attribute": "key", "operator": "segment_match", "values": ["beta"]}],
+            "serve": {"variation": 1}}]))
+        .expect("rules");
+        let r = run(
+            &engine,
+            &shared,
+            5,
+            Op::UpdateFlagIn {
+                project: "web".into(),
+                environment: "staging".into(),
+                expected_version: configured.version,
+                flag: configured,
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        let delete = |confirm: bool| {
+            let (project, key, expected_version) = ("web".into(), "staging".into(), None);
+            if confirm {
+                Op::PurgeEnvironment {
+                    project,
+                    key,
+                    expected_version,
+                }
+            } else {
+                Op::DeleteEnvironment {
+                    project,
+                    key,
+                    expected_version,
+                }
+            }
+        };
+        let r = run(&engine, &shared, 6, delete(false));
+        assert!(matches!(r.result, Err(Rejection::InUse { .. })), "{r:?}");
+        let r = run(&engine, &shared, 7, delete(true));
+        assert!(r.result.is_ok(), "{r:?}");
+        {
+            let st = shared.read();
+            assert!(!st.environments.contains_key("web/staging"));
+            assert!(st.set("web/staging").is_none_or(|s| s.is_empty()));
+            // The other environments and the definition stay.
+            assert!(st.definitions.contains_key("web/x"));
+        }
+        assert!(has(&shared, "web/production", "x").is_some());
+        // `default`/`production` never goes.
+        let r = run(
+            &engine,
+            &shared,
+            8,
+            Op::PurgeEnvironment {
+                project: DEFAULT_PROJECT.into(),
+                key: "production".into(),
+                expected_version: None,
+            },
+        );
+        assert!(r.result.is_err(), "{r:?}");
+        // A flag made while it was gone.
+        run(
+            &engine,
+            &shared,
+            9,
+            Op::CreateProjectFlag {
+                project: "web".into(),
+                flag: flag("y"),
+            },
+        );
+        let r = run(
+            &engine,
+            &shared,
+            10,
+            Op::RollbackEnvironment {
+                project: "web".into(),
+                key: "staging".into(),
+                version: 1,
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        let x = has(&shared, "web/staging", "x").expect("x is back");
+        assert_eq!(x.rules.len(), 1, "with its rule");
+        assert!(
+            shared
+                .read()
+                .set("web/staging")
+                .and_then(|s| s.get_segment("beta"))
+                .is_some(),
+            "and the segment the rule uses"
+        );
+        let y = has(&shared, "web/staging", "y").expect("y, made since");
+        assert!(!y.enabled && y.rules.is_empty());
     }
 }

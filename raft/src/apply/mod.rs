@@ -8,6 +8,7 @@
 mod audit;
 mod cluster;
 mod env_config;
+mod purge;
 mod stored;
 mod tokens;
 mod versioned;
@@ -199,7 +200,13 @@ fn dispatch_op(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageEr
             name,
             role,
             secret_hash,
-        } => tokens::create(ctx, name, *role, secret_hash),
+        } => tokens::create(ctx, name, *role, secret_hash, None),
+        Op::CreateScopedToken {
+            name,
+            role,
+            secret_hash,
+            scope,
+        } => tokens::create(ctx, name, *role, secret_hash, Some(scope)),
         Op::DeleteToken { name } => tokens::delete(ctx, name),
         Op::SetClusterLevel { level } => {
             let from = ctx.state.level();
@@ -246,20 +253,23 @@ fn dispatch_op(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageEr
             let id = vexil_flags::scope::env_id(project, key);
             versioned::delete(ctx, &ENVIRONMENTS, &id, *expected_version)
         }
+        Op::PurgeEnvironment {
+            project,
+            key,
+            expected_version,
+        } => purge::purge_environment(ctx, project, key, *expected_version),
         Op::RollbackEnvironment {
             project,
             key,
             version,
         } => {
             let id = vexil_flags::scope::env_id(project, key);
+            let deleted_by = purge::deleted_by(ctx, &id)?;
             let restored = versioned::rollback(ctx, &ENVIRONMENTS, &id, *version)?;
             if restored.is_ok() && ctx.state.level() >= version::ENV_CONFIG {
-                // A restored environment holds its project's flags, as a
-                // new one does: those it lacks start disabled and blank.
-                ctx.quiet_audit = true;
-                let filled = env_config::fill(ctx, project, &[id]);
-                ctx.quiet_audit = false;
-                filled?;
+                // What a purge took comes back; the flags it lacks start
+                // disabled and blank, as in a new environment.
+                purge::restore_environment(ctx, project, &id, deleted_by)?;
             }
             Ok(restored)
         }

@@ -7,14 +7,27 @@ use super::{Ctx, Effect, encode, raw};
 use crate::command::{Change, Rejection};
 use crate::keys;
 use crate::records::{Role, TokenInfo, TokenRecord, target};
+use vexil_flags::scope::ProjectGrant;
 
 type Outcome = Result<Result<Change, Rejection>, StorageError>;
 
-pub(super) fn create(ctx: &mut Ctx<'_>, name: &str, role: Role, hash: &str) -> Outcome {
-    if let Some(err) = vexil_flags::validate_key("name", name) {
+pub(super) fn create(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    role: Role,
+    hash: &str,
+    scope: Option<&[ProjectGrant]>,
+) -> Outcome {
+    let mut errors: Vec<_> = vexil_flags::validate_key("name", name)
+        .into_iter()
+        .collect();
+    if let Some(scope) = scope {
+        errors.extend(vexil_flags::scope::validate_scope(scope, role == Role::Sdk));
+    }
+    if !errors.is_empty() {
         return Ok(Err(Rejection::Invalid {
             kind: "token".into(),
-            errors: vec![err],
+            errors,
         }));
     }
     if ctx.state.tokens.contains_key(name) {
@@ -29,6 +42,7 @@ pub(super) fn create(ctx: &mut Ctx<'_>, name: &str, role: Role, hash: &str) -> O
         hash: hash.to_owned(),
         created_at: ctx.at,
         created_by: ctx.cmd.actor.clone(),
+        scope: scope.map(<[ProjectGrant]>::to_vec),
     };
     let info = TokenInfo::from(&record);
     ctx.batch
@@ -59,7 +73,7 @@ pub(super) fn delete(ctx: &mut Ctx<'_>, name: &str) -> Outcome {
             key: name.into(),
         }));
     };
-    if record.role == Role::Admin && ctx.state.admin_count() <= 1 {
+    if record.role == Role::Admin && record.scope.is_none() && ctx.state.admin_count() <= 1 {
         return Ok(Err(Rejection::LastAdmin));
     }
     let info = TokenInfo::from(&record);

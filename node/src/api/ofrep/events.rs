@@ -153,6 +153,8 @@ pub struct EventsQuery {
 /// One subscriber: where it is and who it is.
 struct Feed {
     shared: Arc<Shared>,
+    /// The environment whose feed this is.
+    env: String,
     rx: broadcast::Receiver<FeedEvent>,
     /// The id of the last event sent (or the state the client already has).
     sent: u64,
@@ -206,14 +208,27 @@ pub async fn events(
         .and_then(|v| v.to_str().ok()))
     .and_then(|v| v.trim().parse::<u64>().ok())
     .or(q.since);
-    let last = shared.read().last_change;
-    let sub = shared.subscribe(Some(last));
+    // The feed of the environment the token is served (an sdk token's
+    // one environment, else `default`/`production`).
+    let env = {
+        let st = shared.read();
+        let t = st.tokens.get(&token.0).ok_or_else(|| {
+            ApiError::unauthorized("send the eventStreams URL's ticket, or a token as a bearer")
+        })?;
+        match crate::api::extract::served(t.role, t.scope.as_deref()) {
+            vexil_flags::scope::Need::Env(p, e) => vexil_flags::scope::env_id(&p, &e),
+            _ => vexil_raft::keys::LEGACY_ENV.to_owned(),
+        }
+    };
+    let last = shared.last_change_of(&env);
+    let sub = shared.subscribe_env(&env, Some(last));
     let now = match sub.start {
         Start::Resume(evs) => evs.last().map_or(last, |e| e.id),
-        Start::Snapshot(_) => shared.read().last_change,
+        Start::Snapshot(_) => shared.last_change_of(&env),
     };
     let feed = Feed {
         shared,
+        env,
         rx: sub.rx,
         sent: from.unwrap_or(now),
         pending: from.filter(|f| now > *f).map(|_| now),
@@ -267,7 +282,9 @@ impl Feed {
             Ok(FeedEvent::Change(e)) if e.id > self.sent => e.id,
             Ok(FeedEvent::Change(_)) | Err(TryRecvError::Empty) => return Some(()),
             // The state was replaced, or we fell behind: refetch whatever is current.
-            Ok(FeedEvent::Reset) | Err(TryRecvError::Lagged(_)) => self.shared.read().last_change,
+            Ok(FeedEvent::Reset) | Err(TryRecvError::Lagged(_)) => {
+                self.shared.last_change_of(&self.env)
+            }
             Err(TryRecvError::Closed) => return None,
         };
         self.pending = Some(self.pending.map_or(id, |p| p.max(id)));
@@ -309,6 +326,7 @@ mod tests {
                 hash: hash.into(),
                 created_at: Utc::now(),
                 created_by: "admin".into(),
+                scope: None,
             },
         );
         st

@@ -247,13 +247,9 @@ async fn stream(
     caller: Caller,
     parts: Parts,
 ) -> ApiResult<Response> {
-    stream_in(
-        state,
-        caller,
-        parts,
-        vexil_raft::keys::LEGACY_ENV.to_owned(),
-    )
-    .await
+    // `default`/`production`, or the one environment of an sdk token.
+    let env = caller.served_env(subscribers::STREAM_ROLE)?;
+    stream_in(state, caller, parts, env).await
 }
 
 /// The change feed of environment `env` (`project/environment`), which
@@ -264,7 +260,10 @@ pub(super) async fn stream_in(
     parts: Parts,
     env: String,
 ) -> ApiResult<Response> {
-    caller.require(subscribers::STREAM_ROLE)?;
+    caller.require_in(
+        subscribers::STREAM_ROLE,
+        &vexil_flags::scope::Need::env(&env),
+    )?;
     let headers = &parts.headers;
     let shared = state.raft.shared().clone();
     // The token is its secret's hash: one revoked and created again under
