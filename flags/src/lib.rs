@@ -15,6 +15,7 @@
 //! - [`eval`]: evaluation of one flag or of every flag for a context, and the
 //!   owned `EvaluationDetail` the API serialises.
 //! - [`scope`]: projects and environments, the scopes flags live in.
+//! - [`compare`]: where two environments of a project differ.
 //! - [`definition`]: a flag's definition (shared by a project's environments)
 //!   and its configuration (one per environment).
 //! - [`set`]: `FlagSet`, the compiled collection of flags and segments.
@@ -51,6 +52,7 @@
 )]
 
 pub mod bucket;
+pub mod compare;
 pub mod compile;
 pub mod definition;
 pub mod eval;

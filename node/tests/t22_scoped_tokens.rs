@@ -215,6 +215,21 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, &'static str, Needs)> {
             Needs::Env("default", "production"),
         ),
         (
+            Method::PUT,
+            "/v1/flags/legacy",
+            Some(common::bool_flag("legacy")),
+            "editor",
+            // It writes `default`'s definition and other environments.
+            Needs::Project("default"),
+        ),
+        (
+            Method::GET,
+            "/v1/flags/legacy",
+            None,
+            "viewer",
+            Needs::Env("default", "production"),
+        ),
+        (
             Method::POST,
             "/v1/flags/legacy/toggle",
             Some(json!({"enabled": true})),
@@ -431,6 +446,15 @@ async fn t22_lists_show_what_the_scope_reaches() {
     assert_eq!(row["key"], "scoped", "{flags}");
     let shown: Vec<&String> = row["environments"].as_object().unwrap().keys().collect();
     assert_eq!(shown, ["staging"], "{flags}");
+    // Outside its scope, a project that exists and one that does not
+    // answer alike: the scope is checked before the path is looked up.
+    for path in [
+        "/v1/projects/api/environments/production/segments/x",
+        "/v1/projects/nope/environments/production/segments/x",
+        "/v1/projects/nope/flags/x",
+    ] {
+        assert_eq!(node.get(path, &secret).await.status(), 403, "{path}");
+    }
     let me: Value = node.get("/v1/me", &secret).await.json().await.unwrap();
     assert_eq!(
         me["scope"],

@@ -681,3 +681,109 @@ async fn t29_an_environment_with_flags_goes_only_when_confirmed() {
     assert_eq!(flag["enabled"], true, "{flag}");
     assert_eq!(eval(&node, "staging", "kept", "u1").await, true);
 }
+
+/// `GET /v1/projects/{p}/compare` lists where two environments differ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_compare_shows_where_two_environments_differ() {
+    let node = Node::start().await;
+    project_web(&node).await;
+    for key in ["same", "differs"] {
+        let mut f = common::bool_flag(key);
+        f["tags"] = json!(["checkout"]);
+        let (status, _) = send(&node, Method::POST, "/v1/projects/web/flags", Some(&f)).await;
+        assert_eq!(status, 201);
+    }
+    let path = "/v1/projects/web/environments/staging/flags/differs";
+    let (_, mut cfg) = send(&node, Method::GET, path, None).await;
+    cfg["enabled"] = json!(false);
+    cfg["targets"] = json!([{"variation": 0, "values": ["u1"]}]);
+    let (status, body) = put_if(&node, path, 1, &cfg).await;
+    assert_eq!(status, 200, "{body}");
+    let seg = json!({"key": "beta", "included": ["u1"]});
+    let (status, _) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/web/environments/staging/segments",
+        Some(&seg),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let url = "/v1/projects/web/compare?from=staging&to=production";
+    let (status, c) = send(&node, Method::GET, url, None).await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(
+        c["flags"],
+        json!([{"key": "differs", "status": "changed", "fields": ["enabled", "targets"]}])
+    );
+    assert_eq!(c["same_flags"], 1);
+    assert_eq!(
+        c["segments"],
+        json!([{"key": "beta", "status": "only_in_from", "fields": []}])
+    );
+    // Filters.
+    let (_, c) = send(&node, Method::GET, &format!("{url}&flags=same"), None).await;
+    assert_eq!(
+        (c["flags"].as_array().unwrap().len(), &c["same_flags"]),
+        (0, &json!(1))
+    );
+    let (_, c) = send(&node, Method::GET, &format!("{url}&tag=nope"), None).await;
+    assert_eq!(c["same_flags"], 0, "{c}");
+    // Bad input names the field.
+    let (status, body) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/compare?from=staging&to=qa",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (404, Some("to")),
+        "{body}"
+    );
+    let (status, body) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/compare?from=staging&to=staging",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("to")),
+        "{body}"
+    );
+    let (status, body) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/compare?from=staging",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("to")),
+        "{body}"
+    );
+    // A token must reach both environments.
+    let r = node
+        .send(
+            Method::POST,
+            "/v1/tokens",
+            Some(ADMIN),
+            Some(&json!({"name": "stg", "role": "viewer", "scope": [{"project": "web", "environments": ["staging"]}]})),
+        )
+        .await;
+    let secret = r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = node.get(url, &secret).await;
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("web/production"),
+        "{body}"
+    );
+}

@@ -345,4 +345,95 @@ async fn t60_projects_and_envs_commands() {
         .await
         .expect(5);
     cli(url, &editor, &["envs", "list"]).await.expect(0);
+
+    // Compare, and a confirmed delete of an environment that holds a flag.
+    let r = node
+        .post("/v1/projects/web/flags", &common::bool_flag("cmp"))
+        .await;
+    assert_eq!(r.status(), 201);
+    let r = node
+        .send(
+            reqwest::Method::POST,
+            "/v1/projects/web/environments/staging/flags/cmp/toggle",
+            Some(ADMIN),
+            Some(&serde_json::json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = cli(
+        url,
+        ADMIN,
+        &[
+            "envs",
+            "compare",
+            "staging",
+            "production",
+            "--project",
+            "web",
+        ],
+    )
+    .await
+    .expect(0);
+    assert!(
+        r.stdout.contains("cmp") && r.stdout.contains("changed") && r.stdout.contains("enabled"),
+        "{}",
+        r.stdout
+    );
+    cli(
+        url,
+        ADMIN,
+        &["envs", "delete", "staging", "--project", "web"],
+    )
+    .await
+    .expect(4);
+    let r = cli(
+        url,
+        ADMIN,
+        &["envs", "delete", "staging", "--project", "web", "--confirm"],
+    )
+    .await
+    .expect(0);
+    assert!(r.stdout.contains("everything it held"), "{}", r.stdout);
+
+    // Scoped tokens: an sdk token names one environment.
+    let r = cli(
+        url,
+        ADMIN,
+        &[
+            "tokens",
+            "create",
+            "shop",
+            "--role",
+            "sdk",
+            "--scope",
+            "web/production",
+        ],
+    )
+    .await
+    .expect(0);
+    assert!(r.stdout.contains("vxl_sdk_"), "{}", r.stdout);
+    cli(
+        url,
+        ADMIN,
+        &[
+            "tokens", "create", "wide", "--role", "sdk", "--scope", "web",
+        ],
+    )
+    .await
+    .expect(2);
+    cli(
+        url,
+        ADMIN,
+        &[
+            "tokens", "create", "bad", "--role", "viewer", "--scope", "web/",
+        ],
+    )
+    .await
+    .expect(2);
+    let r = cli(url, ADMIN, &["tokens", "list"]).await.expect(0);
+    assert!(
+        r.stdout.contains("web/production") && r.stdout.contains("all projects"),
+        "{}",
+        r.stdout
+    );
 }

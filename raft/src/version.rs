@@ -23,7 +23,7 @@
 //! | 1 | everything before levels existed |
 //! | 2 | audit entries for membership and leadership changes (`cluster.*` actions) |
 //! | 3 | projects and environments (`Op::CreateProject` … `Op::RollbackEnvironment`); the leader creates project `default` once the level is raised |
-//! | 4 | flags configured per environment (`Op::CreateProjectFlag` … `Op::RollbackSegmentIn`); raising it gives every flag of `default` a definition and a disabled configuration in its other environments, and from then on the unscoped flag commands keep them in step |
+//! | 4 | flags configured per environment (`Op::CreateProjectFlag` … `Op::RollbackSegmentIn`); raising it gives every flag of `default` a definition and a disabled configuration in its other environments, and from then on the unscoped flag commands keep them in step; tokens scoped to projects and environments (`Op::CreateScopedToken`); deleting an environment with what it holds (`Op::PurgeEnvironment`) |
 
 /// The level a cluster of only first-release nodes is at.
 pub const BASE: u32 = 1;

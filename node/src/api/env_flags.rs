@@ -646,6 +646,10 @@ async fn get_def(
     Path(path): Path<Params>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> ApiResult<Response> {
+    caller.require_in(
+        Role::Viewer,
+        &Need::Project(param(&path, "project")?.to_owned()),
+    )?;
     project_of(&state, &path)?;
     versioned::get_one::<Definitions>(&state, &caller, &path, q).await
 }
@@ -657,6 +661,10 @@ async fn replace_def(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
+    caller.require_in(
+        Role::Editor,
+        &Need::Project(param(&path, "project")?.to_owned()),
+    )?;
     project_of(&state, &path)?;
     versioned::replace::<Definitions>(&state, &caller, &headers, &path, &body).await
 }
@@ -667,6 +675,10 @@ async fn remove_def(
     Path(path): Path<Params>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    caller.require_in(
+        Role::Editor,
+        &Need::Project(param(&path, "project")?.to_owned()),
+    )?;
     project_of(&state, &path)?;
     versioned::remove::<Definitions>(&state, &caller, &headers, &path).await
 }
@@ -727,6 +739,7 @@ async fn get_config(
     Path(path): Path<Params>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> ApiResult<Response> {
+    caller.require_in(Role::Viewer, &env_need(&path)?)?;
     env_of(&state, &path)?;
     versioned::get_one::<EnvFlags>(&state, &caller, &path, q).await
 }
@@ -738,6 +751,7 @@ async fn replace_config(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
+    caller.require_in(Role::Editor, &env_need(&path)?)?;
     env_of(&state, &path)?;
     versioned::replace::<EnvFlags>(&state, &caller, &headers, &path, &body).await
 }
@@ -781,6 +795,7 @@ async fn create_segment(
     Path(path): Path<Params>,
     ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
+    caller.require_in(Role::Editor, &env_need(&path)?)?;
     env_of(&state, &path)?;
     versioned::create::<EnvSegments>(&state, &caller, &headers, &path, &body).await
 }
@@ -821,6 +836,7 @@ async fn get_segment(
     Path(path): Path<Params>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> ApiResult<Response> {
+    caller.require_in(Role::Viewer, &env_need(&path)?)?;
     env_of(&state, &path)?;
     versioned::get_one::<EnvSegments>(&state, &caller, &path, q).await
 }
@@ -832,6 +848,7 @@ async fn replace_segment(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
+    caller.require_in(Role::Editor, &env_need(&path)?)?;
     env_of(&state, &path)?;
     versioned::replace::<EnvSegments>(&state, &caller, &headers, &path, &body).await
 }
@@ -842,6 +859,7 @@ async fn remove_segment(
     Path(path): Path<Params>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    caller.require_in(Role::Editor, &env_need(&path)?)?;
     env_of(&state, &path)?;
     versioned::remove::<EnvSegments>(&state, &caller, &headers, &path).await
 }
@@ -853,6 +871,7 @@ async fn evaluate(
     ApiQuery(q): ApiQuery<ReadQuery>,
     ApiJson(body): ApiJson<super::evaluate::Body>,
 ) -> ApiResult<Response> {
+    caller.require_in(Role::Sdk, &env_need(&path)?)?;
     let env = env_of(&state, &path)?;
     super::evaluate::evaluate_in(&state, &caller, &env, q, body).await
 }
@@ -863,6 +882,7 @@ async fn stream(
     Path(path): Path<Params>,
     parts: Parts,
 ) -> ApiResult<Response> {
+    caller.require_in(Role::Sdk, &env_need(&path)?)?;
     let env = env_of(&state, &path)?;
     super::stream::stream_in(state, caller, parts, env).await
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 use vexil_flags::Flag;
+use vexil_flags::scope::Need;
 use vexil_raft::query::Versioned;
 use vexil_raft::{Change, Op, Role};
 
@@ -39,6 +40,16 @@ impl Resource for Flags {
     const WRITE_ROLE: Role = Role::Editor;
     fn id(path: &Params) -> ApiResult<String> {
         param(path, "key").map(str::to_owned)
+    }
+    /// From level 4 a create, change, delete or rollback here also writes
+    /// `default`'s definition and its other environments
+    /// (`follow_legacy`), so it needs the whole project; reads and the
+    /// toggle are `production`'s alone.
+    fn need(_: &Params) -> ApiResult<Need> {
+        Ok(Need::Project(vexil_flags::scope::DEFAULT_PROJECT.into()))
+    }
+    fn read_need(_: &Params) -> ApiResult<Need> {
+        Ok(Need::legacy())
     }
     fn current(state: &AppState, key: &str) -> Option<Flag> {
         let st = state.raft.shared().read();

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod backup;
 pub mod cluster;
+pub mod compare;
 pub mod env_flags;
 pub mod error;
 pub mod evaluate;
@@ -326,6 +327,7 @@ pub fn router(state: AppState) -> Router {
         .merge(segments::router())
         .merge(projects::router())
         .merge(env_flags::router())
+        .merge(compare::router())
         .merge(audit::router())
         .merge(tokens::router())
         .merge(cluster::router())

@@ -570,7 +570,10 @@ async fn remove_env(
     ApiQuery(q): ApiQuery<DeleteEnvQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    if !q.confirm {
+    // Below level 4 an environment holds no flags of its own yet: a plain
+    // delete (refused if it is `default`'s `production`) is all there is.
+    let level = state.raft.shared().read().level();
+    if !q.confirm || level < vexil_raft::version::ENV_CONFIG {
         return versioned::remove::<Environments>(&state, &caller, &headers, &path).await;
     }
     versioned::remove_with::<Environments>(&state, &caller, &headers, &path, |id, expected| {

@@ -193,15 +193,17 @@ async fn revoke(
 }
 
 #[utoipa::path(get, path = "/v1/me", tag = "tokens", security(("bearer" = [])),
-    responses((status = 200, description = "The caller's token name, role, scope (absent: every project) and the environment the unscoped evaluation routes serve it", body = crate::openapi::schemas::Me)))]
+    responses((status = 200, description = "The caller's token name and role; for a scoped token, its scope and the environment the unscoped evaluation routes serve it", body = crate::openapi::schemas::Me)))]
 async fn me(caller: Caller) -> Json<serde_json::Value> {
-    let served = match caller.served() {
-        Need::Env(p, e) => env_id(&p, &e),
-        _ => vexil_raft::keys::LEGACY_ENV.to_owned(),
-    };
-    let mut body = json!({ "name": caller.name, "role": caller.role, "environment": served });
+    let mut body = json!({ "name": caller.name, "role": caller.role });
+    // A token without a scope answers as before scopes existed.
     if let Some(scope) = &caller.scope {
+        let served = match caller.served() {
+            Need::Env(p, e) => env_id(&p, &e),
+            _ => vexil_raft::keys::LEGACY_ENV.to_owned(),
+        };
         body["scope"] = json!(scope);
+        body["environment"] = json!(served);
     }
     Json(body)
 }

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
 use super::client::encode;
-use super::output::{self, Format};
+use super::output::{self, Format, outln};
 use super::versioned::{self, Kind};
 use super::{CliError, Ctx};
 
@@ -135,12 +135,30 @@ pub enum EnvsCmd {
         #[command(flatten)]
         fields: EnvFields,
     },
-    /// Delete an environment (refused while it holds flags).
+    /// Delete an environment (refused while it holds flags, unless
+    /// `--confirm`).
     Delete {
         /// The environment's key.
         key: String,
         #[command(flatten)]
         project: ProjectArg,
+        /// Delete it with every flag configuration and segment it holds;
+        /// `vexil envs rollback` restores them with it.
+        #[arg(long)]
+        confirm: bool,
+    },
+    /// Where two environments differ: the flags and segments configured
+    /// differently, and the fields that differ.
+    Compare {
+        /// The environment compared from.
+        from: String,
+        /// The environment compared to.
+        to: String,
+        #[command(flatten)]
+        project: ProjectArg,
+        /// Only flags with this tag.
+        #[arg(long)]
+        tag: Option<String>,
     },
     /// Make an environment as it was at a version; restores a deleted one.
     Rollback {
@@ -283,7 +301,28 @@ pub fn run_envs(ctx: &Ctx, cmd: EnvsCmd) -> Result<(), CliError> {
             project,
             fields,
         } => edit(ctx, kind, &id(&project, &key), |doc| fields.apply(doc)),
-        EnvsCmd::Delete { key, project } => versioned::delete(ctx, kind, &id(&project, &key)),
+        EnvsCmd::Delete {
+            key,
+            project,
+            confirm: false,
+        } => versioned::delete(ctx, kind, &id(&project, &key)),
+        EnvsCmd::Delete { key, project, .. } => {
+            let path = format!("{}?confirm=true", kind.path(&id(&project, &key)));
+            let v = ctx.client.delete(&path)?;
+            match ctx.format {
+                Format::Json => output::json(&v),
+                Format::Table => outln!(
+                    "deleted environment {} with everything it held (`vexil envs rollback` restores it)",
+                    id(&project, &key)
+                ),
+            }
+        }
+        EnvsCmd::Compare {
+            from,
+            to,
+            project,
+            tag,
+        } => compare(ctx, &project.project, &from, &to, tag.as_deref()),
         EnvsCmd::Rollback {
             key,
             project,
@@ -295,4 +334,49 @@ pub fn run_envs(ctx: &Ctx, cmd: EnvsCmd) -> Result<(), CliError> {
             limit,
         } => versioned::history(ctx, kind, &id(&project, &key), limit),
     }
+}
+
+fn compare(
+    ctx: &Ctx,
+    project: &str,
+    from: &str,
+    to: &str,
+    tag: Option<&str>,
+) -> Result<(), CliError> {
+    let mut path = format!(
+        "/v1/projects/{}/compare?from={}&to={}",
+        encode(project),
+        encode(from),
+        encode(to)
+    );
+    if let Some(tag) = tag {
+        path.push_str(&format!("&tag={}", encode(tag)));
+    }
+    let v = ctx.client.get(&path)?;
+    if ctx.format == Format::Json {
+        return output::json(&v);
+    }
+    let mut rows = Vec::new();
+    for kind in ["flags", "segments"] {
+        for d in v[kind].as_array().into_iter().flatten() {
+            let fields: Vec<&str> = d["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            rows.push(vec![
+                kind.trim_end_matches('s').to_owned(),
+                output::cell(d.get("key")),
+                output::cell(d.get("status")),
+                fields.join(", "),
+            ]);
+        }
+    }
+    output::table(&["kind", "key", "status", "fields"], &rows)?;
+    outln!(
+        "{} flags and {} segments are the same in {from} and {to}",
+        output::cell(v.get("same_flags")),
+        output::cell(v.get("same_segments"))
+    )
 }

@@ -59,6 +59,7 @@ use crate::api::{self, AppState};
         env_paths::list_segments, env_paths::get_segment, env_paths::replace_segment,
         env_paths::remove_segment, env_paths::segment_versions, env_paths::segment_version,
         env_paths::segment_rollback, env_paths::evaluate, env_paths::stream,
+        api::compare::compare,
         api::audit::list,
         api::tokens::create, api::tokens::list, api::tokens::revoke, api::tokens::me,
         api::cluster::view, api::cluster::add, api::cluster::remove, api::cluster::transfer_leader,

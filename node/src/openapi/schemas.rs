@@ -129,9 +129,9 @@ pub struct Me {
     pub role: Role,
     /// The projects and environments the token reaches; absent: all.
     pub scope: Option<Vec<vexil_flags::scope::ProjectGrant>>,
-    /// `project/environment` that `/v1/evaluate`, `/v1/stream`,
-    /// `/v1/sdk/flags` and OFREP serve this token.
-    pub environment: String,
+    /// For a scoped token: `project/environment` that `/v1/evaluate`,
+    /// `/v1/stream`, `/v1/sdk/flags` and OFREP serve it.
+    pub environment: Option<String>,
 }
 
 /// `POST /v1/cluster/members`.
@@ -260,4 +260,19 @@ pub struct OfrepBulk {
 #[derive(Debug, ToSchema)]
 pub struct OfrepRequest {
     pub context: Option<BTreeMap<String, Value>>,
+}
+
+/// `GET /v1/projects/{project}/compare`.
+#[derive(Debug, ToSchema)]
+pub struct ComparisonView {
+    pub project: String,
+    pub from: String,
+    pub to: String,
+    /// The flags whose configurations differ, by key.
+    pub flags: Vec<vexil_flags::compare::Difference>,
+    /// How many flags are configured alike.
+    pub same_flags: usize,
+    /// The segments that differ, by key.
+    pub segments: Vec<vexil_flags::compare::Difference>,
+    pub same_segments: usize,
 }

@@ -215,7 +215,11 @@ pub async fn events(
         let t = st.tokens.get(&token.0).ok_or_else(|| {
             ApiError::unauthorized("send the eventStreams URL's ticket, or a token as a bearer")
         })?;
-        match crate::api::extract::served(t.role, t.scope.as_deref()) {
+        let need = crate::api::extract::served(t.role, t.scope.as_deref());
+        if !vexil_flags::scope::scope_allows(t.scope.as_deref(), &need) {
+            return Err(ApiError::out_of_scope(&need).into());
+        }
+        match need {
             vexil_flags::scope::Need::Env(p, e) => vexil_flags::scope::env_id(&p, &e),
             _ => vexil_raft::keys::LEGACY_ENV.to_owned(),
         }
