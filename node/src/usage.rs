@@ -12,7 +12,7 @@
 //! counted as ignored, never silently dropped: the response says how many.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration as ChronoDuration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -349,6 +349,39 @@ impl Usage {
     }
 }
 
+/// The evaluation counts of every environment but `default`/`production`
+/// (whose counts are `AppState::usage`, as before projects), one [`Usage`]
+/// each, made on first use: an evaluation or SDK report there. Only
+/// environments that exist are counted (the routes check), so there are at
+/// most as many as the limits allow.
+pub struct EnvUsage {
+    by_env: Mutex<BTreeMap<String, Arc<Usage>>>,
+    clock: vexil_raft::api::Clock,
+}
+
+impl std::fmt::Debug for EnvUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvUsage").finish_non_exhaustive()
+    }
+}
+
+impl EnvUsage {
+    pub fn new(clock: vexil_raft::api::Clock) -> Self {
+        EnvUsage {
+            by_env: Mutex::new(BTreeMap::new()),
+            clock,
+        }
+    }
+
+    /// Environment `env`'s counts (`project/environment`), made if new.
+    pub fn of(&self, env: &str) -> Arc<Usage> {
+        let mut map = self.by_env.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(env.to_owned())
+            .or_insert_with(|| Arc::new(Usage::new(self.clock.clone())))
+            .clone()
+    }
+}
+
 /// The index of `ERROR` in [`REASONS`].
 const ERROR: usize = 5;
 
@@ -360,8 +393,23 @@ pub struct MinuteCounts {
 }
 
 impl crate::api::AppState {
+    /// Where evaluations in environment `env` are counted.
+    pub fn usage_in(&self, env: &str) -> Arc<Usage> {
+        if env == vexil_raft::keys::LEGACY_ENV {
+            self.usage.clone()
+        } else {
+            self.env_usage.of(env)
+        }
+    }
+
     /// Checks and records an SDK report.
     pub fn record_usage(&self, report: &MetricsReport) -> Result<Accepted, ApiError> {
+        self.record_usage_in(vexil_raft::keys::LEGACY_ENV, report)
+    }
+
+    /// Checks and records an SDK report about environment `env`'s flags
+    /// (Prometheus counts `default`/`production`'s only).
+    pub fn record_usage_in(&self, env: &str, report: &MetricsReport) -> Result<Accepted, ApiError> {
         if report.flags.len() > 10_000 {
             return Err(ApiError::bad_request(
                 "flags",
@@ -385,6 +433,11 @@ impl crate::api::AppState {
             }
         }
         let state = self.raft.shared().read();
+        if env != vexil_raft::keys::LEGACY_ENV {
+            let set = state.set(env).cloned().unwrap_or_default();
+            drop(state);
+            return Ok(self.env_usage.of(env).add(report, &set));
+        }
         let accepted = self.usage.add(report, &state.flags);
         self.metrics.sdk_report(report, |k| {
             state.flags.get_flag(k).map(|f| f.flag().variations.len())

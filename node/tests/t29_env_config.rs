@@ -787,3 +787,67 @@ async fn t29_compare_shows_where_two_environments_differ() {
         "{body}"
     );
 }
+
+/// Evaluations are counted in their environment: staging's do not show in
+/// production's counts or in `default`'s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_evaluations_are_counted_per_environment() {
+    let node = Node::start().await;
+    project_web(&node).await;
+    let (status, _) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/web/flags",
+        Some(&common::bool_flag("counted")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    for user in ["u1", "u2"] {
+        eval(&node, "staging", "counted", user).await;
+    }
+    eval(&node, "production", "counted", "u1").await;
+    // An SDK's report, from a token scoped to staging.
+    let r = node
+        .send(
+            Method::POST,
+            "/v1/tokens",
+            Some(ADMIN),
+            Some(&json!({"name": "stg-sdk", "role": "sdk", "scope": [{"project": "web", "environments": ["staging"]}]})),
+        )
+        .await;
+    let secret = r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = node
+        .send(
+            Method::POST,
+            "/v1/sdk/metrics",
+            Some(&secret),
+            Some(&json!({"flags": {"counted": {"variations": {"0": 5}, "errors": 0}}})),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let totals = |env: &'static str| {
+        let node = &node;
+        async move {
+            let path = format!("/v1/projects/web/environments/{env}/metrics/evaluations");
+            let (status, v) = send(node, Method::GET, &path, None).await;
+            assert_eq!(status, 200, "{v}");
+            v["totals_1h"]["counted"].as_u64().unwrap_or(0)
+        }
+    };
+    assert_eq!(totals("staging").await, 7);
+    assert_eq!(totals("production").await, 1);
+    assert_eq!(totals("development").await, 0);
+    let (_, legacy) = send(&node, Method::GET, "/v1/metrics/evaluations", None).await;
+    assert!(legacy["totals_1h"].get("counted").is_none(), "{legacy}");
+    let (status, _) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/environments/qa/metrics/evaluations",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}

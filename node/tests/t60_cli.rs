@@ -436,4 +436,61 @@ async fn t60_projects_and_envs_commands() {
         "{}",
         r.stdout
     );
+
+    // --project/--env (and VEXIL_PROJECT/VEXIL_ENV, the config file's
+    // `project`/`env`) point flags, segments and eval at one environment.
+    let prod = ["--project", "web", "--env", "production"];
+    let dev = ["--project", "web", "--env", "development"];
+    fn with<'a>(scope: &[&'a str], rest: &[&'a str]) -> Vec<&'a str> {
+        scope.iter().chain(rest).copied().collect()
+    }
+    cli(url, ADMIN, &with(&prod, &["flags", "off", "cmp"]))
+        .await
+        .expect(0);
+    let r = cli(
+        url,
+        ADMIN,
+        &with(&prod, &["--output", "json", "flags", "get", "cmp"]),
+    )
+    .await
+    .expect(0);
+    let got: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(got["enabled"], false, "{got}");
+    let r = cli(
+        url,
+        ADMIN,
+        &with(&dev, &["--output", "json", "flags", "list"]),
+    )
+    .await
+    .expect(0);
+    let list: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(list[0]["key"], "cmp", "{list}");
+    assert_eq!(list[0]["enabled"], true, "development is untouched: {list}");
+    let r = cli(url, ADMIN, &with(&prod, &["eval", "cmp", "-c", "key=u1"]))
+        .await
+        .expect(0);
+    assert!(r.stdout.starts_with("false"), "{}", r.stdout);
+    // The unscoped routes (default's production) do not have it.
+    cli(url, ADMIN, &["flags", "get", "cmp"]).await.expect(3);
+    let dir = tempfile::tempdir().unwrap();
+    let seg = ops::write(
+        dir.path(),
+        "seg.json",
+        r#"{"key": "beta", "included": ["u1"]}"#,
+    );
+    cli(url, ADMIN, &with(&dev, &["segments", "create", "-f", &seg]))
+        .await
+        .expect(0);
+    let r = ops::vexil_env(
+        &["--url", url, "--token", ADMIN, "segments", "list"],
+        &[("VEXIL_PROJECT", "web"), ("VEXIL_ENV", "development")],
+    )
+    .expect(0);
+    assert!(r.stdout.contains("beta"), "{}", r.stdout);
+    cli(url, ADMIN, &["segments", "get", "beta"])
+        .await
+        .expect(3);
+    cli(url, ADMIN, &["--env", "bad key", "flags", "list"])
+        .await
+        .expect(2);
 }

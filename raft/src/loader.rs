@@ -38,7 +38,7 @@ pub fn load_state(engine: &dyn Engine) -> Result<State, StorageError> {
             }
             Cf::Tokens if k.first() == Some(&keys::TOKEN_BY_NAME) => {
                 let t: TokenRecord = decode(v)?;
-                token_hashes.insert(t.hash.clone(), t.name.clone());
+                token_hashes.insert(t.digest().to_owned(), t.name.clone());
                 tokens.insert(t.name.clone(), t);
             }
             _ => {}

@@ -68,6 +68,22 @@ pub struct TokenRecord {
     pub scope: Option<Vec<ProjectGrant>>,
 }
 
+/// Before a scoped token's hash in its record. A release before scopes
+/// reads such a record as an ordinary one (it ignores `scope`), but no
+/// secret's digest starts with this: it cannot authenticate the token, so
+/// a downgraded node fails closed rather than granting every project.
+pub const SCOPED_HASH_PREFIX: &str = "scoped:";
+
+impl TokenRecord {
+    /// The digest a secret's hash is looked up by (`hash` without
+    /// [`SCOPED_HASH_PREFIX`]).
+    pub fn digest(&self) -> &str {
+        self.hash
+            .strip_prefix(SCOPED_HASH_PREFIX)
+            .unwrap_or(&self.hash)
+    }
+}
+
 /// What the API shows of a token: never the hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenInfo {

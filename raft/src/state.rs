@@ -112,9 +112,15 @@ impl State {
             .collect()
     }
 
-    /// The token record whose secret hashes to `hash`.
+    /// The token record whose secret hashes to `hash` (a record's `hash`,
+    /// with or without [`crate::records::SCOPED_HASH_PREFIX`]).
     pub fn token_by_hash(&self, hash: &str) -> Option<&TokenRecord> {
-        self.token_hashes.get(hash).and_then(|n| self.tokens.get(n))
+        let digest = hash
+            .strip_prefix(crate::records::SCOPED_HASH_PREFIX)
+            .unwrap_or(hash);
+        self.token_hashes
+            .get(digest)
+            .and_then(|n| self.tokens.get(n))
     }
 
     /// The cluster's feature level ([`crate::version`]).

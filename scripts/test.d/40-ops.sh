@@ -68,12 +68,19 @@ curl -sf --max-time 2 -H "Authorization: Bearer $ADMIN" "$URL/v1/me" >/dev/null 
 # reports that as an error of the run. One worker also generated more cases
 # in the same 120 s here (10,383 against ~10,200), as the node and the fuzzer
 # share two cores.
+# No stateful phase: schemathesis 4.32 infers links from `Location`
+# headers, and from an environment's segment
+# (`/v1/projects/{project}/environments/{environment}/segments/{key}`) it
+# infers links to `/v1/segments/{key}/…` carrying `project` and
+# `environment`, which it then refuses as invalid and ends the run with an
+# error. The Rust tests cover create-then-read flows.
 log "schemathesis against $URL/v1/openapi.json"
 timeout 300 "$VENV/bin/schemathesis" run "$URL/v1/openapi.json" \
     --header "Authorization: Bearer $ADMIN" \
     --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
     --exclude-path /v1/stream --exclude-path /ofrep/v1/events \
     --exclude-path-regex '^/v1/cluster/members|/stream$' --exclude-operation-id revoke \
+    --phases examples,coverage,fuzzing \
     --max-examples 25 --seed 42 --workers 1 --request-timeout 10 --max-time 120 \
     --no-color --continue-on-failure --report-dir "$WORK/report"
 

@@ -61,7 +61,7 @@ async fn evaluate(
 }
 
 /// Evaluation in environment `env` (`project/environment`), which exists.
-/// Usage (`/v1/usage`) is counted for `default`'s `production` only.
+/// Its evaluations are counted in that environment's usage.
 pub(super) async fn evaluate_in(
     state: &AppState,
     caller: &Caller,
@@ -76,7 +76,7 @@ pub(super) async fn evaluate_in(
         let st = state.raft.shared().read();
         (st.set(env).cloned().unwrap_or_default(), st.applied)
     };
-    let counted = env == vexil_raft::keys::LEGACY_ENV;
+    let usage = state.usage_in(env);
     let headers = consistency_headers(q.consistency, applied);
     match body.flag {
         Some(key) => {
@@ -88,9 +88,7 @@ pub(super) async fn evaluate_in(
             let detail = flags
                 .evaluate(&key, &body.context)
                 .to_owned_detail(flag.flag());
-            if counted {
-                state.usage.served([(key.as_str(), &detail)]);
-            }
+            usage.served([(key.as_str(), &detail)]);
             Ok((headers, Json(detail)).into_response())
         }
         None => {
@@ -105,9 +103,7 @@ pub(super) async fn evaluate_in(
                     )
                 })
                 .collect();
-            if counted {
-                state.usage.served(all.iter().map(|(k, d)| (*k, d)));
-            }
+            usage.served(all.iter().map(|(k, d)| (*k, d)));
             Ok((headers, Json(AllFlags { flags: all })).into_response())
         }
     }

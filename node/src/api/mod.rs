@@ -93,6 +93,8 @@ pub struct AppInner {
     pub subscribers: Arc<stream::Subscribers>,
     /// Evaluation counts from SDKs and server-side evaluation.
     pub usage: Arc<crate::usage::Usage>,
+    /// Evaluation counts of the other environments.
+    pub env_usage: Arc<crate::usage::EnvUsage>,
     /// Prometheus metrics (`GET /metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Test-only fault injection (never set by the binary): proves that the
@@ -163,6 +165,7 @@ impl AppState {
         cluster_secret: &str,
     ) -> Self {
         let usage = Arc::new(crate::usage::Usage::new(raft.config().clock.clone()));
+        let env_usage = Arc::new(crate::usage::EnvUsage::new(raft.config().clock.clone()));
         let feed_buffer = raft.config().feed.per_subscriber;
         let feed_stats = Arc::new(stream::FeedStats::default());
         let metrics = Arc::new(crate::metrics::Metrics::new(
@@ -178,6 +181,7 @@ impl AppState {
             feed_stats,
             encoded: Arc::default(),
             subscribers: Arc::default(),
+            env_usage,
             usage,
             metrics,
             faults: Faults::default(),

@@ -131,10 +131,8 @@ async fn evaluate_flag(
         .cloned()
         .unwrap_or_default();
     let (result, detail) = evaluate(&flags, &key, &ctx);
-    if env == vexil_raft::keys::LEGACY_ENV {
-        let counted = detail.iter().map(|d| (key.as_str(), d));
-        state.usage.served(counted);
-    }
+    let counted = detail.iter().map(|d| (key.as_str(), d));
+    state.usage_in(&env).served(counted);
     match result {
         FlagResult::Success(s) => Ok(Json(s).into_response()),
         FlagResult::Failure(e) => Err(e),
@@ -185,13 +183,11 @@ async fn evaluate_flags(
         keys.sort_unstable();
         let (flags, details): (Vec<_>, Vec<_>) =
             keys.iter().map(|key| evaluate(&set, key, &ctx)).unzip();
-        if env == vexil_raft::keys::LEGACY_ENV {
-            let counted = keys
-                .iter()
-                .zip(&details)
-                .filter_map(|(k, d)| Some((*k, d.as_ref()?)));
-            state.usage.served(counted);
-        }
+        let counted = keys
+            .iter()
+            .zip(&details)
+            .filter_map(|(k, d)| Some((*k, d.as_ref()?)));
+        state.usage_in(&env).served(counted);
         Bulk {
             flags,
             event_streams: stream.into_iter().collect(),

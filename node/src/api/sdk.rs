@@ -63,14 +63,8 @@ async fn metrics(
     caller: Caller,
     ApiJson(report): ApiJson<MetricsReport>,
 ) -> ApiResult<Response> {
-    // Usage is counted for `default`/`production` only (the environment
-    // the counters were made for); a report from an sdk token bound to
-    // another environment is accepted and not counted, so that the SDK's
-    // flush does not fail.
+    // Counted in the environment the token is served.
     let env = caller.served_env(Role::Sdk)?;
-    if env != vexil_raft::keys::LEGACY_ENV {
-        return Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": 0 }))).into_response());
-    }
-    let accepted = state.record_usage(&report)?;
+    let accepted = state.record_usage_in(&env, &report)?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))).into_response())
 }

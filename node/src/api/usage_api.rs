@@ -1,7 +1,7 @@
 //! `GET /v1/metrics/evaluations`: evaluation counts for the UI's charts and
 //! its stale-flag view (see `crate::usage` for what is kept).
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -14,13 +14,18 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiQuery, Caller};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/metrics/evaluations", get(evaluations))
+    Router::new()
+        .route("/v1/metrics/evaluations", get(evaluations))
+        .route(
+            "/v1/projects/{project}/environments/{environment}/metrics/evaluations",
+            get(evaluations_in),
+        )
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct Query {
+pub(crate) struct Query {
     /// One flag, or every flag.
     flag: Option<String>,
     /// Per-minute series length (1–60).
@@ -36,11 +41,35 @@ async fn evaluations(
     ApiQuery(q): ApiQuery<Query>,
 ) -> ApiResult<Response> {
     caller.require_in(Role::Viewer, &vexil_flags::scope::Need::legacy())?;
+    view(&state, &state.usage, &q)
+}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/environments/{environment}/metrics/evaluations", tag = "sdk", security(("bearer" = [])),
+    params(("project" = String, Path), ("environment" = String, Path), Query),
+    responses(
+        (status = 200, description = "This node's evaluation counts in this environment (server-side evaluations there, and reports of SDKs whose token is scoped to it)", body = crate::openapi::schemas::UsageView),
+        (status = 404, description = "No such project or environment", body = ApiError),
+    ))]
+pub(crate) async fn evaluations_in(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<super::versioned::Params>,
+    ApiQuery(q): ApiQuery<Query>,
+) -> ApiResult<Response> {
+    let need = vexil_flags::scope::Need::Env(
+        super::versioned::param(&path, "project")?.to_owned(),
+        super::versioned::param(&path, "environment")?.to_owned(),
+    );
+    caller.require_in(Role::Viewer, &need)?;
+    let env = super::env_flags::env_of(&state, &path)?;
+    view(&state, &state.usage_in(&env), &q)
+}
+
+fn view(state: &AppState, usage: &crate::usage::Usage, q: &Query) -> ApiResult<Response> {
     let minutes = q.minutes.unwrap_or(60);
     if !(1..=60).contains(&minutes) {
         return Err(ApiError::bad_request("minutes", "must be between 1 and 60"));
     }
-    let usage = &state.usage;
     Ok(Json(json!({
         "node": state.raft.id(),
         "since": usage.since,

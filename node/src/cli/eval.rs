@@ -54,7 +54,7 @@ pub fn context(pairs: &[String]) -> Result<Value, CliError> {
 
 pub fn run(ctx: &Ctx, args: &EvalArgs) -> Result<(), CliError> {
     let body = json!({ "flag": args.flag, "context": context(&args.context)? });
-    let v = ctx.client.post("/v1/evaluate", &body)?;
+    let v = ctx.client.post(&ctx.evaluate_path(), &body)?;
     if ctx.format == Format::Json {
         return output::json(&v);
     }

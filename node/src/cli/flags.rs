@@ -108,15 +108,20 @@ fn list(
     if let Some(q) = search {
         query.push(format!("q={}", encode(&q)));
     }
-    if let Some(e) = enabled {
+    // One environment's list has no `enabled` filter: it is applied here.
+    if let (Some(e), None) = (enabled, &ctx.env) {
         query.push(format!("enabled={e}"));
     }
+    let base = ctx.list_path(Kind::Flag);
     let path = if query.is_empty() {
-        "/v1/flags".to_owned()
+        base
     } else {
-        format!("/v1/flags?{}", query.join("&"))
+        format!("{base}?{}", query.join("&"))
     };
-    let flags = ctx.client.all_pages(&path, "flags")?;
+    let mut flags = ctx.client.all_pages(&path, "flags")?;
+    if let (Some(e), Some(_)) = (enabled, &ctx.env) {
+        flags.retain(|f| f["enabled"].as_bool() == Some(e));
+    }
     versioned::print_list(ctx, flags, &["key", "kind", "enabled", "version", "name"])
 }
 
@@ -137,7 +142,7 @@ fn create(ctx: &Ctx, key: Option<String>, file: Option<PathBuf>) -> Result<(), C
 }
 
 fn toggle(ctx: &Ctx, key: &str, enabled: bool) -> Result<(), CliError> {
-    let path = format!("{}/toggle", Kind::Flag.path(key));
+    let path = format!("{}/toggle", ctx.path(Kind::Flag, key));
     let v = ctx.client.post(&path, &json!({ "enabled": enabled }))?;
     match ctx.format {
         Format::Json => output::json(&v),

@@ -3,9 +3,12 @@
 //! code that says what happened ([`error::exit`]).
 //!
 //! Connection settings come from, in order: the flags, `VEXIL_URL` /
-//! `VEXIL_TOKEN` / `VEXIL_OUTPUT`, then a TOML file
-//! (`$VEXIL_CLI_CONFIG`, else `$XDG_CONFIG_HOME/vexil/cli.toml`, else
-//! `~/.config/vexil/cli.toml`) with the keys `url`, `token` and `output`.
+//! `VEXIL_TOKEN` / `VEXIL_OUTPUT` / `VEXIL_PROJECT` / `VEXIL_ENV`, then a
+//! TOML file (`$VEXIL_CLI_CONFIG`, else `$XDG_CONFIG_HOME/vexil/cli.toml`,
+//! else `~/.config/vexil/cli.toml`) with the keys `url`, `token`, `output`,
+//! `project` and `env`. `--project`/`--env` point `flags`, `segments` and
+//! `eval` at one environment (without them: `default`'s `production`, the
+//! routes without a project).
 //!
 //! # Layout
 //! One module per command group, one function per command: [`flags`],
@@ -59,6 +62,13 @@ pub struct Connection {
     /// still be made.
     #[arg(long, env = "VEXIL_TIMEOUT", value_name = "DURATION", value_parser = parse_timeout)]
     pub timeout: Option<std::time::Duration>,
+    /// The project `flags`, `segments` and `eval` work in [default:
+    /// default].
+    #[arg(long, env = "VEXIL_PROJECT")]
+    pub project: Option<String>,
+    /// The environment of the project they work in [default: production].
+    #[arg(long = "env", env = "VEXIL_ENV")]
+    pub env: Option<String>,
 }
 
 fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
@@ -76,6 +86,8 @@ struct CliFile {
     url: Option<String>,
     token: Option<String>,
     output: Option<Format>,
+    project: Option<String>,
+    env: Option<String>,
 }
 
 /// Where the CLI config file is looked for.
@@ -94,6 +106,68 @@ pub fn config_path() -> Option<PathBuf> {
 pub struct Ctx {
     pub client: Client,
     pub format: Format,
+    /// The project and environment `flags`, `segments` and `eval` work in,
+    /// when not `default`'s `production` (whose routes have no project).
+    pub env: Option<(String, String)>,
+}
+
+impl Ctx {
+    /// `/v1/projects/{p}/environments/{e}`, when an environment is chosen.
+    fn env_base(&self) -> Option<String> {
+        self.env.as_ref().map(|(p, e)| {
+            format!(
+                "/v1/projects/{}/environments/{}",
+                client::encode(p),
+                client::encode(e)
+            )
+        })
+    }
+
+    /// Where one flag or segment (or project, environment) is read and
+    /// changed.
+    pub fn path(&self, kind: versioned::Kind, key: &str) -> String {
+        match (kind, self.env_base()) {
+            (versioned::Kind::Flag | versioned::Kind::Segment, Some(base)) => {
+                format!("{base}/{}/{}", kind.plural(), client::encode(key))
+            }
+            _ => kind.path(key),
+        }
+    }
+
+    /// Where the list of `kind` is read.
+    pub fn list_path(&self, kind: versioned::Kind) -> String {
+        match (kind, self.env_base()) {
+            (versioned::Kind::Flag | versioned::Kind::Segment, Some(base)) => {
+                format!("{base}/{}", kind.plural())
+            }
+            _ => format!("/v1/{}", kind.plural()),
+        }
+    }
+
+    /// Where a flag is created and deleted: in every environment of the
+    /// project at once, whichever one is chosen.
+    pub fn project_flag_path(&self, key: Option<&str>) -> String {
+        match (&self.env, key) {
+            (Some((p, _)), Some(k)) => {
+                format!(
+                    "/v1/projects/{}/flags/{}",
+                    client::encode(p),
+                    client::encode(k)
+                )
+            }
+            (Some((p, _)), None) => format!("/v1/projects/{}/flags", client::encode(p)),
+            (None, Some(k)) => versioned::Kind::Flag.path(k),
+            (None, None) => "/v1/flags".into(),
+        }
+    }
+
+    /// Where evaluation is asked.
+    pub fn evaluate_path(&self) -> String {
+        match self.env_base() {
+            Some(base) => format!("{base}/evaluate"),
+            None => "/v1/evaluate".into(),
+        }
+    }
 }
 
 impl Connection {
@@ -122,9 +196,29 @@ impl Connection {
             .unwrap_or_else(|| DEFAULT_URL.to_owned());
         let token = self.token.clone().or(file.token);
         let format = self.output.or(file.output).unwrap_or_default();
+        let project = self.project.clone().or(file.project);
+        let env = self.env.clone().or(file.env);
+        let env = match (project, env) {
+            (None, None) => None,
+            (p, e) => {
+                let p = p.unwrap_or_else(|| vexil_flags::scope::DEFAULT_PROJECT.into());
+                let e = e.unwrap_or_else(|| vexil_flags::scope::LEGACY_ENVIRONMENT.into());
+                for (what, key) in [("--project", &p), ("--env", &e)] {
+                    if vexil_flags::validate_key(what, key).is_some() {
+                        return Err(CliError::Usage(format!(
+                            "{what} {key:?}: a key is 1-128 of [A-Za-z0-9._-]"
+                        )));
+                    }
+                }
+                let legacy = p == vexil_flags::scope::DEFAULT_PROJECT
+                    && e == vexil_flags::scope::LEGACY_ENVIRONMENT;
+                (!legacy).then_some((p, e))
+            }
+        };
         Ok(Ctx {
             client: Client::new(&url, token, self.timeout.unwrap_or(client::DEFAULT_TIMEOUT))?,
             format,
+            env,
         })
     }
 }

@@ -55,7 +55,14 @@ pub fn run(ctx: &Ctx, cmd: SegmentsCmd) -> Result<(), CliError> {
     let kind = Kind::Segment;
     match cmd {
         SegmentsCmd::List => {
-            let items = ctx.client.all_pages("/v1/segments", "segments")?;
+            // One environment's segments come in one answer, unpaged.
+            let items = match &ctx.env {
+                None => ctx.client.all_pages(&ctx.list_path(kind), "segments")?,
+                Some(_) => ctx.client.get(&ctx.list_path(kind))?["segments"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            };
             versioned::print_list(ctx, items, &["key", "version", "name", "used_by"])
         }
         SegmentsCmd::Get { key } => versioned::get(ctx, kind, &key),

@@ -87,7 +87,7 @@ pub fn print_one(ctx: &Ctx, v: &Value, what: &str) -> Result<(), CliError> {
 
 /// Prints one document: its fields, one a line, or as JSON.
 pub fn get(ctx: &Ctx, kind: Kind, key: &str) -> Result<(), CliError> {
-    let v = ctx.client.get(&kind.path(key))?;
+    let v = ctx.client.get(&ctx.path(kind, key))?;
     match ctx.format {
         Format::Json => output::json(&v),
         Format::Table => output::record(&v),
@@ -95,7 +95,11 @@ pub fn get(ctx: &Ctx, kind: Kind, key: &str) -> Result<(), CliError> {
 }
 
 pub fn create(ctx: &Ctx, kind: Kind, doc: Value) -> Result<(), CliError> {
-    let v = ctx.client.post(&format!("/v1/{}", kind.plural()), &doc)?;
+    let path = match kind {
+        Kind::Flag => ctx.project_flag_path(None),
+        _ => ctx.list_path(kind),
+    };
+    let v = ctx.client.post(&path, &doc)?;
     print_one(
         ctx,
         &v,
@@ -118,13 +122,13 @@ pub fn update(ctx: &Ctx, kind: Kind, file: &Path) -> Result<(), CliError> {
         .filter(|v| *v > 0)
     {
         Some(v) => v,
-        None => ctx.client.get(&kind.path(&key))?["version"]
+        None => ctx.client.get(&ctx.path(kind, &key))?["version"]
             .as_u64()
             .unwrap_or(0),
     };
     let v = ctx.client.call(
         Method::PUT,
-        &kind.path(&key),
+        &ctx.path(kind, &key),
         Some(&doc),
         &[("If-Match", format!("\"{version}\""))],
     )?;
@@ -140,7 +144,11 @@ pub fn update(ctx: &Ctx, kind: Kind, file: &Path) -> Result<(), CliError> {
 }
 
 pub fn delete(ctx: &Ctx, kind: Kind, key: &str) -> Result<(), CliError> {
-    let v = ctx.client.delete(&kind.path(key))?;
+    let path = match kind {
+        Kind::Flag => ctx.project_flag_path(Some(key)),
+        _ => ctx.path(kind, key),
+    };
+    let v = ctx.client.delete(&path)?;
     match ctx.format {
         Format::Json => output::json(&v),
         Format::Table => outln!("deleted {} {key}", kind.name()),
@@ -148,7 +156,7 @@ pub fn delete(ctx: &Ctx, kind: Kind, key: &str) -> Result<(), CliError> {
 }
 
 pub fn rollback(ctx: &Ctx, kind: Kind, key: &str, version: u64) -> Result<(), CliError> {
-    let path = format!("{}/rollback", kind.path(key));
+    let path = format!("{}/rollback", ctx.path(kind, key));
     let v = ctx.client.post(&path, &json!({ "version": version }))?;
     print_one(
         ctx,
@@ -162,7 +170,7 @@ pub fn rollback(ctx: &Ctx, kind: Kind, key: &str, version: u64) -> Result<(), Cl
 }
 
 pub fn history(ctx: &Ctx, kind: Kind, key: &str, limit: usize) -> Result<(), CliError> {
-    let path = format!("{}/versions?limit={limit}", kind.path(key));
+    let path = format!("{}/versions?limit={limit}", ctx.path(kind, key));
     let page = ctx.client.get(&path)?;
     let items = page["versions"].as_array().cloned().unwrap_or_default();
     print_list(ctx, items, &["version", "at", "actor", "action", "index"])

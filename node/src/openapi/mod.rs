@@ -65,7 +65,7 @@ use crate::api::{self, AppState};
         api::cluster::view, api::cluster::add, api::cluster::remove, api::cluster::transfer_leader,
         api::evaluate::evaluate, api::backup::backup,
         api::stream::stream, api::sdk::flags, api::sdk::metrics,
-        api::usage_api::evaluations,
+        api::usage_api::evaluations, api::usage_api::evaluations_in,
         paths::ofrep_one, paths::ofrep_all, paths::ofrep_events,
         paths::ui_nodes, paths::ui_write_latency,
     ),

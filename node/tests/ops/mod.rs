@@ -46,6 +46,8 @@ pub fn command() -> Command {
         "VEXIL_TOKEN",
         "VEXIL_OUTPUT",
         "VEXIL_CLI_CONFIG",
+        "VEXIL_PROJECT",
+        "VEXIL_ENV",
     ] {
         c.env_remove(v);
     }

@@ -1055,6 +1055,16 @@ mod tests {
             stored.scope,
             Some(vec![grant("web", Some(vec!["staging"]))])
         );
+        // A release before scopes cannot authenticate it (no digest has
+        // the prefix); this one finds it by its digest.
+        assert_eq!(stored.hash, "scoped:hash-s");
+        assert_eq!(
+            shared
+                .read()
+                .token_by_hash("hash-s")
+                .map(|t| t.name.clone()),
+            Some("s".into())
+        );
         // The only admin of every project stays; a scoped one may go.
         run(
             &engine,

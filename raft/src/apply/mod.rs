@@ -486,12 +486,12 @@ pub(crate) fn commit_effects(shared: &crate::state::Shared, index: u64, effects:
             Effect::UpsertToken(token) => {
                 state
                     .token_hashes
-                    .insert(token.hash.clone(), token.name.clone());
+                    .insert(token.digest().to_owned(), token.name.clone());
                 state.tokens.insert(token.name.clone(), token);
             }
             Effect::RemoveToken(name) => {
                 if let Some(t) = state.tokens.remove(&name) {
-                    state.token_hashes.remove(&t.hash);
+                    state.token_hashes.remove(t.digest());
                 }
             }
             Effect::LastAt(ms) => state.last_at_ms = state.last_at_ms.max(ms),

@@ -36,10 +36,14 @@ pub(super) fn create(
             key: name.into(),
         }));
     }
+    let stored = match scope {
+        Some(_) => format!("{}{hash}", crate::records::SCOPED_HASH_PREFIX),
+        None => hash.to_owned(),
+    };
     let record = TokenRecord {
         name: name.to_owned(),
         role,
-        hash: hash.to_owned(),
+        hash: stored,
         created_at: ctx.at,
         created_by: ctx.cmd.actor.clone(),
         scope: scope.map(<[ProjectGrant]>::to_vec),
@@ -78,7 +82,8 @@ pub(super) fn delete(ctx: &mut Ctx<'_>, name: &str) -> Outcome {
     }
     let info = TokenInfo::from(&record);
     ctx.batch.delete(Cf::Tokens, keys::token_name(name));
-    ctx.batch.delete(Cf::Tokens, keys::token_hash(&record.hash));
+    ctx.batch
+        .delete(Cf::Tokens, keys::token_hash(record.digest()));
     audit::record(
         ctx,
         AuditDraft {
