@@ -212,9 +212,15 @@ fn floor(t: DateTime<Utc>, unit: ChronoDuration) -> DateTime<Utc> {
 
 impl Usage {
     pub fn new(clock: vexil_raft::api::Clock) -> Self {
+        let since = clock();
+        Usage::starting(clock, since)
+    }
+
+    /// A store whose counting began at `since`.
+    pub fn starting(clock: vexil_raft::api::Clock, since: DateTime<Utc>) -> Self {
         Usage {
             inner: Mutex::new(Inner::default()),
-            since: clock(),
+            since,
             clock,
         }
     }
@@ -352,11 +358,15 @@ impl Usage {
 /// The evaluation counts of every environment but `default`/`production`
 /// (whose counts are `AppState::usage`, as before projects), one [`Usage`]
 /// each, made on first use: an evaluation or SDK report there. Only
-/// environments that exist are counted (the routes check), so there are at
-/// most as many as the limits allow.
+/// environments that exist are counted ([`AppState::usage_in`]), and making
+/// one drops those of environments deleted since, so there are never more
+/// than the limits allow. Counting began when the node started, for all.
+///
+/// [`AppState::usage_in`]: crate::api::AppState::usage_in
 pub struct EnvUsage {
     by_env: Mutex<BTreeMap<String, Arc<Usage>>>,
     clock: vexil_raft::api::Clock,
+    since: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for EnvUsage {
@@ -367,18 +377,39 @@ impl std::fmt::Debug for EnvUsage {
 
 impl EnvUsage {
     pub fn new(clock: vexil_raft::api::Clock) -> Self {
+        let since = clock();
         EnvUsage {
             by_env: Mutex::new(BTreeMap::new()),
             clock,
+            since,
         }
     }
 
-    /// Environment `env`'s counts (`project/environment`), made if new.
-    pub fn of(&self, env: &str) -> Arc<Usage> {
-        let mut map = self.by_env.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(env.to_owned())
-            .or_insert_with(|| Arc::new(Usage::new(self.clock.clone())))
-            .clone()
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Usage>>> {
+        self.by_env.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Environment `env`'s counts, if any were made.
+    pub fn get(&self, env: &str) -> Option<Arc<Usage>> {
+        self.lock().get(env).cloned()
+    }
+
+    /// Environment `env`'s counts (`project/environment`), made if new;
+    /// making them drops those of every environment `exists` denies.
+    pub fn of(&self, env: &str, exists: impl Fn(&str) -> bool) -> Arc<Usage> {
+        let mut map = self.lock();
+        if let Some(u) = map.get(env) {
+            return u.clone();
+        }
+        map.retain(|e, _| exists(e));
+        let made = Arc::new(Usage::starting(self.clock.clone(), self.since));
+        map.insert(env.to_owned(), made.clone());
+        made
+    }
+
+    /// An empty store, for an environment with no counts yet.
+    pub fn empty(&self) -> Usage {
+        Usage::starting(self.clock.clone(), self.since)
     }
 }
 
@@ -393,13 +424,17 @@ pub struct MinuteCounts {
 }
 
 impl crate::api::AppState {
-    /// Where evaluations in environment `env` are counted.
-    pub fn usage_in(&self, env: &str) -> Arc<Usage> {
+    /// Where evaluations in environment `env` are counted; `None` when it
+    /// does not exist (a token scoped to an environment since deleted).
+    pub fn usage_in(&self, env: &str) -> Option<Arc<Usage>> {
         if env == vexil_raft::keys::LEGACY_ENV {
-            self.usage.clone()
-        } else {
-            self.env_usage.of(env)
+            return Some(self.usage.clone());
         }
+        let st = self.raft.shared().read();
+        if !st.environments.contains_key(env) {
+            return None;
+        }
+        Some(self.env_usage.of(env, |e| st.environments.contains_key(e)))
     }
 
     /// Checks and records an SDK report.
@@ -436,7 +471,11 @@ impl crate::api::AppState {
         if env != vexil_raft::keys::LEGACY_ENV {
             let set = state.set(env).cloned().unwrap_or_default();
             drop(state);
-            return Ok(self.env_usage.of(env).add(report, &set));
+            return Ok(match self.usage_in(env) {
+                Some(usage) => usage.add(report, &set),
+                // Gone: nothing to count it in.
+                None => self.env_usage.empty().add(report, &FlagSet::new()),
+            });
         }
         let accepted = self.usage.add(report, &state.flags);
         self.metrics.sdk_report(report, |k| {

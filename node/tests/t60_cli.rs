@@ -493,4 +493,38 @@ async fn t60_projects_and_envs_commands() {
     cli(url, ADMIN, &["--env", "bad key", "flags", "list"])
         .await
         .expect(2);
+    // A flag made from a file with one environment chosen is configured
+    // there only; deleting needs --all-environments; export refuses.
+    let file = ops::write(
+        dir.path(),
+        "on.json",
+        r#"{"key": "dev-only", "kind": "boolean", "variations": [{"value": true}, {"value": false}],
+            "off_variation": 1, "fallthrough": {"variation": 0}, "enabled": true}"#,
+    );
+    cli(url, ADMIN, &with(&dev, &["flags", "create", "-f", &file]))
+        .await
+        .expect(0);
+    let get = |scope: &[&'static str]| {
+        let args = with(scope, &["--output", "json", "flags", "get", "dev-only"]);
+        async move {
+            let r = cli(url, ADMIN, &args).await.expect(0);
+            serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["enabled"].clone()
+        }
+    };
+    assert_eq!(get(&dev).await, true);
+    assert_eq!(get(&prod).await, false);
+    cli(url, ADMIN, &with(&dev, &["flags", "delete", "dev-only"]))
+        .await
+        .expect(2);
+    cli(
+        url,
+        ADMIN,
+        &with(&dev, &["flags", "delete", "dev-only", "--all-environments"]),
+    )
+    .await
+    .expect(0);
+    cli(url, ADMIN, &with(&prod, &["flags", "get", "dev-only"]))
+        .await
+        .expect(3);
+    cli(url, ADMIN, &with(&dev, &["export"])).await.expect(2);
 }

@@ -253,6 +253,15 @@ impl Shared {
         self.tx.receiver_count()
     }
 
+    /// Number of live subscribers of environment `env`'s feed on this node.
+    pub fn subscribers_of(&self, env: &str) -> usize {
+        if env == crate::keys::LEGACY_ENV {
+            return self.subscribers();
+        }
+        let feeds = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
+        feeds.get(env).map_or(0, |f| f.tx.receiver_count())
+    }
+
     /// Publishes a change in environment `env`; call with the state write
     /// lock held. Each environment has a feed of its own: a subscriber of
     /// one never sees another's changes.

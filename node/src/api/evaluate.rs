@@ -88,7 +88,9 @@ pub(super) async fn evaluate_in(
             let detail = flags
                 .evaluate(&key, &body.context)
                 .to_owned_detail(flag.flag());
-            usage.served([(key.as_str(), &detail)]);
+            if let Some(usage) = &usage {
+                usage.served([(key.as_str(), &detail)]);
+            }
             Ok((headers, Json(detail)).into_response())
         }
         None => {
@@ -103,7 +105,9 @@ pub(super) async fn evaluate_in(
                     )
                 })
                 .collect();
-            usage.served(all.iter().map(|(k, d)| (*k, d)));
+            if let Some(usage) = &usage {
+                usage.served(all.iter().map(|(k, d)| (*k, d)));
+            }
             Ok((headers, Json(AllFlags { flags: all })).into_response())
         }
     }

@@ -131,8 +131,9 @@ async fn evaluate_flag(
         .cloned()
         .unwrap_or_default();
     let (result, detail) = evaluate(&flags, &key, &ctx);
-    let counted = detail.iter().map(|d| (key.as_str(), d));
-    state.usage_in(&env).served(counted);
+    if let Some(usage) = state.usage_in(&env) {
+        usage.served(detail.iter().map(|d| (key.as_str(), d)));
+    }
     match result {
         FlagResult::Success(s) => Ok(Json(s).into_response()),
         FlagResult::Failure(e) => Err(e),
@@ -183,11 +184,13 @@ async fn evaluate_flags(
         keys.sort_unstable();
         let (flags, details): (Vec<_>, Vec<_>) =
             keys.iter().map(|key| evaluate(&set, key, &ctx)).unzip();
-        let counted = keys
-            .iter()
-            .zip(&details)
-            .filter_map(|(k, d)| Some((*k, d.as_ref()?)));
-        state.usage_in(&env).served(counted);
+        if let Some(usage) = state.usage_in(&env) {
+            let counted = keys
+                .iter()
+                .zip(&details)
+                .filter_map(|(k, d)| Some((*k, d.as_ref()?)));
+            usage.served(counted);
+        }
         Bulk {
             flags,
             event_streams: stream.into_iter().collect(),

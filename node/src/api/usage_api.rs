@@ -41,7 +41,8 @@ async fn evaluations(
     ApiQuery(q): ApiQuery<Query>,
 ) -> ApiResult<Response> {
     caller.require_in(Role::Viewer, &vexil_flags::scope::Need::legacy())?;
-    view(&state, &state.usage, &q)
+    let subscribers = state.raft.shared().subscribers();
+    view(&state, &state.usage, &q, subscribers)
 }
 
 #[utoipa::path(get, path = "/v1/projects/{project}/environments/{environment}/metrics/evaluations", tag = "sdk", security(("bearer" = [])),
@@ -62,10 +63,25 @@ pub(crate) async fn evaluations_in(
     );
     caller.require_in(Role::Viewer, &need)?;
     let env = super::env_flags::env_of(&state, &path)?;
-    view(&state, &state.usage_in(&env), &q)
+    let subscribers = state.raft.shared().subscribers_of(&env);
+    match state.usage_in(&env) {
+        Some(usage) if env == vexil_raft::keys::LEGACY_ENV => view(&state, &usage, &q, subscribers),
+        // Reading makes no store: one with no counts yet shows as empty.
+        _ => match state.env_usage.get(&env) {
+            Some(usage) => view(&state, &usage, &q, subscribers),
+            None => view(&state, &state.env_usage.empty(), &q, subscribers),
+        },
+    }
 }
 
-fn view(state: &AppState, usage: &crate::usage::Usage, q: &Query) -> ApiResult<Response> {
+/// The counts of `usage`, and `subscribers` (open streams of the
+/// environment on this node).
+fn view(
+    state: &AppState,
+    usage: &crate::usage::Usage,
+    q: &Query,
+    subscribers: usize,
+) -> ApiResult<Response> {
     let minutes = q.minutes.unwrap_or(60);
     if !(1..=60).contains(&minutes) {
         return Err(ApiError::bad_request("minutes", "must be between 1 and 60"));
@@ -78,7 +94,7 @@ fn view(state: &AppState, usage: &crate::usage::Usage, q: &Query) -> ApiResult<R
         "totals_24h": usage.totals(24),
         "totals_7d": usage.totals(24 * 7),
         "last_seen": usage.last_seen(),
-        "subscribers": state.raft.shared().subscribers(),
+        "subscribers": subscribers,
     }))
     .into_response())
 }

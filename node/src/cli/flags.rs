@@ -48,6 +48,10 @@ pub enum FlagsCmd {
     Delete {
         /// The flag's key.
         key: String,
+        /// With `--project`/`--env`: a flag is deleted from every
+        /// environment of its project at once; say so.
+        #[arg(long)]
+        all_environments: bool,
     },
     /// Turn a flag on.
     On {
@@ -87,7 +91,18 @@ pub fn run(ctx: &Ctx, cmd: FlagsCmd) -> Result<(), CliError> {
         FlagsCmd::Get { key } => versioned::get(ctx, Kind::Flag, &key),
         FlagsCmd::Create { key, file } => create(ctx, key, file),
         FlagsCmd::Update { file } => versioned::update(ctx, Kind::Flag, &file),
-        FlagsCmd::Delete { key } => versioned::delete(ctx, Kind::Flag, &key),
+        FlagsCmd::Delete {
+            key,
+            all_environments,
+        } => {
+            if let (Some((p, _)), false) = (&ctx.env, all_environments) {
+                return Err(CliError::Usage(format!(
+                    "a flag is deleted from every environment of project {p} at once: add \
+                     --all-environments, or turn it off here with `flags off {key}`"
+                )));
+            }
+            versioned::delete(ctx, Kind::Flag, &key)
+        }
         FlagsCmd::On { key } => toggle(ctx, &key, true),
         FlagsCmd::Off { key } => toggle(ctx, &key, false),
         FlagsCmd::Rollback { key, version } => versioned::rollback(ctx, Kind::Flag, &key, version),
@@ -138,7 +153,40 @@ fn create(ctx: &Ctx, key: Option<String>, file: Option<PathBuf>) -> Result<(), C
         }),
         (None, None) => return Err(CliError::Usage("give a key or -f FILE".into())),
     };
-    versioned::create(ctx, Kind::Flag, doc)
+    if ctx.env.is_none() {
+        return versioned::create(ctx, Kind::Flag, doc);
+    }
+    // One environment chosen: the flag is made in every environment of
+    // the project, off and with no targeting, and the file's configuration
+    // is then given to the chosen environment only.
+    let mut blank = doc.clone();
+    if let Some(o) = blank.as_object_mut() {
+        o.insert("enabled".into(), json!(false));
+        for list in ["targets", "rules", "prerequisites"] {
+            o.remove(list);
+        }
+    }
+    let made = ctx.client.post(&ctx.project_flag_path(None), &blank)?;
+    let key = output::cell(made.get("key"));
+    let path = ctx.path(Kind::Flag, &key);
+    let version = ctx.client.get(&path)?["version"].as_u64().unwrap_or(0);
+    let v = ctx.client.call(
+        reqwest::Method::PUT,
+        &path,
+        Some(&doc),
+        &[("If-Match", format!("\"{version}\""))],
+    )?;
+    let (p, e) = ctx
+        .env
+        .as_ref()
+        .map_or(("", ""), |(p, e)| (p.as_str(), e.as_str()));
+    versioned::print_one(
+        ctx,
+        &v,
+        &format!(
+            "created flag {key} in project {p} (off in every environment but {e}, which has the file's configuration)"
+        ),
+    )
 }
 
 fn toggle(ctx: &Ctx, key: &str, enabled: bool) -> Result<(), CliError> {

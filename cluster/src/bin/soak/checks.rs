@@ -55,9 +55,16 @@ pub async fn flags_on(c: &Cluster, id: u64) -> anyhow::Result<BTreeMap<String, u
         .collect())
 }
 
-/// Number of audit entries on node `id`.
-pub async fn audit_count(c: &Cluster, id: u64) -> anyhow::Result<u64> {
-    Ok(all_pages(c, id, "/v1/audit", "entries").await?.len() as u64)
+/// The audit entries on node `id`, as (action, target).
+pub async fn audit_entries(c: &Cluster, id: u64) -> anyhow::Result<Vec<(String, String)>> {
+    Ok(all_pages(c, id, "/v1/audit", "entries")
+        .await?
+        .iter()
+        .map(|e| {
+            let s = |f: &str| e[f].as_str().unwrap_or_default().to_owned();
+            (s("action"), s("target"))
+        })
+        .collect())
 }
 
 /// Waits until every running node reports the same applied index.

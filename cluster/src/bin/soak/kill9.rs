@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use vexil_cluster::{Cluster, Spec};
 
 use crate::checks::{
-    audit_count, blocking, converged, flag, flags_on, http, sdk_token, wait_token,
+    audit_entries, blocking, converged, flag, flags_on, http, sdk_token, wait_token,
 };
 
 type Acked = Arc<Mutex<BTreeMap<String, u64>>>;
@@ -122,13 +122,32 @@ pub async fn run(
             );
         }
         // One audit entry per committed change: every flag version, plus
-        // the admin and SDK tokens and project `default` (which the
-        // leader creates once, under a fixed request id).
-        let changes: u64 = flags.values().sum::<u64>() + 3;
-        let audited = audit_count(&c, id).await?;
+        // the admin and SDK tokens, project `default` (which the leader
+        // creates once, under a fixed request id) and, when flags were
+        // written before the cluster reached level 4, the entry that gave
+        // them their definitions and other environments
+        // (`project.configure`).
+        let versions: u64 = flags.values().sum();
+        let entries = audit_entries(&c, id).await?;
+        let (flag_entries, mut others): (Vec<_>, Vec<_>) = entries
+            .iter()
+            .partition(|(_, target)| target.starts_with("flag:"));
         anyhow::ensure!(
-            audited == changes,
-            "node {id}: {audited} audit entries for {changes} committed changes"
+            flag_entries.len() as u64 == versions,
+            "node {id}: {} flag audit entries for {versions} committed flag versions",
+            flag_entries.len()
+        );
+        others.retain(|(action, _)| action != "project.configure");
+        let mut actions: Vec<&str> = others.iter().map(|(a, _)| a.as_str()).collect();
+        actions.sort_unstable();
+        anyhow::ensure!(
+            actions == ["project.create", "token.create", "token.create"]
+                && entries.len() - flag_entries.len() - others.len() <= 1,
+            "node {id}: other audit entries {:?}",
+            entries
+                .iter()
+                .filter(|(_, t)| !t.starts_with("flag:"))
+                .collect::<Vec<_>>()
         );
         reference = flags;
     }
