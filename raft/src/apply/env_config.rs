@@ -1032,6 +1032,13 @@ mod tests {
             scoped("a", Role::Viewer, vec![grant("web", None)]).min_level(),
             crate::version::ENV_CONFIG
         );
+        let purge = Op::PurgeEnvironment {
+            project: "web".into(),
+            key: "staging".into(),
+            expected_version: None,
+        };
+        assert_eq!(purge.min_level(), crate::version::ENV_CONFIG);
+        assert_eq!(purge.required_role(), Role::Admin);
         let engine = MemEngine::new();
         let shared = Shared::new(State::default(), FeedConfig::default());
         run(&engine, &shared, 1, Op::SetClusterLevel { level: 4 });
