@@ -199,12 +199,15 @@ pub async fn run(bin: &Path, dir: &Path, o: &Options) -> anyhow::Result<()> {
     let (nodes, seconds) = (o.nodes, o.seconds);
     let mut vexil = Vec::new();
     if o.target != Target::Etcd {
-        let (sink, mut c) = vexil_sink(bin, dir, nodes).await?;
+        // A fresh cluster for each row: the rows' flags would otherwise
+        // add up to the state's limit (`MAX_FLAGS`), and a row would
+        // measure its refusals instead of its writes.
         for &n in &o.concurrency {
             eprintln!("vexil: concurrency {n}");
+            let (sink, mut c) = vexil_sink(bin, &dir.join(format!("c{n}")), nodes).await?;
             vexil.push(measure(&sink, n, seconds).await?);
+            tokio::task::spawn_blocking(move || c.down()).await??;
         }
-        tokio::task::spawn_blocking(move || c.down()).await??;
         let title = format!(
             "Replicated writes: {nodes}-node Vexil, fsync on, ~300-byte flags, {seconds}s per row"
         );
