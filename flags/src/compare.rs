@@ -67,56 +67,62 @@ pub fn segment_differences(a: &Segment, b: &Segment) -> Vec<&'static str> {
 
 /// Compares `from` with `to`, keeping the flags `wanted` says (all when it
 /// always says yes). Keys are sorted.
-pub fn compare(from: &FlagSet, to: &FlagSet, wanted: impl Fn(&str) -> bool) -> Comparison {
-    let mut out = Comparison {
-        flags: Vec::new(),
-        same_flags: 0,
-        segments: Vec::new(),
-        same_segments: 0,
-    };
-    let mut keys: Vec<&str> = from.flags().chain(to.flags()).map(|f| f.key()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    for key in keys.into_iter().filter(|k| wanted(k)) {
-        let d = match (from.get_flag(key), to.get_flag(key)) {
-            (Some(a), Some(b)) => {
-                let fields = config_differences(a.flag(), b.flag());
-                if fields.is_empty() {
-                    out.same_flags += 1;
-                    continue;
-                }
-                ("changed", fields)
-            }
-            (Some(_), None) => ("only_in_from", Vec::new()),
-            (None, Some(_)) => ("only_in_to", Vec::new()),
-            (None, None) => continue,
-        };
-        out.flags.push(Difference::new(key, d.0, d.1));
+pub fn compare<'s>(
+    from: &'s FlagSet,
+    to: &'s FlagSet,
+    wanted: impl Fn(&str) -> bool,
+) -> Comparison {
+    let flag_keys = from.flags().chain(to.flags()).map(|f| f.key());
+    let flag = |set: &'s FlagSet, key: &str| set.get_flag(key).map(|f| f.flag().as_ref());
+    let (flags, same_flags) = differ(
+        flag_keys.filter(|k| wanted(k)),
+        |key| (flag(from, key), flag(to, key)),
+        config_differences,
+    );
+    let segment_keys = from.segments().chain(to.segments()).map(|s| s.key());
+    let segment = |set: &'s FlagSet, key: &str| set.get_segment(key).map(|s| s.segment().as_ref());
+    let (segments, same_segments) = differ(
+        segment_keys,
+        |key| (segment(from, key), segment(to, key)),
+        segment_differences,
+    );
+    Comparison {
+        flags,
+        same_flags,
+        segments,
+        same_segments,
     }
-    let mut keys: Vec<&str> = from
-        .segments()
-        .chain(to.segments())
-        .map(|s| s.key())
-        .collect();
+}
+
+/// The differences among `keys` (each looked up on both sides by
+/// `sides`, its fields by `fields_of`), in key order, and how many are the
+/// same.
+fn differ<'k, 's, T: 's>(
+    keys: impl Iterator<Item = &'k str>,
+    sides: impl Fn(&str) -> (Option<&'s T>, Option<&'s T>),
+    fields_of: fn(&T, &T) -> Vec<&'static str>,
+) -> (Vec<Difference>, usize) {
+    let mut keys: Vec<&str> = keys.collect();
     keys.sort_unstable();
     keys.dedup();
+    let mut out = Vec::new();
+    let mut same = 0;
     for key in keys {
-        let d = match (from.get_segment(key), to.get_segment(key)) {
-            (Some(a), Some(b)) => {
-                let fields = segment_differences(a.segment(), b.segment());
-                if fields.is_empty() {
-                    out.same_segments += 1;
+        let (status, fields) = match sides(key) {
+            (Some(a), Some(b)) => match fields_of(a, b) {
+                fields if fields.is_empty() => {
+                    same += 1;
                     continue;
                 }
-                ("changed", fields)
-            }
+                fields => ("changed", fields),
+            },
             (Some(_), None) => ("only_in_from", Vec::new()),
             (None, Some(_)) => ("only_in_to", Vec::new()),
             (None, None) => continue,
         };
-        out.segments.push(Difference::new(key, d.0, d.1));
+        out.push(Difference::new(key, status, fields));
     }
-    out
+    (out, same)
 }
 
 #[cfg(test)]
