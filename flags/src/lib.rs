@@ -59,6 +59,7 @@ pub mod eval;
 pub mod limits;
 pub mod model;
 pub mod openfeature;
+pub mod promote;
 pub mod scope;
 pub mod set;
 mod stackbuf;

@@ -215,6 +215,33 @@ pub enum Op {
         key: String,
         version: u64,
     },
+    // Level 5: promotion (`crate::version::PROMOTION`).
+    /// Copies the configuration of `flags` from environment `from` of
+    /// `project` to environment `to`, all or nothing: refused whole if any
+    /// target configuration is not at its expected version, or if a
+    /// promoted rule matches on a segment `to` lacks. Writes one audit
+    /// entry for the promotion and one per flag, linked by its id (the
+    /// entry's log index), and keeps a record to roll it back by.
+    Promote {
+        project: String,
+        from: String,
+        to: String,
+        flags: Vec<PromoteFlag>,
+    },
+    /// Gives every flag promotion `id` changed the configuration it had
+    /// before, all or nothing: refused if any of them changed since.
+    RollbackPromotion {
+        project: String,
+        id: u64,
+    },
+}
+
+/// One flag of a promotion, with the version its target configuration
+/// must be at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromoteFlag {
+    pub key: String,
+    pub expected_version: u64,
 }
 
 /// A flag with every environment's configuration.
@@ -321,6 +348,11 @@ impl Op {
         )
     }
 
+    /// A promotion or its rollback (level 5).
+    fn is_promotion(&self) -> bool {
+        matches!(self, Op::Promote { .. } | Op::RollbackPromotion { .. })
+    }
+
     /// The project and environment a change is confined to, if any (for
     /// tokens' scopes and the audit log's filters).
     pub fn environment(&self) -> Option<(&str, &str)> {
@@ -360,6 +392,7 @@ impl Op {
                 environment,
                 ..
             } => Some((project, environment)),
+            Op::Promote { project, to, .. } => Some((project, to)),
             _ => None,
         }
     }
@@ -388,6 +421,7 @@ impl Op {
             Op::SetClusterLevel { .. } | Op::AuditCluster { .. } => crate::version::CLUSTER_AUDIT,
             op if op.is_scope_change() => crate::version::PROJECTS,
             op if op.is_env_config() => crate::version::ENV_CONFIG,
+            op if op.is_promotion() => crate::version::PROMOTION,
             _ => crate::version::BASE,
         }
     }
@@ -447,6 +481,10 @@ pub enum Change {
     ProjectFlag {
         before: Option<Box<ProjectFlag>>,
         after: Option<Box<ProjectFlag>>,
+    },
+    /// A promotion applied or rolled back.
+    Promotion {
+        promotion: Box<crate::records::Promotion>,
     },
     /// A blank or membership entry: nothing the API shows.
     Internal,
@@ -629,6 +667,19 @@ impl std::fmt::Display for Op {
                 f,
                 "roll back segment {project}/{environment}/{key} to v{version}"
             ),
+            Op::Promote {
+                project,
+                from,
+                to,
+                flags,
+            } => write!(
+                f,
+                "promote {} flags of {project} from {from} to {to}",
+                flags.len()
+            ),
+            Op::RollbackPromotion { project, id } => {
+                write!(f, "roll back promotion {id} of {project}")
+            }
         }
     }
 }

@@ -10,8 +10,8 @@
 //! | `history`  | `d` project `/` flag key `\0` version  | `VersionEntry`   |
 //! | `history`  | `p` project `\0` version              | `VersionEntry`   |
 //! | `history`  | `e` project `/` environment `\0` version | `VersionEntry` |
-//! | `audit`    | `e` id                                | `AuditEntry`     |
-//! | `audit`    | `t` target `\0` id / `a` actor `\0` id / `c` action `\0` id | empty (indexes) |
+//! | `audit`    | `e` id, or `e` id seq (u32, from 1)   | `AuditEntry`     |
+//! | `audit`    | `t` target `\0` id [seq] / `a` actor `\0` id [seq] / `c` action `\0` id [seq] / `p` promotion `\0` id [seq] | empty (indexes) |
 //! | `tokens`   | `n` name                              | `TokenRecord`    |
 //! | `tokens`   | `h` hash                              | name             |
 //! | `meta`     | `applied` (log id, `last_at`, `last_change`), `membership`, `cluster_id` | JSON |
@@ -20,6 +20,7 @@
 //! | `meta`     | `0x01` project                        | `Project` JSON   |
 //! | `meta`     | `0x02` project `/` environment        | `Environment` JSON |
 //! | `meta`     | `0x03` project `/` flag key           | `FlagDefinition` JSON |
+//! | `meta`     | `0x04` promotion id (its log index)  | `Promotion` JSON |
 //! | `meta`     | `r` request id, `i` index (before generations; read until they age out) | stored `Response`, request id |
 //!
 //! Projects and environments are few and small, so they live in `meta`
@@ -86,10 +87,86 @@ pub const AUDIT_ENTRY: u8 = b'e';
 pub const AUDIT_BY_TARGET: u8 = b't';
 pub const AUDIT_BY_ACTOR: u8 = b'a';
 pub const AUDIT_BY_ACTION: u8 = b'c';
+/// Entries linked to a promotion, by its id in decimal (level 5).
+pub const AUDIT_BY_PROMOTION: u8 = b'p';
 
 /// `e` + id.
 pub fn audit_entry(id: u64) -> Vec<u8> {
     let mut k = vec![AUDIT_ENTRY];
+    be(&mut k, id);
+    k
+}
+
+/// An audit entry's position: the log index of the entry that made it,
+/// and its place among that entry's audit entries. Most entries write one
+/// audit entry, at `seq` 0, keyed by the index alone as the first release
+/// wrote it; a promotion (level 5) writes one more per flag, at `seq` 1,
+/// 2, …, keyed by the index and a big-endian u32, so they sort after the
+/// first and before the next index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AuditPos {
+    pub id: u64,
+    pub seq: u32,
+}
+
+impl AuditPos {
+    /// Appends this position to a key prefix.
+    pub fn append_to(self, k: &mut Vec<u8>) {
+        be(k, self.id);
+        if self.seq > 0 {
+            k.extend_from_slice(&self.seq.to_be_bytes());
+        }
+    }
+
+    /// Reads the position from what follows a key's prefix.
+    pub fn from_suffix(suffix: &[u8]) -> Option<AuditPos> {
+        let id = u64::from_be_bytes(suffix.get(..8)?.try_into().ok()?);
+        let seq = match suffix.len() {
+            8 => 0,
+            12 => u32::from_be_bytes(suffix.get(8..)?.try_into().ok()?),
+            _ => return None,
+        };
+        Some(AuditPos { id, seq })
+    }
+
+    /// As the API shows a cursor: `id`, or `id.seq` past the first.
+    pub fn cursor(self) -> String {
+        if self.seq == 0 {
+            self.id.to_string()
+        } else {
+            format!("{}.{}", self.id, self.seq)
+        }
+    }
+
+    /// Reads [`AuditPos::cursor`]'s form.
+    pub fn parse(s: &str) -> Option<AuditPos> {
+        let (id, seq) = match s.split_once('.') {
+            Some((id, seq)) => (id.parse().ok()?, seq.parse().ok()?),
+            None => (s.parse().ok()?, 0),
+        };
+        Some(AuditPos { id, seq })
+    }
+}
+
+/// `e` + position: an audit entry's key.
+pub fn audit_at(pos: AuditPos) -> Vec<u8> {
+    let mut k = vec![AUDIT_ENTRY];
+    pos.append_to(&mut k);
+    k
+}
+
+/// `prefix` + `name` + `\0` + position: an audit index key.
+pub fn audit_index(prefix: u8, name: &str, pos: AuditPos) -> Vec<u8> {
+    let mut k = scoped(prefix, name);
+    pos.append_to(&mut k);
+    k
+}
+
+/// `0x04` + id: a promotion's record in `meta` (level 5).
+pub const META_PROMOTION: u8 = 0x04;
+
+pub fn promotion(id: u64) -> Vec<u8> {
+    let mut k = vec![META_PROMOTION];
     be(&mut k, id);
     k
 }
@@ -187,5 +264,23 @@ mod tests {
         assert_eq!(split_record("a"), (LEGACY_ENV, "a"));
         assert_eq!(split_record("web/staging/a"), ("web/staging", "a"));
         assert_eq!(key_of("web/staging/a"), "a");
+    }
+
+    #[test]
+    fn audit_positions_sort_by_index_then_seq_and_keep_the_first_layout() {
+        let first = AuditPos { id: 7, seq: 0 };
+        assert_eq!(audit_at(first), audit_entry(7));
+        let keys: Vec<Vec<u8>> = [(7, 0), (7, 1), (7, 300), (8, 0)]
+            .into_iter()
+            .map(|(id, seq)| audit_at(AuditPos { id, seq }))
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        for k in &keys {
+            let pos = AuditPos::from_suffix(&k[1..]).expect("suffix");
+            assert_eq!(audit_at(pos), *k);
+            assert_eq!(AuditPos::parse(&pos.cursor()), Some(pos));
+        }
+        assert_eq!(AuditPos::parse("7.x"), None);
+        assert_eq!(AuditPos::from_suffix(&[0; 9]), None);
     }
 }

@@ -106,9 +106,11 @@ pub struct AuditQuery {
     pub action: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Entries linked to this promotion.
+    pub promotion: Option<u64>,
     pub limit: usize,
-    /// Only entries with an id below this (from a previous page).
-    pub before: Option<u64>,
+    /// Only entries before this position (from a previous page).
+    pub before: Option<keys::AuditPos>,
 }
 
 impl AuditQuery {
@@ -118,16 +120,19 @@ impl AuditQuery {
             && self.action.as_ref().is_none_or(|a| *a == e.action)
             && self.until.is_none_or(|u| e.at <= u)
             && self.since.is_none_or(|s| e.at >= s)
+            && self.promotion.is_none_or(|p| e.promotion == Some(p))
     }
 
     /// The most selective index for this query: (prefix byte, name).
-    fn index(&self) -> Option<(u8, &str)> {
-        if let Some(t) = &self.target {
-            Some((keys::AUDIT_BY_TARGET, t))
+    fn index(&self) -> Option<(u8, String)> {
+        if let Some(p) = self.promotion {
+            Some((keys::AUDIT_BY_PROMOTION, p.to_string()))
+        } else if let Some(t) = &self.target {
+            Some((keys::AUDIT_BY_TARGET, t.clone()))
         } else if let Some(a) = &self.actor {
-            Some((keys::AUDIT_BY_ACTOR, a))
+            Some((keys::AUDIT_BY_ACTOR, a.clone()))
         } else {
-            self.action.as_deref().map(|a| (keys::AUDIT_BY_ACTION, a))
+            self.action.clone().map(|a| (keys::AUDIT_BY_ACTION, a))
         }
     }
 }
@@ -135,17 +140,18 @@ impl AuditQuery {
 /// Audit entries matching `q`, newest first.
 pub fn audit(engine: &dyn Engine, q: &AuditQuery) -> Result<Page<AuditEntry>, StorageError> {
     let (start, via_index) = match q.index() {
-        Some((p, name)) => (keys::scoped(p, name), true),
+        Some((p, name)) => (keys::scoped(p, &name), true),
         None => (vec![keys::AUDIT_ENTRY], false),
     };
-    // Entry keys and index keys alike: the prefix, then the entry id.
-    let key_of = |id: u64| {
+    // Entry keys and index keys alike: the prefix, then the entry's
+    // position.
+    let key_of = |pos: keys::AuditPos| {
         let mut k = start.clone();
-        keys::be(&mut k, id);
+        pos.append_to(&mut k);
         k
     };
     let mut end = match q.before {
-        Some(id) => key_of(id),
+        Some(pos) => key_of(pos),
         None => prefix_end(&start),
     };
     let mut items = Vec::new();
@@ -170,10 +176,12 @@ pub fn audit(engine: &dyn Engine, q: &AuditQuery) -> Result<Page<AuditEntry>, St
         end = oldest.clone();
         for (k, v) in &chunk {
             scanned += 1;
-            let id = keys::trailing_u64(k).unwrap_or(0);
-            last_id = Some(id);
+            let Some(pos) = k.get(start.len()..).and_then(keys::AuditPos::from_suffix) else {
+                continue;
+            };
+            last_id = Some(pos);
             let entry: AuditEntry = if via_index {
-                match engine.get(Cf::Audit, &keys::audit_entry(id))? {
+                match engine.get(Cf::Audit, &keys::audit_at(pos))? {
                     Some(raw) => decode(&raw)?,
                     None => continue,
                 }
@@ -198,7 +206,7 @@ pub fn audit(engine: &dyn Engine, q: &AuditQuery) -> Result<Page<AuditEntry>, St
     // A full page ending at the oldest entry of the range has no next page.
     // (With filters beyond the index, a cursor may still lead to an empty
     // page: the entries past it exist but may not match.)
-    let Some(id) = last_id else {
+    let Some(pos) = last_id else {
         return Ok(Page {
             items,
             next_cursor: None,
@@ -208,12 +216,12 @@ pub fn audit(engine: &dyn Engine, q: &AuditQuery) -> Result<Page<AuditEntry>, St
         Cf::Audit,
         Scan {
             start: &start,
-            end: Some(&key_of(id)),
+            end: Some(&key_of(pos)),
             reverse: true,
             limit: 1,
         },
     )?;
-    let next_cursor = (!older.is_empty()).then(|| id.to_string());
+    let next_cursor = (!older.is_empty()).then(|| pos.cursor());
     Ok(Page { items, next_cursor })
 }
 
@@ -234,4 +242,75 @@ pub fn remembers_request(
     }
     // The layout before generations, until its records age out.
     Ok(engine.get(Cf::Meta, &keys::request(id))?.is_some())
+}
+
+/// Promotion `id`, if there is one.
+pub fn promotion(
+    engine: &dyn Engine,
+    id: u64,
+) -> Result<Option<crate::records::Promotion>, StorageError> {
+    engine
+        .get(Cf::Meta, &keys::promotion(id))?
+        .map(|v| decode(&v))
+        .transpose()
+}
+
+/// `project`'s promotions, newest first: at most `limit`, with ids below
+/// `before` when given.
+pub fn promotions(
+    engine: &dyn Engine,
+    project: &str,
+    limit: usize,
+    before: Option<u64>,
+) -> Result<Page<crate::records::Promotion>, StorageError> {
+    let start = vec![keys::META_PROMOTION];
+    let mut end = match before {
+        Some(id) => keys::promotion(id),
+        None => prefix_end(&start),
+    };
+    let mut items = Vec::new();
+    loop {
+        let chunk = engine.scan(
+            Cf::Meta,
+            Scan {
+                start: &start,
+                end: Some(&end),
+                reverse: true,
+                limit: CHUNK,
+            },
+        )?;
+        let Some((oldest, _)) = chunk.last() else {
+            return Ok(Page {
+                items,
+                next_cursor: None,
+            });
+        };
+        end = oldest.clone();
+        for (_, v) in &chunk {
+            let p: crate::records::Promotion = decode(v)?;
+            if p.project != project {
+                continue;
+            }
+            items.push(p);
+            if items.len() == limit {
+                let last = items.last().map_or(0, |p| p.id);
+                let more = engine
+                    .scan(
+                        Cf::Meta,
+                        Scan {
+                            start: &start,
+                            end: Some(&keys::promotion(last)),
+                            reverse: true,
+                            limit: 1,
+                        },
+                    )?
+                    .into_iter()
+                    .any(|_| true);
+                return Ok(Page {
+                    items,
+                    next_cursor: more.then(|| last.to_string()),
+                });
+            }
+        }
+    }
 }

@@ -142,6 +142,27 @@ pub struct AuditEntry {
     /// The write's request id: `key:<Idempotency-Key>:<scope>` when the client
     /// sent one (scoped to the caller and the change), else `req:<random>`.
     pub request_id: String,
+    /// Its place among the audit entries of one log entry: 0 for the first
+    /// (left out), then 1, 2, … for the per-flag entries of a promotion.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq: u32,
+    /// The promotion this entry belongs to (its id), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<u64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl AuditEntry {
+    /// Where this entry is in the log ([`crate::keys::AuditPos`]).
+    pub fn pos(&self) -> crate::keys::AuditPos {
+        crate::keys::AuditPos {
+            id: self.id,
+            seq: self.seq,
+        }
+    }
 }
 
 /// [`VersionEntry`] as the apply path writes it: the state is JSON encoded
@@ -169,12 +190,16 @@ pub(crate) struct AuditEntryOut<'a> {
     pub before: Option<&'a RawValue>,
     pub after: Option<&'a RawValue>,
     pub request_id: &'a str,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub seq: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<u64>,
 }
 
 /// Every audit action the state machine writes: `apply/versioned.rs`
 /// writes `<kind>.<verb>`, `apply/tokens.rs` the token ones and
 /// `apply/cluster.rs` the cluster ones.
-pub const AUDIT_ACTIONS: [&str; 16] = [
+pub const AUDIT_ACTIONS: [&str; 19] = [
     "flag.create",
     "flag.update",
     "flag.toggle",
@@ -191,7 +216,42 @@ pub const AUDIT_ACTIONS: [&str; 16] = [
     "cluster.member_add",
     "cluster.member_remove",
     "cluster.leader_transfer",
+    "flag.promote",
+    "promotion.apply",
+    "promotion.rollback",
 ];
+
+/// A promotion as applied (kept in `meta` under its id, the log index of
+/// the entry that applied it): what it copied, from where to where, and
+/// each target configuration's version before and after, so that it can
+/// be rolled back as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Promotion {
+    pub id: u64,
+    pub project: String,
+    /// The environment copied from (its key).
+    pub from: String,
+    /// The environment copied to (its key).
+    pub to: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub flags: Vec<PromotedFlag>,
+    /// The log index of the entry that rolled it back, once one has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_by: Option<u64>,
+}
+
+/// One flag of a [`Promotion`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PromotedFlag {
+    pub key: String,
+    /// The source configuration's version that was copied.
+    pub from_version: u64,
+    /// The target configuration's version it replaced.
+    pub before: u64,
+    /// The target configuration's version it wrote.
+    pub after: u64,
+}
 
 /// Builds an audit target string.
 pub fn target(kind: &str, key: &str) -> String {
@@ -240,6 +300,8 @@ mod tests {
             before: None,
             after: Some(&raw),
             request_id: "req:1",
+            seq: 2,
+            promotion: Some(40),
         };
         let decoded: AuditEntry =
             serde_json::from_slice(&serde_json::to_vec(&audit).unwrap()).unwrap();
@@ -255,6 +317,8 @@ mod tests {
                 before: None,
                 after: Some(state),
                 request_id: "req:1".into(),
+                seq: 2,
+                promotion: Some(40),
             }
         );
     }

@@ -24,12 +24,13 @@
 //! | 2 | audit entries for membership and leadership changes (`cluster.*` actions) |
 //! | 3 | projects and environments (`Op::CreateProject` … `Op::RollbackEnvironment`); the leader creates project `default` once the level is raised |
 //! | 4 | flags configured per environment (`Op::CreateProjectFlag` … `Op::RollbackSegmentIn`); raising it gives every flag of `default` a definition and a disabled configuration in its other environments, and from then on the unscoped flag commands keep them in step; tokens scoped to projects and environments (`Op::CreateScopedToken`); deleting an environment with what it holds (`Op::PurgeEnvironment`) |
+//! | 5 | promotion (`Op::Promote`, `Op::RollbackPromotion`): one audit entry for the promotion and one per flag in the same log entry, at positions `id.seq` |
 
 /// The level a cluster of only first-release nodes is at.
 pub const BASE: u32 = 1;
 
 /// The highest level this release supports.
-pub const SUPPORTED: u32 = 4;
+pub const SUPPORTED: u32 = 5;
 
 /// The level that adds `Op::AuditCluster` and `Op::SetClusterLevel`.
 pub const CLUSTER_AUDIT: u32 = 2;
@@ -44,6 +45,11 @@ pub const PROJECTS: u32 = 3;
 /// step, so they apply differently, and a node that applies them this way
 /// must know the level: every member does once it is raised.
 pub const ENV_CONFIG: u32 = 4;
+
+/// The level that adds promotion (`Op::Promote`, `Op::RollbackPromotion`):
+/// several audit entries in one log entry ([`crate::keys::AuditPos`]),
+/// which a node of an earlier release would not find by their ids.
+pub const PROMOTION: u32 = 5;
 
 /// A status without a level comes from a node of the first release.
 pub(crate) fn base() -> u32 {

@@ -36,6 +36,9 @@ struct Query {
     actor: Option<String>,
     /// e.g. `flag.toggle`.
     action: Option<String>,
+    /// Entries of this promotion (its id): the promotion's own entry, one
+    /// per flag it changed, and those of its rollback.
+    promotion: Option<u64>,
     /// RFC 3339; inclusive.
     since: Option<String>,
     until: Option<String>,
@@ -86,7 +89,7 @@ async fn list(
         .cursor
         .as_ref()
         .map(|c| {
-            c.parse::<u64>().map_err(|_| {
+            vexil_raft::keys::AuditPos::parse(c).ok_or_else(|| {
                 ApiError::bad_request("cursor", format!("{c:?} is not a cursor from this API"))
             })
         })
@@ -95,6 +98,7 @@ async fn list(
         target: targets.into_iter().next(),
         actor: q.actor.clone(),
         action: q.action.clone(),
+        promotion: q.promotion,
         since: time("since", &q.since)?,
         until: time("until", &q.until)?,
         limit: page_limit(q.limit)?,

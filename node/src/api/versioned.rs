@@ -287,7 +287,7 @@ fn before_version(change: &Change) -> Option<u64> {
         Change::Environment { before, .. } => before.as_ref().map(|b| b.version),
         Change::Definition { before, .. } => before.as_ref().map(|b| b.version),
         Change::ProjectFlag { before, .. } => before.as_ref().map(|b| b.definition.version),
-        Change::Token { .. } | Change::Internal => None,
+        Change::Token { .. } | Change::Promotion { .. } | Change::Internal => None,
     }
 }
 

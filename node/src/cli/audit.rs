@@ -8,7 +8,7 @@ use super::versioned::print_list;
 use super::{CliError, Ctx};
 
 /// Every audit action the state machine writes.
-pub const ACTIONS: [&str; 16] = vexil_raft::records::AUDIT_ACTIONS;
+pub const ACTIONS: [&str; 19] = vexil_raft::records::AUDIT_ACTIONS;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {

@@ -37,7 +37,7 @@ fn quietly<T>(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut Ctx<'_>) -> T) -> T {
 }
 
 /// The id of environment `env` of `project`, if both exist.
-fn environment(ctx: &Ctx<'_>, project: &str, env: &str) -> Result<String, Rejection> {
+pub(super) fn environment(ctx: &Ctx<'_>, project: &str, env: &str) -> Result<String, Rejection> {
     let id = env_id(project, env);
     if id == keys::LEGACY_ENV || ctx.state.environments.contains_key(&id) {
         return Ok(id);
@@ -739,7 +739,7 @@ pub(super) fn on_level(ctx: &mut Ctx<'_>, from: u32, to: u32) -> Result<(), Stor
 use versioned::Projects;
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use chrono::Utc;
     use vexil_storage::{Durability, Engine, MemEngine};
 
@@ -747,7 +747,7 @@ mod tests {
     use crate::command::{Command, Op, Response, SYSTEM_ACTOR};
     use crate::state::{FeedConfig, Shared, State};
 
-    fn flag(key: &str) -> Flag {
+    pub(in crate::apply) fn flag(key: &str) -> Flag {
         serde_json::from_value(serde_json::json!({
             "key": key, "kind": "boolean",
             "variations": [{"value": true}, {"value": false}],
@@ -758,7 +758,12 @@ mod tests {
 
     use super::*;
 
-    fn run(engine: &MemEngine, shared: &Shared, index: u64, op: Op) -> Response {
+    pub(in crate::apply) fn run(
+        engine: &MemEngine,
+        shared: &Shared,
+        index: u64,
+        op: Op,
+    ) -> Response {
         let cmd = Command {
             request_id: format!("r{index}"),
             actor: SYSTEM_ACTOR.into(),
@@ -777,7 +782,7 @@ mod tests {
         applied.response
     }
 
-    fn has(shared: &Shared, env: &str, key: &str) -> Option<Flag> {
+    pub(in crate::apply) fn has(shared: &Shared, env: &str, key: &str) -> Option<Flag> {
         let st = shared.read();
         st.set(env)?.get_flag(key).map(|f| Flag::clone(f.flag()))
     }

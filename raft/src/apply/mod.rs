@@ -8,6 +8,7 @@
 mod audit;
 mod cluster;
 mod env_config;
+mod promote;
 mod purge;
 mod stored;
 mod tokens;
@@ -312,6 +313,13 @@ fn dispatch_op(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageEr
         | Op::UpdateSegmentIn { .. }
         | Op::DeleteSegmentIn { .. }
         | Op::RollbackSegmentIn { .. } => env_config::segment_in(ctx, op),
+        Op::Promote {
+            project,
+            from,
+            to,
+            flags,
+        } => promote::promote(ctx, project, from, to, flags),
+        Op::RollbackPromotion { project, id } => promote::rollback(ctx, project, *id),
     }
 }
 

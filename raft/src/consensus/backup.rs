@@ -72,7 +72,7 @@ pub enum RestoreError {
 
 /// The records that make up the "state" of a backup's hash: flags,
 /// segments, their histories, the audit log, tokens, and the projects,
-/// environments and flag definitions kept in `meta`. The first release had
+/// environments, flag definitions and promotions kept in `meta`. The first release had
 /// no `meta` records of these kinds, so its backups hash as they did.
 fn hashed(cf: Cf, key: &[u8]) -> bool {
     match cf {
@@ -80,7 +80,12 @@ fn hashed(cf: Cf, key: &[u8]) -> bool {
         Cf::Tokens => key.first() == Some(&keys::TOKEN_BY_NAME),
         Cf::Meta => matches!(
             key.first(),
-            Some(&keys::META_PROJECT | &keys::META_ENVIRONMENT | &keys::META_DEFINITION)
+            Some(
+                &keys::META_PROJECT
+                    | &keys::META_ENVIRONMENT
+                    | &keys::META_DEFINITION
+                    | &keys::META_PROMOTION
+            )
         ),
         _ => false,
     }
