@@ -34,10 +34,22 @@ pub struct PlannedFlag {
     pub key: String,
     /// The configuration fields that change (see `config_differences`).
     pub fields: Vec<String>,
+    /// Each of those fields as the target has it now and as it would be.
+    pub changes: Vec<FieldChange>,
     /// The source configuration's version, copied.
     pub from_version: u64,
     /// The target configuration's version now: the apply expects it.
     pub to_version: u64,
+}
+
+/// One field of a promoted configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FieldChange {
+    pub field: String,
+    /// The target's value now.
+    pub before: serde_json::Value,
+    /// The value promoted onto it (the source's).
+    pub after: serde_json::Value,
 }
 
 /// A segment a promoted flag's rules match on that the target lacks.
@@ -143,9 +155,22 @@ pub fn plan(from: &FlagSet, to: &FlagSet, keys: &[String]) -> Plan {
                 });
             }
         }
+        let (now, then) = (
+            serde_json::to_value(target).unwrap_or_default(),
+            serde_json::to_value(source).unwrap_or_default(),
+        );
+        let changes = fields
+            .iter()
+            .map(|f| FieldChange {
+                field: (*f).to_owned(),
+                before: now.get(f).cloned().unwrap_or_default(),
+                after: then.get(f).cloned().unwrap_or_default(),
+            })
+            .collect();
         out.flags.push(PlannedFlag {
             key: key.clone(),
             fields: fields.into_iter().map(String::from).collect(),
+            changes,
             from_version: source.version,
             to_version: target.version,
         });
@@ -256,6 +281,9 @@ mod tests {
             ]
         );
         assert_eq!(p.unchanged, ["b"]);
+        assert_eq!(p.flags[0].changes[0].field, "enabled");
+        assert_eq!(p.flags[0].changes[0].before, serde_json::json!(false));
+        assert_eq!(p.flags[0].changes[0].after, serde_json::json!(true));
         assert_eq!(
             p.missing_segments,
             vec![MissingSegment {

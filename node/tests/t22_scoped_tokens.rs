@@ -21,6 +21,8 @@ enum Needs {
     /// Some environment of the project.
     InProject(&'static str),
     Env(&'static str, &'static str),
+    /// Two environments of the project (compare, promotion).
+    Both(&'static str, &'static str, &'static str),
     /// What the unscoped evaluation routes serve: an sdk token's one
     /// environment, else `default`/`production`.
     Served,
@@ -39,6 +41,7 @@ fn covers(role: &str, scope: &str, needs: Needs) -> bool {
         Needs::Project(x) => e.is_empty() && p == x,
         Needs::InProject(x) => p == x,
         Needs::Env(x, y) => p == x && (e.is_empty() || e == y),
+        Needs::Both(x, y, z) => p == x && (e.is_empty() || (e == y && e == z)),
         // A scoped sdk token is bound to one environment, which it is
         // served; anyone else is served `default`/`production`.
         Needs::Served => role == "sdk" || (p == "default" && (e.is_empty() || e == "production")),
@@ -206,6 +209,34 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, &'static str, Needs)> {
             None,
             "sdk",
             staging,
+        ),
+        (
+            Method::GET,
+            "/v1/projects/web/compare?from=staging&to=production",
+            None,
+            "viewer",
+            Needs::Both("web", "staging", "production"),
+        ),
+        (
+            Method::POST,
+            "/v1/projects/web/promote",
+            Some(json!({"from": "staging", "to": "production", "all": true, "dry_run": true})),
+            "viewer",
+            Needs::Both("web", "staging", "production"),
+        ),
+        (
+            Method::POST,
+            "/v1/projects/web/promote",
+            Some(json!({"from": "development", "to": "staging", "flags": ["scoped"]})),
+            "editor",
+            Needs::Both("web", "development", "staging"),
+        ),
+        (
+            Method::GET,
+            "/v1/projects/web/promotions",
+            None,
+            "viewer",
+            Needs::InProject("web"),
         ),
         (
             Method::GET,

@@ -44,7 +44,7 @@ pub use api::{
     ClusterView, MemberView, MembershipError, NodeStatus, RaftConfig, ReadError, WriteError,
 };
 pub use apply::DEDUPE_WINDOW;
-pub use command::{Change, Command, Op, Rejection, Response, SYSTEM_ACTOR};
+pub use command::{Change, Command, Op, PromoteFlag, Rejection, Response, SYSTEM_ACTOR};
 pub use consensus::backup::{
     self, BackupInfo, RestoreError, restore_backup, state_hash, verify_backup,
 };

@@ -13,6 +13,7 @@ pub mod flags;
 pub mod health;
 pub mod ofrep;
 pub mod projects;
+pub mod promote;
 pub mod sdk;
 pub mod segments;
 pub mod stream;
@@ -332,6 +333,7 @@ pub fn router(state: AppState) -> Router {
         .merge(projects::router())
         .merge(env_flags::router())
         .merge(compare::router())
+        .merge(promote::router())
         .merge(audit::router())
         .merge(tokens::router())
         .merge(cluster::router())

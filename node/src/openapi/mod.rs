@@ -60,6 +60,7 @@ use crate::api::{self, AppState};
         env_paths::remove_segment, env_paths::segment_versions, env_paths::segment_version,
         env_paths::segment_rollback, env_paths::evaluate, env_paths::stream,
         api::compare::compare,
+        api::promote::promote, api::promote::list, api::promote::get_one, api::promote::rollback,
         api::audit::list,
         api::tokens::create, api::tokens::list, api::tokens::revoke, api::tokens::me,
         api::cluster::view, api::cluster::add, api::cluster::remove, api::cluster::transfer_leader,

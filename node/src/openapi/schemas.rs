@@ -276,3 +276,29 @@ pub struct ComparisonView {
     pub segments: Vec<vexil_flags::compare::Difference>,
     pub same_segments: usize,
 }
+
+/// `POST /v1/projects/{project}/promote`.
+#[derive(Debug, ToSchema)]
+pub struct PromotionAnswer {
+    pub project: String,
+    pub from: String,
+    pub to: String,
+    pub dry_run: bool,
+    /// Whether a promotion was written (not on a dry run, nor when
+    /// nothing differs).
+    pub applied: bool,
+    /// What changes, flag by flag, and any segment the target lacks.
+    pub plan: vexil_flags::promote::Plan,
+    /// Each selected flag's target version now, by key: send it back as
+    /// `expected_versions` to apply exactly what the dry run showed.
+    pub expected_versions: BTreeMap<String, u64>,
+    /// The promotion written.
+    pub promotion: Option<vexil_raft::records::Promotion>,
+}
+
+/// `GET /v1/projects/{project}/promotions`.
+#[derive(Debug, ToSchema)]
+pub struct PromotionPage {
+    pub promotions: Vec<vexil_raft::records::Promotion>,
+    pub next_cursor: Option<String>,
+}

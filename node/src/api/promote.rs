@@ -1,0 +1,374 @@
+//! Promotion over HTTP: `POST /v1/projects/{project}/promote` (a dry run,
+//! or the promotion itself as one Raft entry), and a project's
+//! promotions, each readable and rolled back as a whole. What a promotion
+//! copies and what refuses it is `vexil_flags::promote`; applying it is
+//! `Op::Promote` (cluster level 5).
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use vexil_flags::promote::{self, Plan, Selection, SelectionError};
+use vexil_flags::scope::{Need, env_id};
+use vexil_raft::{Change, Op, PromoteFlag, Role};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiQuery, Caller};
+use super::versioned::page_limit;
+use super::{AppState, Consistency, consistency_headers};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/projects/{project}/promote", post(promote))
+        .route("/v1/projects/{project}/promotions", get(list))
+        .route("/v1/projects/{project}/promotions/{id}", get(get_one))
+        .route(
+            "/v1/projects/{project}/promotions/{id}/rollback",
+            post(rollback),
+        )
+}
+
+/// What to promote. Name the flags with exactly one of `flags`, `tag` and
+/// `all`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PromoteBody {
+    /// The environment copied from (its key).
+    from: String,
+    /// The environment copied to (its key).
+    to: String,
+    /// These flags, by key.
+    #[serde(default)]
+    flags: Option<Vec<String>>,
+    /// The flags with this tag.
+    #[serde(default)]
+    tag: Option<String>,
+    /// Every flag of the project.
+    #[serde(default)]
+    all: bool,
+    /// Only show what would change.
+    #[serde(default)]
+    dry_run: bool,
+    /// The version each target configuration must be at, by flag key: a
+    /// dry run's `expected_versions`. The promotion is refused (409) if
+    /// one has moved since, or if a flag now differs that the dry run did
+    /// not list. Without it, the versions when the request arrives.
+    #[serde(default)]
+    expected_versions: Option<BTreeMap<String, u64>>,
+}
+
+impl PromoteBody {
+    fn selection(&self) -> ApiResult<Selection> {
+        match (&self.flags, &self.tag, self.all) {
+            (Some(keys), None, false) if !keys.is_empty() => Ok(Selection::Keys(keys.clone())),
+            (None, Some(tag), false) => Ok(Selection::Tag(tag.clone())),
+            (None, None, true) => Ok(Selection::All),
+            _ => Err(ApiError::bad_request(
+                "flags",
+                "name the flags to promote with exactly one of `flags` (a non-empty list), \
+                 `tag` and `all: true`",
+            )),
+        }
+    }
+}
+
+fn project_missing(project: &str) -> ApiError {
+    ApiError::not_found(format!("project {project:?} not found")).with_field("project")
+}
+
+/// The plan of `body` against the current state, with each target
+/// configuration's version (by key, for every selected flag).
+fn plan_of(
+    state: &AppState,
+    project: &str,
+    body: &PromoteBody,
+) -> ApiResult<(Plan, BTreeMap<String, u64>)> {
+    let selection = body.selection()?;
+    let st = state.raft.shared().read();
+    if !st.projects.contains_key(project) {
+        return Err(project_missing(project));
+    }
+    let mut sets = Vec::with_capacity(2);
+    for (field, env) in [("from", &body.from), ("to", &body.to)] {
+        let id = env_id(project, env);
+        if !st.environments.contains_key(&id) && id != vexil_raft::keys::LEGACY_ENV {
+            return Err(ApiError::not_found(format!(
+                "project {project:?} has no environment {env:?}"
+            ))
+            .with_field(field));
+        }
+        sets.push(st.set(&id).cloned().unwrap_or_default());
+    }
+    let (from, to) = (&sets[0], &sets[1]);
+    let keys = promote::select(from, to, &selection).map_err(|e| {
+        let field = match e {
+            SelectionError::NotInSource(_) | SelectionError::NotInTarget(_) => "flags",
+        };
+        ApiError::not_found(e.to_string()).with_field(field)
+    })?;
+    if keys.len() > promote::MAX_FLAGS {
+        return Err(ApiError::bad_request(
+            "flags",
+            format!(
+                "{} flags selected; one promotion takes at most {}",
+                keys.len(),
+                promote::MAX_FLAGS
+            ),
+        ));
+    }
+    let versions = keys
+        .iter()
+        .filter_map(|k| Some((k.clone(), to.get_flag(k)?.flag().version)))
+        .collect();
+    Ok((promote::plan(from, to, &keys), versions))
+}
+
+#[utoipa::path(post, path = "/v1/projects/{project}/promote", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project's key")),
+    request_body = PromoteBody,
+    responses(
+        (status = 200, description = "A dry run: what would change, flag by flag, and the versions an apply would expect; or nothing to promote (`applied: false`)", body = crate::openapi::schemas::PromotionAnswer),
+        (status = 201, description = "Promoted in one Raft entry (`promotion`)", body = crate::openapi::schemas::PromotionAnswer),
+        (status = 400, description = "No selection, the same environment twice, or a promoted rule matches on a segment the target lacks (`errors` names each: `flags.<key>.rules`)", body = ApiError),
+        (status = 403, description = "The token's scope lacks either environment (an editor's in the target)", body = ApiError),
+        (status = 404, description = "No such project, environment or flag (`field` names which)", body = ApiError),
+        (status = 409, description = "A target configuration is not at its expected version", body = ApiError),
+    ))]
+pub(crate) async fn promote(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PromoteBody>,
+) -> ApiResult<Response> {
+    // The role first, so that a 403 names it when both are missing.
+    let writes = if body.dry_run {
+        Role::Viewer
+    } else {
+        Role::Editor
+    };
+    caller.require_role(writes)?;
+    caller.require_in(Role::Viewer, &Need::Env(project.clone(), body.from.clone()))?;
+    caller.require_in(writes, &Need::Env(project.clone(), body.to.clone()))?;
+    if body.from == body.to {
+        return Err(ApiError::bad_request(
+            "to",
+            "promote to a different environment",
+        ));
+    }
+    if body.dry_run {
+        state.before_read(Consistency::default()).await?;
+    }
+    let (plan, versions) = plan_of(&state, &project, &body)?;
+    let answer = |promotion: Option<serde_json::Value>, plan: &Plan| {
+        json!({
+            "project": project,
+            "from": body.from,
+            "to": body.to,
+            "dry_run": body.dry_run,
+            "applied": promotion.is_some(),
+            "plan": plan,
+            "expected_versions": versions,
+            "promotion": promotion,
+        })
+    };
+    if body.dry_run {
+        return Ok(Json(answer(None, &plan)).into_response());
+    }
+    if !plan.missing_segments.is_empty() {
+        return Err(ApiError::invalid(
+            "promotion",
+            promote::missing_segment_errors(&plan.missing_segments, &body.to),
+        ));
+    }
+    if plan.flags.is_empty() {
+        // Nothing differs: nothing to write.
+        return Ok(Json(answer(None, &plan)).into_response());
+    }
+    let flags = expected(&plan, &versions, body.expected_versions.as_ref())?;
+    let (project_key, from, to) = (project.clone(), body.from.clone(), body.to.clone());
+    let op = Op::Promote {
+        project: project_key,
+        from,
+        to,
+        flags,
+    };
+    let (change, _) = state.write(&caller, &headers, op).await?;
+    let Change::Promotion { promotion } = change else {
+        return Err(ApiError::internal("a promotion answered no promotion"));
+    };
+    let location = format!("/v1/projects/{project}/promotions/{}", promotion.id);
+    let body = answer(
+        Some(serde_json::to_value(&*promotion).unwrap_or_default()),
+        &plan,
+    );
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// The flags of the command, each with the version its target must be at:
+/// the plan's, expected at the versions the client was shown if it sent
+/// them, else at today's.
+fn expected(
+    plan: &Plan,
+    now: &BTreeMap<String, u64>,
+    shown: Option<&BTreeMap<String, u64>>,
+) -> ApiResult<Vec<PromoteFlag>> {
+    let Some(shown) = shown else {
+        return Ok(plan
+            .flags
+            .iter()
+            .map(|f| PromoteFlag {
+                key: f.key.clone(),
+                expected_version: f.to_version,
+            })
+            .collect());
+    };
+    let mut out = Vec::with_capacity(shown.len());
+    for f in &plan.flags {
+        if !shown.contains_key(&f.key) {
+            return Err(ApiError::conflict(
+                "plan_changed",
+                format!(
+                    "flag {:?} would change too, and was not in the dry run: run it again",
+                    f.key
+                ),
+            )
+            .with_field("expected_versions"));
+        }
+    }
+    for (key, version) in shown {
+        if !now.contains_key(key) {
+            return Err(ApiError::bad_request(
+                "expected_versions",
+                format!("flag {key:?} is not selected"),
+            ));
+        }
+        out.push(PromoteFlag {
+            key: key.clone(),
+            expected_version: *version,
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    limit: Option<usize>,
+    /// From a previous page's `next_cursor`.
+    cursor: Option<String>,
+    #[serde(default)]
+    consistency: Consistency,
+}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/promotions", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project's key"), ListQuery),
+    responses(
+        (status = 200, description = "The project's promotions, newest first", body = crate::openapi::schemas::PromotionPage),
+        (status = 404, description = "No such project", body = ApiError),
+    ))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Response> {
+    caller.require_in(Role::Viewer, &Need::InProject(project.clone()))?;
+    let limit = page_limit(q.limit)?;
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<u64>().map_err(|_| {
+                ApiError::bad_request("cursor", format!("{c:?} is not a cursor from this API"))
+            })
+        })
+        .transpose()?;
+    state.before_read(q.consistency).await?;
+    if !state.raft.shared().read().projects.contains_key(&project) {
+        return Err(project_missing(&project));
+    }
+    let page =
+        vexil_raft::query::promotions(state.raft.engine().as_ref(), &project, limit, before)?;
+    let headers = consistency_headers(q.consistency, state.applied());
+    Ok((
+        headers,
+        Json(json!({ "promotions": page.items, "next_cursor": page.next_cursor })),
+    )
+        .into_response())
+}
+
+fn read_one(
+    state: &AppState,
+    project: &str,
+    id: &str,
+) -> ApiResult<vexil_raft::records::Promotion> {
+    let missing = || {
+        ApiError::not_found(format!("project {project:?} has no promotion {id:?}")).with_field("id")
+    };
+    let n: u64 = id.parse().map_err(|_| missing())?;
+    match vexil_raft::query::promotion(state.raft.engine().as_ref(), n)? {
+        Some(p) if p.project == project => Ok(p),
+        _ => Err(missing()),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/projects/{project}/promotions/{id}", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project's key"),
+        ("id" = u64, Path, description = "The promotion's id")),
+    responses(
+        (status = 200, description = "The promotion: its flags, each target's version before and after, and the entry that rolled it back if one has", body = vexil_raft::records::Promotion),
+        (status = 404, description = "No such promotion in this project", body = ApiError),
+    ))]
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    caller.require_in(Role::Viewer, &Need::InProject(project.clone()))?;
+    state.before_read(Consistency::default()).await?;
+    let p = read_one(&state, &project, &id)?;
+    caller.require_in(Role::Viewer, &Need::Env(project.clone(), p.to.clone()))?;
+    Ok(Json(p).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/projects/{project}/promotions/{id}/rollback", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path, description = "The project's key"),
+        ("id" = u64, Path, description = "The promotion's id")),
+    responses(
+        (status = 200, description = "Every flag the promotion changed has its earlier configuration again, as a new version, in one Raft entry", body = vexil_raft::records::Promotion),
+        (status = 400, description = "Rolled back already, or an earlier configuration no longer fits (a segment it uses is gone)", body = ApiError),
+        (status = 403, description = "The token cannot edit the promotion's target environment", body = ApiError),
+        (status = 404, description = "No such promotion in this project", body = ApiError),
+        (status = 409, description = "A flag changed since the promotion (`message` names it): roll that flag back on its own", body = ApiError),
+    ))]
+pub(crate) async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    caller.require_in(Role::Viewer, &Need::InProject(project.clone()))?;
+    let p = read_one(&state, &project, &id)?;
+    caller.require_in(Role::Editor, &Need::Env(project.clone(), p.to.clone()))?;
+    let op = Op::RollbackPromotion {
+        project: project.clone(),
+        id: p.id,
+    };
+    let (change, _) = state.write(&caller, &headers, op).await?;
+    let Change::Promotion { promotion } = change else {
+        return Err(ApiError::internal("a rollback answered no promotion"));
+    };
+    Ok(Json(*promotion).into_response())
+}
