@@ -379,6 +379,51 @@ async fn t60_projects_and_envs_commands() {
         "{}",
         r.stdout
     );
+    // Promotion: a dry run, the promotion, its rollback.
+    let promote = [
+        "promote",
+        "--from",
+        "production",
+        "--to",
+        "staging",
+        "--project",
+        "web",
+    ];
+    let r = cli(
+        url,
+        ADMIN,
+        &[&promote[..], &["--flag", "cmp", "--dry-run"]].concat(),
+    )
+    .await
+    .expect(0);
+    assert!(r.stdout.contains("enabled: false -> true"), "{}", r.stdout);
+    cli(url, ADMIN, &promote).await.expect(2);
+    let r = cli(url, ADMIN, &[&promote[..], &["--all"]].concat())
+        .await
+        .expect(0);
+    assert!(r.stdout.contains("promoted 1 flags"), "{}", r.stdout);
+    let id = r
+        .stdout
+        .split("promotions rollback ")
+        .nth(1)
+        .and_then(|s| s.split('`').next())
+        .expect("the promotion's id")
+        .to_owned();
+    let r = cli(url, ADMIN, &["promotions", "list", "--project", "web"])
+        .await
+        .expect(0);
+    assert!(r.stdout.contains("production -> staging"), "{}", r.stdout);
+    let rollback = ["promotions", "rollback", &id, "--project", "web"];
+    let r = cli(url, ADMIN, &rollback).await.expect(0);
+    assert!(r.stdout.contains("rolled back promotion"), "{}", r.stdout);
+    cli(url, ADMIN, &rollback).await.expect(2);
+    cli(
+        url,
+        &editor,
+        &["promotions", "get", &id, "--project", "web"],
+    )
+    .await
+    .expect(0);
     cli(
         url,
         ADMIN,

@@ -40,11 +40,17 @@ fn applied_entries(engine: &dyn Engine) -> BTreeMap<u64, AppliedEntry> {
             out.entry(i).or_default().0 = Some(id.to_vec());
         }
     }
+    // An entry's audit entries (`e` + index, then `e` + index + seq for a
+    // promotion's per-flag ones) in key order, joined.
     for (k, v) in dump(engine, Cf::Audit) {
         if k.first() == Some(&keys::AUDIT_ENTRY)
-            && let Some(i) = keys::trailing_u64(&k)
+            && let Some(pos) = k.get(1..).and_then(keys::AuditPos::from_suffix)
         {
-            out.entry(i).or_default().1 = Some(v);
+            out.entry(pos.id)
+                .or_default()
+                .1
+                .get_or_insert_with(Vec::new)
+                .extend_from_slice(&v);
         }
     }
     out
@@ -125,7 +131,8 @@ pub fn truth(engine: &dyn Engine) -> BTreeMap<String, Truth> {
 pub fn audit(engine: &dyn Engine) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut per_version: BTreeMap<(String, u64), usize> = BTreeMap::new();
-    let mut targets: BTreeMap<u64, String> = BTreeMap::new();
+    // Every audit target of each log entry (a promotion writes several).
+    let mut targets: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     let mut replay: BTreeMap<String, Value> = BTreeMap::new();
     for (k, v) in dump(engine, Cf::Audit) {
         if k.first() != Some(&keys::AUDIT_ENTRY) {
@@ -135,7 +142,7 @@ pub fn audit(engine: &dyn Engine) -> Vec<Violation> {
             out.push(Violation("undecodable audit entry".into()));
             continue;
         };
-        targets.insert(e.id, e.target.clone());
+        targets.entry(e.id).or_default().push(e.target.clone());
         let Some(key) = e.target.strip_prefix("flag:") else {
             continue;
         };
@@ -164,11 +171,15 @@ pub fn audit(engine: &dyn Engine) -> Vec<Violation> {
                 [project, env, key] => {
                     let named = [
                         format!("flag:{project}/{key}"),
+                        format!("flag:{project}/{env}/{key}"),
                         format!("project:{project}"),
                         format!("environment:{project}/{env}"),
                     ];
-                    let ok = targets.get(&index).is_some_and(|t| {
-                        named.contains(t) || (*project == "default" && *t == format!("flag:{key}"))
+                    let ok = targets.get(&index).is_some_and(|ts| {
+                        ts.iter().any(|t| {
+                            named.contains(t)
+                                || (*project == "default" && *t == format!("flag:{key}"))
+                        })
                     });
                     if !ok {
                         out.push(Violation(format!(

@@ -26,6 +26,7 @@ pub mod export;
 pub mod flags;
 pub mod output;
 pub mod projects;
+pub mod promote;
 pub mod segments;
 pub mod tokens;
 pub mod versioned;
@@ -112,6 +113,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The project chosen (`default` when none is).
+    pub fn project(&self) -> &str {
+        self.env
+            .as_ref()
+            .map_or(vexil_flags::scope::DEFAULT_PROJECT, |(p, _)| p)
+    }
+
     /// `/v1/projects/{p}/environments/{e}`, when an environment is chosen.
     fn env_base(&self) -> Option<String> {
         self.env.as_ref().map(|(p, e)| {
@@ -240,6 +248,12 @@ pub enum ClientCommand {
     /// A project's environments (`--project`, default `default`).
     #[command(subcommand)]
     Envs(projects::EnvsCmd),
+    /// Copy flag configurations from one environment to another, as one
+    /// change (a dry run first; `--dry-run` stops there).
+    Promote(promote::PromoteArgs),
+    /// Promotions made: list, get, rollback.
+    #[command(subcommand)]
+    Promotions(promote::PromotionsCmd),
     /// The audit log.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
@@ -284,6 +298,8 @@ pub fn run(conn: &Connection, cmd: ClientCommand) -> Result<(), CliError> {
         ClientCommand::Segments(c) => segments::run(&ctx, c),
         ClientCommand::Projects(c) => projects::run_projects(&ctx, c),
         ClientCommand::Envs(c) => projects::run_envs(&ctx, c),
+        ClientCommand::Promote(a) => promote::run(&ctx, &a),
+        ClientCommand::Promotions(c) => promote::run_promotions(&ctx, c),
         ClientCommand::Audit(c) => audit::run(&ctx, c),
         ClientCommand::Tokens(c) => tokens::run(&ctx, c),
         ClientCommand::Cluster(c) => cluster::run(&ctx, c),
