@@ -161,9 +161,10 @@ pub(crate) async fn promote(
             "promote to a different environment",
         ));
     }
-    if body.dry_run {
-        state.before_read(Consistency::default()).await?;
-    }
+    // A linearizable read, for the apply too: a replica behind the leader
+    // would plan against configurations already promoted over, and answer
+    // that nothing differs.
+    state.before_read(Consistency::Linearizable).await?;
     let (plan, versions) = plan_of(&state, &project, &body)?;
     let answer = |promotion: Option<serde_json::Value>, plan: &Plan| {
         json!({

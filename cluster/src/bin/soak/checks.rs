@@ -15,7 +15,12 @@ pub fn http() -> reqwest::Client {
 
 /// Every item of a paged list (`/v1/flags`, `/v1/audit`) on node `id`, read
 /// from this replica's state, following `next_cursor` to the end.
-async fn all_pages(c: &Cluster, id: u64, path: &str, items: &str) -> anyhow::Result<Vec<Value>> {
+pub async fn all_pages(
+    c: &Cluster,
+    id: u64,
+    path: &str,
+    items: &str,
+) -> anyhow::Result<Vec<Value>> {
     let client = http();
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;

@@ -75,7 +75,13 @@ pub async fn run(
     let sdk = vexil_sdk::Client::builder(urls.clone(), sdk_token(&c, leader).await?)
         .backoff(Duration::from_millis(50), Duration::from_secs(1))
         .build()?;
+    crate::promote::setup(&urls[0], &token).await?;
     let stop = Arc::new(AtomicBool::new(false));
+    let promoter = tokio::spawn(crate::promote::promoter(
+        urls.clone(),
+        token.clone(),
+        stop.clone(),
+    ));
     let acked: Acked = Arc::default();
     let writers: Vec<_> = (0..4)
         .map(|w| {
@@ -107,12 +113,16 @@ pub async fn run(
     for w in writers {
         written += w.await?;
     }
-    eprintln!("kill9: writers done ({written} acknowledged)");
+    let promotions_answered = promoter.await?;
+    eprintln!(
+        "kill9: writers done ({written} acknowledged, {promotions_answered} promotions answered)"
+    );
     blocking(|| c.wait_ready(Duration::from_secs(60)))?;
     let applied = converged(&c, Duration::from_secs(60)).await?;
     eprintln!("kill9: converged at index {applied}");
     let acked = acked.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut reference = BTreeMap::new();
+    let mut promotions = 0;
     for id in 1..=3 {
         let flags = flags_on(&c, id).await?;
         for key in acked.keys() {
@@ -128,7 +138,17 @@ pub async fn run(
         // them their definitions and other environments
         // (`project.configure`).
         let versions: u64 = flags.values().sum();
-        let entries = audit_entries(&c, id).await?;
+        promotions = crate::promote::check(&c, id).await?;
+        // Project `promo`'s entries are the promoter's (checked above).
+        let entries: Vec<(String, String)> = audit_entries(&c, id)
+            .await?
+            .into_iter()
+            .filter(|(_, t)| {
+                !(t.starts_with("flag:promo/")
+                    || t.starts_with("promotion:")
+                    || t.starts_with("project:promo"))
+            })
+            .collect();
         let (flag_entries, mut others): (Vec<_>, Vec<_>) = entries
             .iter()
             .partition(|(_, target)| target.starts_with("flag:"));
@@ -163,8 +183,9 @@ pub async fn run(
     }
     blocking(|| c.down())?;
     Ok(format!(
-        "kill9: {seconds}s, {kills} leader kills, {written} acknowledged writes ({:.0}/s), {} flags on every node at index {applied}, audit complete, SDK converged",
+        "kill9: {seconds}s, {kills} leader kills, {written} acknowledged writes ({:.0}/s), {} flags on every node at index {applied}, audit complete, SDK converged; {promotions} promotions of {} flags each applied whole",
         written as f64 / started.elapsed().as_secs_f64(),
-        reference.len()
+        reference.len(),
+        crate::promote::FLAGS
     ))
 }

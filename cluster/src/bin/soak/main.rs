@@ -11,6 +11,7 @@
 mod checks;
 mod disk;
 mod kill9;
+mod promote;
 mod scenarios;
 
 use std::path::PathBuf;
