@@ -11,13 +11,15 @@
 #     as SHA-256 there) still opens every node;
 #   - a backup the previous release wrote verifies, restores with this
 #     release to the same state (state hash as restored, exported flags);
-#   - until the last node runs this release a command of the new level (creating a project) answers
-#     503 `cluster_upgrade_pending`; after it, the leader has created
-#     project `default` (development, staging, production) and projects can
-#     be created.
+#   - until the last node runs this release a command of the new level
+#     (creating a project from a release before projects, else a promotion)
+#     answers 503 `cluster_upgrade_pending`; after it, the leader has
+#     created project `default` (development, staging, production),
+#     projects can be created, and a promotion applies and rolls back.
 # Usage: scripts/ops/upgrade-rehearsal.sh [--from REV]
 # REV defaults to the last release before projects (3ec32f5 is the last
-# before cluster levels, and upgrades as well). It is built once per machine
+# before cluster levels, and upgrades as well); scripts/test.d/42-upgrade.sh
+# also runs it from the last release before promotions (b6c42da, level 4). It is built once per machine
 # (kept under ~/.cache/vexil/releases), in a temporary git worktree into the
 # shared target directory (the
 # same dependency selection, so RocksDB is not compiled again); this
@@ -107,6 +109,19 @@ seed_flags
 "$VEXIL" export >"$WORK/before.json"
 BEFORE="$(state_hash "$WORK/old.backup")"
 [ "$(level)" -lt "$LEVEL_NOW" ] || fail "the previous release already reports level $LEVEL_NOW"
+OLD_LEVEL="$(level)"
+# too_early URL: a command of a level the previous release lacks, which
+# must answer 503 until every member runs this release: creating a project
+# (level 3) from a release before projects, else promoting a flag (level 5).
+too_early() {
+    local path='/v1/projects' body='{"key": "too-early"}'
+    if [ "$OLD_LEVEL" -ge 3 ]; then
+        path='/v1/projects/default/promote'
+        body='{"from": "staging", "to": "production", "flags": ["banner"]}'
+    fi
+    curl -s --max-time 10 -o "$WORK/pending.json" -w '%{http_code}' -H @"$(auth_header)" \
+        -H 'content-type: application/json' -d "$body" "$1$path" || true
+}
 
 step "rolling upgrade: one node at a time, leader last, a writer writing through every node"
 WRITE_URLS=("${URL_OF[1]}" "${URL_OF[2]}" "${URL_OF[3]}")
@@ -128,10 +143,9 @@ for round in 1 2 3; do
     UPGRADED="$UPGRADED$NEXT "
     if [ "$round" -lt 3 ]; then
         [ "$(level)" -lt "$LEVEL_NOW" ] || fail "the level rose while a node still runs the previous release"
-        code="$(curl -s --max-time 10 -o "$WORK/pending.json" -w '%{http_code}' -H @"$(auth_header)" \
-            -H 'content-type: application/json' -d '{"key": "too-early"}' "${URL_OF[$NEXT]}/v1/projects" || true)"
+        code="$(too_early "${URL_OF[$NEXT]}")"
         [ "$code" = 503 ] && grep -q cluster_upgrade_pending "$WORK/pending.json" \
-            || fail "a project created before the last node was upgraded answered $code: $(cat "$WORK/pending.json")"
+            || fail "a new-level command before the last node was upgraded answered $code: $(cat "$WORK/pending.json")"
     fi
 done
 wait_healthy
@@ -150,6 +164,13 @@ envs = [e["key"] for e in p["environments"]]
 assert envs == ["development", "staging", "production"], envs
 EOF
 retry 25 "$VEXIL" projects create web >/dev/null
+
+step "the new level: a promotion applies, and rolls back"
+"$VEXIL" promote --from staging --to production --flag banner >"$WORK/promote.out" \
+    || fail "promoting banner: $(cat "$WORK/promote.out")"
+PROMOTION="$(sed -n 's/.*promotions rollback \([0-9]*\).*/\1/p' "$WORK/promote.out")"
+[ -n "$PROMOTION" ] || fail "no promotion id in: $(cat "$WORK/promote.out")"
+"$VEXIL" promotions rollback "$PROMOTION" >/dev/null || fail "rolling back promotion $PROMOTION"
 
 step "a leadership move is audited (level 2, kept)"
 LEADER="$(st leader)"

@@ -1,4 +1,9 @@
 #!/usr/bin/env bash
 # The rolling upgrade from the previous release, under writes
 # (scripts/ops/upgrade-rehearsal.sh; docs/OPERATIONS.md, "Upgrades").
-exec "$(dirname "$0")/../ops/upgrade-rehearsal.sh"
+# From the last release before projects (level 1), and from the release
+# before promotions (level 4): each previous release's binary is built once
+# per machine and kept.
+set -e
+"$(dirname "$0")/../ops/upgrade-rehearsal.sh"
+exec "$(dirname "$0")/../ops/upgrade-rehearsal.sh" --from b6c42da
