@@ -4,11 +4,13 @@
 //! ```text
 //! vexil-bench writes --concurrency 1,16,64 --seconds 10 [--target both --etcd-urls …]
 //! vexil-bench scale --flags 10000 --audit 1000000
+//! vexil-bench promote --flags 2000 --rounds 3
 //! vexil-bench feed --subscribers 10000 --writes 20 --interval-ms 500
 //! ```
 
 mod common;
 mod feed;
+mod promote;
 mod scale;
 mod writes;
 
@@ -54,6 +56,13 @@ enum Part {
         flags: usize,
         #[arg(long, default_value_t = 1_000_000)]
         audit: usize,
+    },
+    /// A promotion of every flag of a project: dry run, apply, rollback.
+    Promote {
+        #[arg(long, default_value_t = 2_000)]
+        flags: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Change-feed propagation to many subscribers on a follower, and the
     /// follower's memory per subscriber.
@@ -102,6 +111,7 @@ fn main() -> ExitCode {
                 writes::run(&bin, &cli.dir, &o).await
             }
             Part::Scale { flags, audit } => scale::run(&bin, &cli.dir, flags, audit).await,
+            Part::Promote { flags, rounds } => promote::run(&bin, &cli.dir, flags, rounds).await,
             Part::Feed {
                 subscribers,
                 writes,
