@@ -315,6 +315,76 @@ async fn t31_a_promotion_whose_target_moved_since_the_dry_run_is_refused() {
     .await;
     assert_eq!(status, 409, "{v}");
     assert_eq!(v["field"], "expected_versions", "{v}");
+    // A flag the dry run showed as alike that changed in the source since
+    // is not promoted unseen either.
+    let body = json!({"from": "staging", "to": "production", "flags": ["c"], "dry_run": true});
+    let dry = ok(&node, Method::POST, promote, body).await;
+    assert_eq!(dry["plan"]["unchanged"], json!(["c"]), "{dry}");
+    ok(
+        &node,
+        Method::POST,
+        "/v1/projects/web/environments/staging/flags/c/toggle",
+        json!({"enabled": true}),
+    )
+    .await;
+    let (status, v) = send(
+        &node,
+        Method::POST,
+        promote,
+        Some(
+            &json!({"from": "staging", "to": "production", "flags": ["c"],
+            "expected_versions": dry["expected_versions"],
+            "source_versions": dry["source_versions"]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed in staging"),
+        "{v}"
+    );
+    assert_eq!(eval(&node, "production", "c", "u2").await, false);
+}
+
+#[tokio::test]
+async fn t31_a_retried_promotion_gets_its_first_answer() {
+    let node = Node::start().await;
+    setup(&node).await;
+    let promote = |key: &'static str| {
+        let node = &node;
+        async move {
+            let r = node
+                .http
+                .post(format!("{}/v1/projects/web/promote", node.url))
+                .bearer_auth(ADMIN)
+                .header("idempotency-key", key)
+                .json(&json!({"from": "staging", "to": "production", "flags": ["b"]}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, first) = promote("once").await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = promote("once").await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["promotion"]["id"], first["promotion"]["id"]);
+    // Another key: nothing differs now, so nothing is written.
+    let (status, other) = promote("twice").await;
+    assert_eq!((status, &other["applied"]), (200, &json!(false)), "{other}");
+    let list = ok(
+        &node,
+        Method::GET,
+        "/v1/projects/web/promotions",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(list["promotions"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

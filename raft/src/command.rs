@@ -219,7 +219,8 @@ pub enum Op {
     /// Copies the configuration of `flags` from environment `from` of
     /// `project` to environment `to`, all or nothing: refused whole if any
     /// target configuration is not at its expected version, or if a
-    /// promoted rule matches on a segment `to` lacks. Writes one audit
+    /// promoted rule matches on a segment `to` lacks, or if a source
+    /// configuration is not at its version either. Writes one audit
     /// entry for the promotion and one per flag, linked by its id (the
     /// entry's log index), and keeps a record to roll it back by.
     Promote {
@@ -236,12 +237,15 @@ pub enum Op {
     },
 }
 
-/// One flag of a promotion, with the version its target configuration
-/// must be at.
+/// One flag of a promotion, with the versions its source and target
+/// configurations must be at: what the dry run showed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromoteFlag {
     pub key: String,
+    /// The target configuration's version.
     pub expected_version: u64,
+    /// The source configuration's version.
+    pub source_version: u64,
 }
 
 /// A flag with every environment's configuration.

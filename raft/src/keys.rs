@@ -51,6 +51,11 @@ pub fn trailing_u64(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes))
 }
 
+/// Reads a big-endian u64 that is the whole of `bytes`.
+pub fn trailing_u64_opt(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
 /// `prefix` + `name` + `\0`: the common start of every key of one record.
 pub fn scoped(prefix: u8, name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(name.len() + 10);

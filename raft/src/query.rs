@@ -225,6 +225,17 @@ pub fn audit(engine: &dyn Engine, q: &AuditQuery) -> Result<Page<AuditEntry>, St
     Ok(Page { items, next_cursor })
 }
 
+/// The answer the state machine keeps for request `id` (in the layout by
+/// generation, which every command since levels uses), on a replica that
+/// has applied up to `applied`.
+pub fn kept_answer(
+    engine: &dyn Engine,
+    applied: u64,
+    id: &str,
+) -> Result<Option<crate::Response>, StorageError> {
+    crate::apply::kept_answer(engine, applied, id)
+}
+
 /// Whether the state machine keeps an answer for request `id`, on a replica
 /// that has applied up to `applied`: the API leaves such a request to the
 /// state machine (a retry gets the first answer) instead of deciding it
@@ -269,7 +280,17 @@ pub fn promotions(
         None => prefix_end(&start),
     };
     let mut items = Vec::new();
+    let mut scanned = 0usize;
     loop {
+        if scanned >= MAX_SCAN {
+            // Other projects' promotions filled the scan: the page ends
+            // here, and the next one continues after the last seen.
+            let last = end.get(1..).and_then(keys::trailing_u64_opt);
+            return Ok(Page {
+                items,
+                next_cursor: last.map(|id| id.to_string()),
+            });
+        }
         let chunk = engine.scan(
             Cf::Meta,
             Scan {
@@ -287,6 +308,7 @@ pub fn promotions(
         };
         end = oldest.clone();
         for (_, v) in &chunk {
+            scanned += 1;
             let p: crate::records::Promotion = decode(v)?;
             if p.project != project {
                 continue;

@@ -108,14 +108,21 @@ seed_flags
 "$VEXIL" backup --to "$WORK/old.backup" >/dev/null
 "$VEXIL" export >"$WORK/before.json"
 BEFORE="$(state_hash "$WORK/old.backup")"
-[ "$(level)" -lt "$LEVEL_NOW" ] || fail "the previous release already reports level $LEVEL_NOW"
-OLD_LEVEL="$(level)"
+# The previous release's own level (1 before levels existed), once its
+# leader has raised the fresh cluster to it.
+OLD_LEVEL="$(git -C "$REPO_ROOT" show "$FROM:raft/src/version.rs" 2>/dev/null \
+    | sed -n 's/^pub const SUPPORTED: u32 = \([0-9]*\);/\1/p')"
+OLD_LEVEL="${OLD_LEVEL:-1}"
+for _ in $(seq 1 150); do [ "$(level)" = "$OLD_LEVEL" ] && break; sleep 0.2; done
+[ "$(level)" = "$OLD_LEVEL" ] || fail "the previous release's cluster is at level $(level), not $OLD_LEVEL"
+[ "$OLD_LEVEL" -lt "$LEVEL_NOW" ] || fail "the previous release already supports level $LEVEL_NOW"
 # too_early URL: a command of a level the previous release lacks, which
 # must answer 503 until every member runs this release: creating a project
-# (level 3) from a release before projects, else promoting a flag (level 5).
+# (level 3) from a release before projects, else (from level 4) promoting a
+# flag (level 5).
 too_early() {
     local path='/v1/projects' body='{"key": "too-early"}'
-    if [ "$OLD_LEVEL" -ge 3 ]; then
+    if [ "$OLD_LEVEL" -ge 4 ]; then
         path='/v1/projects/default/promote'
         body='{"from": "staging", "to": "production", "flags": ["banner"]}'
     fi
@@ -166,7 +173,7 @@ EOF
 retry 25 "$VEXIL" projects create web >/dev/null
 
 step "the new level: a promotion applies, and rolls back"
-"$VEXIL" promote --from staging --to production --flag banner >"$WORK/promote.out" \
+"$VEXIL" promote --from staging --to production --flag banner >"$WORK/promote.out" 2>&1 \
     || fail "promoting banner: $(cat "$WORK/promote.out")"
 PROMOTION="$(sed -n 's/.*promotions rollback \([0-9]*\).*/\1/p' "$WORK/promote.out")"
 [ -n "$PROMOTION" ] || fail "no promotion id in: $(cat "$WORK/promote.out")"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The rolling upgrade from the previous release, under writes
 # (scripts/ops/upgrade-rehearsal.sh; docs/OPERATIONS.md, "Upgrades").
-# From the last release before projects (level 1), and from the release
+# From the last release before projects (level 2), and from the release
 # before promotions (level 4): each previous release's binary is built once
 # per machine and kept.
 set -e

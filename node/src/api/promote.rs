@@ -55,11 +55,24 @@ pub(crate) struct PromoteBody {
     #[serde(default)]
     dry_run: bool,
     /// The version each target configuration must be at, by flag key: a
-    /// dry run's `expected_versions`. The promotion is refused (409) if
-    /// one has moved since, or if a flag now differs that the dry run did
-    /// not list. Without it, the versions when the request arrives.
+    /// dry run's `expected_versions`. With it, the promotion applies what
+    /// the dry run showed or nothing: it is refused (409) if a target or
+    /// (with `source_versions`) a source configuration has moved since,
+    /// or if a flag would now change that the dry run did not list.
+    /// Without it, the versions when the request arrives.
     #[serde(default)]
     expected_versions: Option<BTreeMap<String, u64>>,
+    /// The version each source configuration must be at, by flag key: a
+    /// dry run's `source_versions`.
+    #[serde(default)]
+    source_versions: Option<BTreeMap<String, u64>>,
+}
+
+/// Each selected flag's configuration version in the target and in the
+/// source, by key.
+struct Versions {
+    to: BTreeMap<String, u64>,
+    from: BTreeMap<String, u64>,
 }
 
 impl PromoteBody {
@@ -81,13 +94,9 @@ fn project_missing(project: &str) -> ApiError {
     ApiError::not_found(format!("project {project:?} not found")).with_field("project")
 }
 
-/// The plan of `body` against the current state, with each target
-/// configuration's version (by key, for every selected flag).
-fn plan_of(
-    state: &AppState,
-    project: &str,
-    body: &PromoteBody,
-) -> ApiResult<(Plan, BTreeMap<String, u64>)> {
+/// The plan of `body` against the current state, with each selected
+/// flag's versions.
+fn plan_of(state: &AppState, project: &str, body: &PromoteBody) -> ApiResult<(Plan, Versions)> {
     let selection = body.selection()?;
     let st = state.raft.shared().read();
     if !st.projects.contains_key(project) {
@@ -104,6 +113,9 @@ fn plan_of(
         }
         sets.push(st.set(&id).cloned().unwrap_or_default());
     }
+    // The sets are copies: planning must not hold the lock that applying
+    // entries takes.
+    drop(st);
     let (from, to) = (&sets[0], &sets[1]);
     let keys = promote::select(from, to, &selection).map_err(|e| {
         let field = match e {
@@ -121,10 +133,15 @@ fn plan_of(
             ),
         ));
     }
-    let versions = keys
-        .iter()
-        .filter_map(|k| Some((k.clone(), to.get_flag(k)?.flag().version)))
-        .collect();
+    let version_in = |set: &vexil_flags::FlagSet| -> BTreeMap<String, u64> {
+        keys.iter()
+            .filter_map(|k| Some((k.clone(), set.get_flag(k)?.flag().version)))
+            .collect()
+    };
+    let versions = Versions {
+        to: version_in(to),
+        from: version_in(from),
+    };
     Ok((promote::plan(from, to, &keys), versions))
 }
 
@@ -137,7 +154,8 @@ fn plan_of(
         (status = 400, description = "No selection, the same environment twice, or a promoted rule matches on a segment the target lacks (`errors` names each: `flags.<key>.rules`)", body = ApiError),
         (status = 403, description = "The token's scope lacks either environment (an editor's in the target)", body = ApiError),
         (status = 404, description = "No such project, environment or flag (`field` names which)", body = ApiError),
-        (status = 409, description = "A target configuration is not at its expected version", body = ApiError),
+        (status = 409, description = "A target or source configuration is not at its expected version, or the plan changed since the dry run (`plan_changed`)", body = ApiError),
+        (status = 503, description = "The cluster is not yet at level 5 (`cluster_upgrade_pending`; a dry run works from level 4)", body = ApiError),
     ))]
 pub(crate) async fn promote(
     State(state): State<AppState>,
@@ -165,6 +183,9 @@ pub(crate) async fn promote(
     // would plan against configurations already promoted over, and answer
     // that nothing differs.
     state.before_read(Consistency::Linearizable).await?;
+    if let Some(done) = kept_answer(&state, &caller, &headers, &project)? {
+        return Ok(done);
+    }
     let (plan, versions) = plan_of(&state, &project, &body)?;
     let answer = |promotion: Option<serde_json::Value>, plan: &Plan| {
         json!({
@@ -174,7 +195,8 @@ pub(crate) async fn promote(
             "dry_run": body.dry_run,
             "applied": promotion.is_some(),
             "plan": plan,
-            "expected_versions": versions,
+            "expected_versions": versions.to,
+            "source_versions": versions.from,
             "promotion": promotion,
         })
     };
@@ -191,7 +213,7 @@ pub(crate) async fn promote(
         // Nothing differs: nothing to write.
         return Ok(Json(answer(None, &plan)).into_response());
     }
-    let flags = expected(&plan, &versions, body.expected_versions.as_ref())?;
+    let flags = expected(&plan, &versions, &body)?;
     let (project_key, from, to) = (project.clone(), body.from.clone(), body.to.clone());
     let op = Op::Promote {
         project: project_key,
@@ -203,60 +225,108 @@ pub(crate) async fn promote(
     let Change::Promotion { promotion } = change else {
         return Err(ApiError::internal("a promotion answered no promotion"));
     };
-    let location = format!("/v1/projects/{project}/promotions/{}", promotion.id);
     let body = answer(
         Some(serde_json::to_value(&*promotion).unwrap_or_default()),
         &plan,
     );
-    Ok((
+    Ok(created(&project, promotion.id, body))
+}
+
+fn created(project: &str, id: u64, body: serde_json::Value) -> Response {
+    let location = format!("/v1/projects/{project}/promotions/{id}");
+    (
         StatusCode::CREATED,
         [(header::LOCATION, location)],
         Json(body),
     )
-        .into_response())
+        .into_response()
 }
 
-/// The flags of the command, each with the version its target must be at:
-/// the plan's, expected at the versions the client was shown if it sent
-/// them, else at today's.
-fn expected(
-    plan: &Plan,
-    now: &BTreeMap<String, u64>,
-    shown: Option<&BTreeMap<String, u64>>,
-) -> ApiResult<Vec<PromoteFlag>> {
-    let Some(shown) = shown else {
+/// A retry of a promotion that committed (the same `Idempotency-Key`)
+/// gets its first answer, though nothing differs any more: the plan is
+/// made again from today's state, so it cannot go to the state machine
+/// as the same command.
+fn kept_answer(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    project: &str,
+) -> ApiResult<Option<Response>> {
+    if !headers.contains_key("idempotency-key") {
+        return Ok(None);
+    }
+    let id = super::extract::request_id(headers, &caller.name)?;
+    let engine = state.raft.engine();
+    let kept = vexil_raft::query::kept_answer(engine.as_ref(), state.applied(), &id)?;
+    Ok(match kept.map(|r| r.result) {
+        Some(Ok(Change::Promotion { promotion })) if promotion.project == project => {
+            let body = json!({
+                "project": promotion.project,
+                "from": promotion.from,
+                "to": promotion.to,
+                "dry_run": false,
+                "applied": true,
+                "promotion": *promotion,
+            });
+            Some(created(project, promotion.id, body))
+        }
+        // Another change under the same key: the write path refuses it.
+        _ => None,
+    })
+}
+
+fn plan_changed(message: String) -> ApiError {
+    ApiError::conflict(
+        "plan_changed",
+        format!("{message} since the dry run: run it again"),
+    )
+    .with_field("expected_versions")
+}
+
+/// The flags of the command, each with the versions its source and target
+/// must be at: today's, or, when the client sends a dry run's versions,
+/// those, refusing the promotion if what it would do now is not what the
+/// dry run showed.
+fn expected(plan: &Plan, now: &Versions, body: &PromoteBody) -> ApiResult<Vec<PromoteFlag>> {
+    let Some(shown) = &body.expected_versions else {
         return Ok(plan
             .flags
             .iter()
             .map(|f| PromoteFlag {
                 key: f.key.clone(),
                 expected_version: f.to_version,
+                source_version: f.from_version,
             })
             .collect());
     };
-    let mut out = Vec::with_capacity(shown.len());
-    for f in &plan.flags {
-        if !shown.contains_key(&f.key) {
-            return Err(ApiError::conflict(
-                "plan_changed",
-                format!(
-                    "flag {:?} would change too, and was not in the dry run: run it again",
-                    f.key
-                ),
-            )
-            .with_field("expected_versions"));
+    for key in shown.keys() {
+        if !now.to.contains_key(key) {
+            return Err(plan_changed(format!("flag {key:?} is no longer selected")));
         }
     }
-    for (key, version) in shown {
-        if !now.contains_key(key) {
-            return Err(ApiError::bad_request(
-                "expected_versions",
-                format!("flag {key:?} is not selected"),
-            ));
+    if let Some(sources) = &body.source_versions {
+        for (key, version) in &now.from {
+            if sources.get(key).is_some_and(|v| v != version) {
+                return Err(plan_changed(format!(
+                    "flag {key:?} changed in {}",
+                    body.from
+                )));
+            }
         }
+    }
+    let mut out = Vec::with_capacity(plan.flags.len());
+    for f in &plan.flags {
+        let Some(expected) = shown.get(&f.key) else {
+            return Err(plan_changed(format!(
+                "flag {:?} would change too, and was not in the dry run",
+                f.key
+            )));
+        };
+        let source = body.source_versions.as_ref().and_then(|s| s.get(&f.key));
         out.push(PromoteFlag {
-            key: key.clone(),
-            expected_version: *version,
+            key: f.key.clone(),
+            expected_version: *expected,
+            source_version: source.copied().unwrap_or(f.from_version),
         });
     }
     Ok(out)
@@ -300,8 +370,13 @@ pub(crate) async fn list(
     if !state.raft.shared().read().projects.contains_key(&project) {
         return Err(project_missing(&project));
     }
-    let page =
+    let mut page =
         vexil_raft::query::promotions(state.raft.engine().as_ref(), &project, limit, before)?;
+    // Only promotions between environments the token reaches.
+    page.items.retain(|p| {
+        caller.reaches(&Need::Env(project.clone(), p.from.clone()))
+            && caller.reaches(&Need::Env(project.clone(), p.to.clone()))
+    });
     let headers = consistency_headers(q.consistency, state.applied());
     Ok((
         headers,
@@ -340,7 +415,9 @@ pub(crate) async fn get_one(
     caller.require_in(Role::Viewer, &Need::InProject(project.clone()))?;
     state.before_read(Consistency::default()).await?;
     let p = read_one(&state, &project, &id)?;
-    caller.require_in(Role::Viewer, &Need::Env(project.clone(), p.to.clone()))?;
+    for env in [&p.from, &p.to] {
+        caller.require_in(Role::Viewer, &Need::Env(project.clone(), env.clone()))?;
+    }
     Ok(Json(p).into_response())
 }
 
@@ -360,7 +437,9 @@ pub(crate) async fn rollback(
     Path((project, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    caller.require_role(Role::Editor)?;
     caller.require_in(Role::Viewer, &Need::InProject(project.clone()))?;
+    state.before_read(Consistency::Linearizable).await?;
     let p = read_one(&state, &project, &id)?;
     caller.require_in(Role::Editor, &Need::Env(project.clone(), p.to.clone()))?;
     let op = Op::RollbackPromotion {

@@ -85,8 +85,10 @@ pub fn run(ctx: &Ctx, args: &PromoteArgs) -> Result<(), CliError> {
     if !changes || missing {
         // Nothing to do, or refused: print the plan, and let the server
         // refuse (it names the segments) so the exit status says so.
-        if ctx.format == Format::Table {
-            print_plan(&dry, args)?;
+        match ctx.format {
+            Format::Table => print_plan(&dry, args)?,
+            Format::Json if !changes => output::json(&dry)?,
+            Format::Json => {}
         }
         if !changes {
             return Ok(());
@@ -94,9 +96,14 @@ pub fn run(ctx: &Ctx, args: &PromoteArgs) -> Result<(), CliError> {
     }
     body["dry_run"] = json!(false);
     body["expected_versions"] = dry["expected_versions"].clone();
+    body["source_versions"] = dry["source_versions"].clone();
     let done = ctx.client.post(&path, &body)?;
     match ctx.format {
         Format::Json => output::json(&done),
+        Format::Table if done["applied"] != true => {
+            print_plan(&done, args)?;
+            outln!("nothing promoted: {} and {} are alike", args.from, args.to)
+        }
         Format::Table => {
             print_plan(&done, args)?;
             let id = output::cell(done["promotion"].get("id"));

@@ -89,10 +89,9 @@ pub(crate) struct Ctx<'a> {
     pub at: DateTime<Utc>,
     pub batch: WriteBatch,
     pub effects: Vec<Effect>,
-    /// Set while a command writes several versions that its one audit
-    /// entry describes (a project with its environments): the versions
-    /// then write none of their own. An audit entry's id is its log index,
-    /// so one entry holds one audit entry.
+    /// Set while a command writes several versions that its own audit
+    /// entries describe (a project with its environments, a promotion):
+    /// the versions then write none of their own.
     pub quiet_audit: bool,
 }
 
@@ -391,6 +390,23 @@ fn remembered(
         }
         None => Ok(None),
     }
+}
+
+/// The answer kept for request `id` in the layout by generation, on a
+/// replica that has applied up to `applied` (the two generations a write
+/// at `applied + 1` would read).
+pub(crate) fn kept_answer(
+    engine: &dyn Engine,
+    applied: u64,
+    id: &str,
+) -> Result<Option<Response>, StorageError> {
+    let now = generation(applied.saturating_add(1));
+    for g in [Some(now), now.checked_sub(1)].into_iter().flatten() {
+        if let Some(bytes) = engine.get(Cf::Meta, &keys::request_in(g, id))? {
+            return stored::from_stored_with_fingerprint(engine, &bytes).map(|(r, _)| Some(r));
+        }
+    }
+    Ok(None)
 }
 
 /// Stores the response (and the request's fingerprint) under the request

@@ -124,14 +124,19 @@ pub(super) fn promote(
         }
     }
     for f in flags {
-        let actual = to_set.get_flag(&f.key).map_or(0, |c| c.flag().version);
-        if actual != f.expected_version {
-            return Ok(Err(Rejection::Conflict {
-                kind: "flag".into(),
-                key: keys::in_env(&to_id, &f.key),
-                expected: f.expected_version,
-                actual,
-            }));
+        for (set, env, expected) in [
+            (from_set, &from_id, f.source_version),
+            (to_set, &to_id, f.expected_version),
+        ] {
+            let actual = set.get_flag(&f.key).map_or(0, |c| c.flag().version);
+            if actual != expected {
+                return Ok(Err(Rejection::Conflict {
+                    kind: "flag".into(),
+                    key: keys::in_env(env, &f.key),
+                    expected,
+                    actual,
+                }));
+            }
         }
     }
     let plan = promote::plan(from_set, to_set, &keys);
@@ -156,6 +161,13 @@ pub(super) fn promote(
     let errors = promote::check(to_set, &afters);
     if !errors.is_empty() {
         return Ok(Err(invalid::<Flags>(errors)));
+    }
+    if changes.is_empty() {
+        return Ok(Err(refuse(
+            "flags",
+            "nothing_to_promote",
+            "every flag named is configured alike in both environments".into(),
+        )));
     }
     let id = ctx.index;
     let mut promoted = Vec::with_capacity(changes.len());
@@ -372,6 +384,7 @@ mod tests {
                 .map(|(key, v)| PromoteFlag {
                     key: (*key).into(),
                     expected_version: *v,
+                    source_version: if *key == "c" { 1 } else { 2 },
                 })
                 .collect(),
         }
@@ -410,6 +423,19 @@ mod tests {
             matches!(&r.result, Err(Rejection::Conflict { key, actual: 1, .. }) if key == "web/production/c"),
             "{r:?}"
         );
+        // `b`'s source moved since the dry run.
+        let mut moved = promote(&[("b", 1)]);
+        if let Op::Promote { flags, .. } = &mut moved {
+            flags[0].source_version = 1;
+        }
+        let r = run(&engine, &shared, next + 2, moved);
+        assert!(
+            matches!(&r.result, Err(Rejection::Conflict { key, actual: 2, .. }) if key == "web/staging/b"),
+            "{r:?}"
+        );
+        // Nothing differs: refused rather than recorded empty.
+        let r = run(&engine, &shared, next + 3, promote(&[("c", 1)]));
+        assert!(matches!(&r.result, Err(Rejection::Invalid { .. })), "{r:?}");
         assert_eq!(production(&shared), before, "nothing was written");
         let audit = query::audit(
             &engine,

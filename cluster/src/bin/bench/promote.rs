@@ -13,8 +13,18 @@ use tokio::sync::Semaphore;
 
 use crate::common::{cluster, flag, http, part_row, table};
 
-async fn post(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> anyhow::Result<Value> {
-    let r = client.post(url).bearer_auth(token).json(body).send().await?;
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> anyhow::Result<Value> {
+    let r = client
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await?;
     let status = r.status();
     let v: Value = r.json().await.unwrap_or(Value::Null);
     anyhow::ensure!(status.is_success(), "{url}: {status} {v}");
@@ -58,24 +68,48 @@ pub async fn run(bin: &Path, dir: &Path, flags: usize, rounds: usize) -> anyhow:
     // The first admin token, then the level that has promotions.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let level = match client.get(format!("{url}/v1/cluster")).bearer_auth(&token).send().await {
-            Ok(r) => r.json::<Value>().await.ok().and_then(|v| v["level"].as_u64()),
+        let level = match client
+            .get(format!("{url}/v1/cluster"))
+            .bearer_auth(&token)
+            .send()
+            .await
+        {
+            Ok(r) => r
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| v["level"].as_u64()),
             Err(_) => None,
         };
         if level >= Some(5) {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "the cluster never reached level 5");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the cluster never reached level 5"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    post(&client, &format!("{url}/v1/projects"), &token, &json!({"key": "bench"})).await?;
+    post(
+        &client,
+        &format!("{url}/v1/projects"),
+        &token,
+        &json!({"key": "bench"}),
+    )
+    .await?;
     let started = Instant::now();
     each(flags, |i| {
         let (client, url, token) = (client.clone(), url.clone(), token.clone());
         async move {
             let mut f = flag(&format!("f{i}"));
             f["enabled"] = json!(false);
-            post(&client, &format!("{url}/v1/projects/bench/flags"), &token, &f).await
+            post(
+                &client,
+                &format!("{url}/v1/projects/bench/flags"),
+                &token,
+                &f,
+            )
+            .await
         }
     })
     .await?;
@@ -101,7 +135,10 @@ pub async fn run(bin: &Path, dir: &Path, flags: usize, rounds: usize) -> anyhow:
         let plan = post(&client, &promote, &token, &dry_body).await?;
         dry.push(t.elapsed().as_secs_f64() * 1000.0);
         let planned = plan["plan"]["flags"].as_array().map_or(0, Vec::len);
-        anyhow::ensure!(planned == flags, "the dry run planned {planned} of {flags} flags");
+        anyhow::ensure!(
+            planned == flags,
+            "the dry run planned {planned} of {flags} flags"
+        );
         let mut apply_body = body.clone();
         apply_body["expected_versions"] = plan["expected_versions"].clone();
         let t = Instant::now();
@@ -109,7 +146,10 @@ pub async fn run(bin: &Path, dir: &Path, flags: usize, rounds: usize) -> anyhow:
         apply.push(t.elapsed().as_secs_f64() * 1000.0);
         let id = done["promotion"]["id"].as_u64().unwrap_or(0);
         let moved = done["promotion"]["flags"].as_array().map_or(0, Vec::len);
-        anyhow::ensure!(moved == flags, "the promotion moved {moved} of {flags} flags");
+        anyhow::ensure!(
+            moved == flags,
+            "the promotion moved {moved} of {flags} flags"
+        );
         let t = Instant::now();
         let rollback = format!("{url}/v1/projects/bench/promotions/{id}/rollback");
         post(&client, &rollback, &token, &Value::Null).await?;
