@@ -84,6 +84,9 @@ pub struct Report {
     /// serialized: two runs of one seed must produce the same text.
     pub fingerprint: String,
     pub sim_time: Duration,
+    /// Promotions the promoter's project holds at the end (on the disk
+    /// checked), each of them whole.
+    pub promotions: usize,
 }
 
 impl Report {
@@ -261,6 +264,10 @@ pub fn run(opts: &Options) -> Report {
             workload::reader(format!("r{r}"), seed, shape.clone(), history.clone()),
         );
     }
+    run.sim.client(
+        "promoter",
+        workload::promoter(opts.seed.wrapping_mul(43), shape.clone()),
+    );
     let views: Vec<Arc<Mutex<SdkView>>> = (0..opts.subscribers).map(|_| Arc::default()).collect();
     let ids = opts.nodes + if opts.membership { EXTRA_IDS } else { 0 };
     for (i, view) in views.iter().enumerate() {
@@ -349,9 +356,12 @@ pub fn run(opts: &Options) -> Report {
         .map(|(id, d)| (*id, &d.engine as &dyn Engine))
         .collect();
     violations.extend(stores::agreement(&engines));
+    let mut promotions = 0;
     if let Some(disk) = truth_disk(&registry, &run.hosts) {
+        promotions = stores::promotion_count(&disk.engine);
         violations.extend(linear::check(&ops, &stores::truth(&disk.engine)));
         violations.extend(stores::audit(&disk.engine));
+        violations.extend(stores::promotions(&disk.engine, workload::PROMO_FLAGS));
     }
     violations.extend(crate::check::sdk::contiguous(&views));
     let changes: Vec<String> = run
@@ -383,6 +393,7 @@ pub fn run(opts: &Options) -> Report {
         fingerprint,
         violations,
         sim_time: run.sim.elapsed(),
+        promotions,
     }
 }
 

@@ -265,3 +265,73 @@ pub async fn live_write(history: History, roster: Roster) -> turmoil::Result {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// How many flags each of the promoter's promotions moves.
+pub const PROMO_FLAGS: usize = 4;
+
+/// The promoter (issue 22): project `promo` with [`PROMO_FLAGS`] flags,
+/// enabled in `development` and disabled in `staging`, promoted to
+/// `production` from each in turn, so that every promotion applied flips
+/// all of them at once and `stores::promotions` can tell one that reached
+/// only some. Each setup step is retried under one idempotency key until
+/// it succeeds; each promotion until it is answered.
+pub async fn promoter(seed: u64, shape: Shape) -> turmoil::Result {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let api = Api::new(Duration::from_secs(3));
+    let mut steps = vec![(
+        "/v1/projects".to_owned(),
+        json!({"key": "promo"}),
+        "promo-project".to_owned(),
+    )];
+    for i in 0..PROMO_FLAGS {
+        let mut f = flag(&format!("p{i}"), "promo");
+        f["enabled"] = json!(false);
+        steps.push((
+            "/v1/projects/promo/flags".into(),
+            f,
+            format!("promo-flag-{i}"),
+        ));
+        steps.push((
+            format!("/v1/projects/promo/environments/development/flags/p{i}/toggle"),
+            json!({"enabled": true}),
+            format!("promo-on-{i}"),
+        ));
+    }
+    for (path, body, key) in &steps {
+        loop {
+            if turmoil::elapsed() >= shape.until {
+                return Ok(());
+            }
+            let node = shape.roster.pick(&mut rng);
+            let url = format!("{}{path}", url(node));
+            let idem = [("idempotency-key", key.clone())];
+            match api.call(Method::POST, &url, &idem, Some(body)).await {
+                Reply::Ok { status, .. } if status < 300 || status == 409 => break,
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+    let mut n = 0u64;
+    while turmoil::elapsed() < shape.until {
+        let node = shape.roster.pick(&mut rng);
+        let from = if n % 2 == 0 { "development" } else { "staging" };
+        let reply = api
+            .call(
+                Method::POST,
+                &format!("{}/v1/projects/promo/promote", url(node)),
+                &[("idempotency-key", format!("promo-{n}"))],
+                Some(&json!({"from": from, "to": "production", "all": true})),
+            )
+            .await;
+        // 201: promoted; 200: nothing differed, an earlier attempt of
+        // this one having committed.
+        if let Reply::Ok {
+            status: 200 | 201, ..
+        } = reply
+        {
+            n += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(20..=80))).await;
+    }
+    Ok(())
+}

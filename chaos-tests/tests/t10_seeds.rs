@@ -11,8 +11,10 @@
 use vexil_chaos_tests::{Options, run};
 
 fn band(start: u64, count: u64) {
+    let mut promotions = 0;
     for seed in start..start + count {
         let report = run(&Options::new(seed));
+        promotions += report.promotions;
         assert!(
             report.violations.is_empty(),
             "seed {seed} broke an invariant:\n  - {}\nreplay: {}\nfaults:\n{}",
@@ -31,6 +33,12 @@ fn band(start: u64, count: u64) {
             report.acked_writes
         );
     }
+    // The promoter's promotions ran, and each was checked whole.
+    assert!(
+        promotions >= count as usize,
+        "seeds {start}..{}: only {promotions} promotions",
+        start + count
+    );
 }
 
 #[test]

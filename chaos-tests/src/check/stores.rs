@@ -263,6 +263,36 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_promotion_is_caught() {
+        use vexil_storage::{Durability, MemEngine, WriteBatch};
+        let engine = MemEngine::new();
+        let mut b = WriteBatch::new();
+        for (i, version) in [(0, 2), (1, 2), (2, 1), (3, 2)] {
+            let flag =
+                serde_json::json!({"key": format!("p{i}"), "version": version, "enabled": true});
+            b.put(
+                Cf::Flags,
+                format!("promo/production/p{i}").into_bytes(),
+                flag.to_string().into_bytes(),
+            );
+        }
+        b.put(
+            Cf::Meta,
+            keys::promotion(9),
+            serde_json::json!({"id": 9, "project": "promo", "flags": [{}, {}, {}]})
+                .to_string()
+                .into_bytes(),
+        );
+        engine.write(b, Durability::Sync).expect("write");
+        let found = super::promotions(&engine, 4);
+        assert!(
+            found.iter().any(|v| v.to_string().contains("apart")),
+            "{found:?}"
+        );
+        assert_eq!(super::promotion_count(&engine), 1);
+    }
+
+    #[test]
     fn agreement_reads_request_ids_by_the_index_in_their_answer() {
         let a = node(&[(1, "x"), (2, "y")]);
         let same = node(&[(1, "x"), (2, "y")]);
@@ -276,4 +306,71 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].0.contains("index 2"), "{found:?}");
     }
+}
+
+/// Promotions are whole (issue 22): the promoter's flags
+/// (`workload::promoter`) are at one version and state in `production`,
+/// and there is one promotion per version after the first, each naming
+/// every flag. A promotion that reached only some flags would leave them
+/// apart. Nothing to check if the promoter's setup did not finish.
+fn promo_records(engine: &dyn Engine) -> Vec<Value> {
+    dump(engine, Cf::Meta)
+        .into_iter()
+        .filter(|(k, _)| k.first() == Some(&keys::META_PROMOTION))
+        .filter_map(|(_, v)| serde_json::from_slice::<Value>(&v).ok())
+        .filter(|p| p["project"] == "promo")
+        .collect()
+}
+
+/// How many promotions the promoter's project holds.
+pub fn promotion_count(engine: &dyn Engine) -> usize {
+    promo_records(engine).len()
+}
+
+pub fn promotions(engine: &dyn Engine, flags: usize) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let configs: Vec<(u64, bool)> = (0..flags)
+        .filter_map(|i| {
+            let raw = engine
+                .get(Cf::Flags, format!("promo/production/p{i}").as_bytes())
+                .ok()??;
+            let v: Value = serde_json::from_slice(&raw).ok()?;
+            Some((v["version"].as_u64()?, v["enabled"] == true))
+        })
+        .collect();
+    let records = promo_records(engine);
+    if configs.len() < flags {
+        if !records.is_empty() {
+            out.push(Violation(format!(
+                "{} promotions of project promo, which has {} of its {flags} flags",
+                records.len(),
+                configs.len()
+            )));
+        }
+        return out;
+    }
+    let states: std::collections::BTreeSet<(u64, bool)> = configs.into_iter().collect();
+    if states.len() != 1 {
+        out.push(Violation(format!(
+            "promo's production flags are apart (a partial promotion): {states:?}"
+        )));
+        return out;
+    }
+    let version = states.iter().next().map_or(0, |s| s.0);
+    if records.len() as u64 != version.saturating_sub(1) {
+        out.push(Violation(format!(
+            "{} promotions for promo's flags at version {version}",
+            records.len()
+        )));
+    }
+    for p in &records {
+        let n = p["flags"].as_array().map_or(0, Vec::len);
+        if n != flags {
+            out.push(Violation(format!(
+                "promotion {} moved {n} of {flags} flags",
+                p["id"]
+            )));
+        }
+    }
+    out
 }
