@@ -49,6 +49,7 @@ const ASSETS: &[Asset] = assets![
     "js/pages/flags.js",
     "js/pages/history.js",
     "js/pages/monitoring.js",
+    "js/pages/promote.js",
     "js/pages/segment.js",
     "js/pages/segments.js",
     "js/pages/tokens.js",

@@ -2,7 +2,8 @@
 # Browser tests of the admin UI: a real 3-node cluster of the dev `vexil`
 # binary on free local ports, driven in Debian's headless Chromium by
 # playwright-core (node/ui/tests; no browser is downloaded). Screenshots of
-# the main pages go to artifacts/ui/.
+# the main pages go to artifacts/ui/. UI_TESTS_ONLY=./t55_promote.test.mjs runs
+# only the files named.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 cd "$REPO_ROOT"
@@ -87,5 +88,5 @@ VEXIL_URL="${NODES[0]#*=}" \
     VEXIL_PIDS="$(IFS=,; echo "${PIDS[*]}")" \
     VEXIL_ADMIN_TOKEN="$ADMIN_TOKEN" \
     VEXIL_ARTIFACTS="$ARTIFACTS" \
-    node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec ./*.test.mjs
+    node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec ${UI_TESTS_ONLY:-./*.test.mjs}
 log "UI screenshots are in artifacts/ui/"

@@ -14,6 +14,7 @@ import { auditPage } from './pages/audit.js';
 import { clusterPage } from './pages/cluster.js';
 import { monitoringPage } from './pages/monitoring.js';
 import { tokensPage } from './pages/tokens.js';
+import { promotePage } from './pages/promote.js';
 
 const ROUTES = [
   ['/flags', flagsPage, 'flags'],
@@ -24,6 +25,7 @@ const ROUTES = [
   ['/new/segment', newSegmentPage, 'segments'],
   ['/segments/:key', segmentPage, 'segments'],
   ['/segments/:key/history', (ctx) => historyPage(ctx, 'segments'), 'segments'],
+  ['/promote', promotePage, 'promote'],
   ['/audit', auditPage, 'audit'],
   ['/cluster', clusterPage, 'cluster'],
   ['/monitoring', monitoringPage, 'monitoring'],
@@ -34,12 +36,13 @@ const ICONS = {
   flags: 'M5 3v18M5 4h12l-3 4 3 4H5',
   segments: 'M8 11a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm8 0a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM2 20c0-3 3-5 6-5s6 2 6 5m0-4.5c.6-.3 1.3-.5 2-.5 3 0 6 2 6 5',
   audit: 'M6 3h9l4 4v14H6zM9 10h7M9 14h7M9 18h4',
+  promote: 'M4 7h13l-3-3M20 17H7l3 3',
   cluster: 'M4 5h16v5H4zM4 14h16v5H4zM7 7.5h.01M7 16.5h.01',
   monitoring: 'M3 20h18M6 16l4-6 4 3 5-8',
   tokens: 'M14 10a4 4 0 1 0-3.5 4L9 16H7v2H5v2H3v-3l6.5-6.5A4 4 0 0 0 14 10zm2-2h.01',
 };
 const NAV = [
-  ['flags', 'Flags'], ['segments', 'Segments'], ['audit', 'Audit log'],
+  ['flags', 'Flags'], ['segments', 'Segments'], ['promote', 'Environments'], ['audit', 'Audit log'],
   ['cluster', 'Cluster'], ['monitoring', 'Monitoring'], ['tokens', 'Tokens'],
 ];
 
