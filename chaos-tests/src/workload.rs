@@ -314,7 +314,11 @@ pub async fn promoter(seed: u64, shape: Shape) -> turmoil::Result {
     let mut n = 0u64;
     while turmoil::elapsed() < shape.until {
         let node = shape.roster.pick(&mut rng);
-        let from = if n % 2 == 0 { "development" } else { "staging" };
+        let from = if n.is_multiple_of(2) {
+            "development"
+        } else {
+            "staging"
+        };
         let reply = api
             .call(
                 Method::POST,

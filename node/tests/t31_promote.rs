@@ -247,7 +247,7 @@ async fn t31_a_promotion_is_previewed_applied_audited_and_rolled_back_whole() {
         Value::Null,
     )
     .await;
-    assert_eq!(back["rolled_back_by"].as_u64().is_some(), true, "{back}");
+    assert!(back["rolled_back_by"].as_u64().is_some(), "{back}");
     assert_eq!(eval(&node, "production", "b", "u2").await, false);
     assert_eq!(eval(&node, "production", "a", "u1").await, false);
     assert_eq!(config(&node, "production", "a").await["version"], 3);

@@ -238,6 +238,74 @@ pub fn state_digest(engine: &dyn Engine) -> (usize, u64) {
     (flags.len(), h.finish())
 }
 
+/// The promotion records of the promoter's project (`promo`).
+fn promo_records(engine: &dyn Engine) -> Vec<Value> {
+    dump(engine, Cf::Meta)
+        .into_iter()
+        .filter(|(k, _)| k.first() == Some(&keys::META_PROMOTION))
+        .filter_map(|(_, v)| serde_json::from_slice::<Value>(&v).ok())
+        .filter(|p| p["project"] == "promo")
+        .collect()
+}
+
+/// How many promotions the promoter's project holds.
+pub fn promotion_count(engine: &dyn Engine) -> usize {
+    promo_records(engine).len()
+}
+
+/// Promotions are whole (issue 22): the promoter's flags
+/// (`workload::promoter`) are at one version and state in `production`,
+/// and there is one promotion per version after the first, each naming
+/// every flag. A promotion that reached only some flags would leave them
+/// apart. Nothing to check if the promoter's setup did not finish.
+pub fn promotions(engine: &dyn Engine, flags: usize) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let configs: Vec<(u64, bool)> = (0..flags)
+        .filter_map(|i| {
+            let raw = engine
+                .get(Cf::Flags, format!("promo/production/p{i}").as_bytes())
+                .ok()??;
+            let v: Value = serde_json::from_slice(&raw).ok()?;
+            Some((v["version"].as_u64()?, v["enabled"] == true))
+        })
+        .collect();
+    let records = promo_records(engine);
+    if configs.len() < flags {
+        if !records.is_empty() {
+            out.push(Violation(format!(
+                "{} promotions of project promo, which has {} of its {flags} flags",
+                records.len(),
+                configs.len()
+            )));
+        }
+        return out;
+    }
+    let states: std::collections::BTreeSet<(u64, bool)> = configs.into_iter().collect();
+    if states.len() != 1 {
+        out.push(Violation(format!(
+            "promo's production flags are apart (a partial promotion): {states:?}"
+        )));
+        return out;
+    }
+    let version = states.iter().next().map_or(0, |s| s.0);
+    if records.len() as u64 != version.saturating_sub(1) {
+        out.push(Violation(format!(
+            "{} promotions for promo's flags at version {version}",
+            records.len()
+        )));
+    }
+    for p in &records {
+        let n = p["flags"].as_array().map_or(0, Vec::len);
+        if n != flags {
+            out.push(Violation(format!(
+                "promotion {} moved {n} of {flags} flags",
+                p["id"]
+            )));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -306,71 +374,4 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].0.contains("index 2"), "{found:?}");
     }
-}
-
-/// Promotions are whole (issue 22): the promoter's flags
-/// (`workload::promoter`) are at one version and state in `production`,
-/// and there is one promotion per version after the first, each naming
-/// every flag. A promotion that reached only some flags would leave them
-/// apart. Nothing to check if the promoter's setup did not finish.
-fn promo_records(engine: &dyn Engine) -> Vec<Value> {
-    dump(engine, Cf::Meta)
-        .into_iter()
-        .filter(|(k, _)| k.first() == Some(&keys::META_PROMOTION))
-        .filter_map(|(_, v)| serde_json::from_slice::<Value>(&v).ok())
-        .filter(|p| p["project"] == "promo")
-        .collect()
-}
-
-/// How many promotions the promoter's project holds.
-pub fn promotion_count(engine: &dyn Engine) -> usize {
-    promo_records(engine).len()
-}
-
-pub fn promotions(engine: &dyn Engine, flags: usize) -> Vec<Violation> {
-    let mut out = Vec::new();
-    let configs: Vec<(u64, bool)> = (0..flags)
-        .filter_map(|i| {
-            let raw = engine
-                .get(Cf::Flags, format!("promo/production/p{i}").as_bytes())
-                .ok()??;
-            let v: Value = serde_json::from_slice(&raw).ok()?;
-            Some((v["version"].as_u64()?, v["enabled"] == true))
-        })
-        .collect();
-    let records = promo_records(engine);
-    if configs.len() < flags {
-        if !records.is_empty() {
-            out.push(Violation(format!(
-                "{} promotions of project promo, which has {} of its {flags} flags",
-                records.len(),
-                configs.len()
-            )));
-        }
-        return out;
-    }
-    let states: std::collections::BTreeSet<(u64, bool)> = configs.into_iter().collect();
-    if states.len() != 1 {
-        out.push(Violation(format!(
-            "promo's production flags are apart (a partial promotion): {states:?}"
-        )));
-        return out;
-    }
-    let version = states.iter().next().map_or(0, |s| s.0);
-    if records.len() as u64 != version.saturating_sub(1) {
-        out.push(Violation(format!(
-            "{} promotions for promo's flags at version {version}",
-            records.len()
-        )));
-    }
-    for p in &records {
-        let n = p["flags"].as_array().map_or(0, Vec::len);
-        if n != flags {
-            out.push(Violation(format!(
-                "promotion {} moved {n} of {flags} flags",
-                p["id"]
-            )));
-        }
-    }
-    out
 }

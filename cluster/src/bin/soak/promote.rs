@@ -98,7 +98,11 @@ pub async fn promoter(urls: Vec<String>, token: String, stop: Arc<AtomicBool>) -
     while !stop.load(Ordering::Relaxed) {
         attempts += 1;
         let url = &urls[attempts % urls.len()];
-        let from = if n % 2 == 0 { "development" } else { "staging" };
+        let from = if n.is_multiple_of(2) {
+            "development"
+        } else {
+            "staging"
+        };
         let r = client
             .post(format!("{url}/v1/projects/{PROJECT}/promote"))
             .bearer_auth(&token)
