@@ -155,7 +155,7 @@ async fn t31_a_promotion_is_previewed_applied_audited_and_rolled_back_whole() {
             promote,
             Some(ADMIN),
             Some(&json!({"from": "staging", "to": "production", "all": true,
-                "expected_versions": expected})),
+                "expected_versions": expected, "source_versions": dry["source_versions"]})),
         )
         .await;
     assert_eq!(r.status(), 201);
@@ -292,13 +292,14 @@ async fn t31_a_promotion_whose_target_moved_since_the_dry_run_is_refused() {
         promote,
         Some(
             &json!({"from": "staging", "to": "production", "flags": ["b"],
-            "expected_versions": {"b": 1}}),
+            "expected_versions": {"b": 1}, "source_versions": {"b": 2}}),
         ),
     )
     .await;
     assert_eq!(status, 409, "{v}");
+    assert_eq!(v["error"], "plan_changed", "{v}");
     assert!(
-        v["message"].as_str().unwrap().contains("web/production/b"),
+        v["message"].as_str().unwrap().contains("\"b\" changed"),
         "{v}"
     );
     assert_eq!(eval(&node, "production", "b", "u2").await, false);
@@ -309,7 +310,7 @@ async fn t31_a_promotion_whose_target_moved_since_the_dry_run_is_refused() {
         promote,
         Some(
             &json!({"from": "staging", "to": "production", "flags": ["a", "b"],
-            "expected_versions": {"b": 2}}),
+            "expected_versions": {"b": 2}, "source_versions": {"b": 2}}),
         ),
     )
     .await;
@@ -343,10 +344,26 @@ async fn t31_a_promotion_whose_target_moved_since_the_dry_run_is_refused() {
         v["message"]
             .as_str()
             .unwrap()
-            .contains("changed in staging"),
+            .contains("\"c\" changed in staging"),
         "{v}"
     );
     assert_eq!(eval(&node, "production", "c", "u2").await, false);
+    // The versions come as a pair.
+    let (status, v) = send(
+        &node,
+        Method::POST,
+        promote,
+        Some(
+            &json!({"from": "staging", "to": "production", "flags": ["c"],
+            "expected_versions": dry["expected_versions"]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (400, Some("source_versions")),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -374,6 +391,18 @@ async fn t31_a_retried_promotion_gets_its_first_answer() {
     let (status, again) = promote("once").await;
     assert_eq!(status, 201, "{again}");
     assert_eq!(again["promotion"]["id"], first["promotion"]["id"]);
+    // The same key for another promotion is refused, not answered with
+    // the first one.
+    let r = node
+        .http
+        .post(format!("{}/v1/projects/web/promote", node.url))
+        .bearer_auth(ADMIN)
+        .header("idempotency-key", "once")
+        .json(&json!({"from": "development", "to": "production", "flags": ["b"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
     // Another key: nothing differs now, so nothing is written.
     let (status, other) = promote("twice").await;
     assert_eq!((status, &other["applied"]), (200, &json!(false)), "{other}");

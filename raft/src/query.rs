@@ -266,13 +266,14 @@ pub fn promotion(
         .transpose()
 }
 
-/// `project`'s promotions, newest first: at most `limit`, with ids below
-/// `before` when given.
+/// `project`'s promotions that `visible` keeps, newest first: at most
+/// `limit`, with ids below `before` when given.
 pub fn promotions(
     engine: &dyn Engine,
     project: &str,
     limit: usize,
     before: Option<u64>,
+    visible: impl Fn(&crate::records::Promotion) -> bool,
 ) -> Result<Page<crate::records::Promotion>, StorageError> {
     let start = vec![keys::META_PROMOTION];
     let mut end = match before {
@@ -310,7 +311,7 @@ pub fn promotions(
         for (_, v) in &chunk {
             scanned += 1;
             let p: crate::records::Promotion = decode(v)?;
-            if p.project != project {
+            if p.project != project || !visible(&p) {
                 continue;
             }
             items.push(p);

@@ -110,7 +110,7 @@ seed_flags
 BEFORE="$(state_hash "$WORK/old.backup")"
 # The previous release's own level (1 before levels existed), once its
 # leader has raised the fresh cluster to it.
-OLD_LEVEL="$(git -C "$REPO_ROOT" show "$FROM:raft/src/version.rs" 2>/dev/null \
+OLD_LEVEL="$({ git -C "$REPO_ROOT" show "$FROM:raft/src/version.rs" 2>/dev/null || true; } \
     | sed -n 's/^pub const SUPPORTED: u32 = \([0-9]*\);/\1/p')"
 OLD_LEVEL="${OLD_LEVEL:-1}"
 for _ in $(seq 1 150); do [ "$(level)" = "$OLD_LEVEL" ] && break; sleep 0.2; done

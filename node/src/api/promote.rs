@@ -55,11 +55,11 @@ pub(crate) struct PromoteBody {
     #[serde(default)]
     dry_run: bool,
     /// The version each target configuration must be at, by flag key: a
-    /// dry run's `expected_versions`. With it, the promotion applies what
-    /// the dry run showed or nothing: it is refused (409) if a target or
-    /// (with `source_versions`) a source configuration has moved since,
-    /// or if a flag would now change that the dry run did not list.
-    /// Without it, the versions when the request arrives.
+    /// dry run's `expected_versions`, sent with its `source_versions`.
+    /// With them, the promotion applies what the dry run showed or
+    /// nothing: it is refused (409 `plan_changed`) if a selected flag's
+    /// source or target has moved since, or the selection differs from
+    /// the dry run's. Without them, the versions when the request arrives.
     #[serde(default)]
     expected_versions: Option<BTreeMap<String, u64>>,
     /// The version each source configuration must be at, by flag key: a
@@ -183,7 +183,9 @@ pub(crate) async fn promote(
     // would plan against configurations already promoted over, and answer
     // that nothing differs.
     state.before_read(Consistency::Linearizable).await?;
-    if let Some(done) = kept_answer(&state, &caller, &headers, &project)? {
+    if !body.dry_run
+        && let Some(done) = kept_answer(&state, &caller, &headers, &project, &body)?
+    {
         return Ok(done);
     }
     let (plan, versions) = plan_of(&state, &project, &body)?;
@@ -209,11 +211,11 @@ pub(crate) async fn promote(
             promote::missing_segment_errors(&plan.missing_segments, &body.to),
         ));
     }
-    if plan.flags.is_empty() {
+    let flags = expected(&plan, &versions, &body)?;
+    if flags.is_empty() {
         // Nothing differs: nothing to write.
         return Ok(Json(answer(None, &plan)).into_response());
     }
-    let flags = expected(&plan, &versions, &body)?;
     let (project_key, from, to) = (project.clone(), body.from.clone(), body.to.clone());
     let op = Op::Promote {
         project: project_key,
@@ -251,28 +253,46 @@ fn kept_answer(
     caller: &Caller,
     headers: &HeaderMap,
     project: &str,
+    body: &PromoteBody,
 ) -> ApiResult<Option<Response>> {
     if !headers.contains_key("idempotency-key") {
         return Ok(None);
     }
     let id = super::extract::request_id(headers, &caller.name)?;
     let engine = state.raft.engine();
-    let kept = vexil_raft::query::kept_answer(engine.as_ref(), state.applied(), &id)?;
-    Ok(match kept.map(|r| r.result) {
-        Some(Ok(Change::Promotion { promotion })) if promotion.project == project => {
-            let body = json!({
-                "project": promotion.project,
-                "from": promotion.from,
-                "to": promotion.to,
-                "dry_run": false,
-                "applied": true,
-                "promotion": *promotion,
-            });
-            Some(created(project, promotion.id, body))
+    let Some(kept) = vexil_raft::query::kept_answer(engine.as_ref(), state.applied(), &id)? else {
+        return Ok(None);
+    };
+    // Only the answer to this promotion: the key used for another change
+    // (another selection, a rollback, another kind of write) is refused,
+    // as the write path would.
+    let promotion = match kept.result {
+        Ok(Change::Promotion { promotion })
+            if promotion.id == kept.index
+                && promotion.project == project
+                && promotion.from == body.from
+                && promotion.to == body.to
+                && body
+                    .flags
+                    .as_ref()
+                    .is_none_or(|keys| promotion.flags.iter().all(|f| keys.contains(&f.key))) =>
+        {
+            promotion
         }
-        // Another change under the same key: the write path refuses it.
-        _ => None,
-    })
+        _ => return Err(ApiError::idempotency_key_reused()),
+    };
+    let body = json!({
+        "project": promotion.project,
+        "from": promotion.from,
+        "to": promotion.to,
+        "dry_run": false,
+        "applied": true,
+        "plan": Plan::default(),
+        "expected_versions": {},
+        "source_versions": {},
+        "promotion": *promotion,
+    });
+    Ok(Some(created(project, promotion.id, body)))
 }
 
 fn plan_changed(message: String) -> ApiError {
@@ -288,48 +308,67 @@ fn plan_changed(message: String) -> ApiError {
 /// those, refusing the promotion if what it would do now is not what the
 /// dry run showed.
 fn expected(plan: &Plan, now: &Versions, body: &PromoteBody) -> ApiResult<Vec<PromoteFlag>> {
-    let Some(shown) = &body.expected_versions else {
-        return Ok(plan
-            .flags
-            .iter()
-            .map(|f| PromoteFlag {
-                key: f.key.clone(),
-                expected_version: f.to_version,
-                source_version: f.from_version,
-            })
-            .collect());
-    };
-    for key in shown.keys() {
-        if !now.to.contains_key(key) {
-            return Err(plan_changed(format!("flag {key:?} is no longer selected")));
+    let (shown_to, shown_from) = match (&body.expected_versions, &body.source_versions) {
+        (None, None) => {
+            return Ok(plan
+                .flags
+                .iter()
+                .map(|f| PromoteFlag {
+                    key: f.key.clone(),
+                    expected_version: f.to_version,
+                    source_version: f.from_version,
+                })
+                .collect());
         }
-    }
-    if let Some(sources) = &body.source_versions {
-        for (key, version) in &now.from {
-            if sources.get(key).is_some_and(|v| v != version) {
+        (Some(to), Some(from)) => (to, from),
+        (_, None) => {
+            return Err(ApiError::bad_request(
+                "source_versions",
+                "send the dry run's source_versions with its expected_versions",
+            ));
+        }
+        (None, _) => {
+            return Err(ApiError::bad_request(
+                "expected_versions",
+                "send the dry run's expected_versions with its source_versions",
+            ));
+        }
+    };
+    // The selection must be the dry run's, every flag of it at the
+    // versions it showed (on this linearizable read): then the plan is the
+    // one it showed, and the state machine checks the versions of the
+    // flags that change again when it applies them.
+    for (key, to_version) in &now.to {
+        let from_version = now.from.get(key);
+        match (shown_to.get(key), shown_from.get(key)) {
+            (Some(t), Some(f)) if t == to_version && Some(f) == from_version => {}
+            (Some(_), Some(_)) => {
                 return Err(plan_changed(format!(
-                    "flag {key:?} changed in {}",
-                    body.from
+                    "flag {key:?} changed in {} or {}",
+                    body.from, body.to
+                )));
+            }
+            _ => {
+                return Err(plan_changed(format!(
+                    "flag {key:?} is selected and was not in the dry run"
                 )));
             }
         }
     }
-    let mut out = Vec::with_capacity(plan.flags.len());
-    for f in &plan.flags {
-        let Some(expected) = shown.get(&f.key) else {
-            return Err(plan_changed(format!(
-                "flag {:?} would change too, and was not in the dry run",
-                f.key
-            )));
-        };
-        let source = body.source_versions.as_ref().and_then(|s| s.get(&f.key));
-        out.push(PromoteFlag {
-            key: f.key.clone(),
-            expected_version: *expected,
-            source_version: source.copied().unwrap_or(f.from_version),
-        });
+    for key in shown_to.keys().chain(shown_from.keys()) {
+        if !now.to.contains_key(key) {
+            return Err(plan_changed(format!("flag {key:?} is no longer selected")));
+        }
     }
-    Ok(out)
+    Ok(plan
+        .flags
+        .iter()
+        .map(|f| PromoteFlag {
+            key: f.key.clone(),
+            expected_version: shown_to.get(&f.key).copied().unwrap_or(f.to_version),
+            source_version: shown_from.get(&f.key).copied().unwrap_or(f.from_version),
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -370,13 +409,18 @@ pub(crate) async fn list(
     if !state.raft.shared().read().projects.contains_key(&project) {
         return Err(project_missing(&project));
     }
-    let mut page =
-        vexil_raft::query::promotions(state.raft.engine().as_ref(), &project, limit, before)?;
-    // Only promotions between environments the token reaches.
-    page.items.retain(|p| {
+    // Only promotions between environments the token reaches count.
+    let visible = |p: &vexil_raft::records::Promotion| {
         caller.reaches(&Need::Env(project.clone(), p.from.clone()))
             && caller.reaches(&Need::Env(project.clone(), p.to.clone()))
-    });
+    };
+    let page = vexil_raft::query::promotions(
+        state.raft.engine().as_ref(),
+        &project,
+        limit,
+        before,
+        visible,
+    )?;
     let headers = consistency_headers(q.consistency, state.applied());
     Ok((
         headers,
@@ -441,6 +485,7 @@ pub(crate) async fn rollback(
     caller.require_in(Role::Viewer, &Need::InProject(project.clone()))?;
     state.before_read(Consistency::Linearizable).await?;
     let p = read_one(&state, &project, &id)?;
+    caller.require_in(Role::Viewer, &Need::Env(project.clone(), p.from.clone()))?;
     caller.require_in(Role::Editor, &Need::Env(project.clone(), p.to.clone()))?;
     let op = Op::RollbackPromotion {
         project: project.clone(),

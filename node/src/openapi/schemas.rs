@@ -290,8 +290,11 @@ pub struct PromotionAnswer {
     /// What changes, flag by flag, and any segment the target lacks.
     pub plan: vexil_flags::promote::Plan,
     /// Each selected flag's target version now, by key: send it back as
-    /// `expected_versions` to apply exactly what the dry run showed.
+    /// `expected_versions`, with `source_versions`, to apply exactly what
+    /// the dry run showed or nothing.
     pub expected_versions: BTreeMap<String, u64>,
+    /// Each selected flag's source version now, by key.
+    pub source_versions: BTreeMap<String, u64>,
     /// The promotion written.
     pub promotion: Option<vexil_raft::records::Promotion>,
 }

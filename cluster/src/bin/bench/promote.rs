@@ -141,6 +141,7 @@ pub async fn run(bin: &Path, dir: &Path, flags: usize, rounds: usize) -> anyhow:
         );
         let mut apply_body = body.clone();
         apply_body["expected_versions"] = plan["expected_versions"].clone();
+        apply_body["source_versions"] = plan["source_versions"].clone();
         let t = Instant::now();
         let done = post(&client, &promote, &token, &apply_body).await?;
         apply.push(t.elapsed().as_secs_f64() * 1000.0);
