@@ -39,10 +39,16 @@ pub enum PromotionsCmd {
     /// A project's promotions, newest first.
     List,
     /// One promotion: its flags, and each target's versions before and after.
-    Get { id: u64 },
+    Get {
+        /// The promotion's id (`promotions list`, or what `promote` printed).
+        id: u64,
+    },
     /// Give every flag a promotion changed its earlier configuration, in
     /// one entry (refused if one changed since).
-    Rollback { id: u64 },
+    Rollback {
+        /// The promotion's id (`promotions list`, or what `promote` printed).
+        id: u64,
+    },
 }
 
 impl PromoteArgs {
