@@ -34,7 +34,9 @@ pub struct PlannedFlag {
     pub key: String,
     /// The configuration fields that change (see `config_differences`).
     pub fields: Vec<String>,
-    /// Each of those fields as the target has it now and as it would be.
+    /// Each of those fields as the target has it now and as it would be
+    /// (filled by [`describe`] for the dry run; empty where the state
+    /// machine plans).
     pub changes: Vec<FieldChange>,
     /// The source configuration's version, copied.
     pub from_version: u64,
@@ -99,6 +101,30 @@ pub fn promoted(source: &Flag, target: &Flag) -> Flag {
     out
 }
 
+/// Fills each planned flag's `changes` (its fields' values before and
+/// after) for a person to read: the dry run's answer. The state machine
+/// applies a plan without them, so this JSON work stays off the apply path.
+pub fn describe(plan: &mut Plan, from: &FlagSet, to: &FlagSet) {
+    for p in &mut plan.flags {
+        let (Some(source), Some(target)) = (from.get_flag(&p.key), to.get_flag(&p.key)) else {
+            continue;
+        };
+        let (now, then) = (
+            serde_json::to_value(target.flag()).unwrap_or_default(),
+            serde_json::to_value(source.flag()).unwrap_or_default(),
+        );
+        p.changes = p
+            .fields
+            .iter()
+            .map(|f| FieldChange {
+                field: f.clone(),
+                before: now.get(f).cloned().unwrap_or_default(),
+                after: then.get(f).cloned().unwrap_or_default(),
+            })
+            .collect();
+    }
+}
+
 /// The keys `selection` takes from `from`, sorted and without repeats.
 pub fn select(
     from: &FlagSet,
@@ -155,22 +181,10 @@ pub fn plan(from: &FlagSet, to: &FlagSet, keys: &[String]) -> Plan {
                 });
             }
         }
-        let (now, then) = (
-            serde_json::to_value(target).unwrap_or_default(),
-            serde_json::to_value(source).unwrap_or_default(),
-        );
-        let changes = fields
-            .iter()
-            .map(|f| FieldChange {
-                field: (*f).to_owned(),
-                before: now.get(f).cloned().unwrap_or_default(),
-                after: then.get(f).cloned().unwrap_or_default(),
-            })
-            .collect();
         out.flags.push(PlannedFlag {
             key: key.clone(),
             fields: fields.into_iter().map(String::from).collect(),
-            changes,
+            changes: Vec::new(),
             from_version: source.version,
             to_version: target.version,
         });
@@ -261,7 +275,12 @@ mod tests {
         );
         let all = select(&from, &to, &Selection::All).expect("all");
         assert_eq!(all, ["a", "b", "c", "d"]);
-        let p = plan(&from, &to, &all);
+        let mut p = plan(&from, &to, &all);
+        assert!(
+            p.flags[0].changes.is_empty(),
+            "the apply path's plan has no values"
+        );
+        describe(&mut p, &from, &to);
         let changed: Vec<(&str, Vec<&str>)> = p
             .flags
             .iter()

@@ -142,7 +142,9 @@ fn plan_of(state: &AppState, project: &str, body: &PromoteBody) -> ApiResult<(Pl
         to: version_in(to),
         from: version_in(from),
     };
-    Ok((promote::plan(from, to, &keys), versions))
+    let mut plan = promote::plan(from, to, &keys);
+    promote::describe(&mut plan, from, to);
+    Ok((plan, versions))
 }
 
 #[utoipa::path(post, path = "/v1/projects/{project}/promote", tag = "projects", security(("bearer" = [])),
