@@ -194,6 +194,32 @@ async fn t29_a_flag_has_one_definition_and_a_configuration_per_environment() {
     assert_eq!(row["environments"]["staging"]["enabled"], true);
     assert_eq!(row["environments"]["production"]["enabled"], false);
     assert_eq!(row["environments"]["production"]["targets"], 1);
+    // One environment's list filters by its state; the project's list,
+    // where a flag is on in one environment and off in another, refuses to.
+    for (env, enabled, expect) in [
+        ("staging", true, 1),
+        ("staging", false, 0),
+        ("production", true, 0),
+        ("production", false, 1),
+    ] {
+        let path = format!("/v1/projects/web/environments/{env}/flags?enabled={enabled}");
+        let (status, page) = send(&node, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(
+            page["flags"].as_array().unwrap().len(),
+            expect,
+            "{path}: {page}"
+        );
+    }
+    let (status, refused) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/flags?enabled=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["field"], "enabled", "{refused}");
 
     // Deleted everywhere in one entry; a rollback of the definition
     // restores it whole, each environment with its last configuration.
@@ -258,6 +284,49 @@ async fn t29_segments_belong_to_one_environment() {
         r.headers()["location"],
         "/v1/projects/web/environments/staging/segments/beta"
     );
+    // Listed a page at a time, like /v1/segments; each environment lists
+    // its own, and a cursor from elsewhere is refused.
+    for key in ["yak", "zebra"] {
+        let (status, body) = send(
+            &node,
+            Method::POST,
+            "/v1/projects/web/environments/staging/segments",
+            Some(&json!({ "key": key })),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let base = "/v1/projects/web/environments/staging/segments";
+    let (status, first) = send(&node, Method::GET, &format!("{base}?limit=2"), None).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["segments"][1]["key"], "yak", "{first}");
+    assert_eq!(first["next_cursor"], "yak", "{first}");
+    let (_, rest) = send(
+        &node,
+        Method::GET,
+        &format!("{base}?limit=2&cursor=yak&q=ZEB"),
+        None,
+    )
+    .await;
+    assert_eq!(rest["segments"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["next_cursor"], Value::Null, "{rest}");
+    let (_, prod) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/environments/production/segments",
+        None,
+    )
+    .await;
+    assert_eq!(prod["segments"], json!([]), "{prod}");
+    let (status, refused) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/environments/production/segments?cursor=beta",
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["field"], "cursor");
     // A flag that uses it cannot be made where it is missing: the message
     // names the environment.
     let mut flag = common::bool_flag("beta-only");
@@ -850,4 +919,182 @@ async fn t29_evaluations_are_counted_per_environment() {
     )
     .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_a_new_environment_can_start_as_a_copy_of_another() {
+    let node = Node::start().await;
+    project_web(&node).await;
+    let (status, body) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/web/flags",
+        Some(&common::bool_flag("checkout")),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/web/environments/staging/segments",
+        Some(&json!({"key": "beta", "included": ["u1"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let mut staged = config(&node, "web/staging", "checkout").unwrap();
+    staged.rules = serde_json::from_value(json!([{"id": "r1",
+        "clauses": [{"attribute": "key", "operator": "segment_match", "values": ["beta"]}],
+        "serve": {"variation": 1}}]))
+    .unwrap();
+    let path = "/v1/projects/web/environments/staging/flags/checkout";
+    let (status, body) = put_if(&node, path, staged.version, &json!(staged)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A copy_from that is not an environment of the project, or not a key.
+    for (bad, why) in [(json!("nope"), "not found"), (json!(3), "must be the key")] {
+        let (status, body) = send(
+            &node,
+            Method::POST,
+            "/v1/projects/web/environments",
+            Some(&json!({"key": "qa", "copy_from": bad})),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["field"], "copy_from", "{body}");
+        assert!(body["message"].as_str().unwrap().contains(why), "{body}");
+    }
+
+    let (status, made) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/web/environments",
+        Some(&json!({"key": "qa", "name": "QA", "copy_from": "staging"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["key"], "qa");
+    let copy = config(&node, "web/qa", "checkout").unwrap();
+    assert_eq!(copy.rules, staged.rules);
+    assert_eq!(copy.version, 1);
+    // Its segment came too, so the rule evaluates there as in staging.
+    assert_eq!(eval(&node, "qa", "checkout", "u1").await, false);
+    assert_eq!(eval(&node, "staging", "checkout", "u1").await, false);
+    assert_eq!(eval(&node, "production", "checkout", "u1").await, true);
+
+    // Compare finds nothing between the copy and its source.
+    let (_, diff) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/web/compare?from=staging&to=qa",
+        None,
+    )
+    .await;
+    assert_eq!(diff["flags"], json!([]), "{diff}");
+    let (_, audit) = send(&node, Method::GET, "/v1/audit?environment=web/qa", None).await;
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["action"], "environment.create", "{audit}");
+    assert_eq!(entry["after"]["copied_from"], "staging", "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_a_project_with_flags_goes_only_when_confirmed_and_comes_back() {
+    let node = Node::start().await;
+    project_web(&node).await;
+    let (status, _) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/web/flags",
+        Some(&common::bool_flag("kept")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let staging = "/v1/projects/web/environments/staging";
+    let (status, _) = send(
+        &node,
+        Method::POST,
+        &format!("{staging}/segments"),
+        Some(&json!({"key": "beta", "included": ["u1"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut cfg = config(&node, "web/staging", "kept").unwrap();
+    cfg.targets = serde_json::from_value(json!([{"variation": 1, "values": ["u9"]}])).unwrap();
+    let (status, body) = put_if(
+        &node,
+        &format!("{staging}/flags/kept"),
+        cfg.version,
+        &json!(cfg),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = send(&node, Method::DELETE, "/v1/projects/web", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("in_use")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("1 flags in staging") && message.contains("?confirm=true"),
+        "{message}"
+    );
+    let (status, body) = send(&node, Method::DELETE, "/v1/projects/web?confirm=true", None).await;
+    assert_eq!(status, 200, "{body}");
+    let deleted_at = body["version"].as_u64().unwrap();
+    for path in [
+        "/v1/projects/web",
+        "/v1/projects/web/flags/kept",
+        "/v1/projects/web/environments/staging",
+    ] {
+        let (status, body) = send(&node, Method::GET, path, None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    assert!(config(&node, "web/staging", "kept").is_none());
+    let (_, audit) = send(&node, Method::GET, "/v1/audit?project=web&limit=1", None).await;
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["action"], "project.delete", "{audit}");
+    assert_eq!(entry["before"]["flags"], 1, "{audit}");
+    assert_eq!(entry["before"]["segments"], 1, "{audit}");
+    // `default` serves the routes without a project: never purged.
+    let (status, body) = send(
+        &node,
+        Method::DELETE,
+        "/v1/projects/default?confirm=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+
+    // The project comes back with its flag's definition; each environment
+    // then with what it held.
+    let (status, body) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/web/rollback",
+        Some(&json!({"version": deleted_at - 1})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, def) = send(&node, Method::GET, "/v1/projects/web/flags/kept", None).await;
+    assert_eq!(status, 200, "{def}");
+    let (status, body) = send(
+        &node,
+        Method::POST,
+        &format!("{staging}/rollback"),
+        Some(&json!({"version": 1})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let back = config(&node, "web/staging", "kept").expect("kept in staging");
+    assert_eq!(back.targets, cfg.targets);
+    assert_eq!(eval(&node, "staging", "kept", "u9").await, false);
+    let (status, _) = send(
+        &node,
+        Method::GET,
+        &format!("{staging}/segments/beta"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
 }

@@ -335,6 +335,84 @@ async fn t60_projects_and_envs_commands() {
         .await
         .expect(0);
     assert!(r.stdout.contains("environment.restore"), "{}", r.stdout);
+    // A new environment as a copy of another; a source that is not there
+    // is a usage error naming the option's field.
+    let r = cli(
+        url,
+        ADMIN,
+        &[
+            "envs",
+            "create",
+            "qa2",
+            "--project",
+            "web",
+            "--copy-from",
+            "qa",
+        ],
+    )
+    .await
+    .expect(0);
+    assert!(
+        r.stdout
+            .contains("created environment web/qa2 as a copy of qa"),
+        "{}",
+        r.stdout
+    );
+    let r = cli(
+        url,
+        ADMIN,
+        &[
+            "envs",
+            "create",
+            "qa3",
+            "--project",
+            "web",
+            "--copy-from",
+            "gone",
+        ],
+    )
+    .await
+    .expect(2);
+    assert!(r.stderr.contains("copy_from"), "{}", r.stderr);
+    // A project holding a flag goes only with --confirm.
+    cli(url, ADMIN, &["projects", "create", "gone"])
+        .await
+        .expect(0);
+    cli(
+        url,
+        ADMIN,
+        &[
+            "--project",
+            "gone",
+            "--env",
+            "staging",
+            "flags",
+            "create",
+            "f",
+        ],
+    )
+    .await
+    .expect(0);
+    let r = cli(url, ADMIN, &["projects", "delete", "gone"])
+        .await
+        .expect(4);
+    assert!(
+        r.stderr.contains("--confirm") || r.stderr.contains("confirm"),
+        "{}",
+        r.stderr
+    );
+    let r = cli(url, ADMIN, &["projects", "delete", "gone", "--confirm"])
+        .await
+        .expect(0);
+    assert!(
+        r.stdout
+            .contains("deleted project gone with everything it held"),
+        "{}",
+        r.stdout
+    );
+    cli(url, ADMIN, &["projects", "get", "gone"])
+        .await
+        .expect(3);
     // The default project holds the unscoped routes: refused, exit 4.
     let r = cli(url, ADMIN, &["projects", "delete", "default"])
         .await
@@ -539,7 +617,7 @@ async fn t60_projects_and_envs_commands() {
         .await
         .expect(2);
     // A flag made from a file with one environment chosen is configured
-    // there only; deleting needs --all-environments; export refuses.
+    // there only; deleting needs --all-environments.
     let file = ops::write(
         dir.path(),
         "on.json",
@@ -571,5 +649,4 @@ async fn t60_projects_and_envs_commands() {
     cli(url, ADMIN, &with(&prod, &["flags", "get", "dev-only"]))
         .await
         .expect(3);
-    cli(url, ADMIN, &with(&dev, &["export"])).await.expect(2);
 }

@@ -289,3 +289,122 @@ async fn t63_connection_settings_come_from_a_config_file() {
     .expect(2);
     assert!(r.stderr.contains("colour"), "{}", r.stderr);
 }
+
+async fn config(node: &Node, env: &str, key: &str) -> Value {
+    node.get(
+        &format!("/v1/projects/web/environments/{env}/flags/{key}"),
+        ADMIN,
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t64_apply_and_export_target_one_environment() {
+    let node = Node::start().await;
+    let url = node.url.as_str();
+    let r = node
+        .post("/v1/projects", &serde_json::json!({"key": "web"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let dir = tempfile::tempdir().unwrap();
+    let file = ops::write(dir.path(), "flags.yaml", FILE);
+    let staging = ["--project", "web", "--env", "staging"];
+    fn with<'a>(scope: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
+        scope.iter().chain(args).copied().collect()
+    }
+
+    // Made in staging: each flag is in every environment, but configured
+    // (on, its rules and prerequisite) in staging only; the segment is
+    // staging's.
+    let r = cli(url, &with(&staging, &["apply", "-f", &file]))
+        .await
+        .expect(0);
+    assert!(r.stdout.contains("applied: 3 to create"), "{}", r.stdout);
+    let child = config(&node, "staging", "child").await;
+    assert_eq!(child["enabled"], true, "{child}");
+    assert_eq!(child["rules"][0]["id"], "r1", "{child}");
+    let prod = config(&node, "production", "child").await;
+    assert_eq!(prod["enabled"], false, "{prod}");
+    assert_eq!(prod["rules"], serde_json::json!([]), "{prod}");
+    let segs: Value = node
+        .get("/v1/projects/web/environments/production/segments", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(segs["segments"], serde_json::json!([]));
+    let r = cli(url, &with(&staging, &["apply", "-f", &file]))
+        .await
+        .expect(0);
+    assert_eq!(r.stdout.trim(), "no changes");
+
+    // A definition field changes every environment, and the plan says so;
+    // the configuration stays each environment's.
+    let renamed = ops::write(
+        dir.path(),
+        "renamed.yaml",
+        &FILE.replace(
+            "  - key: parent\n",
+            "  - key: parent\n    name: Parent flag\n",
+        ),
+    );
+    let r = cli(
+        url,
+        &with(&staging, &["apply", "-f", &renamed, "--dry-run"]),
+    )
+    .await
+    .expect(0);
+    assert!(
+        r.stdout
+            .contains("name: \"\" -> \"Parent flag\"  (every environment)"),
+        "{}",
+        r.stdout
+    );
+    cli(url, &with(&staging, &["apply", "-f", &renamed]))
+        .await
+        .expect(0);
+    for (env, enabled) in [("staging", true), ("production", false)] {
+        let f = config(&node, env, "parent").await;
+        assert_eq!(f["name"], "Parent flag", "{env}: {f}");
+        assert_eq!(f["enabled"], enabled, "{env}: {f}");
+    }
+
+    // --prune deletes the environment's segments the file omits, but keeps
+    // a flag (deleting it would delete it everywhere) and says so.
+    node.post(
+        "/v1/projects/web/environments/staging/segments",
+        &serde_json::json!({"key": "stray"}),
+    )
+    .await;
+    let extra = serde_json::json!({"key": "extra", "kind": "boolean",
+        "variations": [{"value": true}, {"value": false}], "off_variation": 1,
+        "fallthrough": {"variation": 0}});
+    assert_eq!(
+        node.post("/v1/projects/web/flags", &extra).await.status(),
+        201
+    );
+    let r = cli(url, &with(&staging, &["apply", "-f", &renamed, "--prune"]))
+        .await
+        .expect(0);
+    assert!(r.stdout.contains("deleted segment stray"), "{}", r.stdout);
+    assert!(!r.stdout.contains("flag extra"), "{}", r.stdout);
+    assert!(r.stderr.contains("kept flag \"extra\""), "{}", r.stderr);
+    assert_eq!(config(&node, "staging", "extra").await["key"], "extra");
+
+    // An export of staging applied to production makes production alike.
+    let r = cli(url, &with(&staging, &["export"])).await.expect(0);
+    let exported = ops::write(dir.path(), "staging.json", &r.stdout);
+    assert_eq!(r.json()["segments"][0]["key"], "beta", "{}", r.stdout);
+    let production = ["--project", "web", "--env", "production"];
+    cli(url, &with(&production, &["apply", "-f", &exported]))
+        .await
+        .expect(0);
+    let prod = config(&node, "production", "child").await;
+    assert_eq!(prod["enabled"], true, "{prod}");
+    assert_eq!(prod["rules"][0]["id"], "r1", "{prod}");
+    let again = cli(url, &with(&production, &["export"])).await.expect(0);
+    assert_eq!(again.json(), r.json());
+}

@@ -235,6 +235,25 @@ pub enum Op {
         project: String,
         id: u64,
     },
+    // Level 6: a new environment as a copy of another (`crate::version::ENV_COPY`).
+    /// Creates `environment` holding a copy of every segment and flag
+    /// configuration of environment `from` of the same project (each as the
+    /// first version of its record there); a flag `from` lacks starts
+    /// blank, as in a new environment. One audit entry,
+    /// `environment.create`, names the source and counts what was copied.
+    CreateEnvironmentFrom {
+        environment: Environment,
+        from: String,
+    },
+    /// Deletes a project with everything it holds: each environment as
+    /// `PurgeEnvironment` does, every flag definition, then the project, in
+    /// one entry under one audit entry. From this level on,
+    /// `RollbackProject` of a deleted project also restores the definitions
+    /// the deleting entry took.
+    PurgeProject {
+        key: String,
+        expected_version: Option<u64>,
+    },
 }
 
 /// One flag of a promotion, with the versions its source and target
@@ -298,6 +317,8 @@ impl Op {
             Op::CreateToken { .. }
             | Op::CreateScopedToken { .. }
             | Op::PurgeEnvironment { .. }
+            | Op::CreateEnvironmentFrom { .. }
+            | Op::PurgeProject { .. }
             | Op::DeleteToken { .. }
             | Op::SetClusterLevel { .. }
             | Op::AuditCluster { .. } => Role::Admin,
@@ -426,6 +447,7 @@ impl Op {
             op if op.is_scope_change() => crate::version::PROJECTS,
             op if op.is_env_config() => crate::version::ENV_CONFIG,
             op if op.is_promotion() => crate::version::PROMOTION,
+            Op::CreateEnvironmentFrom { .. } | Op::PurgeProject { .. } => crate::version::ENV_COPY,
             _ => crate::version::BASE,
         }
     }
@@ -684,6 +706,13 @@ impl std::fmt::Display for Op {
             Op::RollbackPromotion { project, id } => {
                 write!(f, "roll back promotion {id} of {project}")
             }
+            Op::CreateEnvironmentFrom {
+                environment: e,
+                from,
+            } => {
+                write!(f, "create environment {} as a copy of {from}", e.id())
+            }
+            Op::PurgeProject { key, .. } => write!(f, "delete project {key} with all it holds"),
         }
     }
 }

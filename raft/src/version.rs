@@ -25,12 +25,13 @@
 //! | 3 | projects and environments (`Op::CreateProject` … `Op::RollbackEnvironment`); the leader creates project `default` once the level is raised |
 //! | 4 | flags configured per environment (`Op::CreateProjectFlag` … `Op::RollbackSegmentIn`); raising it gives every flag of `default` a definition and a disabled configuration in its other environments, and from then on the unscoped flag commands keep them in step; tokens scoped to projects and environments (`Op::CreateScopedToken`); deleting an environment with what it holds (`Op::PurgeEnvironment`) |
 //! | 5 | promotion (`Op::Promote`, `Op::RollbackPromotion`): one audit entry for the promotion and one per flag in the same log entry, at positions `id.seq` |
+//! | 6 | a new environment as a copy of another (`Op::CreateEnvironmentFrom`); deleting a project with what it holds (`Op::PurgeProject`), after which `Op::RollbackProject` of a deleted project also restores the flag definitions its deletion took |
 
 /// The level a cluster of only first-release nodes is at.
 pub const BASE: u32 = 1;
 
 /// The highest level this release supports.
-pub const SUPPORTED: u32 = 5;
+pub const SUPPORTED: u32 = 6;
 
 /// The level that adds `Op::AuditCluster` and `Op::SetClusterLevel`.
 pub const CLUSTER_AUDIT: u32 = 2;
@@ -50,6 +51,13 @@ pub const ENV_CONFIG: u32 = 4;
 /// several audit entries in one log entry ([`crate::keys::AuditPos`]),
 /// which a node of an earlier release would not find by their ids.
 pub const PROMOTION: u32 = 5;
+
+/// The level that creates an environment as a copy of another
+/// (`Op::CreateEnvironmentFrom`) and deletes a project with what it holds
+/// (`Op::PurgeProject`): commands earlier releases cannot decode. From it
+/// on, restoring a project (`Op::RollbackProject`) also restores the
+/// definitions its deletion took, so every node must apply it alike.
+pub const ENV_COPY: u32 = 6;
 
 /// A status without a level comes from a node of the first release.
 pub(crate) fn base() -> u32 {

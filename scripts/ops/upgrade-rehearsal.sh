@@ -12,14 +12,16 @@
 #   - a backup the previous release wrote verifies, restores with this
 #     release to the same state (state hash as restored, exported flags);
 #   - until the last node runs this release a command of the new level
-#     (creating a project from a release before projects, else a promotion)
+#     (creating a project from a release before projects, a promotion from
+#     one before promotions, else an environment copied from another)
 #     answers 503 `cluster_upgrade_pending`; after it, the leader has
 #     created project `default` (development, staging, production),
-#     projects can be created, and a promotion applies and rolls back.
+#     projects can be created, a promotion applies and rolls back, and an
+#     environment can start as a copy of another.
 # Usage: scripts/ops/upgrade-rehearsal.sh [--from REV]
 # REV defaults to the last release before projects (3ec32f5 is the last
 # before cluster levels, and upgrades as well); scripts/test.d/42-upgrade.sh
-# also runs it from the last release before promotions (b6c42da, level 4). It is built once per machine
+# also runs it from the previous release (f002d90, level 5). It is built once per machine
 # (kept under ~/.cache/vexil/releases), in a temporary git worktree into the
 # shared target directory (the
 # same dependency selection, so RocksDB is not compiled again); this
@@ -118,11 +120,14 @@ for _ in $(seq 1 150); do [ "$(level)" = "$OLD_LEVEL" ] && break; sleep 0.2; don
 [ "$OLD_LEVEL" -lt "$LEVEL_NOW" ] || fail "the previous release already supports level $LEVEL_NOW"
 # too_early URL: a command of a level the previous release lacks, which
 # must answer 503 until every member runs this release: creating a project
-# (level 3) from a release before projects, else (from level 4) promoting a
-# flag (level 5).
+# (level 3) from a release before projects, promoting a flag (level 5) from
+# level 4, else (from level 5) an environment copied from another (level 6).
 too_early() {
     local path='/v1/projects' body='{"key": "too-early"}'
-    if [ "$OLD_LEVEL" -ge 4 ]; then
+    if [ "$OLD_LEVEL" -ge 5 ]; then
+        path='/v1/projects/default/environments'
+        body='{"key": "too-early", "copy_from": "staging"}'
+    elif [ "$OLD_LEVEL" -ge 4 ]; then
         path='/v1/projects/default/promote'
         body='{"from": "staging", "to": "production", "flags": ["banner"]}'
     fi
@@ -178,6 +183,17 @@ step "the new level: a promotion applies, and rolls back"
 PROMOTION="$(sed -n 's/.*promotions rollback \([0-9]*\).*/\1/p' "$WORK/promote.out")"
 [ -n "$PROMOTION" ] || fail "no promotion id in: $(cat "$WORK/promote.out")"
 "$VEXIL" promotions rollback "$PROMOTION" >/dev/null || fail "rolling back promotion $PROMOTION"
+
+step "the new level: an environment starts as a copy of another"
+"$VEXIL" envs create qa --project default --copy-from staging >"$WORK/copy.out" 2>&1 \
+    || fail "copying staging: $(cat "$WORK/copy.out")"
+"$VEXIL" --output json envs compare staging qa --project default >"$WORK/copy.json" \
+    || fail "comparing staging and its copy"
+python3 - "$WORK/copy.json" <<'EOF' || fail "the copy differs from staging: $(cat "$WORK/copy.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["flags"] == [], d["flags"]
+EOF
 
 step "a leadership move is audited (level 2, kept)"
 LEADER="$(st leader)"

@@ -532,6 +532,9 @@ pub struct ListQuery {
     limit: Option<usize>,
     /// The previous page's `next_cursor` (its last key).
     cursor: Option<String>,
+    /// Only flags on (`true`) or off (`false`) in this environment; only
+    /// for one environment's list.
+    enabled: Option<bool>,
     #[serde(default)]
     consistency: Consistency,
 }
@@ -570,6 +573,13 @@ async fn list(
         &Need::InProject(param(&path, "project")?.to_owned()),
     )?;
     let project = project_of(&state, &path)?;
+    if q.enabled.is_some() {
+        return Err(ApiError::bad_request(
+            "enabled",
+            "a flag is on or off per environment: filter one environment's list, \
+             GET /v1/projects/{project}/environments/{environment}/flags?enabled=",
+        ));
+    }
     let limit = page_limit(q.limit)?;
     state.before_read(q.consistency).await?;
     let after = after_key(
@@ -710,6 +720,7 @@ async fn list_in(
             continue;
         }
         let hit = q.tag.as_ref().is_none_or(|t| f.tags.contains(t))
+            && q.enabled.is_none_or(|e| f.enabled == e)
             && needle.as_ref().is_none_or(|n| {
                 f.key.to_lowercase().contains(n) || f.name.to_lowercase().contains(n)
             });
@@ -804,30 +815,11 @@ async fn list_segments(
     State(state): State<AppState>,
     caller: Caller,
     Path(path): Path<Params>,
-    ApiQuery(q): ApiQuery<ReadQuery>,
+    ApiQuery(q): ApiQuery<super::segments::ListQuery>,
 ) -> ApiResult<Response> {
     caller.require_in(Role::Viewer, &env_need(&path)?)?;
     let env = env_of(&state, &path)?;
-    state.before_read(q.consistency).await?;
-    let st = state.raft.shared().read();
-    let mut segments: Vec<serde_json::Value> = st
-        .set(&env)
-        .map(|s| {
-            s.segments()
-                .map(|seg| {
-                    super::segments::with_used_by(seg.segment(), s.flags_using_segment(seg.key()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    segments.sort_by(|a, b| a["key"].as_str().cmp(&b["key"].as_str()));
-    let applied = st.applied;
-    drop(st);
-    Ok((
-        consistency_headers(q.consistency, applied),
-        Json(json!({ "segments": segments, "next_cursor": null })),
-    )
-        .into_response())
+    super::segments::list_in(&state, &env, q).await
 }
 
 async fn get_segment(

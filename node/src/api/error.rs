@@ -187,6 +187,16 @@ impl From<Rejection> for ApiError {
                     ),
                 )
             }
+            Rejection::InUse { kind, by, .. }
+                if kind == "project" && !by.iter().any(|b| b.contains("without a project")) =>
+            {
+                ApiError::conflict(
+                    "in_use",
+                    format!(
+                        "{message}: send ?confirm=true to delete it with everything it holds (a rollback of the project, then of each environment, restores it all)"
+                    ),
+                )
+            }
             Rejection::InUse { .. } => ApiError::conflict("in_use", message),
             Rejection::Invalid { kind, errors } => ApiError::invalid(&kind, errors),
             Rejection::Forbidden { needs, .. } => ApiError::forbidden(needs),

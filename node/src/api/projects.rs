@@ -432,30 +432,54 @@ async fn replace_project(
     versioned::replace::<Projects>(&state, &caller, &headers, &path, &body).await
 }
 
+/// `DELETE /v1/projects/{key}`'s query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeleteProjectQuery {
+    /// Delete it with every flag, segment and environment it holds, in one
+    /// entry (cluster level 6). A rollback of the project restores it with
+    /// its flags' definitions; a rollback of each environment then restores
+    /// what that environment held. Without it, a project that holds any
+    /// flag or segment is refused.
+    #[serde(default)]
+    confirm: bool,
+}
+
 #[utoipa::path(delete, path = "/v1/projects/{key}", tag = "projects", security(("bearer" = [])),
-    params(("key" = String, Path, description = "The project's key"), IfMatch, IdempotencyKey),
+    params(("key" = String, Path, description = "The project's key"), DeleteProjectQuery, IfMatch, IdempotencyKey),
     responses(
         (status = 200, description = "Deleted with its environments, in one entry; a rollback restores the project", body = crate::openapi::schemas::Deleted),
         (status = 404, description = "No such project", body = ApiError),
-        (status = 409, description = "A version conflict, or it holds flags or segments (`in_use`, naming how many)", body = ApiError),
+        (status = 409, description = "A version conflict, or it holds flags or segments and `confirm` is not set (`in_use`, naming how many), or it is `default`", body = ApiError),
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
-        (status = 503, description = "Not every member runs a release with projects yet (`cluster_upgrade_pending`)", body = ApiError),
+        (status = 503, description = "Not every member runs a release with projects yet, or with `confirm`, one that deletes what a project holds (`cluster_upgrade_pending`)", body = ApiError),
     ))]
 async fn remove_project(
     State(state): State<AppState>,
     caller: Caller,
     Path(path): Path<Params>,
+    ApiQuery(q): ApiQuery<DeleteProjectQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    versioned::remove::<Projects>(&state, &caller, &headers, &path).await
+    if !q.confirm {
+        return versioned::remove::<Projects>(&state, &caller, &headers, &path).await;
+    }
+    versioned::remove_with::<Projects>(&state, &caller, &headers, &path, |id, expected| {
+        Op::PurgeProject {
+            key: id.to_owned(),
+            expected_version: expected,
+        }
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/projects/{project}/environments", tag = "projects", security(("bearer" = [])),
     params(("project" = String, Path, description = "The project's key"), IdempotencyKey),
-    request_body = Environment,
+    request_body(content = Environment, description = "The environment; add `copy_from` (an environment key of the same project) to start it as a copy of that environment's segments and flag configurations (cluster level 6)"),
     responses(
         (status = 201, description = "Created; `ETag` is its version", body = Environment),
-        (status = 400, description = "Invalid (`validation_failed`)", body = ApiError),
+        (status = 400, description = "Invalid (`validation_failed`), or `copy_from` names no environment of the project", body = ApiError),
         (status = 404, description = "No such project", body = ApiError),
         (status = 409, description = "An environment with this key exists in the project (`already_exists`)", body = ApiError),
         (status = 422, description = "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)", body = ApiError),
@@ -468,7 +492,47 @@ async fn create_env(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
-    versioned::create::<Environments>(&state, &caller, &headers, &path, &body).await
+    let (rest, from): (serde_json::Value, _) = parse_without(&body, "copy_from")?;
+    let Some(from) = from else {
+        return versioned::create::<Environments>(&state, &caller, &headers, &path, &body).await;
+    };
+    // `copy_from`: the new environment holds a copy of that one's segments
+    // and flag configurations (cluster level 6).
+    caller.require_in(Environments::WRITE_ROLE, &Environments::need(&path)?)?;
+    let Some(from) = from.as_str().map(str::to_owned) else {
+        return Err(ApiError::bad_request(
+            "copy_from",
+            "must be the key of an environment of the same project",
+        ));
+    };
+    let raw =
+        RawValue::from_string(rest.to_string()).map_err(|e| ApiError::internal(e.to_string()))?;
+    let environment = Environments::parse(&raw, &path)?;
+    Environments::precheck(&state, &environment)?;
+    let source = env_id(&environment.project, &from);
+    if !state
+        .raft
+        .shared()
+        .read()
+        .environments
+        .contains_key(&source)
+    {
+        return Err(ApiError::bad_request(
+            "copy_from",
+            format!(
+                "environment {source:?} not found: copy_from names an environment of the same project"
+            ),
+        ));
+    }
+    let op = Op::CreateEnvironmentFrom { environment, from };
+    let (change, _) = state.write(&caller, &headers, op).await?;
+    let made = Environments::changed(change, &path)
+        .ok_or_else(|| ApiError::internal("the write answered no environment"))?;
+    let mut resp = versioned::respond::<Environments>(&state, StatusCode::CREATED, &made);
+    if let Ok(loc) = HeaderValue::from_str(&Environments::location(&made)) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
 }
 
 #[utoipa::path(get, path = "/v1/projects/{project}/environments", tag = "projects", security(("bearer" = [])),

@@ -138,7 +138,8 @@ async fn create(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub struct ListQuery {
+    /// Substring of the key or name, case-insensitive.
     q: Option<String>,
     limit: Option<usize>,
     /// The previous page's `next_cursor`.
@@ -156,13 +157,22 @@ async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
     caller.require_in(Role::Viewer, &vexil_flags::scope::Need::legacy())?;
+    list_in(&state, vexil_raft::keys::LEGACY_ENV, q).await
+}
+
+/// One page of an environment's segments, by key, each with the flags that
+/// use it: `/v1/segments` and
+/// `/v1/projects/{project}/environments/{environment}/segments`.
+pub(super) async fn list_in(state: &AppState, env: &str, q: ListQuery) -> ApiResult<Response> {
     let limit = page_limit(q.limit)?;
     state.before_read(q.consistency).await?;
-    let after = after_key(&state, Versioned::Segment, "", q.cursor.as_deref())?;
+    let scope = vexil_raft::keys::in_env(env, "");
+    let after = after_key(state, Versioned::Segment, &scope, q.cursor.as_deref())?;
     let needle = q.q.as_ref().map(|s| s.to_lowercase());
     let st = state.raft.shared().read();
-    let mut all: Vec<&Segment> = st
-        .flags
+    let empty = vexil_flags::FlagSet::new();
+    let set = st.set(env).unwrap_or(&empty);
+    let mut all: Vec<&Segment> = set
         .segments()
         .map(|s| s.segment().as_ref())
         .filter(|s| after.as_deref().is_none_or(|c| s.key.as_str() > c))
@@ -176,7 +186,7 @@ async fn list(
     let page: Vec<serde_json::Value> = all
         .iter()
         .take(limit)
-        .map(|s| with_used_by(s, st.flags.flags_using_segment(&s.key)))
+        .map(|s| with_used_by(s, set.flags_using_segment(&s.key)))
         .collect();
     let next = (all.len() > limit).then(|| all[limit - 1].key.clone());
     let headers = consistency_headers(q.consistency, st.applied);

@@ -2,11 +2,25 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use vexil_flags::{Flag, FlagDefinition};
 
 use super::file::Source;
-use super::plan::{Action, Change, field_diff};
+use super::plan::{Action, Change, field_diff, normal_flag};
 use crate::cli::output::{Format, Progress, json as print_json, outln};
+use crate::cli::versioned::Kind;
 use crate::cli::{CliError, Ctx};
+
+/// A flag's fields that are its definition, shared by every environment of
+/// its project (`FlagDefinition`); the rest is one environment's.
+const DEFINITION_FIELDS: [&str; 7] = [
+    "key",
+    "name",
+    "description",
+    "tags",
+    "kind",
+    "variations",
+    "salt",
+];
 
 fn verb(a: Action) -> (&'static str, &'static str) {
     match a {
@@ -57,27 +71,123 @@ pub fn print_plan(ctx: &Ctx, changes: &[Change]) -> Result<(), CliError> {
     for c in changes {
         outln!("{} {} {}", verb(c.action).0, c.kind.name(), c.key)?;
         for (field, before, after) in field_diff(c) {
-            outln!("    {field}: {} -> {}", short(&before), short(&after))?;
+            // Applied to one environment, a definition field still changes
+            // the flag in every environment of the project: say so.
+            let shared = ctx.env.is_some()
+                && c.kind == Kind::Flag
+                && DEFINITION_FIELDS.contains(&field.as_str());
+            let note = if shared { "  (every environment)" } else { "" };
+            outln!("    {field}: {} -> {}{note}", short(&before), short(&after))?;
         }
     }
     outln!("plan: {}", summary(changes))
 }
 
+fn if_match(version: u64) -> [(&'static str, String); 1] {
+    [("If-Match", format!("\"{version}\""))]
+}
+
 fn one(ctx: &Ctx, c: &Change) -> Result<(), CliError> {
-    let path = c.kind.path(&c.key);
-    let if_match = [("If-Match", format!("\"{}\"", c.version))];
+    if let (Some((_, env)), Kind::Flag, Some(body)) = (&ctx.env, c.kind, &c.after) {
+        return flag_in_env(ctx, env, c, body);
+    }
+    let path = ctx.path(c.kind, &c.key);
     let body = c.after.clone().unwrap_or(Value::Null);
     match c.action {
-        Action::Create => ctx.client.call(
-            Method::POST,
-            &format!("/v1/{}", c.kind.plural()),
-            Some(&body),
-            &[],
-        ),
-        Action::Update => ctx.client.call(Method::PUT, &path, Some(&body), &if_match),
-        Action::Delete => ctx.client.call(Method::DELETE, &path, None, &if_match),
+        Action::Create => ctx
+            .client
+            .call(Method::POST, &ctx.list_path(c.kind), Some(&body), &[]),
+        Action::Update => ctx
+            .client
+            .call(Method::PUT, &path, Some(&body), &if_match(c.version)),
+        Action::Delete => ctx
+            .client
+            .call(Method::DELETE, &path, None, &if_match(c.version)),
     }
     .map(|_| ())
+}
+
+fn parse_flag(v: &Value) -> Result<Flag, CliError> {
+    serde_json::from_value(v.clone()).map_err(|e| CliError::local("reading a flag", e))
+}
+
+/// This environment's version of the flag in an answer carrying every
+/// environment's configuration (a definition's).
+fn config_in(answer: &Value, env: &str) -> Result<Flag, CliError> {
+    parse_flag(&answer["environments"][env])
+}
+
+/// Creates or updates a flag in one environment of a project. A flag is
+/// created in every environment at once, so a new one is made with this
+/// file's definition and, everywhere, off with no targeting; then this
+/// environment gets the file's configuration
+/// ([`crate::cli::flags::create_in_env`]). A changed definition is
+/// written first, for every environment (a new variation can then be served
+/// here); the configuration's `If-Match` is then the version that write
+/// left, so a concurrent edit still stops the apply.
+fn flag_in_env(ctx: &Ctx, env: &str, c: &Change, body: &Value) -> Result<(), CliError> {
+    let project = ctx.project();
+    let declared = parse_flag(body)?;
+    let config_path = ctx.path(Kind::Flag, &c.key);
+    let now = match c.action {
+        Action::Create => return crate::cli::flags::create_in_env(ctx, body).map(|_| ()),
+        Action::Update => {
+            let before = parse_flag(c.before.as_ref().unwrap_or(&Value::Null))?;
+            let shared = FlagDefinition::of(project, &before);
+            if shared.differs_from(&declared).is_some() {
+                let def_path = ctx.project_flag_path(Some(&c.key));
+                let current = ctx.client.get(&def_path)?;
+                let version = current["version"].as_u64().unwrap_or(0);
+                let def = FlagDefinition::of(project, &declared);
+                let saved = ctx.client.call(
+                    Method::PUT,
+                    &def_path,
+                    Some(&serde_json::to_value(&def).map_err(|e| CliError::local("a flag", e))?),
+                    &if_match(version),
+                )?;
+                let after = config_in(&saved, env)?;
+                // Someone else's write in between shows as a skipped version.
+                if after.version != c.version + 1 {
+                    return Err(CliError::Api {
+                        status: 409,
+                        code: "version_conflict".into(),
+                        message: format!(
+                            "flag {:?} changed in {env} while this apply ran (version {} when \
+                             planned, {} now); its definition is applied, run the apply again",
+                            c.key,
+                            c.version,
+                            after.version - 1
+                        ),
+                        field: None,
+                    });
+                }
+                after
+            } else {
+                let mut current = before;
+                current.version = c.version;
+                current
+            }
+        }
+        Action::Delete => unreachable_delete(&c.key)?,
+    };
+    if normal_flag(&now) == normal_flag(&declared) {
+        return Ok(());
+    }
+    ctx.client
+        .call(
+            Method::PUT,
+            &config_path,
+            Some(body),
+            &if_match(now.version),
+        )
+        .map(|_| ())
+}
+
+/// Per environment, the plan never deletes a flag (see `apply::run`).
+fn unreachable_delete(key: &str) -> Result<Flag, CliError> {
+    Err(CliError::Usage(format!(
+        "flag {key:?}: a flag is deleted from every environment at once, not by an apply to one"
+    )))
 }
 
 /// Makes the changes in order; stops at the first refusal, naming the

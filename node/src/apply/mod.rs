@@ -16,6 +16,17 @@
 //!   server refuses. Writes carry `If-Match`, so a concurrent edit stops the
 //!   apply with a conflict rather than being overwritten.
 //!
+//! - With `--project/--env` (or their environment variables and config
+//!   file entries) it works on that environment: its segments, and its
+//!   configuration of each flag. A flag's definition (name, tags,
+//!   variations, …) is shared by every environment of the project, so a
+//!   change to it shows as `(every environment)` in the plan; a new flag is
+//!   made in every environment, off there with no targeting; and `--prune`
+//!   deletes that environment's segments but never a flag (that would
+//!   delete it from every environment), naming each one it keeps. The file
+//!   has the same shape either way, so an export of staging applies to
+//!   production.
+//!
 //! # Layout
 //! [`file`] parses and locates, [`plan`] diffs and orders, [`exec`] prints
 //! or performs the plan.
@@ -28,6 +39,7 @@ use std::path::PathBuf;
 
 use vexil_flags::{Flag, FlagSet, Segment};
 
+use crate::cli::versioned::Kind;
 use crate::cli::{CliError, Ctx};
 
 #[derive(Debug, clap::Args)]
@@ -43,9 +55,10 @@ pub struct ApplyArgs {
     pub prune: bool,
 }
 
-fn current<T: serde::de::DeserializeOwned>(ctx: &Ctx, what: &str) -> Result<Vec<T>, CliError> {
+fn current<T: serde::de::DeserializeOwned>(ctx: &Ctx, kind: Kind) -> Result<Vec<T>, CliError> {
+    let what = kind.plural();
     ctx.client
-        .all_pages(&format!("/v1/{what}"), what)?
+        .all_pages(&ctx.list_path(kind), what)?
         .into_iter()
         .map(|mut v| {
             if let Some(o) = v.as_object_mut() {
@@ -62,8 +75,9 @@ fn outcome(
     flags: &[Flag],
     segments: &[Segment],
     prune: bool,
+    prune_flags: bool,
 ) -> FlagSet {
-    let mut fs: std::collections::BTreeMap<String, Flag> = if prune {
+    let mut fs: std::collections::BTreeMap<String, Flag> = if prune_flags {
         Default::default()
     } else {
         flags.iter().map(|f| (f.key.clone(), f.clone())).collect()
@@ -100,20 +114,34 @@ fn validate(declared: &file::Declared, src: &file::Source, set: &FlagSet) -> Res
 /// Runs `vexil apply`.
 pub fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CliError> {
     let (declared, src) = file::load(&args.file)?;
-    let flags: Vec<Flag> = current(ctx, "flags")?;
-    let segments: Vec<Segment> = current(ctx, "segments")?;
+    let flags: Vec<Flag> = current(ctx, Kind::Flag)?;
+    let segments: Vec<Segment> = current(ctx, Kind::Segment)?;
+    let per_env = ctx.env.is_some();
+    let prune_flags = args.prune && !per_env;
     validate(
         &declared,
         &src,
-        &outcome(&declared, &flags, &segments, args.prune),
+        &outcome(&declared, &flags, &segments, args.prune, prune_flags),
     )?;
-    let changes = plan::plan(
+    let (kept, changes): (Vec<_>, Vec<_>) = plan::plan(
         &declared.flags,
         &declared.segments,
         &flags,
         &segments,
         args.prune,
-    );
+    )
+    .into_iter()
+    .partition(|c| !prune_flags && c.kind == Kind::Flag && c.action == plan::Action::Delete);
+    for c in kept {
+        // A note beside the plan, on stderr: stdout stays the plan.
+        eprintln!(
+            "kept flag {:?}: it is not in the file, but a flag is in every environment of project \
+             {:?}; `vexil flags delete {}` deletes it from all of them",
+            c.key,
+            ctx.project(),
+            c.key
+        );
+    }
     if args.dry_run {
         exec::print_plan(ctx, &changes)
     } else {

@@ -1,9 +1,13 @@
 //! `vexil export`: every flag and segment as an apply file, without the
-//! fields the server owns, so `vexil apply -f` of it changes nothing.
+//! fields the server owns, so `vexil apply -f` of it changes nothing. With
+//! `--project/--env` it is that environment's segments and flags (each
+//! flag's definition with that environment's configuration); the file does
+//! not name its environment, so it applies to another one as well.
 
 use clap::Args;
 use serde_json::{Value, json};
 
+use super::versioned::Kind;
 use super::{CliError, Ctx};
 
 #[derive(Debug, Args)]
@@ -31,13 +35,13 @@ pub fn strip(mut v: Value) -> Value {
 pub fn run(ctx: &Ctx, _args: &ExportArgs) -> Result<(), CliError> {
     let segments: Vec<Value> = ctx
         .client
-        .all_pages("/v1/segments", "segments")?
+        .all_pages(&ctx.list_path(Kind::Segment), "segments")?
         .into_iter()
         .map(strip)
         .collect();
     let flags: Vec<Value> = ctx
         .client
-        .all_pages("/v1/flags", "flags")?
+        .all_pages(&ctx.list_path(Kind::Flag), "flags")?
         .into_iter()
         .map(strip)
         .collect();

@@ -156,9 +156,26 @@ fn create(ctx: &Ctx, key: Option<String>, file: Option<PathBuf>) -> Result<(), C
     if ctx.env.is_none() {
         return versioned::create(ctx, Kind::Flag, doc);
     }
-    // One environment chosen: the flag is made in every environment of
-    // the project, off and with no targeting, and the file's configuration
-    // is then given to the chosen environment only.
+    let v = create_in_env(ctx, &doc)?;
+    let key = output::cell(v.get("key"));
+    let (p, e) = ctx
+        .env
+        .as_ref()
+        .map_or(("", ""), |(p, e)| (p.as_str(), e.as_str()));
+    versioned::print_one(
+        ctx,
+        &v,
+        &format!(
+            "created flag {key} in project {p} (off in every environment but {e}, which has the file's configuration)"
+        ),
+    )
+}
+
+/// With one environment chosen (`ctx.env`), makes the flag `doc` in every
+/// environment of the project, off and with no targeting, then gives the
+/// chosen environment `doc`'s configuration; `vexil flags create` and
+/// `vexil apply` share it. Returns the chosen environment's flag.
+pub fn create_in_env(ctx: &Ctx, doc: &Value) -> Result<Value, CliError> {
     let mut blank = doc.clone();
     if let Some(o) = blank.as_object_mut() {
         o.insert("enabled".into(), json!(false));
@@ -170,22 +187,11 @@ fn create(ctx: &Ctx, key: Option<String>, file: Option<PathBuf>) -> Result<(), C
     let key = output::cell(made.get("key"));
     let path = ctx.path(Kind::Flag, &key);
     let version = ctx.client.get(&path)?["version"].as_u64().unwrap_or(0);
-    let v = ctx.client.call(
+    ctx.client.call(
         reqwest::Method::PUT,
         &path,
-        Some(&doc),
+        Some(doc),
         &[("If-Match", format!("\"{version}\""))],
-    )?;
-    let (p, e) = ctx
-        .env
-        .as_ref()
-        .map_or(("", ""), |(p, e)| (p.as_str(), e.as_str()));
-    versioned::print_one(
-        ctx,
-        &v,
-        &format!(
-            "created flag {key} in project {p} (off in every environment but {e}, which has the file's configuration)"
-        ),
     )
 }
 

@@ -286,13 +286,6 @@ pub fn run(conn: &Connection, cmd: ClientCommand) -> Result<(), CliError> {
         return backup::verify(args, conn.output.unwrap_or_default());
     }
     let ctx = conn.resolve()?;
-    if let (Some((p, e)), ClientCommand::Export(_) | ClientCommand::Apply(_)) = (&ctx.env, &cmd) {
-        return Err(CliError::Usage(format!(
-            "export and apply work on default/production (the routes without a project), not yet \
-             on one environment: unset --project/--env (VEXIL_PROJECT, VEXIL_ENV, the config file's \
-             project and env), which name {p}/{e}"
-        )));
-    }
     match cmd {
         ClientCommand::Flags(c) => flags::run(&ctx, c),
         ClientCommand::Segments(c) => segments::run(&ctx, c),

@@ -39,10 +39,16 @@ pub enum ProjectsCmd {
         #[arg(long)]
         description: Option<String>,
     },
-    /// Delete a project and its environments (refused while it holds flags).
+    /// Delete a project and its environments (refused while it holds flags,
+    /// unless `--confirm`).
     Delete {
         /// The project's key.
         key: String,
+        /// Delete it with every flag, segment and environment it holds;
+        /// `vexil projects rollback` restores it with its flags, then
+        /// `vexil envs rollback` each environment with what it held.
+        #[arg(long)]
+        confirm: bool,
     },
     /// Make a project as it was at a version; restores a deleted one.
     Rollback {
@@ -117,7 +123,8 @@ pub enum EnvsCmd {
         #[command(flatten)]
         project: ProjectArg,
     },
-    /// Create an environment in the project.
+    /// Create an environment in the project: every flag disabled there, or
+    /// a copy of another environment with `--copy-from`.
     Create {
         /// The environment's key: 1-128 of [A-Za-z0-9._-].
         key: String,
@@ -125,6 +132,10 @@ pub enum EnvsCmd {
         project: ProjectArg,
         #[command(flatten)]
         fields: EnvFields,
+        /// Start as a copy of this environment of the project: its segments
+        /// and every flag's configuration.
+        #[arg(long, value_name = "ENV")]
+        copy_from: Option<String>,
     },
     /// Change an environment's name, colour, order or production mark.
     Update {
@@ -259,7 +270,22 @@ pub fn run_projects(ctx: &Ctx, cmd: ProjectsCmd) -> Result<(), CliError> {
             name,
             description,
         } => edit(ctx, kind, &key, |doc| text_fields(name, description, doc)),
-        ProjectsCmd::Delete { key } => versioned::delete(ctx, kind, &key),
+        ProjectsCmd::Delete {
+            key,
+            confirm: false,
+        } => versioned::delete(ctx, kind, &key),
+        ProjectsCmd::Delete { key, .. } => {
+            let path = format!("{}?confirm=true", kind.path(&key));
+            let v = ctx.client.delete(&path)?;
+            match ctx.format {
+                Format::Json => output::json(&v),
+                Format::Table => outln!(
+                    "deleted project {key} with everything it held (`vexil projects rollback {key} \
+                     --version {}` restores it, then `vexil envs rollback` each environment)",
+                    v["version"].as_u64().unwrap_or(1).saturating_sub(1)
+                ),
+            }
+        }
         ProjectsCmd::Rollback { key, version } => versioned::rollback(ctx, kind, &key, version),
         ProjectsCmd::History { key, limit } => versioned::history(ctx, kind, &key, limit),
     }
@@ -284,16 +310,23 @@ pub fn run_envs(ctx: &Ctx, cmd: EnvsCmd) -> Result<(), CliError> {
             key,
             project,
             fields,
+            copy_from,
         } => {
             let mut doc = Map::new();
             doc.insert("key".into(), key.clone().into());
             fields.apply(&mut doc);
+            if let Some(from) = &copy_from {
+                doc.insert("copy_from".into(), from.clone().into());
+            }
             let path = format!("/v1/projects/{}/environments", encode(&project.project));
             let v = ctx.client.post(&path, &Value::Object(doc))?;
+            let copied = copy_from
+                .map(|f| format!(" as a copy of {f}"))
+                .unwrap_or_default();
             versioned::print_one(
                 ctx,
                 &v,
-                &format!("created environment {}", id(&project, &key)),
+                &format!("created environment {}{copied}", id(&project, &key)),
             )
         }
         EnvsCmd::Update {

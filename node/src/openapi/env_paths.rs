@@ -243,9 +243,9 @@ pub fn config_rollback() {}
 pub fn create_segment() {}
 
 #[utoipa::path(get, path = "/v1/projects/{project}/environments/{environment}/segments", tag = "segments", security(("bearer" = [])),
-    params(("project" = String, Path), ("environment" = String, Path), ReadQuery),
+    params(("project" = String, Path), ("environment" = String, Path), crate::api::segments::ListQuery),
     responses(
-        (status = 200, description = "The environment's segments, by key", body = SegmentList),
+        (status = 200, description = "One page of the environment's segments, by key", body = SegmentList),
         (status = 404, description = "No such project or environment", body = ApiError),
     ))]
 pub fn list_segments() {}

@@ -15,6 +15,7 @@ import { clusterPage } from './pages/cluster.js';
 import { monitoringPage } from './pages/monitoring.js';
 import { tokensPage } from './pages/tokens.js';
 import { promotePage } from './pages/promote.js';
+import { scope, loadScope, choose, environments, environment } from './scope.js';
 
 const ROUTES = [
   ['/flags', flagsPage, 'flags'],
@@ -81,7 +82,30 @@ function icon(name) {
     s('path', { d: ICONS[name], fill: 'none', stroke: 'currentColor', 'stroke-width': 1.8, 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }));
 }
 
-function shell(section) {
+/** The project and environment switcher: every page works in that scope. */
+function scopeSwitch(section, params) {
+  if (!scope.projects.length) return null;
+  const projectSel = h('select', { class: 'input small', 'aria-label': 'Project', 'data-testid': 'scope-project' },
+    scope.projects.map((p) => h('option', { value: p.key, selected: p.key === scope.project }, p.name || p.key)));
+  const envSel = h('select', { class: 'input small', 'aria-label': 'Environment', 'data-testid': 'scope-env' },
+    environments().map((e) => h('option', { value: e.key, selected: e.key === scope.env },
+      `${e.name || e.key}${e.production ? ' (production)' : ''}`)));
+  // A flag is in every environment of its project, so its page stays; a
+  // segment is in one, so its page goes back to the list.
+  const go = (project, env) => {
+    const stay = project === scope.project && section === 'flags' && params.key;
+    const path = stay ? location.hash.replace(/^#/, '').split('?')[0] : `/${section || 'flags'}`;
+    navigate(`#${path}?project=${encodeURIComponent(project)}&env=${encodeURIComponent(env)}`);
+  };
+  projectSel.addEventListener('change', () => go(projectSel.value, ''));
+  envSel.addEventListener('change', () => go(scope.project, envSel.value));
+  const env = environment();
+  return h('div', { class: 'scope-switch', style: `--env:${env?.color || '#8a8fa3'}`, 'data-testid': 'scope' },
+    h('span', { class: 'env-dot', 'aria-hidden': 'true' }), projectSel, h('span', { class: 'sep' }, '/'), envSel,
+    env?.production ? h('span', { class: 'badge prod', 'data-testid': 'scope-production' }, 'Production') : null);
+}
+
+function shell(section, params = {}) {
   const nav = h('nav', { class: 'nav', 'aria-label': 'Main' },
     NAV.map(([id, label]) => h('a', {
       href: `#/${id}`, class: `nav-link${id === section ? ' active' : ''}`,
@@ -99,7 +123,8 @@ function shell(section) {
         h('img', { src: '/ui/favicon.svg', alt: '', width: 26, height: 26 }), h('span', {}, 'Vexil')),
       nav,
       h('div', { class: 'sidebar-foot' }, session.node ? `Served by node ${session.node}` : '')),
-    h('div', { class: 'main-col' }, h('header', { class: 'topbar' }, h('div', { class: 'crumbs', id: 'crumbs' }), user), main));
+    h('div', { class: 'main-col' }, h('header', { class: 'topbar', style: `--env:${environment()?.color || 'transparent'}` },
+      h('div', { class: 'crumbs', id: 'crumbs' }), scopeSwitch(section, params), user), main));
   put(app, layout);
   return main;
 }
@@ -160,9 +185,11 @@ async function route() {
   if (!session.me) return;
   const { path, query } = parseHash();
   const hit = match(path);
+  if (query.project && !scope.projects.some((p) => p.key === query.project)) await loadScope(); // made since sign-in
+  if (query.project || query.env) choose(query.project || scope.project, query.env || '');
   cleanup();
   delete document.body.dataset.ready;
-  const main = shell(hit?.section);
+  const main = shell(hit?.section, hit?.params);
   document.title = 'Vexil';
   const state = { alive: true, cleanups: [], hash: location.hash };
   const ctx = new Ctx(main, hit?.params || {}, query, state);
@@ -242,7 +269,7 @@ function signInPage(message = null) {
       }
       setToken(secret);
       session.me = me;
-      await loadNode();
+      await Promise.all([loadNode(), loadScope()]);
       if (!location.hash || location.hash === '#/signin') history.replaceState(null, '', '#/flags');
       route();
     } catch (ex) {
@@ -280,7 +307,7 @@ async function boot() {
   try {
     session.me = await api('GET', '/v1/me');
     if (!can('viewer')) throw new Error('This token cannot use the admin UI.');
-    await loadNode();
+    await Promise.all([loadNode(), loadScope()]);
     route();
   } catch (e) {
     signOut();

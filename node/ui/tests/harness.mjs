@@ -55,6 +55,18 @@ after(async () => {
 });
 
 /**
+ * Clicks "Save changes" and, in a production environment (the UI asks
+ * there first), confirms: checks that the question names the environment.
+ */
+export async function saveChanges(page, { production = true } = {}) {
+  await page.getByTestId('save').click();
+  if (!production) return;
+  const dialog = page.getByRole('dialog');
+  await dialog.getByText(/is a production environment/).waitFor({ timeout: WAIT });
+  await dialog.getByTestId('confirm').click();
+}
+
+/**
  * A fresh browser context and page, signed in with `token` (null: not
  * signed in). Every HTTP answer >= 400 fails the test unless it matches one
  * of `allow` (`{status, url: RegExp}`), and so does any console error, page

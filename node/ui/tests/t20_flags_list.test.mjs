@@ -93,7 +93,7 @@ test('keyboard: / searches, arrows move, Enter opens, t toggles after a confirma
   // t asks first; Escape leaves the flag alone.
   await page.keyboard.press('t');
   const dialog = page.getByRole('dialog');
-  await dialog.getByText(`Turn off ${checkout}?`).waitFor();
+  await dialog.getByText(`Turn off ${checkout} in production?`).waitFor();
   await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'detached' });
   assert.equal((await api('GET', `/v1/flags/${checkout}`)).enabled, true);

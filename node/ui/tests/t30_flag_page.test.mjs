@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { openPage, visit, ready, shot, api, uniq, boolFlag, stringFlag } from './harness.mjs';
+import { openPage, visit, ready, shot, api, uniq, boolFlag, stringFlag, saveChanges } from './harness.mjs';
 
 const p = uniq('edit');
 const segment = `${p}-beta`;
@@ -28,7 +28,7 @@ test('the kill switch asks, naming the flag, then turns it off and on', async (t
 
   await sw.click();
   const dialog = page.getByRole('dialog');
-  await dialog.getByText(`Turn off ${key}?`).waitFor();
+  await dialog.getByText(`Turn off ${key} in production?`).waitFor();
   assert.match(await dialog.innerText(), /Every context will get the off variation, false/);
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   assert.equal(await sw.getAttribute('aria-checked'), 'true');
@@ -110,7 +110,7 @@ test('edit targeting: targets, rules, segment, rollout, prerequisites, default a
   await shot(page, 'flag-targeting', { fullPage: true });
 
   const done = saved(page, key);
-  await page.getByTestId('save').click();
+  await saveChanges(page);
   assert.equal((await done).status(), 200);
   await page.getByTestId('save-bar').waitFor({ state: 'hidden' });
 
@@ -159,7 +159,7 @@ test('the operator picker offers every operator, and each one saves', async (t) 
     }
   }
   const done = saved(page, key);
-  await page.getByTestId('save').click();
+  await saveChanges(page);
   assert.equal((await done).status(), 200);
   const f = await api('GET', `/v1/flags/${key}`);
   assert.deepEqual(f.rules[0].clauses.map((c) => c.operator), ops);
@@ -232,7 +232,7 @@ test('API validation errors appear next to the field they name', async (t) => {
   await c1.getByLabel('Values').press('Enter');
 
   const refused = page.waitForResponse((r) => r.url().endsWith(`/v1/flags/${key}`) && r.status() === 400);
-  await page.getByTestId('save').click();
+  await saveChanges(page);
   await refused;
   const e0 = c0.locator('.field-error[data-error-for="rules[0].clauses[0].values[0]"]');
   await e0.waitFor();
@@ -253,7 +253,7 @@ test('API validation errors appear next to the field they name', async (t) => {
   await c1.getByLabel('Values').fill('^a');
   await c1.getByLabel('Values').press('Enter');
   const ok = saved(page, key);
-  await page.getByTestId('save').click();
+  await saveChanges(page);
   assert.equal((await ok).status(), 200);
   await page.locator('.field-error').first().waitFor({ state: 'detached' });
   const f = await api('GET', `/v1/flags/${key}`);
@@ -272,7 +272,7 @@ test('variations: rename, add and remove an unused one', async (t) => {
   await card.getByLabel('Variation 4 value').fill('delta');
   await card.getByRole('button', { name: 'Remove variation 3' }).click();
   const done = saved(page, key);
-  await page.getByTestId('save').click();
+  await saveChanges(page);
   assert.equal((await done).status(), 200);
   const f = await api('GET', `/v1/flags/${key}`);
   assert.deepEqual(f.variations.map((v) => v.value), ['alpha', 'beta', 'delta']);
@@ -290,7 +290,7 @@ test('saving a stale version shows the conflict and offers a reload', async (t) 
   const theirs = await api('GET', `/v1/flags/${key}`);
   await api('PUT', `/v1/flags/${key}`, { ...theirs, name: 'Changed elsewhere' }, { headers: { 'If-Match': '"1"' } });
 
-  await page.getByTestId('save').click();
+  await saveChanges(page);
   const banner = page.getByTestId('conflict');
   await banner.waitFor();
   assert.match(await banner.innerText(), /changed by admin/);

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { openPage, visit, ready, navigating, shot, api, uniq, boolFlag } from './harness.mjs';
+import { openPage, visit, ready, navigating, shot, api, uniq, boolFlag, saveChanges } from './harness.mjs';
 
 test('create a segment, edit its keys and rules, see the flags that use it', async (t) => {
   const p = uniq('seg');
@@ -35,7 +35,7 @@ test('create a segment, edit its keys and rules, see the flags that use it', asy
   await rule.getByLabel('Values').press('Enter');
   await page.getByTestId('used-by').getByText('No flag uses this segment yet.').waitFor();
   const saved = page.waitForResponse((r) => r.url().endsWith(`/v1/segments/${key}`) && r.request().method() === 'PUT');
-  await page.getByTestId('save').click();
+  await saveChanges(page);
   assert.equal((await saved).status(), 200);
   await page.getByTestId('segment-version').getByText('2').waitFor();
   const sg = await api('GET', `/v1/segments/${key}`);

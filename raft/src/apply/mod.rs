@@ -7,6 +7,7 @@
 
 mod audit;
 mod cluster;
+mod copy;
 mod env_config;
 mod promote;
 mod purge;
@@ -227,7 +228,21 @@ fn dispatch_op(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageEr
             key,
             expected_version,
         } => versioned::delete_project(ctx, key, *expected_version),
-        Op::RollbackProject { key, version } => versioned::rollback(ctx, &PROJECTS, key, *version),
+        Op::RollbackProject { key, version } => {
+            // From level 6 a restored project gets back the flag
+            // definitions its deletion took (`purge::restore_definitions`).
+            let restoring = ctx.state.level() >= version::ENV_COPY
+                && !ctx.state.projects.contains_key(key.as_str());
+            let restored = versioned::rollback(ctx, &PROJECTS, key, *version)?;
+            if restored.is_ok() && restoring {
+                purge::restore_definitions(ctx, key)?;
+            }
+            Ok(restored)
+        }
+        Op::PurgeProject {
+            key,
+            expected_version,
+        } => purge::purge_project(ctx, key, *expected_version),
         Op::CreateEnvironment { environment } => {
             let made = versioned::create(ctx, &ENVIRONMENTS, environment.clone())?;
             if made.is_ok() && ctx.state.level() >= version::ENV_CONFIG {
@@ -240,6 +255,9 @@ fn dispatch_op(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageEr
                 filled?;
             }
             Ok(made)
+        }
+        Op::CreateEnvironmentFrom { environment, from } => {
+            copy::create_environment_from(ctx, environment, from)
         }
         Op::UpdateEnvironment {
             environment,

@@ -12,23 +12,31 @@
 //! now; a flag whose definition is gone stays gone, and one that no longer
 //! validates there (its variations changed) comes back blank. Flags made
 //! since start blank and disabled, as in a new environment.
+//!
+//! A project is purged the same way (`DELETE /v1/projects/{key}?confirm=true`,
+//! level 6): every environment as above, every flag definition, then the
+//! project, in one entry under one audit entry (`project.delete`, with the
+//! counts). Rolling the project back restores it with the definitions that
+//! entry deleted ([`restore_definitions`]); each environment is then
+//! restored by its own rollback, which finds what the same entry took from
+//! it, as a plain project deletion's environments are.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use vexil_flags::definition::definition_id;
-use vexil_flags::scope::{LEGACY_ENVIRONMENT, env_id};
-use vexil_flags::{Environment, Flag, FlagSet, Segment};
+use vexil_flags::scope::{DEFAULT_PROJECT, LEGACY_ENVIRONMENT, env_id};
+use vexil_flags::{Environment, Flag, FlagDefinition, FlagSet, Project, Segment};
 use vexil_storage::engine::{Scan, prefix_end};
 use vexil_storage::{Cf, StorageError};
 
 use super::audit::{self, AuditDraft};
 use super::env_config::{fill_except, put_config};
 use super::versioned::{
-    ENVIRONMENTS, Environments, Flags, Kind, Outcome, Segments, commit, last_version, not_found,
-    set_of,
+    DEFINITIONS, Definitions, ENVIRONMENTS, Environments, Flags, Kind, Outcome, PROJECTS, Projects,
+    Segments, commit, last_version, not_found, set_of,
 };
 use super::{Ctx, decode, raw};
-use crate::command::Rejection;
+use crate::command::{Change, Rejection};
 use crate::keys;
 use crate::records::{VersionEntry, target};
 
@@ -137,6 +145,169 @@ fn purge_quietly(
     }
     let version = env.version + 1;
     commit(ctx, &ENVIRONMENTS, id, "delete", Some(env), None, version)
+}
+
+/// Deletes project `key` with its environments, what they hold, and its
+/// flag definitions (level 6).
+pub(super) fn purge_project(ctx: &mut Ctx<'_>, key: &str, expected: Option<u64>) -> Outcome {
+    let Some(current) = PROJECTS.current(ctx.state, key) else {
+        return Ok(Err(not_found::<Projects>(key)));
+    };
+    if let Some(expected) = expected.filter(|e| *e != current.version) {
+        return Ok(Err(Rejection::Conflict {
+            kind: Projects::NAME.into(),
+            key: key.into(),
+            expected,
+            actual: current.version,
+        }));
+    }
+    if key == DEFAULT_PROJECT {
+        return Ok(Err(Rejection::InUse {
+            kind: Projects::NAME.into(),
+            key: key.into(),
+            by: vec![format!(
+                "the routes without a project (/v1/flags, /v1/segments, evaluation, the stream, OFREP) serve its {LEGACY_ENVIRONMENT}"
+            )],
+        }));
+    }
+    let envs: Vec<Environment> = ctx
+        .state
+        .environments_of(key)
+        .into_iter()
+        .cloned()
+        .collect();
+    let definitions: Vec<FlagDefinition> =
+        ctx.state.definitions_of(key).into_iter().cloned().collect();
+    let was = ctx.quiet_audit;
+    ctx.quiet_audit = true;
+    let purged = purge_project_quietly(ctx, &current, &envs, &definitions);
+    ctx.quiet_audit = was;
+    let (flags, segments) = match purged? {
+        Ok(counts) => counts,
+        Err(r) => return Ok(Err(r)),
+    };
+    let mut before =
+        serde_json::to_value(&current).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    if let Some(o) = before.as_object_mut() {
+        o.insert(
+            "environments".into(),
+            serde_json::to_value(&envs).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+        );
+        o.insert("flags".into(), definitions.len().into());
+        o.insert("configurations".into(), flags.into());
+        o.insert("segments".into(), segments.into());
+    }
+    audit::record(
+        ctx,
+        AuditDraft {
+            action: "project.delete".into(),
+            target: target(Projects::NAME, key),
+            version: Some(current.version + 1),
+            before: Some(raw(&before)?),
+            after: None,
+        },
+    )?;
+    Ok(Ok(Change::Project {
+        before: Some(Box::new(current)),
+        after: None,
+    }))
+}
+
+/// The writes of [`purge_project`]; the number of configurations and
+/// segments deleted.
+fn purge_project_quietly(
+    ctx: &mut Ctx<'_>,
+    project: &Project,
+    envs: &[Environment],
+    definitions: &[FlagDefinition],
+) -> Result<Result<(usize, usize), Rejection>, StorageError> {
+    let (mut flags, mut segments) = (0, 0);
+    for env in envs {
+        let id = env.id();
+        let set = set_of(ctx.state, &id);
+        let held: Vec<Flag> = set.flags().map(|f| Flag::clone(f.flag())).collect();
+        let segs: Vec<Segment> = set
+            .segments()
+            .map(|s| Segment::clone(s.segment()))
+            .collect();
+        flags += held.len();
+        segments += segs.len();
+        if let Err(r) = purge_quietly(ctx, &id, env.clone(), &held, &segs)? {
+            return Ok(Err(r));
+        }
+    }
+    for def in definitions {
+        let id = def.id();
+        if let Err(r) = commit(
+            ctx,
+            &DEFINITIONS,
+            &id,
+            "delete",
+            Some(def.clone()),
+            None,
+            def.version + 1,
+        )? {
+            return Ok(Err(r));
+        }
+    }
+    // Not `versioned::delete`: it refuses a project that holds flags, and
+    // the state it reads is the one before this command.
+    let version = project.version + 1;
+    if let Err(r) = commit(
+        ctx,
+        &PROJECTS,
+        &project.key,
+        "delete",
+        Some(project.clone()),
+        None,
+        version,
+    )? {
+        return Ok(Err(r));
+    }
+    Ok(Ok((flags, segments)))
+}
+
+/// In the entry that restores project `key` (level 6): the flag
+/// definitions the entry that deleted it took, each as a new version, so
+/// its environments' rollbacks find their flags' definitions.
+pub(super) fn restore_definitions(ctx: &mut Ctx<'_>, key: &str) -> Result<usize, StorageError> {
+    let Some(index) = project_deleted_by(ctx, key)? else {
+        return Ok(0);
+    };
+    let taken = taken_by(ctx, keys::HISTORY_DEFINITION, key, index)?;
+    let was = ctx.quiet_audit;
+    ctx.quiet_audit = true;
+    let restored = (|| {
+        let mut n = 0;
+        for old in taken {
+            let mut def: FlagDefinition =
+                serde_json::from_value(old).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            let id = def.id();
+            let version = last_version::<Definitions>(ctx, &id)? + 1;
+            let created = def.created_at.unwrap_or(ctx.at);
+            DEFINITIONS.stamp(&mut def, version, created, ctx.at, &ctx.cmd.actor);
+            commit(ctx, &DEFINITIONS, &id, "restore", None, Some(def), version)?.ok();
+            n += 1;
+        }
+        Ok(n)
+    })();
+    ctx.quiet_audit = was;
+    restored
+}
+
+/// The log index of the entry that deleted project `key`, when its newest
+/// version is a deletion.
+fn project_deleted_by(ctx: &Ctx<'_>, key: &str) -> Result<Option<u64>, StorageError> {
+    let last = last_version::<Projects>(ctx, key)?;
+    let Some(raw) = ctx.engine.get(
+        Cf::History,
+        &keys::scoped_u64(keys::HISTORY_PROJECT, key, last),
+    )?
+    else {
+        return Ok(None);
+    };
+    let entry: VersionEntry = decode(&raw)?;
+    Ok(entry.state.is_none().then_some(entry.index))
 }
 
 /// The log index of the entry that deleted environment `id`, when its

@@ -1,6 +1,9 @@
 // The flag page: kill switch, targeting editor, variations, settings, the
 // "test this flag" box, saving with If-Match (stale versions show the
 // conflict and offer a reload), and API errors placed next to their field.
+// It edits one environment at a time (the tabs above the targeting switch
+// between them); name, description, tags and variations are the flag's
+// definition, shared by every environment of its project.
 
 import { put, h, switchButton, toast, confirmDialog, spinner } from '../dom.js';
 import { api, get, getAll, can, explain } from '../api.js';
@@ -10,12 +13,16 @@ import { rollouts, rolloutTotal } from '../serve.js';
 import { jsonDiff } from '../diff.js';
 import { applyErrors } from '../errors.js';
 import { confirmToggle } from './toggle.js';
+import { scope, paths, isLegacy, environments, confirmProduction } from '../scope.js';
 import {
   prerequisitesCard, targetsCard, rulesCard, defaultCard, offCard, variationsCard, settingsCard,
 } from './flag-cards.js';
 
 const enc = encodeURIComponent;
 const canon = (v) => JSON.stringify(sortKeys(v));
+/** The fields of a flag's definition (`FlagDefinition`): the rest is configuration. */
+const DEFINITION = ['key', 'name', 'description', 'tags', 'kind', 'variations', 'salt'];
+const definitionChanged = (a, b) => DEFINITION.some((k) => canon(a[k] ?? null) !== canon(b[k] ?? null));
 
 /** A copy with every rollout listing every variation, so the editor and the
  * dirty check see one shape. */
@@ -39,7 +46,7 @@ export async function flagPage(ctx) {
   ctx.render(spinner());
   let loaded;
   try {
-    loaded = await get(`/v1/flags/${enc(key)}`);
+    loaded = await get(paths.flag(key));
   } catch (e) {
     if (e.status !== 404) throw e;
     ctx.render(h('div', { class: 'page' }, h('div', { class: 'alert warn', role: 'alert', 'data-testid': 'flag-missing' },
@@ -47,14 +54,21 @@ export async function flagPage(ctx) {
       h('a', { href: `#/flags/${enc(key)}/history` }, 'Open its history'))));
     return;
   }
-  const [allFlags, segments] = await Promise.all([getAll('/v1/flags', 'flags'), getAll('/v1/segments', 'segments')]);
+  // The definition carries every environment's configuration (for the
+  // tabs) and its own version; a token scoped to some environments may not
+  // read it, and then the tabs show no states.
+  const [allFlags, segments, definition] = await Promise.all([
+    getAll(paths.flags(), 'flags'), getAll(paths.segments(), 'segments'),
+    get(paths.definition(key)).catch(() => null),
+  ]);
   const readonly = !can('editor');
   const st = {
-    original: normalize(loaded), draft: null, errors: [], conflict: null, invalid: new Set(), saving: false,
+    original: normalize(loaded), draft: null, errors: [], conflict: null, invalid: new Set(), saving: false, definition,
   };
   st.draft = structuredClone(st.original);
 
   const head = h('div', { class: 'page-head' });
+  const envTabs = h('nav', { class: 'env-tabs', 'aria-label': 'Environments', 'data-testid': 'env-tabs' });
   const meta = h('div', { class: 'meta' });
   const banner = h('div', { class: 'banner-slot' });
   const body = h('div', { class: 'flag-main' });
@@ -81,8 +95,23 @@ export async function flagPage(ctx) {
       h('nav', { class: 'tabs', 'aria-label': 'Flag' },
         h('a', { class: 'tab active', href: `#/flags/${enc(key)}`, 'aria-current': 'page' }, 'Targeting'),
         h('a', { class: 'tab', href: `#/flags/${enc(key)}/history`, 'data-testid': 'history-tab' }, 'History'),
-        h('a', { class: 'tab', href: `#/audit?flag=${enc(key)}` }, 'Audit log')),
+        h('a', { class: 'tab', href: `#/audit?flag=${enc(isLegacy() ? key : `${scope.project}/${scope.env}/${key}`)}` }, 'Audit log')),
       h('span', { class: 'muted small', 'data-testid': 'flag-version' }, `Version ${f.version} · updated `, timeEl(f.updated_at), ` by ${f.updated_by || 'unknown'}`));
+  }
+
+  /** One tab per environment with its state there; the current one is edited. */
+  function drawEnvTabs() {
+    const envs = environments();
+    if (envs.length < 2) return;
+    put(envTabs, h('span', { class: 'muted small' }, 'Environment:'), envs.map((e) => {
+      const cfg = e.key === scope.env ? st.original : st.definition?.environments?.[e.key];
+      const current = e.key === scope.env;
+      return h('a', {
+        class: 'env-tab', style: `--env:${e.color}`, href: `#/flags/${enc(key)}?env=${enc(e.key)}`,
+        'aria-current': current ? 'page' : undefined, 'data-env': e.key,
+      }, h('span', { class: 'env-dot', 'aria-hidden': 'true' }), e.name || e.key,
+      cfg ? h('span', { class: `pill ${cfg.enabled ? 'on' : 'off'}`, 'data-on': String(cfg.enabled) }, cfg.enabled ? 'On' : 'Off') : null);
+    }));
   }
 
   function onChange(structural = false, redrawAll = false) {
@@ -157,15 +186,48 @@ export async function flagPage(ctx) {
     st.invalid.clear();
     put(banner);
     drawHead();
+    drawEnvTabs();
     drawBody();
     put(side, testBox(key, () => st), detailsBox(st));
   }
 
+  /**
+   * Outside `default`'s `production` a change to the definition is its own
+   * write, made first (a new variation can then be served by a rule). It
+   * rewrites every environment's copy, so this environment's configuration
+   * is then expected one version on; anything else means someone else wrote
+   * it meanwhile, shown as a conflict. A definition change the other
+   * environments refuse (a removed variation one of them serves) saves
+   * nothing.
+   */
+  async function saveDefinition() {
+    if (isLegacy() || !definitionChanged(st.draft, st.original)) return null;
+    const def = st.definition;
+    if (!def) throw new Error('Cannot read this flag\'s definition, so its name, tags and variations cannot be changed here.');
+    const body = { project: scope.project, version: def.version };
+    for (const k of DEFINITION) body[k] = st.draft[k];
+    const saved = await api('PUT', paths.definition(key), { body, headers: { 'If-Match': `"${def.version}"` } });
+    st.definition = saved;
+    // From here the saved definition is the starting point, even if the
+    // configuration's write below fails.
+    const before = st.original.version;
+    for (const k of DEFINITION) st.original[k] = structuredClone(st.draft[k]);
+    const now = saved.environments?.[scope.env];
+    if (!now || now.version !== before + 1) {
+      throw Object.assign(new Error(`${key} changed in ${scope.env} meanwhile`), { status: 409, code: 'version_conflict' });
+    }
+    st.original.version = now.version;
+    st.draft.version = now.version;
+    return now;
+  }
+
   async function saveNow() {
+    if (!await confirmProduction(`Save changes to ${key}`)) return;
     st.saving = true;
     drawSaveBar();
     try {
-      const saved = await api('PUT', `/v1/flags/${enc(key)}`, {
+      const afterDefinition = await saveDefinition();
+      const saved = afterDefinition && !dirty() ? afterDefinition : await api('PUT', paths.flag(key), {
         body: { ...st.draft, version: st.original.version },
         headers: { 'If-Match': `"${st.original.version}"` },
       });
@@ -188,7 +250,7 @@ export async function flagPage(ctx) {
 
   async function showConflict() {
     let latest = null;
-    try { latest = await get(`/v1/flags/${enc(key)}`); } catch { /* shown as unknown below */ }
+    try { latest = await get(paths.flag(key)); } catch { /* shown as unknown below */ }
     st.conflict = latest;
     const diffBox = h('div', { class: 'conflict-diff', hidden: true });
     const who = latest
@@ -221,6 +283,7 @@ export async function flagPage(ctx) {
       st.draft[k] = updated[k];
     }
     drawHead();
+    drawEnvTabs();
     drawBody();
     put(side, testBox(key, () => st), detailsBox(st));
   }
@@ -236,11 +299,12 @@ export async function flagPage(ctx) {
         onClick: async () => {
           const ok = await confirmDialog({
             title: `Delete ${key}?`, danger: true, confirmLabel: `Delete ${key}`, confirmText: key,
-            body: h('p', {}, 'Every SDK will stop serving ', h('code', {}, key), ' and fall back to its default value.'),
+            body: h('p', {}, 'Every SDK will stop serving ', h('code', {}, key), environments().length > 1 ? ` in every environment of project ${scope.project}` : null,
+              ' and fall back to its default value.'),
           });
           if (!ok) return;
           try {
-            await api('DELETE', `/v1/flags/${enc(key)}`);
+            await api('DELETE', isLegacy() ? paths.flag(key) : paths.definition(key));
             st.draft = structuredClone(st.original); // nothing left to guard
             toast(`Deleted ${key}. Restore it from its history.`);
             ctx.navigate('#/flags');
@@ -253,7 +317,8 @@ export async function flagPage(ctx) {
   }
 
   drawHead();
-  ctx.render(h('div', { class: 'page flag-page' }, head, meta, banner,
+  drawEnvTabs();
+  ctx.render(h('div', { class: 'page flag-page' }, head, envTabs, meta, banner,
     h('div', { class: 'flag-grid' }, body, side), saveBar));
   drawBody();
 }
@@ -309,7 +374,7 @@ function testBox(key, getState) {
     }
     const st = getState();
     try {
-      const r = await api('POST', '/v1/evaluate', { body: { flag: key, context } });
+      const r = await api('POST', paths.evaluate(), { body: { flag: key, context } });
       if (mine !== runs) return;
       const flag = st.original;
       const why = (REASONS[r.reason.kind] || (() => r.reason.kind))(r.reason, flag);

@@ -1,5 +1,6 @@
 // The flags list (search, tag and on/off filters, keyboard navigation,
-// evaluations in the last hour) and the "new flag" form.
+// every environment's state side by side, evaluations in the last hour) and
+// the "new flag" form. Both work in the top bar's project and environment.
 
 import { put, h, toast, switchButton, field, select, empty, spinner } from '../dom.js';
 import { api, get, getAll, qs, can, explain } from '../api.js';
@@ -7,9 +8,10 @@ import { timeEl, num, variationTag, valueText } from '../format.js';
 import { sparkline } from '../charts.js';
 import { loadMetrics } from '../metrics.js';
 import { confirmToggle } from './toggle.js';
+import { scope, paths, isLegacy, environments, envChip } from '../scope.js';
 
 export async function flagsPage(ctx) {
-  ctx.crumbs('Flags');
+  ctx.crumbs('Flags', scope.project);
   const q = { q: ctx.query.q || '', tag: ctx.query.tag || '', enabled: ctx.query.enabled || '' };
   const editor = can('editor');
 
@@ -26,7 +28,7 @@ export async function flagsPage(ctx) {
   const tbody = h('tbody');
   const table = h('table', { class: 'table flags-table', 'data-testid': 'flags-table' },
     h('thead', {}, h('tr', {},
-      h('th', { class: 'col-state' }, 'State'), h('th', {}, 'Flag'), h('th', {}, 'Variations'),
+      h('th', { class: 'col-state' }, 'State'), h('th', {}, 'Flag'), h('th', {}, 'Environments'), h('th', {}, 'Variations'),
       h('th', {}, 'Last change'), h('th', { class: 'num' }, 'Evaluations (1 h)'))),
     tbody);
   const more = h('div', { class: 'more' });
@@ -35,7 +37,8 @@ export async function flagsPage(ctx) {
 
   ctx.render(h('div', { class: 'page' },
     h('div', { class: 'page-head' },
-      h('div', {}, h('h1', {}, 'Flags'), count),
+      h('div', {}, h('h1', {}, 'Flags'), h('div', { class: 'muted', 'data-testid': 'flags-scope' },
+        'States, switches and targeting in ', envChip(), ` of ${projectName()}. `, count)),
       editor && h('a', { class: 'btn primary', href: '#/new/flag', 'data-testid': 'new-flag', accesskey: 'n' }, '+ New flag')),
     h('div', { class: 'toolbar' }, search, tagSel, stateBtns),
     h('div', { class: 'card flush' }, table, more),
@@ -46,6 +49,22 @@ export async function flagsPage(ctx) {
 
   let metrics = null;
   let loadSeq = 0;
+  /** key → {environment: {enabled, version, rules, targets}}, from the project's list. */
+  let sideBySide = new Map();
+  const envs = environments();
+
+  /** Each environment's state, the current one outlined. */
+  function envStates(flag) {
+    const states = sideBySide.get(flag.key);
+    if (!states) return null;
+    return h('div', { class: 'env-states', 'data-testid': 'env-states' }, envs.filter((e) => states[e.key]).map((e) => {
+      const on = states[e.key].enabled;
+      return h('span', {
+        class: `env-state${on ? ' on' : ''}${e.key === scope.env ? ' current' : ''}`, style: `--env:${e.color}`,
+        'data-env': e.key, 'data-on': String(on), title: `${e.name || e.key}: ${on ? 'on' : 'off'}`,
+      }, h('span', { class: 'env-dot', 'aria-hidden': 'true' }), e.key, h('span', { class: 'sr-only' }, on ? ' on' : ' off'));
+    }));
+  }
 
   function syncUrl() {
     const hash = `#/flags${qs(q)}`;
@@ -73,6 +92,7 @@ export async function flagsPage(ctx) {
         h('a', { href: `#/flags/${encodeURIComponent(flag.key)}`, class: 'flag-name', tabindex: '-1' }, flag.name || flag.key),
         h('div', { class: 'mono small muted' }, flag.key),
         flag.tags.length ? h('div', { class: 'tags' }, flag.tags.map((t) => h('span', { class: 'tag' }, t))) : null),
+      h('td', {}, envStates(flag)),
       h('td', {}, h('div', { class: 'var-list' },
         flag.variations.slice(0, 4).map((_, i) => variationTag(flag, i)),
         flag.variations.length > 4 ? h('span', { class: 'muted' }, `+${flag.variations.length - 4}`) : null)),
@@ -91,8 +111,8 @@ export async function flagsPage(ctx) {
     const seq = loadSeq;
     // A keyboard user who toggled a row keeps their place when the rows are redrawn.
     const focused = document.activeElement?.closest?.('tr[data-key]')?.dataset.key ?? null;
-    if (!cursor) put(tbody, h('tr', {}, h('td', { colspan: 5 }, spinner())));
-    const page = await get(`/v1/flags${qs({ q: q.q, tag: q.tag, enabled: q.enabled, limit: 200, cursor })}`);
+    if (!cursor) put(tbody, h('tr', {}, h('td', { colspan: 6 }, spinner())));
+    const page = await get(`${paths.flags()}${qs({ q: q.q, tag: q.tag, enabled: q.enabled, limit: 200, cursor })}`);
     if (seq !== loadSeq || !ctx.alive) return;
     if (!cursor) put(tbody);
     for (const f of page.flags) tbody.append(row(f));
@@ -101,7 +121,7 @@ export async function flagsPage(ctx) {
     }
     count.textContent = `${tbody.querySelectorAll('tr[data-key]').length} shown`;
     if (!tbody.children.length) {
-      tbody.append(h('tr', {}, h('td', { colspan: 5 }, empty(
+      tbody.append(h('tr', {}, h('td', { colspan: 6 }, empty(
         q.q || q.tag || q.enabled ? 'No flags match these filters.' : 'No flags yet.',
         editor && !(q.q || q.tag || q.enabled) ? h('a', { class: 'btn primary', href: '#/new/flag' }, 'Create your first flag') : null))));
     }
@@ -134,17 +154,24 @@ export async function flagsPage(ctx) {
   });
   const fail = (e) => { if (ctx.alive) toast(explain(e), 'error'); };
 
-  // Tags and metrics in parallel with the first page.
+  // Tags, each environment's state and metrics in parallel with the first
+  // page. The project's list needs a token that reaches the project (or
+  // some of its environments); without it the rows show this environment.
+  // Evaluation counts are kept per environment and the UI's summary is
+  // `default`'s `production`'s, so other scopes leave the column empty.
   const [all, m] = await Promise.all([
-    getAll('/v1/flags', 'flags'),
-    loadMetrics(60).catch(() => null),
+    getAll(paths.projectFlags(), 'flags').catch(() => getAll(paths.flags(), 'flags')),
+    isLegacy() ? loadMetrics(60).catch(() => null) : null,
   ]);
   metrics = m;
+  sideBySide = new Map(all.filter((f) => f.environments).map((f) => [f.key, f.environments]));
   const tags = [...new Set(all.flatMap((f) => f.tags))].sort();
   for (const t of tags) tagSel.append(h('option', { value: t, selected: t === q.tag }, t));
   await load();
-  await recentlyDeleted(deleted, new Set(all.map((f) => f.key))).catch((e) => toast(explain(e), 'error'));
+  if (isLegacy()) await recentlyDeleted(deleted, new Set(all.map((f) => f.key))).catch((e) => toast(explain(e), 'error'));
 }
+
+const projectName = () => scope.projects.find((p) => p.key === scope.project)?.name || scope.project;
 
 /** Flags whose last change was a delete: a way back to their history and Restore. */
 async function recentlyDeleted(box, live) {
@@ -177,6 +204,7 @@ const DEFAULT_VARIATIONS = {
 
 export async function newFlagPage(ctx) {
   ctx.crumbs(['Flags', '#/flags'], 'New flag');
+  const where = isLegacy() ? null : h('p', { class: 'muted' }, `It is created in every environment of project ${scope.project}, off in each.`);
   if (!can('editor')) {
     ctx.render(h('div', { class: 'page' }, h('div', { class: 'alert warn', role: 'alert' },
       'Creating flags needs the editor role or higher. You are signed in with the viewer role.')));
@@ -196,7 +224,7 @@ export async function newFlagPage(ctx) {
   key.addEventListener('input', () => { keyTouched = true; });
   const showPreview = () => {
     put(preview, 'Starts with variations ', DEFAULT_VARIATIONS[kind.value].map((v, i) => [i ? ', ' : '', h('code', {}, valueText(v.value))]),
-      '; you can change them after creating it. It starts off.');
+      '; you can change them after creating it. It starts off in every environment.');
   };
   kind.addEventListener('change', showPreview);
   showPreview();
@@ -218,7 +246,7 @@ export async function newFlagPage(ctx) {
       off_variation: variations.length - 1, fallthrough: { variation: 0 },
     };
     try {
-      const flag = await api('POST', '/v1/flags', { body });
+      const flag = await api('POST', isLegacy() ? '/v1/flags' : paths.projectFlags(), { body });
       toast(`Created ${flag.key}`);
       ctx.navigate(`#/flags/${encodeURIComponent(flag.key)}`);
     } catch (ex) {
@@ -232,6 +260,6 @@ export async function newFlagPage(ctx) {
       if (placed.length < fe.length || !fe.length) { err.textContent = explain(ex); err.hidden = false; }
     }
   });
-  ctx.render(h('div', { class: 'page' }, h('div', { class: 'page-head' }, h('h1', {}, 'New flag')), form));
+  ctx.render(h('div', { class: 'page' }, h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'New flag'), where)), form));
   name.focus();
 }

@@ -1,10 +1,12 @@
-// History of a flag or segment: every version, a diff between any two, and
-// one-click rollback (or restore, once deleted) with a confirmation.
+// History of a flag or segment in the top bar's environment: every version,
+// a diff between any two, and one-click rollback (or restore, once deleted)
+// with a confirmation.
 
 import { put, h, confirmDialog, toast, spinner } from '../dom.js';
 import { api, getAll, can, explain } from '../api.js';
 import { timeEl, actionBadge, fullTime } from '../format.js';
 import { jsonDiff } from '../diff.js';
+import { scope, paths } from '../scope.js';
 
 const enc = encodeURIComponent;
 
@@ -12,9 +14,9 @@ export async function historyPage(ctx, kind) {
   const key = ctx.params.key;
   const noun = kind === 'flags' ? 'flag' : 'segment';
   const base = `#/${kind}/${enc(key)}`;
-  ctx.crumbs([kind === 'flags' ? 'Flags' : 'Segments', `#/${kind}`], [key, base], 'History');
+  ctx.crumbs([kind === 'flags' ? 'Flags' : 'Segments', `#/${kind}`], [key, base], `History in ${scope.env}`);
   ctx.render(spinner());
-  const versions = await getAll(`/v1/${kind}/${enc(key)}/versions`, 'versions');
+  const versions = await getAll(`${paths.versioned(kind, key)}/versions`, 'versions');
   const editor = can('editor');
   const latest = versions[0];
   const deleted = latest && latest.state === null;
@@ -35,7 +37,7 @@ export async function historyPage(ctx, kind) {
     });
     if (!ok) return;
     try {
-      const res = await api('POST', `/v1/${kind}/${enc(key)}/rollback`, { body: { version: v.version } });
+      const res = await api('POST', `${paths.versioned(kind, key)}/rollback`, { body: { version: v.version } });
       toast(restoring ? `Restored ${key} as version ${res.version}` : `Rolled back ${key}: now version ${res.version}`);
       ctx.navigate(`${base}/history`);
     } catch (e) {

@@ -6,6 +6,7 @@
 import { put, h, select, toast, confirmDialog, spinner, empty } from '../dom.js';
 import { api, get, can, explain } from '../api.js';
 import { timeEl } from '../format.js';
+import { scope } from '../scope.js';
 
 const enc = encodeURIComponent;
 const short = (v) => {
@@ -17,7 +18,7 @@ export async function promotePage(ctx) {
   ctx.crumbs('Environments');
   ctx.render(spinner());
   const projects = (await get('/v1/projects?limit=1000')).projects;
-  const project = projects.find((p) => p.key === ctx.query.project) || projects.find((p) => p.key === 'default') || projects[0];
+  const project = projects.find((p) => p.key === (ctx.query.project || scope.project)) || projects.find((p) => p.key === 'default') || projects[0];
   if (!project) {
     ctx.render(h('div', { class: 'page' }, h('h1', {}, 'Environments'), empty('No projects yet.')));
     return;

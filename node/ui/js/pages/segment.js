@@ -1,5 +1,6 @@
 // The segment editor: included and excluded keys, rules, the flags that use
-// it, saving with If-Match, and delete (refused while flags use it).
+// it, saving with If-Match, and delete (refused while flags use it). A
+// segment belongs to one environment: the top bar's.
 
 import { put, h, trashIcon, chipInput, toast, confirmDialog, spinner } from '../dom.js';
 import { api, get, can, explain } from '../api.js';
@@ -7,6 +8,7 @@ import { timeEl, sortKeys, ruleId } from '../format.js';
 import { clauseList, newClause, attributeSuggestions } from '../clauses.js';
 import { applyErrors } from '../errors.js';
 import { jsonDiff } from '../diff.js';
+import { scope, paths, isLegacy, confirmProduction } from '../scope.js';
 
 const enc = encodeURIComponent;
 const canon = (v) => JSON.stringify(sortKeys(v));
@@ -20,15 +22,15 @@ function editable(seg) {
 
 export async function segmentPage(ctx) {
   const key = ctx.params.key;
-  ctx.crumbs(['Segments', '#/segments'], key);
+  ctx.crumbs(['Segments', '#/segments'], scope.env, key);
   ctx.render(spinner());
   let loaded;
   try {
-    loaded = await get(`/v1/segments/${enc(key)}`);
+    loaded = await get(paths.segment(key));
   } catch (e) {
     if (e.status !== 404) throw e;
     ctx.render(h('div', { class: 'page' }, h('div', { class: 'alert warn', role: 'alert' },
-      `There is no segment ${key} now. `, h('a', { href: `#/segments/${enc(key)}/history` }, 'Open its history'))));
+      `There is no segment ${key} in ${scope.project}/${scope.env} now. `, h('a', { href: `#/segments/${enc(key)}/history` }, 'Open its history'))));
     return;
   }
   const readonly = !can('editor');
@@ -119,7 +121,7 @@ export async function segmentPage(ctx) {
         const ok = await confirmDialog({ title: `Delete segment ${key}?`, body: 'Its history stays and it can be restored.', confirmLabel: `Delete ${key}`, danger: true, confirmText: key });
         if (!ok) return;
         try {
-          await api('DELETE', `/v1/segments/${enc(key)}`);
+          await api('DELETE', paths.segment(key));
           st.draft = structuredClone(st.original);
           toast(`Deleted segment ${key}`);
           ctx.navigate('#/segments');
@@ -156,8 +158,9 @@ export async function segmentPage(ctx) {
   }
 
   async function save() {
+    if (!await confirmProduction(`Save changes to segment ${key}`)) return;
     try {
-      const saved = await api('PUT', `/v1/segments/${enc(key)}`, {
+      const saved = await api('PUT', paths.segment(key), {
         body: { ...st.draft, version: st.original.version }, headers: { 'If-Match': `"${st.original.version}"` },
       });
       reloadFrom(saved);
@@ -165,7 +168,7 @@ export async function segmentPage(ctx) {
     } catch (e) {
       if (e.status === 400 && e.fieldErrors?.length) { st.errors = e.fieldErrors; drawBody(); return; }
       if (e.status === 409 && e.code === 'version_conflict') {
-        const latest = await get(`/v1/segments/${enc(key)}`).catch(() => null);
+        const latest = await get(paths.segment(key)).catch(() => null);
         put(banner, h('div', { class: 'alert warn', role: 'alert', 'data-testid': 'conflict' },
           h('strong', {}, 'Someone else changed this segment while you were editing.'),
           h('p', {}, latest ? `It is now version ${latest.version} (by ${latest.updated_by}). Your changes are not saved.` : 'Your changes are not saved.'),
@@ -182,7 +185,7 @@ export async function segmentPage(ctx) {
     h('nav', { class: 'tabs', 'aria-label': 'Segment' },
       h('a', { class: 'tab active', href: `#/segments/${enc(key)}`, 'aria-current': 'page' }, 'Segment'),
       h('a', { class: 'tab', href: `#/segments/${enc(key)}/history` }, 'History'),
-      h('a', { class: 'tab', href: `#/audit?segment=${enc(key)}` }, 'Audit log')),
+      h('a', { class: 'tab', href: `#/audit?segment=${enc(isLegacy() ? key : `${scope.project}/${scope.env}/${key}`)}` }, 'Audit log')),
     banner, h('div', { class: 'flag-grid' }, body, side), saveBar));
   drawBody();
 }

@@ -1,15 +1,17 @@
-// The segments list (with the flags that use each) and the "new segment" form.
+// The segments list (with the flags that use each) and the "new segment" form,
+// in the top bar's environment: each environment has its own segments.
 
 import { put, h, field, toast, empty, spinner } from '../dom.js';
 import { api, getAll, can, explain } from '../api.js';
 import { timeEl } from '../format.js';
+import { scope, paths } from '../scope.js';
 
 const enc = encodeURIComponent;
 
 export async function segmentsPage(ctx) {
-  ctx.crumbs('Segments');
+  ctx.crumbs('Segments', scope.env);
   ctx.render(spinner());
-  const segments = await getAll('/v1/segments', 'segments');
+  const segments = await getAll(paths.segments(), 'segments');
   const editor = can('editor');
   const search = h('input', {
     type: 'search', class: 'input search', placeholder: 'Search by key or name', 'aria-label': 'Search segments', 'data-search': '',
@@ -78,7 +80,7 @@ export async function newSegmentPage(ctx) {
     create.disabled = true;
     err.hidden = true;
     try {
-      const sg = await api('POST', '/v1/segments', { body: { key: key.value.trim(), name: name.value.trim(), description: desc.value.trim() } });
+      const sg = await api('POST', paths.segments(), { body: { key: key.value.trim(), name: name.value.trim(), description: desc.value.trim() } });
       toast(`Created segment ${sg.key}`);
       ctx.navigate(`#/segments/${enc(sg.key)}`);
     } catch (ex) {

@@ -1,0 +1,250 @@
+//! A new environment as a copy of another (cluster level 6,
+//! `Op::CreateEnvironmentFrom`): what a team does when it adds `qa` next
+//! to a `staging` it already trusts.
+//!
+//! In one Raft entry and under one audit entry (`environment.create`, whose
+//! `after` names the source and counts what was copied) it creates the
+//! environment, then writes each segment and flag configuration of the
+//! source as the first version of its record in the new environment, as a
+//! restore does (`super::purge`). A copy is exactly what the source holds
+//! when the entry applies, so it validates there as it did in the source;
+//! a flag whose definition has no configuration in the source starts blank
+//! and disabled, as in any new environment ([`fill_except`]).
+
+use std::collections::BTreeSet;
+
+use vexil_flags::scope::env_id;
+use vexil_flags::{Environment, Flag, Segment};
+use vexil_storage::StorageError;
+
+use super::audit::{self, AuditDraft};
+use super::env_config::{fill_except, put_config};
+use super::versioned::{
+    self, ENVIRONMENTS, Environments, Kind, Outcome, Segments, commit, last_version, not_found,
+    set_of,
+};
+use super::{Ctx, raw};
+use crate::command::Change;
+use crate::records::target;
+
+/// Creates `environment` holding a copy of environment `from` of its project.
+pub(super) fn create_environment_from(
+    ctx: &mut Ctx<'_>,
+    environment: &Environment,
+    from: &str,
+) -> Outcome {
+    let source = env_id(&environment.project, from);
+    if ENVIRONMENTS.current(ctx.state, &source).is_none() {
+        return Ok(Err(not_found::<Environments>(&source)));
+    }
+    let set = set_of(ctx.state, &source);
+    let flags: Vec<Flag> = set.flags().map(|f| Flag::clone(f.flag())).collect();
+    let segments: Vec<Segment> = set
+        .segments()
+        .map(|s| Segment::clone(s.segment()))
+        .collect();
+    let was = ctx.quiet_audit;
+    ctx.quiet_audit = true;
+    let made = copy_quietly(ctx, environment, &flags, &segments);
+    ctx.quiet_audit = was;
+    let made = made?;
+    if let Ok(Change::Environment { after: Some(e), .. }) = &made {
+        let mut after =
+            serde_json::to_value(e).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        if let Some(o) = after.as_object_mut() {
+            o.insert("copied_from".into(), from.into());
+            o.insert("flags".into(), flags.len().into());
+            o.insert("segments".into(), segments.len().into());
+        }
+        audit::record(
+            ctx,
+            AuditDraft {
+                action: "environment.create".into(),
+                target: target(Environments::NAME, &e.id()),
+                version: Some(e.version),
+                before: None,
+                after: Some(raw(&after)?),
+            },
+        )?;
+    }
+    Ok(made)
+}
+
+fn copy_quietly(
+    ctx: &mut Ctx<'_>,
+    environment: &Environment,
+    flags: &[Flag],
+    segments: &[Segment],
+) -> Outcome {
+    let made = versioned::create(ctx, &ENVIRONMENTS, environment.clone())?;
+    if made.is_err() {
+        return Ok(made);
+    }
+    let id = environment.id();
+    let kind = Segments { env: &id };
+    for s in segments {
+        let mut s = s.clone();
+        let record = kind.id(&s);
+        // A record of an environment deleted under the same name keeps its
+        // history: the copy continues its numbering.
+        let version = last_version::<Segments>(ctx, &record)? + 1;
+        kind.stamp(&mut s, version, ctx.at, ctx.at, &ctx.cmd.actor);
+        if let Err(r) = commit(ctx, &kind, &record, "create", None, Some(s), version)? {
+            return Ok(Err(r));
+        }
+    }
+    let mut done = BTreeSet::new();
+    for f in flags {
+        done.insert(f.key.clone());
+        if let Err(r) = put_config(ctx, &id, f.clone(), "create")? {
+            return Ok(Err(r));
+        }
+    }
+    fill_except(ctx, &environment.project, &[id], &done)?;
+    Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use vexil_storage::MemEngine;
+
+    use super::super::env_config::tests::{flag, has, run};
+    use super::*;
+    use crate::command::{Op, Rejection, Response};
+    use crate::query::{self, AuditQuery};
+    use crate::state::{FeedConfig, Shared, State};
+
+    fn ok(r: Response) {
+        assert!(r.result.is_ok(), "{r:?}");
+    }
+
+    fn qa(from: &str) -> Op {
+        Op::CreateEnvironmentFrom {
+            environment: Environment {
+                key: "qa".into(),
+                project: "web".into(),
+                name: "QA".into(),
+                ..vexil_flags::scope::default_environments("web")[0].clone()
+            },
+            from: from.into(),
+        }
+    }
+
+    /// Project `web` with flags `a` and `b`; in staging, segment `beta` and
+    /// `a` on with a rule on it. Then `qa` as a copy of staging.
+    #[test]
+    fn a_copy_holds_the_sources_segments_and_configurations() {
+        let engine = MemEngine::new();
+        let shared = Shared::new(State::default(), FeedConfig::default());
+        ok(run(&engine, &shared, 1, Op::SetClusterLevel { level: 6 }));
+        ok(run(
+            &engine,
+            &shared,
+            2,
+            Op::CreateProject {
+                project: vexil_flags::Project {
+                    key: "web".into(),
+                    ..vexil_flags::scope::default_project()
+                },
+                environments: vexil_flags::scope::default_environments("web"),
+            },
+        ));
+        for (i, key) in ["a", "b"].into_iter().enumerate() {
+            let mut f = flag(key);
+            f.enabled = false;
+            ok(run(
+                &engine,
+                &shared,
+                3 + i as u64,
+                Op::CreateProjectFlag {
+                    project: "web".into(),
+                    flag: f,
+                },
+            ));
+        }
+        let segment: Segment =
+            serde_json::from_value(serde_json::json!({"key": "beta", "included": ["u1"]}))
+                .expect("segment");
+        ok(run(
+            &engine,
+            &shared,
+            5,
+            Op::CreateSegmentIn {
+                project: "web".into(),
+                environment: "staging".into(),
+                segment,
+            },
+        ));
+        let mut a = has(&shared, "web/staging", "a").expect("a");
+        a.enabled = true;
+        a.rules = serde_json::from_value(serde_json::json!([{"id": "r1",
+            "clauses": [{"attribute": "key", "operator": "segment_match", "values": ["beta"]}],
+            "serve": {"variation": 0}}]))
+        .expect("rules");
+        ok(run(
+            &engine,
+            &shared,
+            6,
+            Op::UpdateFlagIn {
+                project: "web".into(),
+                environment: "staging".into(),
+                expected_version: a.version,
+                flag: a.clone(),
+            },
+        ));
+
+        // A source that does not exist: refused, nothing made.
+        let r = run(&engine, &shared, 7, qa("nope"));
+        assert!(
+            matches!(&r.result, Err(Rejection::NotFound { key, .. }) if key == "web/nope"),
+            "{r:?}"
+        );
+        assert!(!shared.read().environments.contains_key("web/qa"));
+
+        ok(run(&engine, &shared, 8, qa("staging")));
+        let copy = has(&shared, "web/qa", "a").expect("a in qa");
+        assert!(copy.enabled);
+        assert_eq!(copy.rules, a.rules);
+        assert_eq!(copy.version, 1, "the first version of the record in qa");
+        let b = has(&shared, "web/qa", "b").expect("b in qa");
+        assert!(!b.enabled);
+        let st = shared.read();
+        let seg = st.set("web/qa").and_then(|s| s.get_segment("beta"));
+        assert_eq!(
+            seg.map(|s| s.segment().included.clone()),
+            Some(vec!["u1".to_owned()])
+        );
+        // The source is untouched.
+        assert_eq!(
+            has(&shared, "web/staging", "a").expect("a").version,
+            a.version + 1
+        );
+        drop(st);
+
+        // One audit entry, naming the source and counting the copy.
+        let audit = query::audit(
+            &engine,
+            &AuditQuery {
+                limit: 10,
+                ..AuditQuery::default()
+            },
+        )
+        .expect("audit");
+        let made: Vec<_> = audit.items.iter().filter(|e| e.id == 8).collect();
+        assert_eq!(made.len(), 1, "{made:?}");
+        assert_eq!(made[0].action, "environment.create");
+        assert_eq!(made[0].target, "environment:web/qa");
+        let after = made[0].after.as_ref().expect("after");
+        assert_eq!(after["copied_from"], "staging");
+        assert_eq!(after["flags"], 2);
+        assert_eq!(after["segments"], 1);
+
+        // A second copy under the same key is refused whole.
+        let r = run(&engine, &shared, 9, qa("staging"));
+        assert!(
+            matches!(r.result, Err(Rejection::AlreadyExists { .. })),
+            "{r:?}"
+        );
+        assert_eq!(qa("staging").min_level(), crate::version::ENV_COPY);
+    }
+}
