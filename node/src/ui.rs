@@ -41,6 +41,7 @@ const ASSETS: &[Asset] = assets![
     "js/format.js",
     "js/main.js",
     "js/metrics.js",
+    "js/scope.js",
     "js/serve.js",
     "js/pages/audit.js",
     "js/pages/cluster.js",

@@ -14,6 +14,9 @@ function setProp(el, key, value) {
   } else if (['value', 'checked', 'disabled', 'selected', 'readOnly', 'indeterminate'].includes(key)) {
     el[key] = value;
   } else if (key === 'ref') value(el);
+  // An environment's colour, as the CSS variable `--env`: set through the
+  // CSSOM, which the Content-Security-Policy (no inline styles) allows.
+  else if (key === 'envColor') el.style.setProperty('--env', String(value));
   else el.setAttribute(key, value === true ? '' : String(value));
 }
 

@@ -88,8 +88,7 @@ function scopeSwitch(section, params) {
   const projectSel = h('select', { class: 'input small', 'aria-label': 'Project', 'data-testid': 'scope-project' },
     scope.projects.map((p) => h('option', { value: p.key, selected: p.key === scope.project }, p.name || p.key)));
   const envSel = h('select', { class: 'input small', 'aria-label': 'Environment', 'data-testid': 'scope-env' },
-    environments().map((e) => h('option', { value: e.key, selected: e.key === scope.env },
-      `${e.name || e.key}${e.production ? ' (production)' : ''}`)));
+    environments().map((e) => h('option', { value: e.key, selected: e.key === scope.env }, e.name || e.key)));
   // A flag is in every environment of its project, so its page stays; a
   // segment is in one, so its page goes back to the list.
   const go = (project, env) => {
@@ -100,7 +99,7 @@ function scopeSwitch(section, params) {
   projectSel.addEventListener('change', () => go(projectSel.value, ''));
   envSel.addEventListener('change', () => go(scope.project, envSel.value));
   const env = environment();
-  return h('div', { class: 'scope-switch', style: `--env:${env?.color || '#8a8fa3'}`, 'data-testid': 'scope' },
+  return h('div', { class: 'scope-switch', envColor: env?.color || '#8a8fa3', 'data-testid': 'scope' },
     h('span', { class: 'env-dot', 'aria-hidden': 'true' }), projectSel, h('span', { class: 'sep' }, '/'), envSel,
     env?.production ? h('span', { class: 'badge prod', 'data-testid': 'scope-production' }, 'Production') : null);
 }
@@ -123,7 +122,7 @@ function shell(section, params = {}) {
         h('img', { src: '/ui/favicon.svg', alt: '', width: 26, height: 26 }), h('span', {}, 'Vexil')),
       nav,
       h('div', { class: 'sidebar-foot' }, session.node ? `Served by node ${session.node}` : '')),
-    h('div', { class: 'main-col' }, h('header', { class: 'topbar', style: `--env:${environment()?.color || 'transparent'}` },
+    h('div', { class: 'main-col' }, h('header', { class: 'topbar', envColor: environment()?.color || 'transparent' },
       h('div', { class: 'crumbs', id: 'crumbs' }), scopeSwitch(section, params), user), main));
   put(app, layout);
   return main;

@@ -93,7 +93,7 @@ export function envChip(env = environment(), { small = false } = {}) {
   const key = env?.key || scope.env;
   return h('span', {
     class: `env-chip${small ? ' small' : ''}${env?.production ? ' production' : ''}`,
-    style: `--env:${env?.color || '#8a8fa3'}`, 'data-env': key,
+    envColor: env?.color || '#8a8fa3', 'data-env': key,
   }, h('span', { class: 'env-dot', 'aria-hidden': 'true' }), env?.name || key);
 }
 

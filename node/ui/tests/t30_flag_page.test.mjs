@@ -29,7 +29,8 @@ test('the kill switch asks, naming the flag, then turns it off and on', async (t
   await sw.click();
   const dialog = page.getByRole('dialog');
   await dialog.getByText(`Turn off ${key} in production?`).waitFor();
-  assert.match(await dialog.innerText(), /Every context will get the off variation, false/);
+  assert.match(await dialog.innerText(), /Every context in production will get the off variation, false/);
+  assert.match(await dialog.innerText(), /production is a production environment/);
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   assert.equal(await sw.getAttribute('aria-checked'), 'true');
   assert.equal((await api('GET', `/v1/flags/${key}`)).enabled, true);

@@ -107,7 +107,7 @@ export async function flagPage(ctx) {
       const cfg = e.key === scope.env ? st.original : st.definition?.environments?.[e.key];
       const current = e.key === scope.env;
       return h('a', {
-        class: 'env-tab', style: `--env:${e.color}`, href: `#/flags/${enc(key)}?env=${enc(e.key)}`,
+        class: 'env-tab', envColor: e.color, href: `#/flags/${enc(key)}?env=${enc(e.key)}`,
         'aria-current': current ? 'page' : undefined, 'data-env': e.key,
       }, h('span', { class: 'env-dot', 'aria-hidden': 'true' }), e.name || e.key,
       cfg ? h('span', { class: `pill ${cfg.enabled ? 'on' : 'off'}`, 'data-on': String(cfg.enabled) }, cfg.enabled ? 'On' : 'Off') : null);

@@ -60,7 +60,7 @@ export async function flagsPage(ctx) {
     return h('div', { class: 'env-states', 'data-testid': 'env-states' }, envs.filter((e) => states[e.key]).map((e) => {
       const on = states[e.key].enabled;
       return h('span', {
-        class: `env-state${on ? ' on' : ''}${e.key === scope.env ? ' current' : ''}`, style: `--env:${e.color}`,
+        class: `env-state${on ? ' on' : ''}${e.key === scope.env ? ' current' : ''}`, envColor: e.color,
         'data-env': e.key, 'data-on': String(on), title: `${e.name || e.key}: ${on ? 'on' : 'off'}`,
       }, h('span', { class: 'env-dot', 'aria-hidden': 'true' }), e.key, h('span', { class: 'sr-only' }, on ? ' on' : ' off'));
     }));
@@ -97,7 +97,9 @@ export async function flagsPage(ctx) {
         flag.variations.slice(0, 4).map((_, i) => variationTag(flag, i)),
         flag.variations.length > 4 ? h('span', { class: 'muted' }, `+${flag.variations.length - 4}`) : null)),
       h('td', { class: 'nowrap' }, timeEl(flag.updated_at), h('div', { class: 'small muted' }, `by ${flag.updated_by || 'unknown'}`)),
-      h('td', { class: 'num nowrap' }, spark ? sparkline(spark) : null, h('span', { class: 'evals', 'data-testid': 'evals-1h' }, num(evals))));
+      h('td', { class: 'num nowrap' }, spark ? sparkline(spark) : null, metrics
+        ? h('span', { class: 'evals', 'data-testid': 'evals-1h' }, num(evals))
+        : h('span', { class: 'muted', title: `Counted per environment: GET /v1/projects/${scope.project}/environments/${scope.env}/metrics/evaluations` }, '—')));
     return tr;
   }
 
