@@ -1051,6 +1051,18 @@ async fn t29_a_project_with_flags_goes_only_when_confirmed_and_comes_back() {
         assert_eq!(status, 404, "{path}: {body}");
     }
     assert!(config(&node, "web/staging", "kept").is_none());
+    let has_definition = |node: &Node| {
+        node.running
+            .raft
+            .shared()
+            .read()
+            .definitions
+            .contains_key("web/kept")
+    };
+    assert!(
+        !has_definition(&node),
+        "the definition went with the project"
+    );
     let (_, audit) = send(&node, Method::GET, "/v1/audit?project=web&limit=1", None).await;
     let entry = &audit["entries"][0];
     assert_eq!(entry["action"], "project.delete", "{audit}");
@@ -1078,6 +1090,7 @@ async fn t29_a_project_with_flags_goes_only_when_confirmed_and_comes_back() {
     assert_eq!(status, 200, "{body}");
     let (status, def) = send(&node, Method::GET, "/v1/projects/web/flags/kept", None).await;
     assert_eq!(status, 200, "{def}");
+    assert!(has_definition(&node));
     let (status, body) = send(
         &node,
         Method::POST,

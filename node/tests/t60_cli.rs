@@ -396,11 +396,7 @@ async fn t60_projects_and_envs_commands() {
     let r = cli(url, ADMIN, &["projects", "delete", "gone"])
         .await
         .expect(4);
-    assert!(
-        r.stderr.contains("--confirm") || r.stderr.contains("confirm"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("?confirm=true"), "{}", r.stderr);
     let r = cli(url, ADMIN, &["projects", "delete", "gone", "--confirm"])
         .await
         .expect(0);

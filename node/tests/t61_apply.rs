@@ -372,6 +372,33 @@ async fn t64_apply_and_export_target_one_environment() {
         assert_eq!(f["enabled"], enabled, "{env}: {f}");
     }
 
+    // A kept flag must still hold: pruning the segment `child` uses is
+    // refused before anything is written.
+    let only_parent = ops::write(
+        dir.path(),
+        "parent.yaml",
+        &FILE[FILE.find("  - key: parent").unwrap()..]
+            .replace("  - key: parent", "flags:\n  - key: parent"),
+    );
+    let r = cli(
+        url,
+        &with(&staging, &["apply", "-f", &only_parent, "--prune"]),
+    )
+    .await
+    .expect(2);
+    assert!(
+        r.stderr.contains("flag \"child\", which the file omits"),
+        "{}",
+        r.stderr
+    );
+    let segs: Value = node
+        .get("/v1/projects/web/environments/staging/segments", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(segs["segments"][0]["key"], "beta", "nothing pruned: {segs}");
+
     // --prune deletes the environment's segments the file omits, but keeps
     // a flag (deleting it would delete it everywhere) and says so.
     node.post(

@@ -238,7 +238,7 @@ pub enum Op {
     // Level 6: a new environment as a copy of another (`crate::version::ENV_COPY`).
     /// Creates `environment` holding a copy of every segment and flag
     /// configuration of environment `from` of the same project (each as the
-    /// first version of its record there); a flag `from` lacks starts
+    /// next version of its record there); a flag `from` lacks starts
     /// blank, as in a new environment. One audit entry,
     /// `environment.create`, names the source and counts what was copied.
     CreateEnvironmentFrom {

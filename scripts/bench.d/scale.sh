@@ -8,11 +8,15 @@
 #
 #   scripts/bench.d/scale.sh
 #   AUDIT=100000 scripts/bench.d/scale.sh     # smaller and quicker
+#   PROJECTS=10 AUDIT=100000 scripts/bench.d/scale.sh
+#       # also 10 projects × 5 environments × 2,000 flags (issue 22):
+#       # their list pages, and restart and data size with them
 source "$(dirname "${BASH_SOURCE[0]}")/_build.sh"
 
 bench_build
 work="$(mktemp -d -t vexil-bench-scale.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 load_note
-bench_rows scale --dir "$work" scale --flags "${FLAGS:-10000}" --audit "${AUDIT:-1000000}"
+bench_rows scale --dir "$work" scale --flags "${FLAGS:-10000}" --audit "${AUDIT:-1000000}" \
+    --projects "${PROJECTS:-0}" --envs "${ENVS:-5}" --project-flags "${PROJECT_FLAGS:-2000}"
 load_note

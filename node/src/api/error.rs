@@ -178,22 +178,18 @@ impl From<Rejection> for ApiError {
                 ApiError::conflict("version_conflict", message).with_field("version")
             }
             Rejection::InUse { kind, by, .. }
-                if kind == "environment" && !by.iter().any(|b| b.contains("without a project")) =>
+                if (kind == "environment" || kind == "project")
+                    && !by.iter().any(|b| b.contains("without a project")) =>
             {
+                let restores = if kind == "project" {
+                    "from cluster level 6; a rollback of the project, then of each environment, restores it all"
+                } else {
+                    "a rollback of the environment restores it all"
+                };
                 ApiError::conflict(
                     "in_use",
                     format!(
-                        "{message}: send ?confirm=true to delete it with everything it holds (a rollback of the environment restores it all)"
-                    ),
-                )
-            }
-            Rejection::InUse { kind, by, .. }
-                if kind == "project" && !by.iter().any(|b| b.contains("without a project")) =>
-            {
-                ApiError::conflict(
-                    "in_use",
-                    format!(
-                        "{message}: send ?confirm=true to delete it with everything it holds (a rollback of the project, then of each environment, restores it all)"
+                        "{message}: send ?confirm=true to delete it with everything it holds ({restores})"
                     ),
                 )
             }

@@ -137,6 +137,13 @@ fn flag_in_env(ctx: &Ctx, env: &str, c: &Change, body: &Value) -> Result<(), Cli
             if shared.differs_from(&declared).is_some() {
                 let def_path = ctx.project_flag_path(Some(&c.key));
                 let current = ctx.client.get(&def_path)?;
+                // Any write since the plan (to this configuration, or to the
+                // definition, which rewrites every configuration) moved this
+                // environment's version: stop before writing anything.
+                let now = current["environments"][env]["version"].as_u64();
+                if now != Some(c.version) {
+                    return Err(changed_meanwhile(&c.key, env, c.version, now));
+                }
                 let version = current["version"].as_u64().unwrap_or(0);
                 let def = FlagDefinition::of(project, &declared);
                 let saved = ctx.client.call(
@@ -146,20 +153,15 @@ fn flag_in_env(ctx: &Ctx, env: &str, c: &Change, body: &Value) -> Result<(), Cli
                     &if_match(version),
                 )?;
                 let after = config_in(&saved, env)?;
-                // Someone else's write in between shows as a skipped version.
+                // A write to this configuration between the read above and
+                // the definition's write shows as a skipped version; the
+                // definition is written by then (its If-Match held).
                 if after.version != c.version + 1 {
-                    return Err(CliError::Api {
-                        status: 409,
-                        code: "version_conflict".into(),
-                        message: format!(
-                            "flag {:?} changed in {env} while this apply ran (version {} when \
-                             planned, {} now); its definition is applied, run the apply again",
-                            c.key,
-                            c.version,
-                            after.version - 1
-                        ),
-                        field: None,
-                    });
+                    let mut e = changed_meanwhile(&c.key, env, c.version, Some(after.version - 1));
+                    if let CliError::Api { message, .. } = &mut e {
+                        message.push_str("; its definition is applied");
+                    }
+                    return Err(e);
                 }
                 after
             } else {
@@ -181,6 +183,21 @@ fn flag_in_env(ctx: &Ctx, env: &str, c: &Change, body: &Value) -> Result<(), Cli
             &if_match(now.version),
         )
         .map(|_| ())
+}
+
+/// 409: flag `key`'s configuration in `env` is no longer at the planned
+/// version.
+fn changed_meanwhile(key: &str, env: &str, planned: u64, now: Option<u64>) -> CliError {
+    let now = now.map_or_else(|| "gone".to_owned(), |v| format!("version {v}"));
+    CliError::Api {
+        status: 409,
+        code: "version_conflict".into(),
+        message: format!(
+            "flag {key:?} changed in {env} while this apply ran (version {planned} when planned, \
+             {now} now): run the apply again"
+        ),
+        field: None,
+    }
 }
 
 /// Per environment, the plan never deletes a flag (see `apply::run`).

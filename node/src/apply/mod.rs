@@ -118,11 +118,25 @@ pub fn run(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CliError> {
     let segments: Vec<Segment> = current(ctx, Kind::Segment)?;
     let per_env = ctx.env.is_some();
     let prune_flags = args.prune && !per_env;
-    validate(
-        &declared,
-        &src,
-        &outcome(&declared, &flags, &segments, args.prune, prune_flags),
-    )?;
+    let after = outcome(&declared, &flags, &segments, args.prune, prune_flags);
+    validate(&declared, &src, &after)?;
+    // The flags an apply to one environment keeps though the file omits
+    // them must still hold there (a segment they use may be pruned).
+    if args.prune && per_env {
+        let declared_keys: std::collections::BTreeSet<&str> =
+            declared.flags.iter().map(|f| f.key.as_str()).collect();
+        for f in flags
+            .iter()
+            .filter(|f| !declared_keys.contains(f.key.as_str()))
+        {
+            if let Some(e) = vexil_flags::validate_flag(f, &after).first() {
+                return Err(CliError::Usage(format!(
+                    "flag {:?}, which the file omits but an apply to one environment keeps: {e}",
+                    f.key
+                )));
+            }
+        }
+    }
     let (kept, changes): (Vec<_>, Vec<_>) = plan::plan(
         &declared.flags,
         &declared.segments,

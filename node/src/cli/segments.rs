@@ -55,14 +55,7 @@ pub fn run(ctx: &Ctx, cmd: SegmentsCmd) -> Result<(), CliError> {
     let kind = Kind::Segment;
     match cmd {
         SegmentsCmd::List => {
-            // One environment's segments come in one answer, unpaged.
-            let items = match &ctx.env {
-                None => ctx.client.all_pages(&ctx.list_path(kind), "segments")?,
-                Some(_) => ctx.client.get(&ctx.list_path(kind))?["segments"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default(),
-            };
+            let items = ctx.client.all_pages(&ctx.list_path(kind), "segments")?;
             versioned::print_list(ctx, items, &["key", "version", "name", "used_by"])
         }
         SegmentsCmd::Get { key } => versioned::get(ctx, kind, &key),

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { openPage, visit, navigating, shot, api, uniq, boolFlag, saveChanges } from './harness.mjs';
+import { openPage, visit, navigating, shot, api, uniq, boolFlag, stringFlag, saveChanges } from './harness.mjs';
 
 const project = uniq('ui-env');
 const base = `/v1/projects/${project}`;
@@ -139,5 +139,26 @@ test('segments are per environment; a new flag is made in every environment, off
     assert.equal((await cfg(env, 'dark-mode')).enabled, false, env);
   }
   assert.equal(await page.getByTestId('scope-env').inputValue(), 'development');
+  check();
+});
+
+test('a deleted flag is restored from its history in every environment; variations are not removed per environment', async (t) => {
+  const key = 'gone';
+  await api('POST', `${base}/flags`, boolFlag(key, { enabled: false }));
+  await api('POST', `${base}/environments/staging/flags/${key}/toggle`, { enabled: true });
+  await api('DELETE', `${base}/flags/${key}`);
+  const { page, check } = await openPage(t, { allow: [{ status: 404, url: new RegExp(`/flags/${key}$`) }] });
+  await visit(page, `#/flags/${key}/history?project=${project}&env=staging`);
+  await page.getByTestId('deleted-banner').getByTestId('restore').click();
+  await navigating(page, `/flags/${key}/history`, () => page.getByRole('dialog').getByTestId('confirm').click());
+  assert.equal((await cfg('staging', key)).enabled, true);
+  assert.equal((await cfg('production', key)).enabled, false);
+
+  // A removed variation would shift what every environment serves.
+  await api('POST', `${base}/flags`, stringFlag('copy', { enabled: false }));
+  await visit(page, `#/flags/copy?project=${project}&env=staging`);
+  await page.getByRole('button', { name: 'Remove variation 3' }).click();
+  await page.getByTestId('save-problem').getByText(/can be added here but not removed/).waitFor();
+  assert.equal(await page.getByTestId('save').isDisabled(), true);
   check();
 });

@@ -282,7 +282,7 @@ fn dispatch_op(ctx: &mut Ctx<'_>) -> Result<Result<Change, Rejection>, StorageEr
             version,
         } => {
             let id = vexil_flags::scope::env_id(project, key);
-            let deleted_by = purge::deleted_by(ctx, &id)?;
+            let deleted_by = purge::deleted_by::<versioned::Environments>(ctx, &id)?;
             let restored = versioned::rollback(ctx, &ENVIRONMENTS, &id, *version)?;
             if restored.is_ok() && ctx.state.level() >= version::ENV_CONFIG {
                 // What a purge took comes back; the flags it lacks start

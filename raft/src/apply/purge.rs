@@ -61,20 +61,13 @@ pub(super) fn purge_environment(
     }
     if id == keys::LEGACY_ENV {
         // The routes without a project serve it: it never goes.
-        return Ok(Err(Rejection::InUse {
-            kind: Environments::NAME.into(),
-            key: id,
-            by: vec![format!(
-                "the routes without a project (/v1/flags, /v1/segments, evaluation, the stream, OFREP) serve {LEGACY_ENVIRONMENT}"
-            )],
-        }));
+        return Ok(Err(serves_legacy(
+            Environments::NAME,
+            &id,
+            LEGACY_ENVIRONMENT,
+        )));
     }
-    let set = set_of(ctx.state, &id);
-    let flags: Vec<Flag> = set.flags().map(|f| Flag::clone(f.flag())).collect();
-    let segments: Vec<Segment> = set
-        .segments()
-        .map(|s| Segment::clone(s.segment()))
-        .collect();
+    let (flags, segments) = held(ctx, &id);
     let was = ctx.quiet_audit;
     ctx.quiet_audit = true;
     let purged = purge_quietly(ctx, &id, current.clone(), &flags, &segments);
@@ -162,13 +155,11 @@ pub(super) fn purge_project(ctx: &mut Ctx<'_>, key: &str, expected: Option<u64>)
         }));
     }
     if key == DEFAULT_PROJECT {
-        return Ok(Err(Rejection::InUse {
-            kind: Projects::NAME.into(),
-            key: key.into(),
-            by: vec![format!(
-                "the routes without a project (/v1/flags, /v1/segments, evaluation, the stream, OFREP) serve its {LEGACY_ENVIRONMENT}"
-            )],
-        }));
+        return Ok(Err(serves_legacy(
+            Projects::NAME,
+            key,
+            &format!("its {LEGACY_ENVIRONMENT}"),
+        )));
     }
     let envs: Vec<Environment> = ctx
         .state
@@ -224,12 +215,7 @@ fn purge_project_quietly(
     let (mut flags, mut segments) = (0, 0);
     for env in envs {
         let id = env.id();
-        let set = set_of(ctx.state, &id);
-        let held: Vec<Flag> = set.flags().map(|f| Flag::clone(f.flag())).collect();
-        let segs: Vec<Segment> = set
-            .segments()
-            .map(|s| Segment::clone(s.segment()))
-            .collect();
+        let (held, segs) = held(ctx, &id);
         flags += held.len();
         segments += segs.len();
         if let Err(r) = purge_quietly(ctx, &id, env.clone(), &held, &segs)? {
@@ -271,7 +257,7 @@ fn purge_project_quietly(
 /// definitions the entry that deleted it took, each as a new version, so
 /// its environments' rollbacks find their flags' definitions.
 pub(super) fn restore_definitions(ctx: &mut Ctx<'_>, key: &str) -> Result<usize, StorageError> {
-    let Some(index) = project_deleted_by(ctx, key)? else {
+    let Some(index) = deleted_by::<Projects>(ctx, key)? else {
         return Ok(0);
     };
     let taken = taken_by(ctx, keys::HISTORY_DEFINITION, key, index)?;
@@ -295,29 +281,39 @@ pub(super) fn restore_definitions(ctx: &mut Ctx<'_>, key: &str) -> Result<usize,
     restored
 }
 
-/// The log index of the entry that deleted project `key`, when its newest
-/// version is a deletion.
-fn project_deleted_by(ctx: &Ctx<'_>, key: &str) -> Result<Option<u64>, StorageError> {
-    let last = last_version::<Projects>(ctx, key)?;
-    let Some(raw) = ctx.engine.get(
-        Cf::History,
-        &keys::scoped_u64(keys::HISTORY_PROJECT, key, last),
-    )?
-    else {
-        return Ok(None);
-    };
-    let entry: VersionEntry = decode(&raw)?;
-    Ok(entry.state.is_none().then_some(entry.index))
+/// Every flag configuration and segment environment `id` holds (in the
+/// state before the command).
+pub(super) fn held(ctx: &Ctx<'_>, id: &str) -> (Vec<Flag>, Vec<Segment>) {
+    let set = set_of(ctx.state, id);
+    let flags = set.flags().map(|f| Flag::clone(f.flag())).collect();
+    let segments = set
+        .segments()
+        .map(|s| Segment::clone(s.segment()))
+        .collect();
+    (flags, segments)
 }
 
-/// The log index of the entry that deleted environment `id`, when its
-/// newest version is a deletion (read before it is restored).
-pub(super) fn deleted_by(ctx: &Ctx<'_>, id: &str) -> Result<Option<u64>, StorageError> {
-    let last = last_version::<Environments>(ctx, id)?;
-    let Some(raw) = ctx.engine.get(
-        Cf::History,
-        &keys::scoped_u64(keys::HISTORY_ENVIRONMENT, id, last),
-    )?
+/// The refusal to delete `default` or its `production`, which the routes
+/// without a project serve (`what`). The words are stored as the answer on
+/// every node, so an environment's stay the previous release's.
+fn serves_legacy(kind: &str, key: &str, what: &str) -> Rejection {
+    Rejection::InUse {
+        kind: kind.into(),
+        key: key.into(),
+        by: vec![format!(
+            "the routes without a project (/v1/flags, /v1/segments, evaluation, the stream, OFREP) serve {what}"
+        )],
+    }
+}
+
+/// The log index of the entry that deleted record `id` of kind `K` (an
+/// environment, a project), when its newest version is a deletion (read
+/// before it is restored).
+pub(super) fn deleted_by<K: Kind>(ctx: &Ctx<'_>, id: &str) -> Result<Option<u64>, StorageError> {
+    let last = last_version::<K>(ctx, id)?;
+    let Some(raw) = ctx
+        .engine
+        .get(Cf::History, &keys::scoped_u64(K::HISTORY, id, last))?
     else {
         return Ok(None);
     };

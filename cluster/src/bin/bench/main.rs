@@ -56,6 +56,14 @@ enum Part {
         flags: usize,
         #[arg(long, default_value_t = 1_000_000)]
         audit: usize,
+        /// Projects to add, each with `--envs` environments and
+        /// `--project-flags` flags configured in every one of them.
+        #[arg(long, default_value_t = 0)]
+        projects: usize,
+        #[arg(long, default_value_t = 5)]
+        envs: usize,
+        #[arg(long, default_value_t = 2_000)]
+        project_flags: usize,
     },
     /// A promotion of every flag of a project: dry run, apply, rollback.
     Promote {
@@ -110,7 +118,20 @@ fn main() -> ExitCode {
                 };
                 writes::run(&bin, &cli.dir, &o).await
             }
-            Part::Scale { flags, audit } => scale::run(&bin, &cli.dir, flags, audit).await,
+            Part::Scale {
+                flags,
+                audit,
+                projects,
+                envs,
+                project_flags,
+            } => {
+                let projects = scale::Projects {
+                    projects,
+                    envs,
+                    flags: project_flags,
+                };
+                scale::run(&bin, &cli.dir, flags, audit, projects).await
+            }
             Part::Promote { flags, rounds } => promote::run(&bin, &cli.dir, flags, rounds).await,
             Part::Feed {
                 subscribers,

@@ -1,6 +1,8 @@
-//! Scale: a state of F flags and A audit entries, built in-process, backed
-//! up, restored into a 3-node cluster; then pages, restart, snapshot size,
-//! a join and SDK cold start are measured.
+//! Scale: a state of F flags and A audit entries, and optionally P projects
+//! of E environments and N flags each (issue 22: 10 × 5 × 2,000, 100,000
+//! configurations), built in-process, backed up, restored into a 3-node
+//! cluster; then pages, restart, snapshot size, a join and SDK cold start
+//! are measured.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,12 +20,31 @@ use crate::common::{flag, histogram, http, ms, part_row, table};
 /// SDK cold starts measured; the median is reported, with every run.
 const COLD_STARTS: usize = 5;
 
+/// Projects to add to the state: `projects` of `envs` environments, each
+/// with `flags` flags configured in every environment.
+#[derive(Debug, Clone, Copy)]
+pub struct Projects {
+    pub projects: usize,
+    pub envs: usize,
+    pub flags: usize,
+}
+
+impl Projects {
+    fn key(p: usize) -> String {
+        format!("proj-{p:02}")
+    }
+    fn env(e: usize) -> String {
+        format!("env-{e}")
+    }
+}
+
 /// Builds the state in an in-process node (no HTTP, no fsync: fast) and
 /// writes it as a backup file.
 async fn seed(
     dir: &Path,
     flags: usize,
     audit: usize,
+    projects: Projects,
     token: &str,
 ) -> anyhow::Result<vexil_raft::BackupInfo> {
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -90,6 +111,9 @@ async fn seed(
         "seeded {flags} flags and {audit} audit entries in {:.1?}",
         started.elapsed()
     );
+    if projects.projects > 0 {
+        seed_projects(&app, &running.raft, projects).await?;
+    }
     let store = FsBlobStore::open(dir)?;
     let out = store.create("seed.backup")?;
     let raft = running.raft.clone();
@@ -97,6 +121,81 @@ async fn seed(
         tokio::task::spawn_blocking(move || raft.write_backup(out, chrono::Utc::now())).await??;
     drop(tx);
     Ok(info)
+}
+
+/// Adds `p.projects` projects with their environments and flags, once the
+/// node's level has flags per environment.
+async fn seed_projects(
+    app: &vexil_node::api::AppState,
+    raft: &vexil_raft::RaftNode,
+    p: Projects,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while raft.shared().read().level() < vexil_raft::version::ENV_CONFIG {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "the seed node never reached level 4"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 0..p.projects {
+        let key = Projects::key(i);
+        let environments = (0..p.envs)
+            .map(|e| {
+                serde_json::from_value(serde_json::json!({
+                    "key": Projects::env(e), "project": key, "order": e,
+                    "production": e + 1 == p.envs,
+                }))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let project = serde_json::from_value(serde_json::json!({ "key": key }))?;
+        app.commit(
+            "admin",
+            format!("seed-p-{i}"),
+            Op::CreateProject {
+                project,
+                environments,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    }
+    let writers = 64;
+    let total = p.projects * p.flags;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = w;
+            while i < total {
+                let project = Projects::key(i / p.flags);
+                let mut f: vexil_flags::Flag =
+                    serde_json::from_value(flag(&format!("flag-{:05}", i % p.flags)))?;
+                f.enabled = i % 2 == 0;
+                app.commit(
+                    "admin",
+                    format!("seed-pf-{i}"),
+                    Op::CreateProjectFlag { project, flag: f },
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+                i += writers;
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    println!(
+        "seeded {} projects × {} environments × {} flags ({} configurations) in {:.1?}",
+        p.projects,
+        p.envs,
+        p.flags,
+        total * p.envs,
+        started.elapsed()
+    );
+    Ok(())
 }
 
 fn dir_size(p: &Path) -> u64 {
@@ -133,12 +232,18 @@ async fn page(
     Ok((p50, p99))
 }
 
-pub async fn run(bin: &Path, dir: &Path, flags: usize, audit: usize) -> anyhow::Result<()> {
+pub async fn run(
+    bin: &Path,
+    dir: &Path,
+    flags: usize,
+    audit: usize,
+    projects: Projects,
+) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir.join("scale"));
     std::fs::create_dir_all(dir.join("scale"))?;
     let spec = Spec::fast(bin, dir.join("scale"));
     let token = spec.admin_token.clone();
-    let info = seed(&dir.join("scale"), flags, audit, &token).await?;
+    let info = seed(&dir.join("scale"), flags, audit, projects, &token).await?;
     let backup = dir.join("scale").join("seed.backup");
     let mut rows = vec![vec![
         "backup file".into(),
@@ -191,6 +296,21 @@ pub async fn run(bin: &Path, dir: &Path, flags: usize, audit: usize) -> anyhow::
     let leader = tokio::task::block_in_place(|| c.wait_leader(Duration::from_secs(30)))?;
     let url = c.url(leader);
     let client = http();
+    let mut pages: Vec<(String, String)> = Vec::new();
+    if projects.projects > 0 {
+        let (p, e) = (Projects::key(0), Projects::env(projects.envs - 1));
+        pages.push((
+            format!(
+                "project flag list page (100, {} environments side by side)",
+                projects.envs
+            ),
+            format!("/v1/projects/{p}/flags?limit=100"),
+        ));
+        pages.push((
+            "one environment's flag list page (100)".into(),
+            format!("/v1/projects/{p}/environments/{e}/flags?limit=100"),
+        ));
+    }
     for (what, path) in [
         ("flag list page (100, linearizable)", "/v1/flags?limit=100"),
         (
@@ -211,9 +331,12 @@ pub async fn run(bin: &Path, dir: &Path, flags: usize, audit: usize) -> anyhow::
             "/v1/audit?limit=100&action=flag.create",
         ),
     ] {
+        pages.push((what.into(), path.into()));
+    }
+    for (what, path) in pages {
         let (p50, p99) = page(&client, &format!("{url}{path}"), &token, 50).await?;
         rows.push(vec![
-            what.into(),
+            what,
             format!("p50 {p50:.2} ms"),
             format!("p99 {p99:.2} ms"),
         ]);
@@ -336,11 +459,15 @@ pub async fn run(bin: &Path, dir: &Path, flags: usize, audit: usize) -> anyhow::
             data as f64 / 1048576.0
         ),
     ]);
-    table(
-        &format!("Scale: {flags} flags, {audit} audit entries, 3 nodes"),
-        &["measure", "value", ""],
-        &rows,
-    );
+    let title = if projects.projects > 0 {
+        format!(
+            "Scale: {flags} flags, {audit} audit entries, and {} projects × {} environments × {} flags, 3 nodes",
+            projects.projects, projects.envs, projects.flags
+        )
+    } else {
+        format!("Scale: {flags} flags, {audit} audit entries, 3 nodes")
+    };
+    table(&title, &["measure", "value", ""], &rows);
     println!();
     for r in &rows {
         let extra = if r[2].is_empty() {

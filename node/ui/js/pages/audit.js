@@ -27,11 +27,19 @@ function toLocal(iso) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
+/**
+ * A flag's or segment's page, in the target's own project and environment:
+ * `flag:checkout` is `default`'s `production`, `flag:web/staging/checkout`
+ * one environment's, `flag:web/checkout` a definition (the project's page).
+ */
 function targetLink(target) {
   const [kind, ...rest] = target.split(':');
-  const key = rest.join(':');
-  if (kind === 'flag') return h('a', { href: `#/flags/${encodeURIComponent(key)}`, class: 'mono' }, target);
-  if (kind === 'segment') return h('a', { href: `#/segments/${encodeURIComponent(key)}`, class: 'mono' }, target);
+  const parts = rest.join(':').split('/');
+  const key = parts.pop();
+  const [project, env] = parts.length ? parts : ['default', 'production'];
+  const where = `?project=${encodeURIComponent(project)}${env ? `&env=${encodeURIComponent(env)}` : ''}`;
+  if (kind === 'flag') return h('a', { href: `#/flags/${encodeURIComponent(key)}${where}`, class: 'mono' }, target);
+  if (kind === 'segment') return h('a', { href: `#/segments/${encodeURIComponent(key)}${where}`, class: 'mono' }, target);
   return h('span', { class: 'mono' }, target);
 }
 

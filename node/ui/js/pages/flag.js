@@ -144,6 +144,11 @@ export async function flagPage(ctx) {
       if (t !== 100000) out.push(`${path === 'fallthrough' ? 'The default rule' : `Rule ${Number(path.match(/\d+/)[0]) + 1}`}: rollout weights total ${t / 1000}%, not 100%.`);
     }
     for (const p of st.invalid) out.push(`${p}: not valid JSON.`);
+    // Every environment's targeting names variations by position: removing
+    // one here would shift what the others serve. Adding one is safe.
+    if (!isLegacy() && st.draft.variations.length < st.original.variations.length) {
+      out.push(`Variations can be added here but not removed: every environment of ${scope.project} serves them by position, so removing one would change what the others serve.`);
+    }
     return out;
   }
 
@@ -179,6 +184,9 @@ export async function flagPage(ctx) {
   }
 
   function reloadFrom(flag) {
+    // The definition (its version, the other environments' states) is read
+    // again too, so the next save starts from it.
+    get(paths.definition(key)).then((d) => { st.definition = d; drawEnvTabs(); }).catch(() => {});
     st.original = normalize(flag);
     st.draft = structuredClone(st.original);
     st.errors = [];
@@ -202,8 +210,19 @@ export async function flagPage(ctx) {
    */
   async function saveDefinition() {
     if (isLegacy() || !definitionChanged(st.draft, st.original)) return null;
-    const def = st.definition;
-    if (!def) throw new Error('Cannot read this flag\'s definition, so its name, tags and variations cannot be changed here.');
+    // Read just before writing: a write to this configuration since the
+    // page loaded (or to the definition, which rewrites every
+    // environment's) shows here, before anything is written.
+    let def;
+    try {
+      def = await get(paths.definition(key));
+    } catch (e) {
+      if (e.status === 403) throw new Error('Your token does not reach every environment of this project, so the flag\'s name, tags and variations (shared by all of them) cannot be changed here.');
+      throw e;
+    }
+    if (def.environments?.[scope.env]?.version !== st.original.version) {
+      throw Object.assign(new Error(`${key} changed in ${scope.env} meanwhile`), { status: 409, code: 'version_conflict' });
+    }
     const body = { project: scope.project, version: def.version };
     for (const k of DEFINITION) body[k] = st.draft[k];
     const saved = await api('PUT', paths.definition(key), { body, headers: { 'If-Match': `"${def.version}"` } });

@@ -105,7 +105,10 @@ export async function flagsPage(ctx) {
 
   async function toggle(flag) {
     const done = await confirmToggle(flag);
-    if (done) load();
+    if (!done) return;
+    const here = sideBySide.get(flag.key)?.[scope.env];
+    if (here) here.enabled = done.enabled; // the side-by-side chip follows the switch
+    load();
   }
 
   async function load(cursor = null) {

@@ -6,7 +6,7 @@ import { put, h, confirmDialog, toast, spinner } from '../dom.js';
 import { api, getAll, can, explain } from '../api.js';
 import { timeEl, actionBadge, fullTime } from '../format.js';
 import { jsonDiff } from '../diff.js';
-import { scope, paths } from '../scope.js';
+import { scope, paths, isLegacy } from '../scope.js';
 
 const enc = encodeURIComponent;
 
@@ -37,7 +37,19 @@ export async function historyPage(ctx, kind) {
     });
     if (!ok) return;
     try {
-      const res = await api('POST', `${paths.versioned(kind, key)}/rollback`, { body: { version: v.version } });
+      let path = `${paths.versioned(kind, key)}/rollback`;
+      let version = v.version;
+      if (restoring && kind === 'flags' && !isLegacy()) {
+        // A deleted flag comes back whole, in every environment of its
+        // project, from its definition's last version (each environment
+        // with its last configuration).
+        const defs = await getAll(`${paths.definition(key)}/versions`, 'versions');
+        const live = defs.find((d) => d.state !== null);
+        if (!live) throw new Error(`${key} has no definition to restore`);
+        path = `${paths.definition(key)}/rollback`;
+        version = live.version;
+      }
+      const res = await api('POST', path, { body: { version } });
       toast(restoring ? `Restored ${key} as version ${res.version}` : `Rolled back ${key}: now version ${res.version}`);
       ctx.navigate(`${base}/history`);
     } catch (e) {

@@ -148,7 +148,7 @@ export async function monitoringPage(ctx) {
       h('div', { class: 'scroll-box' }, h('table', { class: 'table compact', 'data-testid': 'stale-table' },
         h('thead', {}, h('tr', {}, h('th', {}, 'Flag'), h('th', {}, 'Last evaluation'), h('th', { class: 'num' }, '7 days'), h('th', {}, ''))),
         h('tbody', {}, rows.map(({ f, seen, stale }) => h('tr', { 'data-key': f.key, class: stale ? 'stale' : '' },
-          h('td', {}, h('a', { href: `#/flags/${encodeURIComponent(f.key)}`, class: 'mono' }, f.key)),
+          h('td', {}, h('a', { href: `#/flags/${encodeURIComponent(f.key)}?project=default&env=production`, class: 'mono' }, f.key)),
           h('td', {}, seen ? timeEl(seen) : h('span', { class: 'muted' }, 'never')),
           h('td', { class: 'num' }, num(m.totals7d[f.key] || 0)),
           h('td', {}, stale ? h('span', { class: 'badge stale-badge', 'data-testid': 'stale-badge' }, 'stale') : h('span', { class: 'badge ok-badge' }, 'active'))))))));
