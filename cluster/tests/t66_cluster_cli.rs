@@ -70,10 +70,12 @@ fn t66_restart_leaves_the_node_running_and_status_sees_exits() {
     // The command has exited; the node it restarted must still serve.
     let cluster = Cluster::load(&dir.0).unwrap();
     assert!(cluster.is_running(1), "the restarted node was stopped");
-    assert!(
-        cluster.ready(1).is_some(),
-        "the restarted node is not ready"
-    );
+    // `/readyz` also needs every committed entry applied, so it answers 503
+    // for the moment between a commit (the new leader's first entry) and
+    // its apply: wait, bounded, rather than read it once.
+    wait_until("the restarted node to be ready", || {
+        cluster.ready(1).is_some()
+    });
     let status = ok(vc(&dir.0, &["status"], &[]));
     assert!(status.contains("ready"), "{status}");
 
