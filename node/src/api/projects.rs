@@ -505,11 +505,7 @@ async fn create_env(
             "must be the key of an environment of the same project",
         ));
     };
-    let raw =
-        RawValue::from_string(rest.to_string()).map_err(|e| ApiError::internal(e.to_string()))?;
-    let environment = Environments::parse(&raw, &path)?;
-    Environments::precheck(&state, &environment)?;
-    let source = env_id(&environment.project, &from);
+    let source = env_id(param(&path, "project")?, &from);
     if !state
         .raft
         .shared()
@@ -524,15 +520,12 @@ async fn create_env(
             ),
         ));
     }
-    let op = Op::CreateEnvironmentFrom { environment, from };
-    let (change, _) = state.write(&caller, &headers, op).await?;
-    let made = Environments::changed(change, &path)
-        .ok_or_else(|| ApiError::internal("the write answered no environment"))?;
-    let mut resp = versioned::respond::<Environments>(&state, StatusCode::CREATED, &made);
-    if let Ok(loc) = HeaderValue::from_str(&Environments::location(&made)) {
-        resp.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(resp)
+    let raw =
+        RawValue::from_string(rest.to_string()).map_err(|e| ApiError::internal(e.to_string()))?;
+    versioned::create_with::<Environments>(&state, &caller, &headers, &path, &raw, |environment| {
+        Op::CreateEnvironmentFrom { environment, from }
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/projects/{project}/environments", tag = "projects", security(("bearer" = [])),

@@ -200,10 +200,23 @@ pub async fn create<R: Resource>(
     path: &Params,
     body: &RawValue,
 ) -> ApiResult<Response> {
+    create_with::<R>(state, caller, headers, path, body, R::create_op).await
+}
+
+/// [`create`] with another command than `R::create_op` (an environment
+/// made as a copy of another).
+pub async fn create_with<R: Resource>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    path: &Params,
+    body: &RawValue,
+    op: impl FnOnce(R::T) -> Op,
+) -> ApiResult<Response> {
     caller.require_in(R::WRITE_ROLE, &R::need(path)?)?;
     let t = R::parse(body, path)?;
     R::precheck(state, &t)?;
-    let (change, _) = state.write(caller, headers, R::create_op(t)).await?;
+    let (change, _) = state.write(caller, headers, op(t)).await?;
     let t = changed::<R>(change, path)?;
     let mut resp = respond::<R>(state, StatusCode::CREATED, &t);
     if let Ok(loc) = HeaderValue::from_str(&R::location(&t)) {
