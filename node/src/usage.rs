@@ -62,7 +62,7 @@ pub struct Accepted {
 type Bucket = HashMap<String, FlagCounts>;
 
 /// The reasons a server-side evaluation is counted under, in
-/// `vexil_evaluations_total{reason}`.
+/// `vexil_evaluations_total{flag,reason,project,environment}`.
 pub const REASONS: [&str; 6] = [
     "OFF",
     "TARGET_MATCH",
@@ -407,6 +407,15 @@ impl EnvUsage {
         made
     }
 
+    /// Every environment's counts made so far (`project/environment`), by
+    /// id; an environment deleted since may still be among them.
+    pub fn all(&self) -> Vec<(String, Arc<Usage>)> {
+        self.lock()
+            .iter()
+            .map(|(env, u)| (env.clone(), u.clone()))
+            .collect()
+    }
+
     /// An empty store, for an environment with no counts yet.
     pub fn empty(&self) -> Usage {
         Usage::starting(self.clock.clone(), self.since)
@@ -443,7 +452,7 @@ impl crate::api::AppState {
     }
 
     /// Checks and records an SDK report about environment `env`'s flags
-    /// (Prometheus counts `default`/`production`'s only).
+    /// (and counts them in Prometheus, labelled with the environment).
     pub fn record_usage_in(&self, env: &str, report: &MetricsReport) -> Result<Accepted, ApiError> {
         if report.flags.len() > 10_000 {
             return Err(ApiError::bad_request(
@@ -472,13 +481,18 @@ impl crate::api::AppState {
             let set = state.set(env).cloned().unwrap_or_default();
             drop(state);
             return Ok(match self.usage_in(env) {
-                Some(usage) => usage.add(report, &set),
+                Some(usage) => {
+                    self.metrics.sdk_report(env, report, |k| {
+                        set.get_flag(k).map(|f| f.flag().variations.len())
+                    });
+                    usage.add(report, &set)
+                }
                 // Gone: nothing to count it in.
                 None => self.env_usage.empty().add(report, &FlagSet::new()),
             });
         }
         let accepted = self.usage.add(report, &state.flags);
-        self.metrics.sdk_report(report, |k| {
+        self.metrics.sdk_report(env, report, |k| {
             state.flags.get_flag(k).map(|f| f.flag().variations.len())
         });
         Ok(accepted)

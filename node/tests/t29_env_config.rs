@@ -911,6 +911,49 @@ async fn t29_evaluations_are_counted_per_environment() {
     assert_eq!(totals("development").await, 0);
     let (_, legacy) = send(&node, Method::GET, "/v1/metrics/evaluations", None).await;
     assert!(legacy["totals_1h"].get("counted").is_none(), "{legacy}");
+    // Prometheus counts them with their project and environment.
+    let text = node
+        .http
+        .get(format!("{}/metrics", node.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| {
+        text.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    let labels = |env: &str| format!("project=\"web\",environment=\"{env}\"");
+    assert_eq!(
+        value(&format!(
+            "vexil_evaluations_total{{flag=\"counted\",reason=\"FALLTHROUGH\",{}}}",
+            labels("staging")
+        )),
+        2.0
+    );
+    assert_eq!(
+        value(&format!(
+            "vexil_evaluations_total{{flag=\"counted\",reason=\"FALLTHROUGH\",{}}}",
+            labels("production")
+        )),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            "vexil_sdk_evaluations_total{{flag=\"counted\",result=\"0\",{}}}",
+            labels("staging")
+        )),
+        5.0
+    );
+    assert!(
+        !text.contains("environment=\"development\""),
+        "development counted nothing:\n{text}"
+    );
     let (status, _) = send(
         &node,
         Method::GET,

@@ -434,4 +434,73 @@ async fn t64_apply_and_export_target_one_environment() {
     assert_eq!(prod["rules"][0]["id"], "r1", "{prod}");
     let again = cli(url, &with(&production, &["export"])).await.expect(0);
     assert_eq!(again.json(), r.json());
+
+    // A token scoped to staging alone may change staging's configurations
+    // and segments, but not what every environment shares: an apply that
+    // would is refused before its first write, not with a 403 midway.
+    let r = node
+        .post(
+            "/v1/tokens",
+            &serde_json::json!({"name": "stg-editor", "role": "editor",
+                "scope": [{"project": "web", "environments": ["staging"]}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let secret = r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let as_staging_editor = |args: Vec<String>| {
+        let (url, secret) = (url.to_owned(), secret.clone());
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ops::vexil(&url, &secret, &args)
+        })
+    };
+    // A new segment (planned first) and a renamed flag: nothing is written.
+    let both = ops::write(
+        dir.path(),
+        "both.yaml",
+        &FILE
+            .replace("segments:\n", "segments:\n  - key: gamma\n")
+            .replace("  - key: parent\n", "  - key: parent\n    name: Renamed\n"),
+    );
+    let args = |file: &str| -> Vec<String> {
+        with(&staging, &["apply", "-f", file])
+            .into_iter()
+            .map(String::from)
+            .collect()
+    };
+    let r = as_staging_editor(args(&both)).await.unwrap();
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("project web (all its environments)")
+            && r.stderr.contains("nothing was written"),
+        "{}",
+        r.stderr
+    );
+    let segs: Value = node
+        .get("/v1/projects/web/environments/staging/segments", ADMIN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !segs.to_string().contains("gamma"),
+        "nothing written: {segs}"
+    );
+    // Only staging's own records: the same token applies it.
+    let own = ops::write(
+        dir.path(),
+        "own.yaml",
+        &FILE
+            .replace("segments:\n", "segments:\n  - key: gamma\n")
+            .replace(
+                "  - key: parent\n",
+                "  - key: parent\n    name: Parent flag\n",
+            ),
+    );
+    let r = as_staging_editor(args(&own)).await.unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("created segment gamma"), "{}", r.stdout);
 }

@@ -96,6 +96,29 @@ async fn t63_metrics_after_traffic() {
     assert!(has("vexil_raft_snapshots_built_total ") >= 1.0);
     assert_eq!(has("vexil_raft_snapshots_installed_total "), 0.0);
     assert!(has("vexil_raft_apply_duration_seconds_count ") >= 3.0);
+    // Every histogram's buckets are cumulative once: non-decreasing, and
+    // `+Inf` holds the count (they were once summed twice, and `+Inf` came
+    // out at 17 times the count).
+    for name in [
+        "vexil_raft_apply_duration_seconds",
+        "vexil_api_write_duration_seconds",
+    ] {
+        let buckets: Vec<f64> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}_bucket{{")))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(buckets.len() > 2, "no buckets of {name} in\n{text}");
+        assert!(
+            buckets.windows(2).all(|w| w[0] <= w[1]),
+            "{name}: {buckets:?}"
+        );
+        assert_eq!(
+            buckets.last().copied(),
+            Some(has(&format!("{name}_count "))),
+            "{name}: {buckets:?}"
+        );
+    }
     assert!(has("vexil_raft_write_duration_seconds_count{outcome=\"ok\"} ") >= 2.0);
     assert!(has("vexil_api_write_duration_seconds_count ") >= 2.0);
     assert_eq!(has("vexil_sse_subscribers "), 1.0);
@@ -121,15 +144,21 @@ async fn t63_metrics_after_traffic() {
         1.0
     );
     assert_eq!(
-        has("vexil_evaluations_total{flag=\"checkout\",reason=\"FALLTHROUGH\"} "),
+        has(
+            "vexil_evaluations_total{flag=\"checkout\",reason=\"FALLTHROUGH\",project=\"default\",environment=\"production\"} "
+        ),
         2.0
     );
     assert_eq!(
-        has("vexil_sdk_evaluations_total{flag=\"checkout\",result=\"0\"} "),
+        has(
+            "vexil_sdk_evaluations_total{flag=\"checkout\",result=\"0\",project=\"default\",environment=\"production\"} "
+        ),
         5.0
     );
     assert_eq!(
-        has("vexil_sdk_evaluations_total{flag=\"checkout\",result=\"error\"} "),
+        has(
+            "vexil_sdk_evaluations_total{flag=\"checkout\",result=\"error\",project=\"default\",environment=\"production\"} "
+        ),
         1.0
     );
     assert!(

@@ -64,6 +64,23 @@ impl LatencyHistogram {
     }
 }
 
+impl HistogramSnapshot {
+    /// Each bucket's own count (not cumulative), as
+    /// `prometheus_client`'s `encode_histogram` takes them: it sums them
+    /// into the cumulative `_bucket` samples itself.
+    pub fn per_bucket(&self) -> Vec<(f64, u64)> {
+        let mut below = 0;
+        self.buckets
+            .iter()
+            .map(|&(bound, cumulative)| {
+                let own = cumulative - below;
+                below = cumulative;
+                (bound, own)
+            })
+            .collect()
+    }
+}
+
 /// What a replica counts about its own Raft work.
 #[derive(Debug, Default)]
 pub struct RaftCounters {
@@ -102,5 +119,9 @@ mod tests {
         assert_eq!(s.buckets.last().copied(), Some((f64::INFINITY, 3)));
         assert_eq!(s.buckets[LATENCY_BUCKETS.len() - 1].1, 2);
         assert!(s.sum_seconds > 60.0);
+        let own: Vec<u64> = s.per_bucket().iter().map(|b| b.1).collect();
+        assert_eq!(own.iter().sum::<u64>(), 3);
+        assert_eq!(own[0], 1);
+        assert_eq!(own[LATENCY_BUCKETS.len()], 1);
     }
 }

@@ -173,6 +173,7 @@ impl AppState {
             raft.clone(),
             feed_stats.clone(),
             usage.clone(),
+            env_usage.clone(),
         ));
         AppState(Arc::new(AppInner {
             raft,

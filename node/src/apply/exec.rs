@@ -2,6 +2,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use vexil_flags::scope::{Need, ProjectGrant, scope_allows};
 use vexil_flags::{Flag, FlagDefinition};
 
 use super::file::Source;
@@ -207,12 +208,67 @@ fn unreachable_delete(key: &str) -> Result<Flag, CliError> {
     )))
 }
 
+/// The first change of an apply to one environment that writes what every
+/// environment of the project shares: a new flag (made everywhere), or a
+/// changed definition field.
+fn first_shared_write(changes: &[Change]) -> Option<(&Change, String)> {
+    changes
+        .iter()
+        .filter(|c| c.kind == Kind::Flag)
+        .find_map(|c| match c.action {
+            Action::Create => Some((c, "a new flag is made in every environment".to_owned())),
+            Action::Update => field_diff(c)
+                .into_iter()
+                .find(|(field, _, _)| DEFINITION_FIELDS.contains(&field.as_str()))
+                .map(|(field, _, _)| (c, format!("its {field} is shared by every environment"))),
+            Action::Delete => None,
+        })
+}
+
+/// Refuses, before anything is written, an apply to one environment that
+/// must write what every environment shares with a token whose scope
+/// reaches only some of the project's environments: the server would
+/// refuse that write (403) after the changes planned before it were made.
+fn check_scope(ctx: &Ctx, changes: &[Change]) -> Result<(), CliError> {
+    if ctx.env.is_none() {
+        return Ok(());
+    }
+    let Some((c, why)) = first_shared_write(changes) else {
+        return Ok(());
+    };
+    let me = ctx.client.get("/v1/me")?;
+    let scope: Option<Vec<ProjectGrant>> = match me.get("scope") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value(v.clone())
+                .map_err(|e| CliError::local("reading the token's scope (/v1/me)", e))?,
+        ),
+    };
+    let need = Need::Project(ctx.project().to_owned());
+    if scope_allows(scope.as_deref(), &need) {
+        return Ok(());
+    }
+    Err(CliError::Api {
+        status: 403,
+        code: "forbidden".into(),
+        message: format!(
+            "flag {:?}: {why}, and writing that needs a token whose scope covers {} (this one's: \
+             {}); nothing was written",
+            c.key,
+            need.describe(),
+            me.get("scope").map_or_else(String::new, Value::to_string)
+        ),
+        field: None,
+    })
+}
+
 /// Makes the changes in order; stops at the first refusal, naming the
 /// item's position in the file.
 pub fn execute(ctx: &Ctx, changes: &[Change], src: &Source) -> Result<(), CliError> {
     if changes.is_empty() {
         return outln!("no changes");
     }
+    check_scope(ctx, changes)?;
     let mut progress = Progress::new("apply", changes.len() as u64, false);
     for c in changes {
         if let Err(e) = one(ctx, c) {

@@ -15,12 +15,14 @@ use vexil_raft::RaftNode;
 use vexil_raft::counters::RaftCounters;
 
 use crate::api::stream::FeedStats;
-use crate::usage::{REASONS, Usage};
+use crate::usage::{EnvUsage, REASONS, Usage};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EvalLabels {
     flag: String,
     reason: &'static str,
+    project: String,
+    environment: String,
 }
 
 /// Reads the node at scrape time.
@@ -29,6 +31,7 @@ pub(super) struct NodeCollector {
     pub raft: RaftNode,
     pub feed: Arc<FeedStats>,
     pub usage: Arc<Usage>,
+    pub env_usage: Arc<EnvUsage>,
 }
 
 fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std::fmt::Result {
@@ -117,8 +120,15 @@ impl Collector for NodeCollector {
             None,
             MetricType::Histogram,
         )?;
+        // The encoder sums the counts it is given into Prometheus'
+        // cumulative buckets, so it is given each bucket's own count.
         let mut m = m;
-        m.encode_histogram::<NoLabelSet>(apply.sum_seconds, apply.count, &apply.buckets, None)?;
+        m.encode_histogram::<NoLabelSet>(
+            apply.sum_seconds,
+            apply.count,
+            &apply.per_bucket(),
+            None,
+        )?;
         gauge(
             &mut e,
             "sse_subscribers",
@@ -145,16 +155,33 @@ impl Collector for NodeCollector {
         )?;
         let mut m = e.encode_descriptor(
             "evaluations",
-            "Server-side evaluations (POST /v1/evaluate, OFREP) by flag and reason",
+            "Server-side evaluations (POST /v1/evaluate, OFREP) by flag, reason and environment",
             None,
             MetricType::Counter,
         )?;
-        for (flag, reason, n) in self.usage.served_totals() {
-            let labels = EvalLabels {
-                flag,
-                reason: REASONS[reason],
-            };
-            ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
+        // `default`'s `production` first, then every other environment
+        // that still exists and has counted something on this node.
+        let mut envs = vec![(vexil_raft::keys::LEGACY_ENV.to_owned(), self.usage.clone())];
+        {
+            let st = shared.read();
+            envs.extend(
+                self.env_usage
+                    .all()
+                    .into_iter()
+                    .filter(|(env, _)| st.environments.contains_key(env)),
+            );
+        }
+        for (env, usage) in envs {
+            let (project, environment) = vexil_flags::scope::split_env_id(&env).unwrap_or(("", ""));
+            for (flag, reason, n) in usage.served_totals() {
+                let labels = EvalLabels {
+                    flag,
+                    reason: REASONS[reason],
+                    project: project.to_owned(),
+                    environment: environment.to_owned(),
+                };
+                ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
+            }
         }
         Ok(())
     }

@@ -72,6 +72,8 @@ struct SdkEvalLabels {
     flag: String,
     /// A variation index, or `error`.
     result: String,
+    project: String,
+    environment: String,
 }
 
 /// Every metric of one node.
@@ -91,6 +93,7 @@ impl Metrics {
         raft: vexil_raft::RaftNode,
         feed: std::sync::Arc<crate::api::stream::FeedStats>,
         usage: std::sync::Arc<crate::usage::Usage>,
+        env_usage: std::sync::Arc<crate::usage::EnvUsage>,
     ) -> Self {
         let mut registry = Registry::with_prefix("vexil");
         let http = Family::<HttpLabels, Histogram>::new_with_constructor(histogram as fn() -> _);
@@ -121,7 +124,7 @@ impl Metrics {
         );
         registry.register(
             "sdk_evaluations",
-            "Evaluations reported by SDKs (POST /v1/sdk/metrics) by flag and variation",
+            "Evaluations reported by SDKs (POST /v1/sdk/metrics) by flag, variation and environment",
             sdk_evaluations.clone(),
         );
         registry.register(
@@ -129,7 +132,12 @@ impl Metrics {
             "Failed authentications by port (api, peer) and credential (missing, wrong)",
             crate::net::guard::AUTH_FAILURES.clone(),
         );
-        registry.register_collector(Box::new(collector::NodeCollector { raft, feed, usage }));
+        registry.register_collector(Box::new(collector::NodeCollector {
+            raft,
+            feed,
+            usage,
+            env_usage,
+        }));
         Metrics {
             registry,
             http,
@@ -148,16 +156,20 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Counts what an SDK reported, like `Usage` does: known flags, and
+    /// Counts what an SDK reported about environment `env`
+    /// (`project/environment`), like `Usage` does: known flags, and
     /// their variations that exist (`variations` gives a flag's number of
     /// variations, `None` for an unknown flag). A made-up variation index
     /// would otherwise be a new label, and the series would grow with every
     /// report.
+    /// A deleted environment's series stay until the node restarts.
     pub fn sdk_report(
         &self,
+        env: &str,
         report: &crate::usage::MetricsReport,
         variations: impl Fn(&str) -> Option<usize>,
     ) {
+        let (project, environment) = vexil_flags::scope::split_env_id(env).unwrap_or(("", ""));
         for (flag, counts) in &report.flags {
             let Some(n) = variations(flag) else { continue };
             let add = |result: String, count: u64| {
@@ -165,6 +177,8 @@ impl Metrics {
                     .get_or_create(&SdkEvalLabels {
                         flag: flag.clone(),
                         result,
+                        project: project.to_owned(),
+                        environment: environment.to_owned(),
                     })
                     .inc_by(count);
             };
