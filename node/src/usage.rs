@@ -477,24 +477,34 @@ impl crate::api::AppState {
             }
         }
         let state = self.raft.shared().read();
+        let exists =
+            |e: &str| e == vexil_raft::keys::LEGACY_ENV || state.environments.contains_key(e);
         if env != vexil_raft::keys::LEGACY_ENV {
+            if !exists(env) {
+                // Gone: nothing to count it in.
+                drop(state);
+                return Ok(self.env_usage.empty().add(report, &FlagSet::new()));
+            }
             let set = state.set(env).cloned().unwrap_or_default();
+            self.metrics.sdk_report(
+                env,
+                report,
+                |k| set.get_flag(k).map(|f| f.flag().variations.len()),
+                exists,
+            );
             drop(state);
             return Ok(match self.usage_in(env) {
-                Some(usage) => {
-                    self.metrics.sdk_report(env, report, |k| {
-                        set.get_flag(k).map(|f| f.flag().variations.len())
-                    });
-                    usage.add(report, &set)
-                }
-                // Gone: nothing to count it in.
+                Some(usage) => usage.add(report, &set),
                 None => self.env_usage.empty().add(report, &FlagSet::new()),
             });
         }
         let accepted = self.usage.add(report, &state.flags);
-        self.metrics.sdk_report(env, report, |k| {
-            state.flags.get_flag(k).map(|f| f.flag().variations.len())
-        });
+        self.metrics.sdk_report(
+            env,
+            report,
+            |k| state.flags.get_flag(k).map(|f| f.flag().variations.len()),
+            exists,
+        );
         Ok(accepted)
     }
 }

@@ -962,6 +962,57 @@ async fn t29_evaluations_are_counted_per_environment() {
     )
     .await;
     assert_eq!(status, 404);
+
+    // A deleted environment's series go: they are not kept for names that
+    // no longer exist (the next SDK report removes them).
+    let (status, body) = send(
+        &node,
+        Method::DELETE,
+        "/v1/projects/web/environments/staging?confirm=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let r = node
+        .send(
+            Method::POST,
+            "/v1/tokens",
+            Some(ADMIN),
+            Some(&json!({"name": "prod-sdk", "role": "sdk", "scope": [{"project": "web", "environments": ["production"]}]})),
+        )
+        .await;
+    let prod_sdk = r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = node
+        .send(
+            Method::POST,
+            "/v1/sdk/metrics",
+            Some(&prod_sdk),
+            Some(&json!({"flags": {"counted": {"variations": {"1": 2}}}})),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let text = node
+        .http
+        .get(format!("{}/metrics", node.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !text.contains("environment=\"staging\""),
+        "staging's series are gone:\n{text}"
+    );
+    assert!(
+        text.contains(
+            "vexil_sdk_evaluations_total{flag=\"counted\",result=\"1\",project=\"web\",environment=\"production\"} 2"
+        ),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

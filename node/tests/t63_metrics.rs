@@ -103,9 +103,16 @@ async fn t63_metrics_after_traffic() {
         "vexil_raft_apply_duration_seconds",
         "vexil_api_write_duration_seconds",
     ] {
-        let buckets: Vec<f64> = text
+        let lines: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with(&format!("{name}_bucket{{")))
+            .collect();
+        assert!(
+            lines.last().is_some_and(|l| l.contains("le=\"+Inf\"")),
+            "{name}: the last bucket is +Inf: {lines:?}"
+        );
+        let buckets: Vec<f64> = lines
+            .iter()
             .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
             .collect();
         assert!(buckets.len() > 2, "no buckets of {name} in\n{text}");

@@ -67,7 +67,8 @@ impl LatencyHistogram {
 impl HistogramSnapshot {
     /// Each bucket's own count (not cumulative), as
     /// `prometheus_client`'s `encode_histogram` takes them: it sums them
-    /// into the cumulative `_bucket` samples itself.
+    /// into the cumulative `_bucket` samples itself, and writes the bound
+    /// `f64::MAX` as `+Inf` (`f64::INFINITY` would print as `inf`).
     pub fn per_bucket(&self) -> Vec<(f64, u64)> {
         let mut below = 0;
         self.buckets
@@ -75,9 +76,17 @@ impl HistogramSnapshot {
             .map(|&(bound, cumulative)| {
                 let own = cumulative - below;
                 below = cumulative;
+                let bound = if bound.is_infinite() { f64::MAX } else { bound };
                 (bound, own)
             })
             .collect()
+    }
+
+    /// The observations the buckets hold: the `_count` that matches them.
+    /// The separate `count` may be ahead by an observation made while the
+    /// buckets were read.
+    pub fn bucketed(&self) -> u64 {
+        self.buckets.last().map_or(0, |b| b.1)
     }
 }
 
@@ -123,5 +132,7 @@ mod tests {
         assert_eq!(own.iter().sum::<u64>(), 3);
         assert_eq!(own[0], 1);
         assert_eq!(own[LATENCY_BUCKETS.len()], 1);
+        assert_eq!(s.per_bucket().last().map(|b| b.0), Some(f64::MAX));
+        assert_eq!(s.bucketed(), 3);
     }
 }

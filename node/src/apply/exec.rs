@@ -211,16 +211,20 @@ fn unreachable_delete(key: &str) -> Result<Flag, CliError> {
 /// The first change of an apply to one environment that writes what every
 /// environment of the project shares: a new flag (made everywhere), or a
 /// changed definition field.
-fn first_shared_write(changes: &[Change]) -> Option<(&Change, String)> {
+fn first_shared_write<'c>(project: &str, changes: &'c [Change]) -> Option<(&'c Change, String)> {
     changes
         .iter()
         .filter(|c| c.kind == Kind::Flag)
         .find_map(|c| match c.action {
             Action::Create => Some((c, "a new flag is made in every environment".to_owned())),
-            Action::Update => field_diff(c)
-                .into_iter()
-                .find(|(field, _, _)| DEFINITION_FIELDS.contains(&field.as_str()))
-                .map(|(field, _, _)| (c, format!("its {field} is shared by every environment"))),
+            // The test `flag_in_env` writes the definition by.
+            Action::Update => {
+                let before = parse_flag(c.before.as_ref()?).ok()?;
+                let declared = parse_flag(c.after.as_ref()?).ok()?;
+                FlagDefinition::of(project, &before)
+                    .differs_from(&declared)
+                    .map(|field| (c, format!("its {field} is shared by every environment")))
+            }
             Action::Delete => None,
         })
 }
@@ -233,7 +237,7 @@ fn check_scope(ctx: &Ctx, changes: &[Change]) -> Result<(), CliError> {
     if ctx.env.is_none() {
         return Ok(());
     }
-    let Some((c, why)) = first_shared_write(changes) else {
+    let Some((c, why)) = first_shared_write(ctx.project(), changes) else {
         return Ok(());
     };
     let me = ctx.client.get("/v1/me")?;

@@ -178,17 +178,16 @@ fn short(v: &Value) -> String {
 pub fn run_promotions(ctx: &Ctx, cmd: PromotionsCmd) -> Result<(), CliError> {
     match cmd {
         PromotionsCmd::List => {
-            let v = ctx.client.get(&format!(
-                "/v1/projects/{}/promotions",
-                encode(ctx.project())
-            ))?;
+            // Every page, not the first 100.
+            let promotions = ctx.client.all_pages(
+                &format!("/v1/projects/{}/promotions", encode(ctx.project())),
+                "promotions",
+            )?;
             if ctx.format == Format::Json {
-                return output::json(&v);
+                return output::json(&json!({ "promotions": promotions }));
             }
-            let rows: Vec<Vec<String>> = v["promotions"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            let rows: Vec<Vec<String>> = promotions
+                .iter()
                 .map(|p| {
                     vec![
                         output::cell(p.get("id")),

@@ -125,7 +125,7 @@ impl Collector for NodeCollector {
         let mut m = m;
         m.encode_histogram::<NoLabelSet>(
             apply.sum_seconds,
-            apply.count,
+            apply.bucketed(),
             &apply.per_bucket(),
             None,
         )?;

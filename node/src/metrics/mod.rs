@@ -85,6 +85,11 @@ pub struct Metrics {
     refused: Family<CauseLabels, Counter>,
     raft_writes: Family<OutcomeLabels, Histogram>,
     sdk_evaluations: Family<SdkEvalLabels, Counter>,
+    /// The label sets of `sdk_evaluations` made per environment
+    /// (`project/environment`), so a deleted environment's can be removed.
+    sdk_series: std::sync::Mutex<
+        std::collections::BTreeMap<String, std::collections::HashSet<SdkEvalLabels>>,
+    >,
 }
 
 impl Metrics {
@@ -145,6 +150,7 @@ impl Metrics {
             refused,
             raft_writes,
             sdk_evaluations,
+            sdk_series: std::sync::Mutex::default(),
         }
     }
 
@@ -162,25 +168,39 @@ impl Metrics {
     /// variations, `None` for an unknown flag). A made-up variation index
     /// would otherwise be a new label, and the series would grow with every
     /// report.
-    /// A deleted environment's series stay until the node restarts.
+    /// `exists` says which environments still exist: the series of every
+    /// other one are removed first, so deleting environments does not grow
+    /// the series without bound.
     pub fn sdk_report(
         &self,
         env: &str,
         report: &crate::usage::MetricsReport,
         variations: impl Fn(&str) -> Option<usize>,
+        exists: impl Fn(&str) -> bool,
     ) {
+        let mut series = self.sdk_series.lock().unwrap_or_else(|p| p.into_inner());
+        series.retain(|e, labels| {
+            let keep = exists(e);
+            if !keep {
+                for l in labels.iter() {
+                    self.sdk_evaluations.remove(l);
+                }
+            }
+            keep
+        });
+        let made = series.entry(env.to_owned()).or_default();
         let (project, environment) = vexil_flags::scope::split_env_id(env).unwrap_or(("", ""));
         for (flag, counts) in &report.flags {
             let Some(n) = variations(flag) else { continue };
-            let add = |result: String, count: u64| {
-                self.sdk_evaluations
-                    .get_or_create(&SdkEvalLabels {
-                        flag: flag.clone(),
-                        result,
-                        project: project.to_owned(),
-                        environment: environment.to_owned(),
-                    })
-                    .inc_by(count);
+            let mut add = |result: String, count: u64| {
+                let labels = SdkEvalLabels {
+                    flag: flag.clone(),
+                    result,
+                    project: project.to_owned(),
+                    environment: environment.to_owned(),
+                };
+                self.sdk_evaluations.get_or_create(&labels).inc_by(count);
+                made.insert(labels);
             };
             for (variation, count) in counts.variations.range(..n) {
                 add(variation.to_string(), *count);
