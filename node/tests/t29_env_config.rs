@@ -857,6 +857,46 @@ async fn t29_compare_shows_where_two_environments_differ() {
     );
 }
 
+/// Sends `report` to `/v1/sdk/metrics` with an `sdk` token of `web`'s
+/// environment `env`.
+async fn sdk_report(node: &Node, env: &str, report: Value) {
+    let r = node
+        .send(
+            Method::POST,
+            "/v1/tokens",
+            Some(ADMIN),
+            Some(&json!({"name": format!("{env}-sdk"), "role": "sdk",
+                "scope": [{"project": "web", "environments": [env]}]})),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let secret = r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = node
+        .send(
+            Method::POST,
+            "/v1/sdk/metrics",
+            Some(&secret),
+            Some(&report),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+}
+
+/// The node's `/metrics` text.
+async fn scrape(node: &Node) -> String {
+    node.http
+        .get(format!("{}/metrics", node.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Evaluations are counted in their environment: staging's do not show in
 /// production's counts or in `default`'s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -876,27 +916,12 @@ async fn t29_evaluations_are_counted_per_environment() {
     }
     eval(&node, "production", "counted", "u1").await;
     // An SDK's report, from a token scoped to staging.
-    let r = node
-        .send(
-            Method::POST,
-            "/v1/tokens",
-            Some(ADMIN),
-            Some(&json!({"name": "stg-sdk", "role": "sdk", "scope": [{"project": "web", "environments": ["staging"]}]})),
-        )
-        .await;
-    let secret = r.json::<Value>().await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = node
-        .send(
-            Method::POST,
-            "/v1/sdk/metrics",
-            Some(&secret),
-            Some(&json!({"flags": {"counted": {"variations": {"0": 5}, "errors": 0}}})),
-        )
-        .await;
-    assert_eq!(r.status(), 202);
+    sdk_report(
+        &node,
+        "staging",
+        json!({"flags": {"counted": {"variations": {"0": 5}, "errors": 0}}}),
+    )
+    .await;
     let totals = |env: &'static str| {
         let node = &node;
         async move {
@@ -912,15 +937,7 @@ async fn t29_evaluations_are_counted_per_environment() {
     let (_, legacy) = send(&node, Method::GET, "/v1/metrics/evaluations", None).await;
     assert!(legacy["totals_1h"].get("counted").is_none(), "{legacy}");
     // Prometheus counts them with their project and environment.
-    let text = node
-        .http
-        .get(format!("{}/metrics", node.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape(&node).await;
     let value = |series: &str| {
         text.lines()
             .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
@@ -973,36 +990,13 @@ async fn t29_evaluations_are_counted_per_environment() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let r = node
-        .send(
-            Method::POST,
-            "/v1/tokens",
-            Some(ADMIN),
-            Some(&json!({"name": "prod-sdk", "role": "sdk", "scope": [{"project": "web", "environments": ["production"]}]})),
-        )
-        .await;
-    let prod_sdk = r.json::<Value>().await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = node
-        .send(
-            Method::POST,
-            "/v1/sdk/metrics",
-            Some(&prod_sdk),
-            Some(&json!({"flags": {"counted": {"variations": {"1": 2}}}})),
-        )
-        .await;
-    assert_eq!(r.status(), 202);
-    let text = node
-        .http
-        .get(format!("{}/metrics", node.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    sdk_report(
+        &node,
+        "production",
+        json!({"flags": {"counted": {"variations": {"1": 2}}}}),
+    )
+    .await;
+    let text = scrape(&node).await;
     assert!(
         !text.contains("environment=\"staging\""),
         "staging's series are gone:\n{text}"
