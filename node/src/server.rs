@@ -242,7 +242,9 @@ async fn seed_default_project(app: &AppState) -> bool {
     }
     let engine = app.raft.engine();
     let kind = vexil_raft::query::Versioned::Project;
-    if let Ok(Some(_)) = vexil_raft::query::version(engine.as_ref(), kind, DEFAULT_PROJECT, 1) {
+    if let Ok(Some(_)) =
+        vexil_raft::query::version(engine.as_ref(), app.raft.shared(), kind, DEFAULT_PROJECT, 1)
+    {
         return true;
     }
     if !app.raft.is_leader() {

@@ -31,6 +31,7 @@ mod apply;
 pub mod command;
 mod consensus;
 pub mod counters;
+pub mod derived;
 pub mod keys;
 mod loader;
 pub mod member;

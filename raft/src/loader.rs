@@ -46,7 +46,7 @@ pub fn load_state(engine: &dyn Engine) -> Result<State, StorageError> {
         Ok(true)
     })?;
     let applied = read_applied(engine)?;
-    Ok(State {
+    let mut state = State {
         flags: FlagSet::from_parts(flags, segments),
         tokens,
         token_hashes,
@@ -72,7 +72,9 @@ pub fn load_state(engine: &dyn Engine) -> Result<State, StorageError> {
             .into_iter()
             .map(|d: vexil_flags::FlagDefinition| (d.id(), d))
             .collect(),
-    })
+    };
+    crate::derived::derive_all(engine, &mut state)?;
+    Ok(state)
 }
 
 /// Every project, environment or flag definition record (`prefix` is

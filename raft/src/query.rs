@@ -10,6 +10,7 @@ use vexil_storage::{Cf, Engine, StorageError};
 use crate::apply::decode;
 use crate::keys;
 use crate::records::{AuditEntry, VersionEntry};
+use crate::state::Shared;
 
 /// At most this many index entries are examined per page. A page that hits
 /// it comes back short, with a cursor to continue from.
@@ -49,9 +50,11 @@ impl Versioned {
     }
 }
 
-/// Every version of `key`, newest first.
+/// Every version of `key`, newest first. `mirror` gives the version 1 of a
+/// record that is derived rather than stored ([`crate::derived`]).
 pub fn versions(
     engine: &dyn Engine,
+    mirror: &Shared,
     kind: Versioned,
     key: &str,
     limit: usize,
@@ -75,6 +78,12 @@ pub fn versions(
         .iter()
         .map(|(_, v)| decode(v))
         .collect::<Result<_, _>>()?;
+    if items.is_empty()
+        && before.is_none_or(|b| b > 1)
+        && let Some(first) = derived_first(engine, mirror, kind, key)?
+    {
+        items.push(first);
+    }
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|v| v.version.to_string())
@@ -87,14 +96,32 @@ pub fn versions(
 /// One version of `key`.
 pub fn version(
     engine: &dyn Engine,
+    mirror: &Shared,
     kind: Versioned,
     key: &str,
     version: u64,
 ) -> Result<Option<VersionEntry>, StorageError> {
-    engine
-        .get(Cf::History, &keys::scoped_u64(kind.prefix(), key, version))?
-        .map(|v| decode(&v))
-        .transpose()
+    match engine.get(Cf::History, &keys::scoped_u64(kind.prefix(), key, version))? {
+        Some(v) => decode(&v).map(Some),
+        None if version == 1 => derived_first(engine, mirror, kind, key),
+        None => Ok(None),
+    }
+}
+
+/// Version 1 of a derived record, read under the mirror's lock only when
+/// the history has none.
+fn derived_first(
+    engine: &dyn Engine,
+    mirror: &Shared,
+    kind: Versioned,
+    key: &str,
+) -> Result<Option<VersionEntry>, StorageError> {
+    if !matches!(kind, Versioned::Flag | Versioned::Definition)
+        || crate::derived::derivable(kind.prefix(), key).is_none()
+    {
+        return Ok(None);
+    }
+    crate::derived::first_version(engine, &mirror.read(), kind.prefix(), key)
 }
 
 /// Audit filters. Empty fields match everything.

@@ -26,12 +26,13 @@
 //! | 4 | flags configured per environment (`Op::CreateProjectFlag` … `Op::RollbackSegmentIn`); raising it gives every flag of `default` a definition and a disabled configuration in its other environments, and from then on the unscoped flag commands keep them in step; tokens scoped to projects and environments (`Op::CreateScopedToken`); deleting an environment with what it holds (`Op::PurgeEnvironment`) |
 //! | 5 | promotion (`Op::Promote`, `Op::RollbackPromotion`): one audit entry for the promotion and one per flag in the same log entry, at positions `id.seq` |
 //! | 6 | a new environment as a copy of another (`Op::CreateEnvironmentFrom`); deleting a project with what it holds (`Op::PurgeProject`), after which `Op::RollbackProject` of a deleted project also restores the flag definitions its deletion took |
+//! | 7 | a new key made by the unscoped `Op::CreateFlag` stores only its production configuration: its definition and its blank configurations elsewhere in `default` are derived from that (`crate::derived`), and stored at their first change |
 
 /// The level a cluster of only first-release nodes is at.
 pub const BASE: u32 = 1;
 
 /// The highest level this release supports.
-pub const SUPPORTED: u32 = 6;
+pub const SUPPORTED: u32 = 7;
 
 /// The level that adds `Op::AuditCluster` and `Op::SetClusterLevel`.
 pub const CLUSTER_AUDIT: u32 = 2;
@@ -58,6 +59,13 @@ pub const PROMOTION: u32 = 5;
 /// on, restoring a project (`Op::RollbackProject`) also restores the
 /// definitions its deletion took, so every node must apply it alike.
 pub const ENV_COPY: u32 = 6;
+
+/// The level from which a new flag made through the unscoped routes keeps
+/// its definition and its blank configurations in `default`'s other
+/// environments in the mirror only, derived from its production version 1
+/// ([`crate::derived`]): a node of an earlier release would not find them
+/// after a restart.
+pub const DERIVED_BLANKS: u32 = 7;
 
 /// A status without a level comes from a node of the first release.
 pub(crate) fn base() -> u32 {

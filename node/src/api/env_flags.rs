@@ -257,6 +257,9 @@ impl Resource for EnvFlags {
     fn body(_: &AppState, t: &InEnv<Flag>) -> serde_json::Value {
         serde_json::to_value(&t.item).unwrap_or_default()
     }
+    fn body_text(_: &AppState, t: &InEnv<Flag>) -> Option<Box<serde_json::value::RawValue>> {
+        serde_json::value::to_raw_value(&t.item).ok()
+    }
     fn location(t: &InEnv<Flag>) -> String {
         let (p, e) = split(&t.env);
         format!("/v1/projects/{p}/environments/{e}/flags/{}", t.item.key)

@@ -103,6 +103,9 @@ impl Resource for Flags {
     fn body(_: &AppState, flag: &Flag) -> serde_json::Value {
         serde_json::to_value(flag).unwrap_or_default()
     }
+    fn body_text(_: &AppState, flag: &Flag) -> Option<Box<serde_json::value::RawValue>> {
+        serde_json::value::to_raw_value(flag).ok()
+    }
     fn location(flag: &Flag) -> String {
         format!("/v1/flags/{}", flag.key)
     }

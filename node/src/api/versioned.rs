@@ -66,6 +66,12 @@ pub trait Resource: Send + Sync + 'static {
     fn changed(change: Change, path: &Params) -> Option<Self::T>;
     /// The record as the API answers it (`ETag` is its version).
     fn body(state: &AppState, t: &Self::T) -> serde_json::Value;
+    /// [`Resource::body`] as JSON text: a record answered as it is
+    /// serialises once, without a [`serde_json::Value`] in between (every
+    /// write answers one).
+    fn body_text(state: &AppState, t: &Self::T) -> Option<Box<serde_json::value::RawValue>> {
+        serde_json::value::to_raw_value(&Self::body(state, t)).ok()
+    }
     /// Where a created record is read.
     fn location(t: &Self::T) -> String;
 }
@@ -82,7 +88,10 @@ pub fn param<'a>(path: &'a Params, name: &str) -> ApiResult<&'a str> {
 pub fn respond<R: Resource>(state: &AppState, status: StatusCode, t: &R::T) -> Response {
     let etag = HeaderValue::from_str(&format!("\"{}\"", R::version(t)))
         .unwrap_or(HeaderValue::from_static("\"0\""));
-    (status, [(header::ETAG, etag)], Json(R::body(state, t))).into_response()
+    match R::body_text(state, t) {
+        Some(body) => (status, [(header::ETAG, etag)], Json(body)).into_response(),
+        None => ApiError::internal(format!("a {} did not serialise", R::NAME)).into_response(),
+    }
 }
 
 fn changed<R: Resource>(change: Change, path: &Params) -> ApiResult<R::T> {
@@ -151,7 +160,7 @@ pub fn after_key(
     let engine = state.raft.engine();
     let id = format!("{scope}{cursor}");
     let issued = vexil_flags::validate_key("cursor", cursor).is_none()
-        && query::version(engine.as_ref(), kind, &id, 1)?.is_some();
+        && query::version(engine.as_ref(), state.raft.shared(), kind, &id, 1)?.is_some();
     if issued {
         Ok(Some(cursor.to_owned()))
     } else {
@@ -330,7 +339,14 @@ async fn list_versions<R: Resource>(
         .map(|c| c.parse::<u64>().map_err(|_| not_a_cursor(c)))
         .transpose()?;
     state.before_read(q.consistency).await?;
-    let page = query::versions(state.raft.engine().as_ref(), R::KIND, &id, limit, before)?;
+    let page = query::versions(
+        state.raft.engine().as_ref(),
+        state.raft.shared(),
+        R::KIND,
+        &id,
+        limit,
+        before,
+    )?;
     if page.items.is_empty() && q.cursor.is_none() {
         return Err(ApiError::not_found(format!(
             "{} {id:?} has no versions",
@@ -358,10 +374,14 @@ async fn one_version<R: Resource>(
         ApiError::bad_request("version", format!("{version:?} is not a version number"))
     })?;
     state.before_read(q.consistency).await?;
-    let entry =
-        query::version(state.raft.engine().as_ref(), R::KIND, &id, version)?.ok_or_else(|| {
-            ApiError::not_found(format!("{} {id:?} has no version {version}", R::NAME))
-        })?;
+    let entry = query::version(
+        state.raft.engine().as_ref(),
+        state.raft.shared(),
+        R::KIND,
+        &id,
+        version,
+    )?
+    .ok_or_else(|| ApiError::not_found(format!("{} {id:?} has no version {version}", R::NAME)))?;
     Ok(Json(entry).into_response())
 }
 

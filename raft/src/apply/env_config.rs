@@ -21,7 +21,7 @@ use super::versioned::{
     self, DEFINITIONS, Definitions, Flags, Kind, Outcome, Segments, commit, invalid, last_version,
     not_found, set_of,
 };
-use super::{Ctx, decode, raw};
+use super::{Ctx, Effect, decode, raw};
 use crate::command::{Change, Op, ProjectFlag, Rejection};
 use crate::keys;
 use crate::records::{VersionEntry, target};
@@ -631,6 +631,9 @@ pub(super) fn follow_legacy(
                     // A new flag starts blank and disabled elsewhere; a
                     // restored one gets each environment's last
                     // configuration back.
+                    if matches!(op, Op::CreateFlag { .. }) && derive_new(ctx, f)? {
+                        return Ok(Ok(()));
+                    }
                     let revive = matches!(op, Op::RollbackFlag { .. });
                     let def = put_definition(ctx, def, "create")?;
                     restore_configs(ctx, &def, f, legacy, revive)
@@ -639,6 +642,44 @@ pub(super) fn follow_legacy(
         }
         _ => Ok(Ok(())),
     }
+}
+
+/// From level 7, a new key's definition and blank configurations in
+/// `default`'s other environments go to the mirror only, derived from its
+/// production version 1 (`crate::derived`). Returns whether it did.
+///
+/// Only for a key production has no history of (`f` is its version 1).
+/// Such a key has none anywhere in `default`: production is never deleted,
+/// and every path that gives `default` a definition or a configuration
+/// (a flag created through either route, an environment filled, copied or
+/// restored, a promotion) gives production one too, or copies a flag that
+/// production holds. So no history is read here, and the loader derives
+/// the same records by the same rule (`derived::derive_all`).
+fn derive_new(ctx: &mut Ctx<'_>, f: &Flag) -> Result<bool, StorageError> {
+    if ctx.state.level() < crate::version::DERIVED_BLANKS || f.version != 1 {
+        return Ok(false);
+    }
+    let mut others = Vec::new();
+    for env in environments(ctx, DEFAULT_PROJECT) {
+        if env == keys::LEGACY_ENV {
+            continue;
+        }
+        if set_of(ctx.state, &env).get_flag(&f.key).is_some() {
+            return Ok(false);
+        }
+        others.push(env);
+    }
+    let def = crate::derived::definition(f, ctx.at, &ctx.cmd.actor);
+    let blank = crate::derived::blank(&def, f, ctx.at, &ctx.cmd.actor);
+    // The blanks are alike: compiled once, shared by every environment.
+    let blank = vexil_flags::CompiledFlag::new(std::sync::Arc::new(blank));
+    ctx.effects.push(Effect::UpsertDefinition(def));
+    ctx.effects.extend(
+        others
+            .into_iter()
+            .map(|env| Effect::UpsertCompiled(env, blank.clone())),
+    );
+    Ok(true)
 }
 
 /// Gives every flag of `project` a definition and a configuration in each
@@ -785,6 +826,184 @@ pub(super) mod tests {
     pub(in crate::apply) fn has(shared: &Shared, env: &str, key: &str) -> Option<Flag> {
         let st = shared.read();
         st.set(env)?.get_flag(key).map(|f| Flag::clone(f.flag()))
+    }
+
+    /// Every flag of `env` in the mirror, as JSON, by key.
+    fn flags_of(st: &State, env: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+        st.set(env)
+            .map(|s| {
+                s.flags()
+                    .map(|f| {
+                        let flag: &Flag = f.flag();
+                        (
+                            f.key().to_owned(),
+                            serde_json::to_value(flag).expect("json"),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// What the loader rebuilds from `engine` is what the mirror holds.
+    fn assert_reloads_alike(engine: &MemEngine, shared: &Shared) {
+        let loaded = crate::loader::load_state(engine).expect("load");
+        let st = shared.read();
+        assert_eq!(loaded.definitions, st.definitions);
+        for env in ["default/development", "default/staging", keys::LEGACY_ENV] {
+            assert_eq!(flags_of(&loaded, env), flags_of(&st, env), "{env}");
+        }
+    }
+
+    fn history(engine: &MemEngine, prefix: u8, id: &str, version: u64) -> Option<VersionEntry> {
+        engine
+            .get(Cf::History, &keys::scoped_u64(prefix, id, version))
+            .expect("read")
+            .map(|raw| decode(&raw).expect("entry"))
+    }
+
+    /// Level 7: a new unscoped flag stores its production configuration
+    /// only; its definition and its blanks elsewhere are derived, read back
+    /// alike after a restart, and stored at their first change.
+    #[test]
+    fn a_new_unscoped_flag_stores_production_only_and_derives_the_rest() {
+        let engine = MemEngine::new();
+        let shared = Shared::new(State::default(), FeedConfig::default());
+        run(&engine, &shared, 1, Op::SetClusterLevel { level: 3 });
+        let made = run(
+            &engine,
+            &shared,
+            2,
+            Op::CreateProject {
+                project: vexil_flags::scope::default_project(),
+                environments: vexil_flags::scope::default_environments(DEFAULT_PROJECT),
+            },
+        );
+        assert!(made.result.is_ok(), "{made:?}");
+        run(
+            &engine,
+            &shared,
+            3,
+            Op::SetClusterLevel {
+                level: crate::version::DERIVED_BLANKS,
+            },
+        );
+        let r = run(&engine, &shared, 4, Op::CreateFlag { flag: flag("a") });
+        assert!(r.result.is_ok(), "{r:?}");
+
+        // In the mirror as before: a definition and disabled blanks at v1.
+        let def = shared.read().definitions.get("default/a").cloned();
+        let def = def.expect("a definition");
+        assert_eq!(def.version, 1);
+        for env in ["default/development", "default/staging"] {
+            let f = has(&shared, env, "a").expect(env);
+            assert!(
+                !f.enabled && f.version == 1 && f.off_variation == 1,
+                "{f:?}"
+            );
+        }
+        // Stored: production only.
+        let stored = |cf: Cf, key: &[u8]| engine.get(cf, key).expect("read").is_some();
+        assert!(stored(Cf::Flags, b"a"));
+        assert!(!stored(Cf::Flags, b"default/staging/a"));
+        assert!(!stored(
+            Cf::Meta,
+            &keys::meta_record(keys::META_DEFINITION, "default/a")
+        ));
+        assert!(history(&engine, keys::HISTORY_FLAG, "default/staging/a", 1).is_none());
+        assert_reloads_alike(&engine, &shared);
+
+        // Version 1 reads as writing it would have recorded it.
+        let derived = {
+            let st = shared.read();
+            crate::derived::first_version(&engine, &st, keys::HISTORY_FLAG, "default/staging/a")
+                .expect("read")
+                .expect("a derived version 1")
+        };
+        assert_eq!((derived.version, derived.index), (1, 4));
+        assert_eq!(derived.action, "flag.restore");
+        let page = crate::query::versions(
+            &engine,
+            &shared,
+            crate::query::Versioned::Definition,
+            "default/a",
+            10,
+            None,
+        )
+        .expect("versions");
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].action, "flag_definition.create");
+
+        // The first change stores version 1 before version 2.
+        let r = run(
+            &engine,
+            &shared,
+            5,
+            Op::ToggleFlagIn {
+                project: DEFAULT_PROJECT.into(),
+                environment: "staging".into(),
+                key: "a".into(),
+                enabled: true,
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        let first = history(&engine, keys::HISTORY_FLAG, "default/staging/a", 1);
+        assert_eq!(first.as_ref(), Some(&derived));
+        assert_eq!(has(&shared, "default/staging", "a").expect("a").version, 2);
+        assert_reloads_alike(&engine, &shared);
+
+        // A rollback to the derived version 1 of development reads it.
+        let r = run(
+            &engine,
+            &shared,
+            6,
+            Op::RollbackFlagIn {
+                project: DEFAULT_PROJECT.into(),
+                environment: "development".into(),
+                key: "a".into(),
+                version: 1,
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        let dev = has(&shared, "default/development", "a").expect("dev");
+        assert!(dev.version == 2 && !dev.enabled, "{dev:?}");
+
+        // A rename writes the definition's version 2 over its derived 1.
+        let mut renamed = flag("a");
+        renamed.name = "A".into();
+        let r = run(
+            &engine,
+            &shared,
+            7,
+            Op::UpdateFlag {
+                flag: renamed,
+                expected_version: 1,
+            },
+        );
+        assert!(r.result.is_ok(), "{r:?}");
+        let def_first = history(&engine, keys::HISTORY_DEFINITION, "default/a", 1);
+        assert_eq!(def_first.expect("stored").index, 4);
+        assert_eq!(shared.read().definitions["default/a"].version, 2);
+        assert_reloads_alike(&engine, &shared);
+
+        // A key with a history is written whole, as before level 7.
+        run(
+            &engine,
+            &shared,
+            8,
+            Op::DeleteFlag {
+                key: "a".into(),
+                expected_version: None,
+            },
+        );
+        let r = run(&engine, &shared, 9, Op::CreateFlag { flag: flag("a") });
+        assert!(r.result.is_ok(), "{r:?}");
+        assert!(stored(
+            Cf::Meta,
+            &keys::meta_record(keys::META_DEFINITION, "default/a")
+        ));
+        assert!(stored(Cf::Flags, b"default/staging/a"));
+        assert_reloads_alike(&engine, &shared);
     }
 
     /// A cluster of the previous release (level 3, project `default`, its

@@ -35,6 +35,9 @@ pub const DEDUPE_WINDOW: u64 = 100_000;
 pub(crate) enum Effect {
     /// In the environment `project/environment`.
     UpsertFlag(String, vexil_flags::Flag),
+    /// A flag compiled once for several environments (the blanks a new
+    /// unscoped flag derives, which are alike).
+    UpsertCompiled(String, vexil_flags::CompiledFlag),
     /// The environment and the key.
     RemoveFlag(String, String),
     UpsertSegment(String, vexil_flags::Segment),
@@ -64,6 +67,7 @@ impl Effect {
     pub(crate) fn changes_legacy_feed(&self) -> bool {
         match self {
             Effect::UpsertFlag(env, _)
+            | Effect::UpsertCompiled(env, _)
             | Effect::RemoveFlag(env, _)
             | Effect::UpsertSegment(env, _)
             | Effect::RemoveSegment(env, _) => env == keys::LEGACY_ENV,
@@ -501,6 +505,11 @@ pub(crate) fn commit_effects(shared: &crate::state::Shared, index: u64, effects:
                 if let Some(f) = f {
                     shared.publish(&mut state, &env, index, Feed::FlagUpsert { flag: f });
                 }
+            }
+            Effect::UpsertCompiled(env, compiled) => {
+                let flag = compiled.flag().clone();
+                state.set_mut(&env).insert_compiled_flag(compiled);
+                shared.publish(&mut state, &env, index, Feed::FlagUpsert { flag });
             }
             Effect::RemoveFlag(env, key) => {
                 state.set_mut(&env).remove_flag(&key);

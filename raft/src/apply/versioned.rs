@@ -620,7 +620,8 @@ pub(super) fn last_version<K: Kind>(ctx: &Ctx<'_>, key: &str) -> Result<u64, Sto
     // costs a point read that a bloom filter answers, not an iterator.
     let first = keys::scoped_u64(K::HISTORY, key, 1);
     if ctx.engine.get(Cf::History, &first)?.is_none() {
-        return Ok(0);
+        // Or a derived record's version 1, which is not stored.
+        return Ok(crate::derived::current_version(ctx.state, K::HISTORY, key).unwrap_or(0));
     }
     let start = keys::scoped(K::HISTORY, key);
     let end = vexil_storage::engine::prefix_end(&start);
@@ -651,6 +652,18 @@ pub(super) fn commit<K: Kind>(
 ) -> Outcome {
     // Encoded once; the record, its version and its audit entry embed it.
     let after_json = after.as_ref().map(raw).transpose()?;
+    if version == 2
+        && crate::derived::derivable(K::HISTORY, key).is_some()
+        && let Some(before) = &before
+        && let Some(first) =
+            crate::derived::materialize(ctx.engine, K::HISTORY, key, &raw(before)?)?
+    {
+        ctx.batch.put(
+            Cf::History,
+            keys::scoped_u64(K::HISTORY, key, 1),
+            encode(&first)?,
+        );
+    }
     match &after_json {
         Some(json) => {
             let (cf, record) = kind.record(key);
@@ -804,13 +817,19 @@ pub(super) fn rollback<K: Kind>(ctx: &mut Ctx<'_>, kind: &K, key: &str, version:
         key: key.into(),
         version,
     };
-    let Some(raw) = ctx
+    let entry: VersionEntry = match ctx
         .engine
         .get(Cf::History, &keys::scoped_u64(K::HISTORY, key, version))?
-    else {
-        return Ok(Err(missing()));
+    {
+        Some(raw) => decode(&raw)?,
+        None if version == 1 => {
+            match crate::derived::first_version(ctx.engine, ctx.state, K::HISTORY, key)? {
+                Some(entry) => entry,
+                None => return Ok(Err(missing())),
+            }
+        }
+        None => return Ok(Err(missing())),
     };
-    let entry: VersionEntry = decode(&raw)?;
     let Some(state) = entry.state else {
         return Ok(Err(missing())); // that version is a deletion
     };
