@@ -118,9 +118,17 @@ pub(crate) struct CompiledRollout {
 impl CompiledFlag {
     /// Compiles `flag`. Never fails: problems make the flag malformed.
     pub fn new(flag: Arc<Flag>) -> Self {
+        let json_len = crate::validate::json_bytes(&*flag);
+        Self::with_json_len(flag, json_len)
+    }
+
+    /// [`CompiledFlag::new`] for a flag whose compact JSON (as
+    /// `serde_json::to_vec` writes it) is `json_len` bytes long, already
+    /// known to the caller: the write path has just encoded it.
+    pub fn with_json_len(flag: Arc<Flag>, json_len: usize) -> Self {
         let mut budget = RegexBudget::default();
         let body = compile_flag(&flag, &mut budget);
-        let bytes = crate::validate::json_bytes(&*flag) + budget.used;
+        let bytes = json_len + budget.used;
         CompiledFlag {
             inner: Arc::new(FlagInner {
                 bytes,

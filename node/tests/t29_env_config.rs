@@ -1199,3 +1199,144 @@ async fn t29_a_project_with_flags_goes_only_when_confirmed_and_comes_back() {
     .await;
     assert_eq!(status, 200);
 }
+
+/// Level 7: a flag made through `/v1/flags` stores only its production
+/// configuration; its definition and its blanks in `staging` and
+/// `development` are derived. Through the API they read as if stored
+/// (versions, paging, rollback), alike after a restart, and a change
+/// stores them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t29_a_new_unscoped_flag_derives_the_rest_and_reads_alike_after_a_restart() {
+    use std::sync::Arc;
+    use vexil_storage::{Cf, Engine, MemBlobStore, MemEngine};
+
+    let engine = Arc::new(MemEngine::new());
+    let blobs = Arc::new(MemBlobStore::new());
+    let feed = vexil_raft::state::FeedConfig::default;
+    let mut node = Node::start_on(feed(), engine.clone(), blobs.clone()).await;
+    assert!(
+        node.running.raft.shared().read().level() >= vexil_raft::version::DERIVED_BLANKS,
+        "a new node runs at the newest level"
+    );
+    for key in ["lazy-a", "lazy-b"] {
+        let r = node.post("/v1/flags", &common::bool_flag(key)).await;
+        assert_eq!(r.status(), 201);
+    }
+    // Nothing stored for staging or the definition.
+    let stored = |cf: Cf, key: &[u8]| engine.get(cf, key).unwrap().is_some();
+    assert!(stored(Cf::Flags, b"lazy-a"));
+    assert!(!stored(Cf::Flags, b"default/staging/lazy-a"));
+
+    let staging = "/v1/projects/default/environments/staging/flags";
+    let (status, v) = send(
+        &node,
+        Method::GET,
+        &format!("{staging}/lazy-a/versions"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let versions = v["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 1, "{v}");
+    assert_eq!(
+        (&versions[0]["version"], &versions[0]["action"]),
+        (&json!(1), &json!("flag.restore"))
+    );
+    assert_eq!(versions[0]["state"]["enabled"], json!(false), "{v}");
+    let (status, v) = send(
+        &node,
+        Method::GET,
+        &format!("{staging}/lazy-a/versions/1"),
+        None,
+    )
+    .await;
+    assert_eq!((status, &v["version"]), (200, &json!(1)), "{v}");
+    let (status, v) = send(
+        &node,
+        Method::GET,
+        "/v1/projects/default/flags/lazy-a/versions",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["versions"][0]["action"], json!("flag_definition.create"));
+    // A page of staging's list ends at a derived flag, and its cursor
+    // is accepted.
+    let (status, page) = send(&node, Method::GET, &format!("{staging}?limit=1"), None).await;
+    assert_eq!(status, 200, "{page}");
+    let cursor = page["next_cursor"].as_str().expect("a cursor").to_owned();
+    let (status, page) = send(
+        &node,
+        Method::GET,
+        &format!("{staging}?limit=1&cursor={cursor}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["flags"][0]["key"], json!("lazy-b"), "{page}");
+
+    // After a restart, the same answers.
+    let read_all = |node: &Node| {
+        let st = node.running.raft.shared().read();
+        let flags = |env: &str| -> Vec<Value> {
+            let mut v: Vec<Value> = st
+                .set(env)
+                .map(|s| {
+                    s.flags()
+                        .map(|f| serde_json::to_value(f.flag().as_ref()).unwrap())
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort_by_key(|f| f["key"].as_str().unwrap_or_default().to_owned());
+            v
+        };
+        (
+            serde_json::to_value(&st.definitions).unwrap(),
+            flags("default/staging"),
+            flags("default/development"),
+        )
+    };
+    let before = read_all(&node);
+    assert!(node.shutdown(Duration::from_secs(10)).await);
+    let mut node = Node::start_on(feed(), engine.clone(), blobs.clone()).await;
+    assert_eq!(read_all(&node), before);
+
+    // A rollback of development to its derived version 1, and a staging
+    // toggle: each stores version 1 before its own.
+    let (status, v) = send(
+        &node,
+        Method::POST,
+        "/v1/projects/default/environments/development/flags/lazy-a/rollback",
+        Some(&json!({"version": 1})),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["version"], json!(2), "{v}");
+    let (status, _) = send(
+        &node,
+        Method::POST,
+        &format!("{staging}/lazy-a/toggle"),
+        Some(&json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, v) = send(
+        &node,
+        Method::GET,
+        &format!("{staging}/lazy-a/versions"),
+        None,
+    )
+    .await;
+    let numbers: Vec<&Value> = v["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["version"])
+        .collect();
+    assert_eq!(numbers, [&json!(2), &json!(1)], "{v}");
+    assert!(stored(Cf::Flags, b"default/staging/lazy-a"));
+    let before = read_all(&node);
+    assert!(node.shutdown(Duration::from_secs(10)).await);
+    let node = Node::start_on(feed(), engine, blobs).await;
+    assert_eq!(read_all(&node), before);
+}

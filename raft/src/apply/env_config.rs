@@ -659,16 +659,15 @@ fn derive_new(ctx: &mut Ctx<'_>, f: &Flag) -> Result<bool, StorageError> {
     if ctx.state.level() < crate::version::DERIVED_BLANKS || f.version != 1 {
         return Ok(false);
     }
-    let mut others = Vec::new();
-    for env in environments(ctx, DEFAULT_PROJECT) {
-        if env == keys::LEGACY_ENV {
-            continue;
-        }
-        if set_of(ctx.state, &env).get_flag(&f.key).is_some() {
-            return Ok(false);
-        }
-        others.push(env);
-    }
+    let mut others = environments(ctx, DEFAULT_PROJECT);
+    others.retain(|env| env != keys::LEGACY_ENV);
+    // By the rule above none holds the key; the lookup is left to tests
+    // (two large maps searched per write, for what cannot happen).
+    debug_assert!(
+        others
+            .iter()
+            .all(|env| set_of(ctx.state, env).get_flag(&f.key).is_none())
+    );
     let def = crate::derived::definition(f, ctx.at, &ctx.cmd.actor);
     let blank = crate::derived::blank(&def, f, ctx.at, &ctx.cmd.actor);
     // The blanks are alike: compiled once, shared by every environment.

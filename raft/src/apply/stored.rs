@@ -205,6 +205,9 @@ mod tests {
                 Effect::UpsertFlag(_, f) => {
                     state.flags.upsert_flag(f);
                 }
+                Effect::UpsertCompiled(_, f) => {
+                    state.flags.insert_compiled_flag(f);
+                }
                 Effect::RemoveFlag(_, k) => {
                     state.flags.remove_flag(&k);
                 }

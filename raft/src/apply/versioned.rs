@@ -2,6 +2,8 @@
 //! environments: all are versioned records with a full history, so one
 //! generic path serves them all.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -49,6 +51,10 @@ pub(super) trait Kind {
     /// Keys of flags that would break if this record were deleted.
     fn users(&self, state: &State, key: &str) -> Vec<String>;
     fn upsert(&self, t: Self::T) -> Effect;
+    /// [`Kind::upsert`] of `t`, whose JSON the write has just encoded.
+    fn upsert_encoded(&self, t: Self::T, _json: &serde_json::value::RawValue) -> Effect {
+        self.upsert(t)
+    }
     fn remove(&self, key: String) -> Effect;
     fn change(&self, before: Option<Self::T>, after: Option<Self::T>) -> Change;
 }
@@ -153,6 +159,12 @@ impl Kind for Flags<'_> {
     }
     fn upsert(&self, t: Flag) -> Effect {
         Effect::UpsertFlag(self.env.to_owned(), t)
+    }
+    fn upsert_encoded(&self, t: Flag, json: &serde_json::value::RawValue) -> Effect {
+        // Compiled here, with the length the state limits count taken from
+        // the record's JSON instead of encoding the flag once more.
+        let compiled = vexil_flags::CompiledFlag::with_json_len(Arc::new(t), json.get().len());
+        Effect::UpsertCompiled(self.env.to_owned(), compiled)
     }
     fn remove(&self, id: String) -> Effect {
         Effect::RemoveFlag(self.env.to_owned(), keys::key_of(&id).to_owned())
@@ -688,6 +700,11 @@ pub(super) fn commit<K: Kind>(
         keys::scoped_u64(K::HISTORY, key, version),
         encode(&entry)?,
     );
+    ctx.effects.push(match (&after, &after_json) {
+        (Some(t), Some(json)) => kind.upsert_encoded(t.clone(), json),
+        (Some(t), None) => kind.upsert(t.clone()),
+        (None, _) => kind.remove(key.to_owned()),
+    });
     if !ctx.quiet_audit {
         audit::record(
             ctx,
@@ -700,10 +717,6 @@ pub(super) fn commit<K: Kind>(
             },
         )?;
     }
-    ctx.effects.push(match &after {
-        Some(t) => kind.upsert(t.clone()),
-        None => kind.remove(key.to_owned()),
-    });
     Ok(Ok(kind.change(before, after)))
 }
 
