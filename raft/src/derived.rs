@@ -106,7 +106,14 @@ pub(crate) fn derivable(prefix: u8, id: &str) -> Option<&str> {
     match prefix {
         keys::HISTORY_DEFINITION if !rest.contains('/') => Some(rest),
         keys::HISTORY_FLAG => match rest.split_once('/') {
-            Some((env, key)) if !key.contains('/') && !env.is_empty() => Some(key),
+            // Production's records are under the bare key, always stored.
+            Some((env, key))
+                if !key.contains('/')
+                    && !env.is_empty()
+                    && env != vexil_flags::scope::LEGACY_ENVIRONMENT =>
+            {
+                Some(key)
+            }
             _ => None,
         },
         _ => None,

@@ -101,10 +101,36 @@ fn read_scoped<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// The cluster's feature level as stored. Below level 7 a bare number, as
+/// releases before it read it. From level 7 an object, which those
+/// releases fail to read at start-up: one of them started on a store of
+/// level 7 or above would otherwise run without the records that level
+/// derives instead of storing (`crate::derived`), and diverge.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum StoredLevel {
+    Number(u32),
+    Object { level: u32, needs: String },
+}
+
+pub(crate) fn encode_level(level: u32) -> Result<Vec<u8>, StorageError> {
+    let stored = if level < crate::version::DERIVED_BLANKS {
+        StoredLevel::Number(level)
+    } else {
+        StoredLevel::Object {
+            level,
+            needs: format!("a release that supports cluster level {level}"),
+        }
+    };
+    crate::apply::encode(&stored)
+}
+
 /// The cluster's feature level: absent in stores of the first release.
 fn read_level(engine: &dyn Engine) -> Result<u32, StorageError> {
     match engine.get(Cf::Meta, keys::META_CLUSTER_LEVEL)? {
-        Some(v) => decode(&v),
+        Some(v) => match decode(&v)? {
+            StoredLevel::Number(level) | StoredLevel::Object { level, .. } => Ok(level),
+        },
         None => Ok(crate::version::BASE),
     }
 }
@@ -161,4 +187,32 @@ pub(crate) fn read_applied(engine: &dyn Engine) -> Result<AppliedMeta, StorageEr
             .and_then(|v| v.as_u64())
             .unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod level_tests {
+    use vexil_storage::{Cf, Durability, Engine, MemEngine, WriteBatch};
+
+    use super::*;
+
+    /// Below level 7 the level is the bare number earlier releases read;
+    /// from 7 it is a form they refuse (as `serde_json` reads a `u32`), and
+    /// this release reads both.
+    #[test]
+    fn from_level_7_the_stored_level_stops_an_earlier_release() {
+        for level in [2, 6, 7, 9] {
+            let bytes = encode_level(level).expect("encode");
+            let earlier = serde_json::from_slice::<u32>(&bytes);
+            assert_eq!(
+                earlier.is_ok(),
+                level < crate::version::DERIVED_BLANKS,
+                "{level}"
+            );
+            let engine = MemEngine::new();
+            let mut b = WriteBatch::new();
+            b.put(Cf::Meta, keys::META_CLUSTER_LEVEL.to_vec(), bytes);
+            engine.write(b, Durability::Sync).expect("write");
+            assert_eq!(load_state(&engine).expect("load").level(), level);
+        }
+    }
 }

@@ -65,24 +65,26 @@ pub fn versions(
         Some(v) => keys::scoped_u64(kind.prefix(), key, v),
         None => prefix_end(&start),
     };
-    let pairs = engine.scan(
-        Cf::History,
-        Scan {
-            start: &start,
-            end: Some(&end),
-            reverse: true,
-            limit: limit.saturating_add(1),
-        },
-    )?;
-    let mut items: Vec<VersionEntry> = pairs
-        .iter()
-        .map(|(_, v)| decode(v))
-        .collect::<Result<_, _>>()?;
-    if items.is_empty()
-        && before.is_none_or(|b| b > 1)
-        && let Some(first) = derived_first(engine, mirror, kind, key)?
-    {
-        items.push(first);
+    let scan = || -> Result<Vec<VersionEntry>, StorageError> {
+        let pairs = engine.scan(
+            Cf::History,
+            Scan {
+                start: &start,
+                end: Some(&end),
+                reverse: true,
+                limit: limit.saturating_add(1),
+            },
+        )?;
+        pairs.iter().map(|(_, v)| decode(v)).collect()
+    };
+    let mut items = scan()?;
+    if items.is_empty() && before.is_none_or(|b| b > 1) && derivable(kind, key) {
+        match derived_first(engine, mirror, kind, key)? {
+            Some(first) => items.push(first),
+            // A change stored its version 1 since the scan (the history
+            // is written before the mirror moves): read it again.
+            None => items = scan()?,
+        }
     }
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
@@ -101,11 +103,27 @@ pub fn version(
     key: &str,
     version: u64,
 ) -> Result<Option<VersionEntry>, StorageError> {
-    match engine.get(Cf::History, &keys::scoped_u64(kind.prefix(), key, version))? {
+    let id = keys::scoped_u64(kind.prefix(), key, version);
+    match engine.get(Cf::History, &id)? {
         Some(v) => decode(&v).map(Some),
-        None if version == 1 => derived_first(engine, mirror, kind, key),
+        None if version == 1 && derivable(kind, key) => {
+            match derived_first(engine, mirror, kind, key)? {
+                Some(first) => Ok(Some(first)),
+                // Stored since the read, as in `versions`.
+                None => engine
+                    .get(Cf::History, &id)?
+                    .map(|v| decode(&v))
+                    .transpose(),
+            }
+        }
         None => Ok(None),
     }
+}
+
+/// Whether `key` may be a record derived rather than stored.
+fn derivable(kind: Versioned, key: &str) -> bool {
+    matches!(kind, Versioned::Flag | Versioned::Definition)
+        && crate::derived::derivable(kind.prefix(), key).is_some()
 }
 
 /// Version 1 of a derived record, read under the mirror's lock only when
@@ -116,11 +134,6 @@ fn derived_first(
     kind: Versioned,
     key: &str,
 ) -> Result<Option<VersionEntry>, StorageError> {
-    if !matches!(kind, Versioned::Flag | Versioned::Definition)
-        || crate::derived::derivable(kind.prefix(), key).is_none()
-    {
-        return Ok(None);
-    }
     crate::derived::first_version(engine, &mirror.read(), kind.prefix(), key)
 }
 

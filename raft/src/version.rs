@@ -16,7 +16,10 @@
 //! between the question and the commit. After that, a node of an older
 //! release is refused as a new member, and an old binary restarted on an
 //! upgraded data directory stops at the first entry it cannot decode: a
-//! downgrade is a restore from a backup taken before the upgrade.
+//! downgrade is a restore from a backup taken before the upgrade. Level 7
+//! adds no command, so it is the stored level itself that stops an older
+//! binary: from 7 on it is stored in a form releases before it fail to
+//! read at start-up (`loader::encode_level`).
 //!
 //! | level | release adds |
 //! |---|---|

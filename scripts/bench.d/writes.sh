@@ -4,7 +4,7 @@
 # its defaults (every write fsynced); it is reached through its JSON
 # gateway, `POST /v3/kv/put`. Prints summary rows on stdout.
 #
-# One 6 s sample per system varies by ±15% on a small VM (the disk's fsync
+# One 10 s sample per system varied by ±15% on a small VM (the disk's fsync
 # latency drifts), more than the difference being measured. So it runs
 # ROUNDS rounds, each on a fresh Vexil cluster and a fresh etcd, in
 # alternating order (Vexil first in odd rounds, etcd first in even ones),

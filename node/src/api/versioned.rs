@@ -141,8 +141,9 @@ pub fn page_limit(limit: Option<usize>) -> ApiResult<usize> {
 }
 
 /// The key a list continues after. A page's `next_cursor` is its last
-/// key, which has a version 1 in the history forever (histories are never
-/// pruned, and a deleted key keeps its own): a cursor that names no key
+/// key, which has a version 1 forever (histories are never pruned, and a
+/// deleted key keeps its own; a derived record's is read from production's,
+/// `vexil_raft::derived`): a cursor that names no key
 /// that ever existed was not handed out by this API, and is refused rather
 /// than read as a position. Plain keys, rather than an encoding, keep the
 /// cursors of the previous release valid. `scope` turns the cursor into

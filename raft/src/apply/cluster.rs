@@ -3,7 +3,7 @@
 use vexil_storage::{Cf, StorageError};
 
 use super::audit::{self, AuditDraft};
-use super::{Ctx, Effect, encode, raw};
+use super::{Ctx, Effect, raw};
 use crate::command::{Change, ClusterChange, Rejection};
 use crate::keys;
 
@@ -17,8 +17,11 @@ pub(super) fn set_level(ctx: &mut Ctx<'_>, level: u32) -> Outcome {
     if level <= ctx.state.level() {
         return Ok(Ok(Change::Internal));
     }
-    ctx.batch
-        .put(Cf::Meta, keys::META_CLUSTER_LEVEL.to_vec(), encode(&level)?);
+    ctx.batch.put(
+        Cf::Meta,
+        keys::META_CLUSTER_LEVEL.to_vec(),
+        crate::loader::encode_level(level)?,
+    );
     ctx.effects.push(Effect::ClusterLevel(level));
     Ok(Ok(Change::Internal))
 }

@@ -661,13 +661,15 @@ fn derive_new(ctx: &mut Ctx<'_>, f: &Flag) -> Result<bool, StorageError> {
     }
     let mut others = environments(ctx, DEFAULT_PROJECT);
     others.retain(|env| env != keys::LEGACY_ENV);
-    // By the rule above none holds the key; the lookup is left to tests
-    // (two large maps searched per write, for what cannot happen).
-    debug_assert!(
-        others
-            .iter()
-            .all(|env| set_of(ctx.state, env).get_flag(&f.key).is_none())
-    );
+    // By the rule above none holds the key. Checked all the same (a lookup
+    // per environment): were the rule ever broken, the records are written,
+    // not derived over what is there.
+    if others
+        .iter()
+        .any(|env| set_of(ctx.state, env).get_flag(&f.key).is_some())
+    {
+        return Ok(false);
+    }
     let def = crate::derived::definition(f, ctx.at, &ctx.cmd.actor);
     let blank = crate::derived::blank(&def, f, ctx.at, &ctx.cmd.actor);
     // The blanks are alike: compiled once, shared by every environment.
@@ -946,6 +948,34 @@ pub(super) mod tests {
             },
         );
         assert!(r.result.is_ok(), "{r:?}");
+        // Its retry answers staging's record (production has no version 2).
+        let retry = Command {
+            request_id: "r5".into(),
+            actor: SYSTEM_ACTOR.into(),
+            at: Utc::now(),
+            needs_level: None,
+            op: Op::ToggleFlagIn {
+                project: DEFAULT_PROJECT.into(),
+                environment: "staging".into(),
+                key: "a".into(),
+                enabled: true,
+            },
+        };
+        let again = {
+            let st = shared.read();
+            apply_command(&engine, &st, 6, &retry).expect("retry")
+        };
+        assert!(again.response.duplicate && again.batch.is_empty());
+        match &again.response.result {
+            Ok(Change::Flag {
+                before: Some(b),
+                after: Some(a),
+            }) => assert!(
+                (b.version, a.version, a.enabled) == (1, 2, true),
+                "{b:?} {a:?}"
+            ),
+            other => panic!("not staging's answer: {other:?}"),
+        }
         let first = history(&engine, keys::HISTORY_FLAG, "default/staging/a", 1);
         assert_eq!(first.as_ref(), Some(&derived));
         assert_eq!(has(&shared, "default/staging", "a").expect("a").version, 2);

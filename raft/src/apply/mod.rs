@@ -445,7 +445,11 @@ fn remember_request(
     ctx.batch.put(
         Cf::Meta,
         keys::request_in(now, &ctx.cmd.request_id),
-        stored::to_stored_with_fingerprint(response, fingerprint)?,
+        stored::to_stored_with_fingerprint(
+            response,
+            fingerprint,
+            ctx.cmd.op.environment().is_some(),
+        )?,
     );
     let keep_from = now.saturating_sub(1);
     if ctx.state.requests_pruned_below < keep_from {

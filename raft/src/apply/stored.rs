@@ -1,10 +1,14 @@
 //! The answer kept under a request id, for a retry to get it again.
 //!
-//! A flag or segment change is kept as the version it made, not as the
-//! states before and after: the history holds those (versions `n - 1` and
-//! `n`, never pruned), and a retry, rare, reads them back. Every write then
-//! stores its flag in three records (the flag, its version, its audit entry)
-//! instead of four.
+//! A flag or segment change through the routes without a project is kept
+//! as the version it made, not as the states before and after: the history
+//! holds those under the bare key (versions `n - 1` and `n`, never pruned),
+//! and a retry, rare, reads them back. Every such write then stores its
+//! flag in three records (the flag, its version, its audit entry) instead
+//! of four. A change in a named environment is kept whole: its history is
+//! under `project/environment/key`, which a reference does not carry (until
+//! stop 33 it was kept as a reference too, and a retry read `production`'s
+//! versions instead; an answer stored that way reads as it did).
 //!
 //! An answer to a client's `Idempotency-Key` also keeps the fingerprint of
 //! the change it answered, as a last field `fingerprint` that is left out
@@ -62,13 +66,16 @@ struct ChangeRef {
 /// The bytes to store for `response`.
 #[cfg(test)]
 pub(super) fn to_stored(response: &Response) -> Result<Vec<u8>, StorageError> {
-    to_stored_with_fingerprint(response, None)
+    to_stored_with_fingerprint(response, None, false)
 }
 
-/// The bytes to store for `response` to a request with `fingerprint`.
+/// The bytes to store for `response` to a request with `fingerprint`;
+/// `scoped` when the request named a project and environment (its flag or
+/// segment is kept whole, see below).
 pub(super) fn to_stored_with_fingerprint(
     response: &Response,
     fingerprint: Option<&str>,
+    scoped: bool,
 ) -> Result<Vec<u8>, StorageError> {
     let full = || match fingerprint {
         Some(fingerprint) => encode(&FullOut {
@@ -77,6 +84,11 @@ pub(super) fn to_stored_with_fingerprint(
         }),
         None => encode(response),
     };
+    if scoped {
+        // A record outside `default`'s `production` is not under its bare
+        // key in the history, which is all a reference names: kept whole.
+        return full();
+    }
     let (kind, after, before) = match &response.result {
         Ok(Change::Flag { before, after }) => (
             keys::HISTORY_FLAG,
@@ -288,7 +300,8 @@ mod tests {
             }),
         };
         let text = |r: &Response, fp: Option<&str>| {
-            String::from_utf8(to_stored_with_fingerprint(r, fp).expect("encode")).expect("utf-8")
+            String::from_utf8(to_stored_with_fingerprint(r, fp, false).expect("encode"))
+                .expect("utf-8")
         };
         let r#ref = r#"{"index":42,"change_ref":{"kind":"f","key":"a","version":3}"#;
         assert_eq!(text(&changed, None), format!("{ref}}}"));
@@ -314,7 +327,7 @@ mod tests {
         let engine = MemEngine::new();
         for (response, is_ref) in [(&changed, true), (&rejected, false)] {
             for fp in [None, Some("0123abcd")] {
-                let bytes = to_stored_with_fingerprint(response, fp).expect("encode");
+                let bytes = to_stored_with_fingerprint(response, fp, false).expect("encode");
                 let old: PreviousStored = serde_json::from_slice(&bytes).expect("old reader");
                 assert_eq!(matches!(old, PreviousStored::Ref { .. }), is_ref);
                 let (_, read) = from_stored_with_fingerprint(&engine, &bytes).expect("decode");

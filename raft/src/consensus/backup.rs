@@ -47,6 +47,8 @@ pub struct BackupInfo {
     pub flags: u64,
     /// Segment records: one per key and environment.
     pub segments: u64,
+    /// Stored versions (a derived record's version 1 is not stored until
+    /// it changes, `crate::derived`).
     pub versions: u64,
     pub audit_entries: u64,
     pub tokens: u64,
