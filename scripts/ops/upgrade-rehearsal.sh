@@ -13,11 +13,13 @@
 #     release to the same state (state hash as restored, exported flags);
 #   - until the last node runs this release a command of the new level
 #     (creating a project from a release before projects, a promotion from
-#     one before promotions, else an environment copied from another)
-#     answers 503 `cluster_upgrade_pending`; after it, the leader has
-#     created project `default` (development, staging, production),
-#     projects can be created, a promotion applies and rolls back, and an
-#     environment can start as a copy of another.
+#     one before promotions, an environment copied from another from one
+#     before copies; level 7 adds no command) answers 503
+#     `cluster_upgrade_pending`; after it, the leader has created project
+#     `default` (development, staging, production), projects can be created,
+#     a promotion applies and rolls back, an environment can start as a copy
+#     of another, and a flag made through `/v1/flags` has its staging
+#     configuration derived (level 7), alike on every node after a restart.
 # Usage: scripts/ops/upgrade-rehearsal.sh [--from REV]
 # REV defaults to the last release before projects (3ec32f5 is the last
 # before cluster levels, and upgrades as well); scripts/test.d/42-upgrade.sh
@@ -155,6 +157,9 @@ for round in 1 2 3; do
     UPGRADED="$UPGRADED$NEXT "
     if [ "$round" -lt 3 ]; then
         [ "$(level)" -lt "$LEVEL_NOW" ] || fail "the level rose while a node still runs the previous release"
+    fi
+    # Level 7 adds no command: from level 6 there is none to refuse.
+    if [ "$round" -lt 3 ] && [ "$OLD_LEVEL" -lt 6 ]; then
         code="$(too_early "${URL_OF[$NEXT]}")"
         [ "$code" = 503 ] && grep -q cluster_upgrade_pending "$WORK/pending.json" \
             || fail "a new-level command before the last node was upgraded answered $code: $(cat "$WORK/pending.json")"
@@ -193,6 +198,31 @@ python3 - "$WORK/copy.json" <<'EOF' || fail "the copy differs from staging: $(ca
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["flags"] == [], d["flags"]
+EOF
+
+step "level 7: a new flag's staging configuration is derived, alike on every node after a restart"
+retry 25 "$VEXIL" flags create derived-after-upgrade >/dev/null
+LEADER="$(st leader)"
+RESTART=""
+for id in 1 2 3; do [ "$id" != "$LEADER" ] && { RESTART=$id; break; }; done
+stop_node "$RESTART"
+start_member "$RESTART" "$VEXIL"
+wait_ready "${URL_OF[$RESTART]}"
+wait_caught_up "$RESTART"
+for id in 1 2 3; do
+    curl -sf --max-time 10 -H @"$(auth_header)" -o "$WORK/derived.$id.json" \
+        "${URL_OF[$id]}/v1/projects/default/environments/staging/flags/derived-after-upgrade/versions?consistency=local" \
+        || fail "node $id has no staging versions of derived-after-upgrade"
+done
+python3 - "$WORK"/derived.1.json "$WORK"/derived.2.json "$WORK"/derived.3.json <<'EOF' \
+    || fail "the derived staging configuration differs: $(cat "$WORK"/derived.*.json)"
+import json, sys
+docs = [json.load(open(p)) for p in sys.argv[1:]]
+for d in docs:
+    v = d["versions"]
+    assert [e["version"] for e in v] == [1], v
+    assert v[0]["state"]["enabled"] is False, v
+assert all(d == docs[0] for d in docs), docs
 EOF
 
 step "a leadership move is audited (level 2, kept)"
